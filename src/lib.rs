@@ -1,0 +1,4 @@
+//! jottafuse: a FUSE filesystem and command-line tools for JottaCloud, plus the protocol-faithful
+//! emulator every test runs against. Layers, top to bottom: `cli` -> `vfs` -> `remote` -> (`emulator`).
+
+pub mod remote;

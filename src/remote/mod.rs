@@ -1,0 +1,104 @@
+//! The JottaCloud protocol layer: the `Remote` trait (the contract the vfs and the tools are written
+//! against), its data types and errors, and `HttpRemote`, the HTTP client for the real service and the
+//! emulator alike.
+//!
+//! Paths are account-relative `RemotePath`s (`/Device/MountPoint/...`); the username is the client's
+//! business. All methods are async and `Send`, so callers may run many at once on one runtime.
+
+pub mod error;
+pub mod path;
+pub mod types;
+
+pub use error::{RemoteError, RemoteResult};
+pub use path::RemotePath;
+pub use types::*;
+
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use std::future::Future;
+use std::ops::Range;
+
+/// A download body, streamed chunk by chunk (never buffered whole).
+pub type ByteStream = BoxStream<'static, RemoteResult<Bytes>>;
+
+/// Everything the filesystem core and the tools need from the service.
+///
+/// Error conventions, common to all methods: `NotFound` when the path (or a parent) does not exist or is
+/// only in the trash; `Unauthorized` when credentials are gone for good; `Transient` after retries ran out;
+/// `Protocol` for replies that cannot be understood; `InvalidName` before any request for names the service
+/// refuses. Idempotent requests are retried with backoff; uploads resume instead of being blindly retried.
+pub trait Remote: Send + Sync + 'static {
+    /// Account document: capacity, usage, devices.
+    fn account(&self) -> impl Future<Output = RemoteResult<AccountInfo>> + Send;
+
+    /// A device and its mount points (deleted mount points flagged). `path` has depth 1.
+    fn device(&self, path: &RemotePath) -> impl Future<Output = RemoteResult<DeviceListing>> + Send;
+
+    /// Children of a mount point or folder (depth >= 2), deleted children included and flagged.
+    /// `NotADirectory` if the path is a file.
+    fn list(&self, path: &RemotePath) -> impl Future<Output = RemoteResult<Listing>> + Send;
+
+    /// Whatever lives at the path (depth >= 2): a file with its revisions, or a folder listing.
+    fn stat(&self, path: &RemotePath) -> impl Future<Output = RemoteResult<Item>> + Send;
+
+    /// Bytes of the current revision; `range` is half-open. `RangeNotSatisfiable` beyond the end.
+    fn download(
+        &self,
+        path: &RemotePath,
+        range: Option<Range<u64>>,
+    ) -> impl Future<Output = RemoteResult<ByteStream>> + Send;
+
+    /// Allocate with md5 first (identical content costs no bytes), then send from the resume position.
+    /// Parents are created implicitly. `QuotaExceeded` when the account is full; `Corrupt` if the
+    /// server's md5 disagrees (the caller's file changed under it).
+    fn upload(
+        &self,
+        path: &RemotePath,
+        req: &UploadRequest,
+    ) -> impl Future<Output = RemoteResult<UploadOutcome>> + Send;
+
+    /// mkdir -p; succeeds if the folder already exists. `AlreadyExists` if a live file has the name.
+    fn mkdir(&self, path: &RemotePath) -> impl Future<Output = RemoteResult<()>> + Send;
+
+    /// Move a file or folder to the trash. A missing path succeeds (the service's rule).
+    fn delete(&self, path: &RemotePath, is_folder: bool) -> impl Future<Output = RemoteResult<()>> + Send;
+
+    /// Delete for good, skipping the trash. `NotFound` if missing.
+    fn delete_permanently(
+        &self,
+        path: &RemotePath,
+        is_folder: bool,
+    ) -> impl Future<Output = RemoteResult<()>> + Send;
+
+    /// Move/rename a file or folder to `to` (a full path, parents created). The file keeps its uuid.
+    fn rename(
+        &self,
+        from: &RemotePath,
+        to: &RemotePath,
+        is_folder: bool,
+    ) -> impl Future<Output = RemoteResult<()>> + Send;
+
+    /// Server-side copy of a file; no bytes travel.
+    fn copy(&self, from: &RemotePath, to: &RemotePath) -> impl Future<Output = RemoteResult<FileInfo>> + Send;
+
+    /// Make the file at `path` have this content and these times without sending bytes (cphash):
+    /// updates the mtime of an existing identical file, restores an identical trashed one, or creates it
+    /// from content the server already has. `NotFound` when the bytes would have to be uploaded.
+    fn set_times(
+        &self,
+        path: &RemotePath,
+        size: u64,
+        md5: &str,
+        created: UnixTime,
+        modified: UnixTime,
+    ) -> impl Future<Output = RemoteResult<FileInfo>> + Send;
+
+    /// Top-level trashed items of the whole account.
+    fn trash(&self) -> impl Future<Output = RemoteResult<Listing>> + Send;
+
+    /// Purge everything in the trash.
+    fn empty_trash(&self) -> impl Future<Output = RemoteResult<PurgeCounts>> + Send;
+
+    /// Every live folder and file below `path`, in one request (`mode=liststream`).
+    fn list_tree(&self, path: &RemotePath) -> impl Future<Output = RemoteResult<Tree>> + Send;
+}
