@@ -2,3 +2,4 @@
 //! emulator every test runs against. Layers, top to bottom: `cli` -> `vfs` -> `remote` -> (`emulator`).
 
 pub mod remote;
+pub mod dirs;
