@@ -3,3 +3,5 @@
 
 pub mod remote;
 pub mod dirs;
+pub mod fuse;
+pub mod vfs;

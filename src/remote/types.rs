@@ -154,7 +154,8 @@ pub struct Listing {
     pub files: Vec<FileInfo>,
 }
 
-/// What a plain `GET` of a path turned out to be.
+/// What a plain `GET` of a path turned out to be. (Short-lived; the size difference does not matter.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
     File(FileInfo),

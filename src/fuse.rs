@@ -1,0 +1,270 @@
+//! The thin `fuser::Filesystem` adapter: decode the kernel request, call the vfs core, send the reply
+//! or the errno. No logic lives here beyond unit conversions; fuser types stay in this file.
+
+use crate::remote::{Remote, UnixTime};
+use crate::vfs::{Attr, FsError, JottaFs, NodeKind};
+use fuser::{
+    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig,
+    LockOwner, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry,
+    ReplyOpen, ReplyStatfs, ReplyXattr, Request,
+};
+use std::ffi::OsStr;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const BLOCK: u64 = 4096;
+
+pub struct FuseAdapter<R: Remote> {
+    fs: Arc<JottaFs<R>>,
+}
+
+impl<R: Remote> FuseAdapter<R> {
+    pub fn new(fs: Arc<JottaFs<R>>) -> Self {
+        FuseAdapter { fs }
+    }
+
+    fn file_attr(&self, a: &Attr) -> FileAttr {
+        let cfg = self.fs.config();
+        let t = to_system_time(a.mtime);
+        FileAttr {
+            ino: INodeNo(a.ino),
+            size: a.size,
+            blocks: a.size.div_ceil(512),
+            atime: t,
+            mtime: t,
+            ctime: to_system_time(a.ctime),
+            crtime: t,
+            kind: if a.kind == NodeKind::File { FileType::RegularFile } else { FileType::Directory },
+            perm: a.perm,
+            nlink: a.nlink,
+            uid: cfg.uid,
+            gid: cfg.gid,
+            rdev: 0,
+            blksize: BLOCK as u32,
+            flags: 0,
+        }
+    }
+
+    fn ttl(&self) -> Duration {
+        self.fs.config().attr_ttl
+    }
+
+    fn entry_ttl(&self) -> Duration {
+        self.fs.config().dir_ttl
+    }
+}
+
+fn to_system_time(t: UnixTime) -> SystemTime {
+    if t >= 0 {
+        UNIX_EPOCH + Duration::from_secs(t as u64)
+    } else {
+        UNIX_EPOCH
+    }
+}
+
+fn errno(e: &FsError) -> Errno {
+    Errno::from_i32(e.errno())
+}
+
+/// Log what went wrong where the errno alone would not tell the user why.
+fn report(op: &str, e: &FsError) -> Errno {
+    match e {
+        FsError::NotFound | FsError::Exists | FsError::NotADirectory | FsError::IsADirectory | FsError::NotEmpty => {}
+        other => log::warn!("{op}: {other}"),
+    }
+    errno(e)
+}
+
+fn name_str(name: &OsStr) -> Result<&str, FsError> {
+    std::str::from_utf8(name.as_bytes())
+        .map_err(|_| FsError::InvalidName("JottaCloud names must be valid UTF-8".into()))
+}
+
+impl<R: Remote> Filesystem for FuseAdapter<R> {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
+        // Ask for what makes a network filesystem fast; the kernel may refuse some, that is fine.
+        for flag in [
+            InitFlags::FUSE_ASYNC_READ,
+            InitFlags::FUSE_PARALLEL_DIROPS,
+            InitFlags::FUSE_DO_READDIRPLUS,
+            InitFlags::FUSE_READDIRPLUS_AUTO,
+            InitFlags::FUSE_MAX_PAGES,
+            InitFlags::FUSE_BIG_WRITES,
+        ] {
+            if config.add_capabilities(flag).is_err() {
+                log::debug!("kernel does not offer {flag:?}");
+            }
+        }
+        let _ = config.set_max_readahead(4 << 20);
+        let _ = config.set_max_background(64);
+        let _ = config.set_congestion_threshold(48);
+        let _ = config.set_time_granularity(Duration::from_secs(1));
+        let _ = config.set_max_write(1 << 20);
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let result = name_str(name).and_then(|n| self.fs.lookup(parent.0, n));
+        match result {
+            Ok(a) => reply.entry(&self.entry_ttl(), &self.file_attr(&a), Generation(0)),
+            Err(e) => reply.error(report("lookup", &e)),
+        }
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        match self.fs.getattr(ino.0) {
+            Ok(a) => reply.attr(&self.ttl(), &self.file_attr(&a)),
+            Err(e) => reply.error(report("getattr", &e)),
+        }
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        if flags.0 & libc::O_ACCMODE != libc::O_RDONLY {
+            let e = FsError::ReadOnly("writing through the mount is not available yet".into());
+            return reply.error(report("open", &e));
+        }
+        match self.fs.open(ino.0) {
+            Ok((fh, keep)) => {
+                let f = if keep { FopenFlags::FOPEN_KEEP_CACHE } else { FopenFlags::empty() };
+                reply.opened(FileHandle(fh), f)
+            }
+            Err(e) => reply.error(report("open", &e)),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        match self.fs.read(fh.0, offset, size) {
+            Ok(data) => reply.data(&data),
+            Err(e) => reply.error(report("read", &e)),
+        }
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.fs.release(fh.0);
+        reply.ok();
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        match self.fs.getattr(ino.0) {
+            Ok(a) if a.kind != NodeKind::File => reply.opened(FileHandle(0), FopenFlags::empty()),
+            Ok(_) => reply.error(errno(&FsError::NotADirectory)),
+            Err(e) => reply.error(report("opendir", &e)),
+        }
+    }
+
+    fn readdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
+        let entries = match self.fs.readdir(ino.0) {
+            Ok(e) => e,
+            Err(e) => return reply.error(report("readdir", &e)),
+        };
+        let parent = self.fs.getattr(ino.0).map(|a| a.ino).unwrap_or(ino.0);
+        let dots = [(ino.0, "."), (parent, "..")];
+        let all = dots
+            .iter()
+            .map(|(i, n)| (*i, FileType::Directory, *n))
+            .chain(entries.iter().map(|e| {
+                let kind = if e.attr.kind == NodeKind::File { FileType::RegularFile } else { FileType::Directory };
+                (e.attr.ino, kind, e.name.as_str())
+            }));
+        for (i, (ino, kind, name)) in all.enumerate().skip(offset as usize) {
+            if reply.add(INodeNo(ino), (i + 1) as u64, kind, name) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        let entries = match self.fs.readdir(ino.0) {
+            Ok(e) => e,
+            Err(e) => return reply.error(report("readdirplus", &e)),
+        };
+        let me = match self.fs.getattr(ino.0) {
+            Ok(a) => a,
+            Err(e) => return reply.error(report("readdirplus", &e)),
+        };
+        let ttl = self.entry_ttl();
+        let dots = [(".", me.clone()), ("..", me)];
+        let all = dots.iter().map(|(n, a)| (*n, a)).chain(entries.iter().map(|e| (e.name.as_str(), &e.attr)));
+        for (i, (name, attr)) in all.enumerate().skip(offset as usize) {
+            if reply.add(INodeNo(attr.ino), (i + 1) as u64, name, &ttl, &self.file_attr(attr), Generation(0)) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        match self.fs.statfs() {
+            Ok(s) => {
+                let blocks = s.total / BLOCK;
+                let free = s.free / BLOCK;
+                reply.statfs(blocks, free, free, 1 << 32, 1 << 31, BLOCK as u32, 255, BLOCK as u32)
+            }
+            Err(e) => reply.error(report("statfs", &e)),
+        }
+    }
+
+    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        match self.fs.xattrs(ino.0) {
+            Ok(list) => {
+                let mut buf = Vec::new();
+                for (name, _) in list {
+                    buf.extend_from_slice(name.as_bytes());
+                    buf.push(0);
+                }
+                xattr_reply(reply, size, &buf)
+            }
+            Err(e) => reply.error(report("listxattr", &e)),
+        }
+    }
+
+    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        match self.fs.xattrs(ino.0) {
+            Ok(list) => match list.into_iter().find(|(n, _)| n.as_bytes() == name.as_bytes()) {
+                Some((_, value)) => xattr_reply(reply, size, &value),
+                None => reply.error(Errno::NO_XATTR),
+            },
+            Err(e) => reply.error(report("getxattr", &e)),
+        }
+    }
+}
+
+/// The xattr protocol: size 0 asks how big the value is; too small a buffer is ERANGE.
+fn xattr_reply(reply: ReplyXattr, size: u32, value: &[u8]) {
+    if size == 0 {
+        reply.size(value.len() as u32);
+    } else if (size as usize) < value.len() {
+        reply.error(Errno::ERANGE);
+    } else {
+        reply.data(value);
+    }
+}

@@ -1,0 +1,387 @@
+//! The filesystem core, generic over `Remote`: namespace (inode table + listing cache with TTLs), open
+//! handles with streaming read-ahead, statfs and extended attributes. It speaks in `FsResult`s and plain
+//! structs; `crate::fuse` turns them into kernel replies.
+//!
+//! Lock order: `listing gate` (per folder) -> `table`. Never call the remote while holding `table`.
+
+pub mod error;
+pub mod node;
+pub mod reader;
+
+pub use error::{FsError, FsResult};
+pub use node::{FileMeta, NodeKind, ROOT_INO};
+pub use reader::ReadAheadConfig;
+
+use crate::remote::{Remote, RemotePath, UnixTime};
+use node::InodeTable;
+use reader::FileReader;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::runtime::Handle;
+
+/// Mount points the service lists but that are not folders (search results, not trees).
+const PSEUDO_MOUNT_POINTS: [&str; 3] = ["Latest", "Links", "Trash"];
+
+#[derive(Debug, Clone)]
+pub struct VfsConfig {
+    /// What the mount's root shows: `/` (devices) or a subtree such as `/Jotta/Archive`.
+    pub root: RemotePath,
+    /// How long a folder listing is trusted before it is fetched again; also the kernel's entry TTL.
+    pub dir_ttl: Duration,
+    /// The kernel's attribute TTL.
+    pub attr_ttl: Duration,
+    pub uid: u32,
+    pub gid: u32,
+    pub umask: u32,
+    pub read_only: bool,
+    pub read_ahead: ReadAheadConfig,
+}
+
+impl Default for VfsConfig {
+    fn default() -> Self {
+        VfsConfig {
+            root: RemotePath::root(),
+            dir_ttl: Duration::from_secs(30),
+            attr_ttl: Duration::from_secs(30),
+            uid: 0,
+            gid: 0,
+            umask: 0o022,
+            read_only: false,
+            read_ahead: ReadAheadConfig::default(),
+        }
+    }
+}
+
+/// Attributes of one node as the kernel sees them (uid/gid come from the config).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attr {
+    pub ino: u64,
+    pub kind: NodeKind,
+    pub size: u64,
+    pub mtime: UnixTime,
+    pub ctime: UnixTime,
+    pub perm: u16,
+    pub nlink: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct DirEntry {
+    pub name: String,
+    pub attr: Attr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatFs {
+    pub total: u64,
+    pub used: u64,
+    pub free: u64,
+    /// The plan has no limit; `total`/`free` are then a large made-up figure.
+    pub unlimited: bool,
+}
+
+/// What the kernel may keep in its page cache for an inode: valid while the content generation holds.
+struct OpenFile<R: Remote> {
+    ino: u64,
+    reader: FileReader<R>,
+}
+
+pub struct JottaFs<R: Remote> {
+    remote: Arc<R>,
+    rt: Handle,
+    cfg: VfsConfig,
+    mounted_at: UnixTime,
+    table: Mutex<InodeTable>,
+    /// One gate per folder, so concurrent lookups in a cold folder cost one listing, not one each.
+    gates: Mutex<HashMap<u64, Arc<Mutex<()>>>>,
+    handles: Mutex<HashMap<u64, Arc<OpenFile<R>>>>,
+    next_fh: AtomicU64,
+    /// Content generation each inode had when the kernel last cached its pages.
+    cached_generation: Mutex<HashMap<u64, u64>>,
+    statfs_cache: Mutex<Option<(Instant, StatFs)>>,
+}
+
+fn now() -> UnixTime {
+    chrono::Utc::now().timestamp()
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic in another handler must not take the whole mount down with poisoned locks.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Names the kernel cannot carry are hidden (with a log line) rather than shown broken.
+fn representable(name: &str) -> bool {
+    !(name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') || name.len() > 255)
+}
+
+impl<R: Remote> JottaFs<R> {
+    pub fn new(remote: Arc<R>, rt: Handle, cfg: VfsConfig) -> Self {
+        let root_kind = match cfg.root.depth() {
+            0 => NodeKind::Account,
+            1 => NodeKind::Device,
+            _ => NodeKind::Folder,
+        };
+        let mounted_at = now();
+        JottaFs {
+            remote,
+            rt,
+            table: Mutex::new(InodeTable::new(cfg.root.clone(), root_kind, mounted_at)),
+            cfg,
+            mounted_at,
+            gates: Mutex::new(HashMap::new()),
+            handles: Mutex::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+            cached_generation: Mutex::new(HashMap::new()),
+            statfs_cache: Mutex::new(None),
+        }
+    }
+
+    pub fn config(&self) -> &VfsConfig {
+        &self.cfg
+    }
+
+    pub fn remote(&self) -> &Arc<R> {
+        &self.remote
+    }
+
+    /// Check that the root exists and is a container, before the mount is offered to anyone.
+    pub fn check_root(&self) -> FsResult<()> {
+        self.ensure_listing(ROOT_INO, true)
+    }
+
+    /// Kernel attributes of a node: devices, mount-point lists and the account root are read-only.
+    fn attr_of(&self, ino: u64, n: &node::Node) -> Attr {
+        let writable_dir = !self.cfg.read_only && n.kind == NodeKind::Folder && n.depth >= 2;
+        let (size, perm, nlink) = match n.kind {
+            NodeKind::File => {
+                (n.file.as_ref().map(|f| f.size).unwrap_or(0), if self.cfg.read_only { 0o444 } else { 0o666 }, 1)
+            }
+            _ => (0, if writable_dir { 0o777 } else { 0o555 }, 2),
+        };
+        Attr { ino, kind: n.kind, size, mtime: n.mtime, ctime: n.mtime, perm: (perm & !self.cfg.umask) as u16, nlink }
+    }
+
+    fn gate(&self, ino: u64) -> Arc<Mutex<()>> {
+        lock(&self.gates).entry(ino).or_default().clone()
+    }
+
+    fn listing_fresh(&self, ino: u64) -> FsResult<bool> {
+        let table = lock(&self.table);
+        let node = table.get(ino).ok_or(FsError::NotFound)?;
+        if !node.kind.is_dir() {
+            return Err(FsError::NotADirectory);
+        }
+        Ok(node.listed_at.map(|t| t.elapsed() < self.cfg.dir_ttl).unwrap_or(false))
+    }
+
+    /// Make sure a folder's children are known and fresh (one listing request when they are not).
+    fn ensure_listing(&self, ino: u64, force: bool) -> FsResult<()> {
+        if !force && self.listing_fresh(ino)? {
+            return Ok(());
+        }
+        let gate = self.gate(ino);
+        let _g = lock(&gate);
+        if !force && self.listing_fresh(ino)? {
+            return Ok(());
+        }
+        let (path, kind) = {
+            let table = lock(&self.table);
+            let node = table.get(ino).ok_or(FsError::NotFound)?;
+            (table.path(ino).ok_or(FsError::NotFound)?, node.kind)
+        };
+        let children = self.fetch_children(&path, kind)?;
+        let mut table = lock(&self.table);
+        if table.get(ino).is_none() {
+            return Err(FsError::NotFound);
+        }
+        let mut inos = Vec::with_capacity(children.len());
+        for (name, kind, mtime, meta) in children {
+            inos.push(table.upsert(ino, &name, kind, mtime, meta));
+        }
+        table.set_children(ino, inos);
+        Ok(())
+    }
+
+    /// Children of a container as (name, kind, mtime, file meta), hidden entries already removed.
+    #[allow(clippy::type_complexity)]
+    fn fetch_children(
+        &self,
+        path: &RemotePath,
+        kind: NodeKind,
+    ) -> FsResult<Vec<(String, NodeKind, UnixTime, Option<FileMeta>)>> {
+        let fallback = self.mounted_at;
+        let mut out = Vec::new();
+        match kind {
+            NodeKind::Account => {
+                let account = self.rt.block_on(self.remote.account())?;
+                for d in account.devices {
+                    out.push((d.name, NodeKind::Device, d.modified.unwrap_or(fallback), None));
+                }
+            }
+            NodeKind::Device => {
+                let dev = self.rt.block_on(self.remote.device(path))?;
+                for mp in dev.mount_points {
+                    if mp.deleted.is_some() || PSEUDO_MOUNT_POINTS.iter().any(|p| p.eq_ignore_ascii_case(&mp.name)) {
+                        continue;
+                    }
+                    out.push((mp.name, NodeKind::Folder, mp.modified.unwrap_or(fallback), None));
+                }
+            }
+            NodeKind::Folder => {
+                let listing = self.rt.block_on(self.remote.list(path))?;
+                if listing.deleted.is_some() {
+                    return Err(FsError::NotFound);
+                }
+                for f in listing.folders {
+                    if f.deleted.is_none() {
+                        out.push((f.name, NodeKind::Folder, f.modified.unwrap_or(fallback), None));
+                    }
+                }
+                for f in listing.files {
+                    if f.is_live() {
+                        let mtime = f.modified().or(f.current.as_ref().and_then(|r| r.updated)).unwrap_or(fallback);
+                        let meta = FileMeta::from_info(&f);
+                        out.push((f.name, NodeKind::File, mtime, Some(meta)));
+                    }
+                }
+            }
+            NodeKind::File => return Err(FsError::NotADirectory),
+        }
+        out.retain(|(name, ..)| {
+            let ok = representable(name);
+            if !ok {
+                log::warn!("hiding '{}' in {path}: the name cannot be shown by the kernel", name.escape_default());
+            }
+            ok
+        });
+        Ok(out)
+    }
+
+    pub fn lookup(&self, parent: u64, name: &str) -> FsResult<Attr> {
+        if name.len() > 255 {
+            return Err(FsError::NameTooLong);
+        }
+        self.ensure_listing(parent, false)?;
+        let table = lock(&self.table);
+        let ino = table.child(parent, name).ok_or(FsError::NotFound)?;
+        let node = table.get(ino).ok_or(FsError::NotFound)?;
+        Ok(self.attr_of(ino, node))
+    }
+
+    pub fn getattr(&self, ino: u64) -> FsResult<Attr> {
+        let (parent, stale) = {
+            let table = lock(&self.table);
+            let node = table.get(ino).ok_or(FsError::NotFound)?;
+            (node.parent, node.attr_at.elapsed() >= self.cfg.attr_ttl)
+        };
+        if stale && ino != ROOT_INO {
+            // One listing of the parent refreshes this node and all its siblings.
+            self.ensure_listing(parent, false)?;
+        }
+        let table = lock(&self.table);
+        let node = table.get(ino).ok_or(FsError::NotFound)?;
+        Ok(self.attr_of(ino, node))
+    }
+
+    /// Every visible child of a folder, with attributes (for readdir and readdirplus alike).
+    pub fn readdir(&self, ino: u64) -> FsResult<Vec<DirEntry>> {
+        self.ensure_listing(ino, false)?;
+        let table = lock(&self.table);
+        let node = table.get(ino).ok_or(FsError::NotFound)?;
+        Ok(node
+            .children
+            .as_deref()
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|c| table.get(*c).map(|n| DirEntry { name: n.name.clone(), attr: self.attr_of(*c, n) }))
+            .collect())
+    }
+
+    /// Open a file for reading. Returns the handle and whether the kernel may keep its cached pages
+    /// (true while the content is unchanged since they were cached).
+    pub fn open(&self, ino: u64) -> FsResult<(u64, bool)> {
+        let (path, size, generation) = {
+            let table = lock(&self.table);
+            let node = table.get(ino).ok_or(FsError::NotFound)?;
+            if node.kind.is_dir() {
+                return Err(FsError::IsADirectory);
+            }
+            let size = node.file.as_ref().map(|f| f.size).unwrap_or(0);
+            (table.path(ino).ok_or(FsError::NotFound)?, size, node.generation)
+        };
+        let keep_cache = {
+            let mut cached = lock(&self.cached_generation);
+            let keep = cached.get(&ino) == Some(&generation);
+            cached.insert(ino, generation);
+            keep
+        };
+        let reader = FileReader::new(self.remote.clone(), self.rt.clone(), path, size, self.cfg.read_ahead);
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        lock(&self.handles).insert(fh, Arc::new(OpenFile { ino, reader }));
+        Ok((fh, keep_cache))
+    }
+
+    pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
+        let file = lock(&self.handles).get(&fh).cloned().ok_or(FsError::BadHandle)?;
+        let _ = file.ino;
+        file.reader.read(offset, size)
+    }
+
+    pub fn release(&self, fh: u64) {
+        lock(&self.handles).remove(&fh);
+    }
+
+    pub fn statfs(&self) -> FsResult<StatFs> {
+        if let Some((at, s)) = *lock(&self.statfs_cache) {
+            if at.elapsed() < Duration::from_secs(30) {
+                return Ok(s);
+            }
+        }
+        let account = self.rt.block_on(self.remote.account())?;
+        // An unlimited plan shows 1 PiB free beyond what is used, so tools that check space proceed.
+        const UNLIMITED_FREE: u64 = 1 << 50;
+        let s = match account.capacity {
+            Some(cap) => StatFs {
+                total: cap,
+                used: account.usage,
+                free: cap.saturating_sub(account.usage),
+                unlimited: false,
+            },
+            None => StatFs {
+                total: account.usage + UNLIMITED_FREE,
+                used: account.usage,
+                free: UNLIMITED_FREE,
+                unlimited: true,
+            },
+        };
+        *lock(&self.statfs_cache) = Some((Instant::now(), s));
+        Ok(s)
+    }
+
+    /// `user.jotta.md5`, `user.jotta.revision`, `user.jotta.uuid` of a file; nothing for folders.
+    pub fn xattrs(&self, ino: u64) -> FsResult<Vec<(&'static str, Vec<u8>)>> {
+        let table = lock(&self.table);
+        let node = table.get(ino).ok_or(FsError::NotFound)?;
+        let mut out = Vec::new();
+        if let Some(f) = &node.file {
+            if let Some(md5) = f.md5_hex() {
+                out.push(("user.jotta.md5", md5.into_bytes()));
+            }
+            if f.revision > 0 {
+                out.push(("user.jotta.revision", f.revision.to_string().into_bytes()));
+            }
+            if let Some(uuid) = &f.uuid {
+                out.push(("user.jotta.uuid", uuid.clone().into_bytes()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Number of inodes known (for memory measurements).
+    pub fn inode_count(&self) -> usize {
+        lock(&self.table).len()
+    }
+}
+

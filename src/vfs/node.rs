@@ -1,0 +1,274 @@
+//! The inode table: every name the kernel has seen gets a stable inode number for the life of the mount.
+//! A node records where it lives (parent + name, so renames are cheap), what it is, its attributes as
+//! last listed, and — for folders — the children of the last listing and when it was fetched.
+//! Invariant: a (parent, lowercase name) pair maps to at most one live inode, matching the service's
+//! case-insensitive namespace.
+
+use crate::remote::{FileInfo, RemotePath, UnixTime};
+use std::collections::HashMap;
+use std::time::Instant;
+
+pub const ROOT_INO: u64 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    /// The account root, listing devices.
+    Account,
+    /// A device, listing mount points.
+    Device,
+    /// A mount point or folder.
+    Folder,
+    File,
+}
+
+impl NodeKind {
+    pub fn is_dir(self) -> bool {
+        !matches!(self, NodeKind::File)
+    }
+}
+
+/// What the service told us about a file's current revision.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileMeta {
+    pub size: u64,
+    pub md5: Option<[u8; 16]>,
+    pub revision: u32,
+    pub uuid: Option<String>,
+}
+
+impl FileMeta {
+    pub fn from_info(f: &FileInfo) -> Self {
+        let md5 = f.md5().and_then(|h| {
+            let mut out = [0u8; 16];
+            hex::decode_to_slice(h, &mut out).ok().map(|_| out)
+        });
+        FileMeta {
+            size: f.size(),
+            md5,
+            revision: f.current.as_ref().map(|r| r.number).unwrap_or(0),
+            uuid: f.uuid.clone(),
+        }
+    }
+
+    pub fn md5_hex(&self) -> Option<String> {
+        self.md5.map(hex::encode)
+    }
+}
+
+#[derive(Debug)]
+pub struct Node {
+    pub parent: u64,
+    pub name: String,
+    pub kind: NodeKind,
+    /// Depth in the service's namespace: 0 account, 1 device, 2 mount point, 3+ inside one.
+    pub depth: usize,
+    pub mtime: UnixTime,
+    /// Files only.
+    pub file: Option<FileMeta>,
+    /// Folders only: children as of `listed_at`.
+    pub children: Option<Vec<u64>>,
+    pub listed_at: Option<Instant>,
+    /// When the attributes were last confirmed by the service.
+    pub attr_at: Instant,
+    /// Bumped whenever the content may have changed, so readers and the page cache can tell.
+    pub generation: u64,
+}
+
+#[derive(Debug)]
+pub struct InodeTable {
+    nodes: HashMap<u64, Node>,
+    by_name: HashMap<(u64, String), u64>,
+    next: u64,
+    root_path: RemotePath,
+}
+
+fn key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+impl InodeTable {
+    /// `root_path` is what inode 1 shows: the account root, or a subtree given with `--root`.
+    pub fn new(root_path: RemotePath, root_kind: NodeKind, now: UnixTime) -> Self {
+        let mut nodes = HashMap::new();
+        nodes.insert(
+            ROOT_INO,
+            Node {
+                parent: ROOT_INO,
+                name: String::new(),
+                kind: root_kind,
+                depth: root_path.depth(),
+                mtime: now,
+                file: None,
+                children: None,
+                listed_at: None,
+                attr_at: Instant::now(),
+                generation: 0,
+            },
+        );
+        InodeTable { nodes, by_name: HashMap::new(), next: ROOT_INO + 1, root_path }
+    }
+
+    pub fn get(&self, ino: u64) -> Option<&Node> {
+        self.nodes.get(&ino)
+    }
+
+    pub fn get_mut(&mut self, ino: u64) -> Option<&mut Node> {
+        self.nodes.get_mut(&ino)
+    }
+
+    pub fn child(&self, parent: u64, name: &str) -> Option<u64> {
+        self.by_name.get(&(parent, key(name))).copied()
+    }
+
+    /// Insert or refresh a child; an existing inode keeps its number (and its listing if still a folder).
+    pub fn upsert(
+        &mut self,
+        parent: u64,
+        name: &str,
+        kind: NodeKind,
+        mtime: UnixTime,
+        file: Option<FileMeta>,
+    ) -> u64 {
+        let now = Instant::now();
+        if let Some(ino) = self.child(parent, name) {
+            if let Some(node) = self.nodes.get_mut(&ino) {
+                if node.kind == kind {
+                    if node.file != file || node.mtime != mtime {
+                        node.generation += 1;
+                    }
+                    node.name = name.to_string();
+                    node.mtime = mtime;
+                    node.file = file;
+                    node.attr_at = now;
+                    return ino;
+                }
+            }
+            // Same name, other kind (a file replaced by a folder): a new inode, the old one is forgotten.
+            self.detach(ino);
+        }
+        let ino = self.next;
+        self.next += 1;
+        let depth = self.nodes.get(&parent).map(|p| p.depth + 1).unwrap_or(0);
+        self.nodes.insert(
+            ino,
+            Node {
+                parent,
+                name: name.to_string(),
+                kind,
+                depth,
+                mtime,
+                file,
+                children: None,
+                listed_at: None,
+                attr_at: now,
+                generation: 0,
+            },
+        );
+        self.by_name.insert((parent, key(name)), ino);
+        ino
+    }
+
+    /// Remove a node (and, recursively, what the table knows below it) from the namespace.
+    pub fn detach(&mut self, ino: u64) {
+        if ino == ROOT_INO {
+            return;
+        }
+        if let Some(node) = self.nodes.remove(&ino) {
+            let k = (node.parent, key(&node.name));
+            if self.by_name.get(&k) == Some(&ino) {
+                self.by_name.remove(&k);
+            }
+            if let Some(p) = self.nodes.get_mut(&node.parent) {
+                if let Some(children) = p.children.as_mut() {
+                    children.retain(|c| *c != ino);
+                }
+            }
+            for c in node.children.unwrap_or_default() {
+                self.detach(c);
+            }
+        }
+    }
+
+    /// Replace a folder's children with a fresh listing; children no longer listed are detached.
+    pub fn set_children(&mut self, parent: u64, children: Vec<u64>) {
+        let old = self.nodes.get(&parent).and_then(|n| n.children.clone()).unwrap_or_default();
+        let keep: std::collections::HashSet<u64> = children.iter().copied().collect();
+        for c in old {
+            if !keep.contains(&c) {
+                self.detach(c);
+            }
+        }
+        if let Some(p) = self.nodes.get_mut(&parent) {
+            p.children = Some(children);
+            p.listed_at = Some(Instant::now());
+        }
+    }
+
+    /// Forget a folder's listing so the next access fetches it again.
+    pub fn invalidate_listing(&mut self, ino: u64) {
+        if let Some(n) = self.nodes.get_mut(&ino) {
+            n.listed_at = None;
+        }
+    }
+
+    /// The service path of a node, rebuilt from the parent chain.
+    pub fn path(&self, mut ino: u64) -> Option<RemotePath> {
+        let mut names = Vec::new();
+        while ino != ROOT_INO {
+            let n = self.nodes.get(&ino)?;
+            names.push(n.name.clone());
+            ino = n.parent;
+        }
+        let mut segments = self.root_path.segments().to_vec();
+        segments.extend(names.into_iter().rev());
+        RemotePath::from_segments(segments).ok()
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_case_insensitive_and_case_preserving() {
+        let mut t = InodeTable::new(RemotePath::parse("/Jotta/Archive").unwrap(), NodeKind::Folder, 0);
+        let a = t.upsert(ROOT_INO, "Docs", NodeKind::Folder, 0, None);
+        assert_eq!(t.child(ROOT_INO, "docs"), Some(a));
+        let again = t.upsert(ROOT_INO, "DOCS", NodeKind::Folder, 0, None);
+        assert_eq!(a, again);
+        assert_eq!(t.get(a).unwrap().name, "DOCS");
+        let f = t.upsert(a, "x.txt", NodeKind::File, 5, Some(FileMeta::default()));
+        assert_eq!(t.path(f).unwrap().to_string(), "/Jotta/Archive/DOCS/x.txt");
+    }
+
+    #[test]
+    fn relisting_detaches_vanished_children() {
+        let mut t = InodeTable::new(RemotePath::root(), NodeKind::Account, 0);
+        let a = t.upsert(ROOT_INO, "a", NodeKind::File, 0, Some(FileMeta::default()));
+        let b = t.upsert(ROOT_INO, "b", NodeKind::File, 0, Some(FileMeta::default()));
+        t.set_children(ROOT_INO, vec![a, b]);
+        t.set_children(ROOT_INO, vec![b]);
+        assert!(t.get(a).is_none());
+        assert_eq!(t.child(ROOT_INO, "a"), None);
+        assert_eq!(t.child(ROOT_INO, "b"), Some(b));
+    }
+
+    #[test]
+    fn changed_content_bumps_the_generation() {
+        let mut t = InodeTable::new(RemotePath::root(), NodeKind::Account, 0);
+        let meta = FileMeta { size: 1, ..Default::default() };
+        let a = t.upsert(ROOT_INO, "a", NodeKind::File, 0, Some(meta.clone()));
+        t.upsert(ROOT_INO, "a", NodeKind::File, 0, Some(meta));
+        assert_eq!(t.get(a).unwrap().generation, 0);
+        t.upsert(ROOT_INO, "a", NodeKind::File, 0, Some(FileMeta { size: 2, ..Default::default() }));
+        assert_eq!(t.get(a).unwrap().generation, 1);
+    }
+}

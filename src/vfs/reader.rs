@@ -1,0 +1,254 @@
+//! Streaming reads of one open file: HTTP byte ranges with an adaptive read-ahead window.
+//!
+//! The first read of a handle fetches a small range; while reads stay sequential the window doubles up
+//! to `max_window`, cut into chunks of at most `max_chunk` so that several range requests are in flight
+//! at once on pooled connections. A read outside the scheduled region is a seek: pending chunks are
+//! dropped and a new small window starts there. Memory per handle is bounded by `max_window`.
+//!
+//! Locking: the reader's own mutex is held only to plan; waiting for bytes happens on the chunk's
+//! condvar, which its download task signals. Download tasks never take the reader's lock.
+
+use super::error::{FsError, FsResult};
+use crate::remote::{Remote, RemotePath};
+use futures_util::StreamExt;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+use tokio::runtime::Handle;
+
+#[derive(Debug, Clone, Copy)]
+pub struct ReadAheadConfig {
+    /// Size of the first request after open or a seek.
+    pub first_window: u64,
+    /// Largest amount scheduled ahead of the reader.
+    pub max_window: u64,
+    /// Largest single range request.
+    pub max_chunk: u64,
+    /// Attempts per chunk before the reader gets EIO (the client already retries each request).
+    pub attempts: u32,
+}
+
+impl Default for ReadAheadConfig {
+    fn default() -> Self {
+        ReadAheadConfig { first_window: 128 << 10, max_window: 32 << 20, max_chunk: 4 << 20, attempts: 3 }
+    }
+}
+
+#[derive(Default)]
+struct ChunkBuf {
+    data: Vec<u8>,
+    done: bool,
+    error: Option<String>,
+}
+
+struct ChunkState {
+    /// Bytes this chunk will hold when complete.
+    len: u64,
+    buf: Mutex<ChunkBuf>,
+    ready: Condvar,
+    cancelled: AtomicBool,
+}
+
+struct Chunk {
+    start: u64,
+    end: u64,
+    state: Arc<ChunkState>,
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        // The download task notices and stops: a seek must not keep old ranges streaming.
+        self.state.cancelled.store(true, Ordering::Relaxed);
+    }
+}
+
+struct Plan {
+    chunks: VecDeque<Chunk>,
+    /// Everything in [base, scheduled) is fetched or being fetched.
+    base: u64,
+    scheduled: u64,
+    window: u64,
+}
+
+pub struct FileReader<R: Remote> {
+    remote: Arc<R>,
+    rt: Handle,
+    path: RemotePath,
+    size: u64,
+    cfg: ReadAheadConfig,
+    plan: Mutex<Plan>,
+}
+
+impl<R: Remote> FileReader<R> {
+    pub fn new(remote: Arc<R>, rt: Handle, path: RemotePath, size: u64, cfg: ReadAheadConfig) -> Self {
+        FileReader {
+            remote,
+            rt,
+            path,
+            size,
+            cfg,
+            plan: Mutex::new(Plan { chunks: VecDeque::new(), base: 0, scheduled: 0, window: cfg.first_window }),
+        }
+    }
+
+    /// Read up to `len` bytes at `offset`; short only at end of file.
+    pub fn read(&self, offset: u64, len: u32) -> FsResult<Vec<u8>> {
+        if offset >= self.size || len == 0 {
+            return Ok(Vec::new());
+        }
+        let end = (offset + len as u64).min(self.size);
+        let needed = self.plan_for(offset, end)?;
+        let mut out = Vec::with_capacity((end - offset) as usize);
+        for (start, state) in needed {
+            let from = offset.max(start) - start;
+            let to_abs = end.min(start + state.len);
+            let to = to_abs - start;
+            let mut buf = state.buf.lock().map_err(|_| FsError::Io("reader lock poisoned".into()))?;
+            while (buf.data.len() as u64) < to && !buf.done && buf.error.is_none() {
+                buf = state.ready.wait(buf).map_err(|_| FsError::Io("reader lock poisoned".into()))?;
+            }
+            if let Some(e) = &buf.error {
+                let msg = format!("{}: {e}", self.path);
+                drop(buf);
+                self.forget_failed(start);
+                log::warn!("read failed: {msg}");
+                return Err(FsError::Io(msg));
+            }
+            let have = (buf.data.len() as u64).min(to);
+            if have > from {
+                out.extend_from_slice(&buf.data[from as usize..have as usize]);
+            }
+            if have < to {
+                // The server sent less than the range asked for: the file shrank under us.
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Schedule what this read needs (and the read-ahead behind it); return the chunks covering it.
+    fn plan_for(&self, offset: u64, end: u64) -> FsResult<Vec<(u64, Arc<ChunkState>)>> {
+        let mut plan = self.plan.lock().map_err(|_| FsError::Io("reader lock poisoned".into()))?;
+        let sequential = offset >= plan.base && offset <= plan.scheduled && !plan.chunks.is_empty();
+        if !sequential {
+            plan.chunks.clear();
+            plan.base = offset;
+            plan.scheduled = offset;
+            plan.window = self.cfg.first_window;
+            let target = end.max(offset + plan.window).min(self.size);
+            self.schedule(&mut plan, target);
+        } else if plan.scheduled < self.size
+            && (plan.scheduled < end || plan.scheduled - end < plan.window / 2)
+        {
+            plan.window = (plan.window * 2).min(self.cfg.max_window);
+            let target = end.max(offset + plan.window).min(self.size);
+            self.schedule(&mut plan, target);
+        }
+        // Chunks wholly behind the reader are done with; the kernel's page cache holds their bytes.
+        while plan.chunks.front().map(|c| c.end <= offset).unwrap_or(false) {
+            plan.chunks.pop_front();
+        }
+        if let Some(front) = plan.chunks.front() {
+            plan.base = front.start;
+        }
+        Ok(plan
+            .chunks
+            .iter()
+            .filter(|c| c.start < end && c.end > offset)
+            .map(|c| (c.start, c.state.clone()))
+            .collect())
+    }
+
+    fn schedule(&self, plan: &mut Plan, target: u64) {
+        while plan.scheduled < target {
+            let start = plan.scheduled;
+            let len = (target - start).min(self.cfg.max_chunk);
+            let end = (start + len).min(self.size);
+            let state = Arc::new(ChunkState {
+                len: end - start,
+                buf: Mutex::new(ChunkBuf { data: Vec::with_capacity((end - start) as usize), ..Default::default() }),
+                ready: Condvar::new(),
+                cancelled: AtomicBool::new(false),
+            });
+            self.spawn_fetch(start, end, state.clone());
+            plan.chunks.push_back(Chunk { start, end, state });
+            plan.scheduled = end;
+        }
+    }
+
+    fn forget_failed(&self, start: u64) {
+        if let Ok(mut plan) = self.plan.lock() {
+            // Drop the failed chunk and everything after it, so the next read starts afresh.
+            while plan.chunks.back().map(|c| c.start >= start).unwrap_or(false) {
+                plan.chunks.pop_back();
+            }
+            plan.scheduled = plan.chunks.back().map(|c| c.end).unwrap_or(start);
+            if plan.chunks.is_empty() {
+                plan.base = start;
+            }
+        }
+    }
+
+    fn spawn_fetch(&self, start: u64, end: u64, state: Arc<ChunkState>) {
+        let remote = self.remote.clone();
+        let path = self.path.clone();
+        let attempts = self.cfg.attempts.max(1);
+        self.rt.spawn(async move {
+            let mut last_err = String::new();
+            for attempt in 0..attempts {
+                if state.cancelled.load(Ordering::Relaxed) {
+                    return;
+                }
+                let have = state.buf.lock().map(|b| b.data.len() as u64).unwrap_or(0);
+                match fetch_into(&*remote, &path, start + have, end, &state).await {
+                    Ok(()) => {
+                        finish(&state, None);
+                        return;
+                    }
+                    Err(e) => {
+                        last_err = e;
+                        if attempt + 1 < attempts {
+                            tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                        }
+                    }
+                }
+            }
+            finish(&state, Some(last_err));
+        });
+    }
+}
+
+async fn fetch_into<R: Remote>(
+    remote: &R,
+    path: &RemotePath,
+    from: u64,
+    end: u64,
+    state: &ChunkState,
+) -> Result<(), String> {
+    if from >= end {
+        return Ok(());
+    }
+    let mut stream = remote.download(path, Some(from..end)).await.map_err(|e| e.to_string())?;
+    while let Some(piece) = stream.next().await {
+        if state.cancelled.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let piece = piece.map_err(|e| e.to_string())?;
+        let mut buf = state.buf.lock().map_err(|_| "lock poisoned".to_string())?;
+        let room = (state.len as usize).saturating_sub(buf.data.len());
+        let take = piece.len().min(room);
+        buf.data.extend_from_slice(&piece[..take]);
+        drop(buf);
+        state.ready.notify_all();
+    }
+    Ok(())
+}
+
+fn finish(state: &ChunkState, error: Option<String>) {
+    if let Ok(mut buf) = state.buf.lock() {
+        buf.done = true;
+        buf.error = error;
+    }
+    state.ready.notify_all();
+}
