@@ -1,1 +1,4 @@
-fn main() {}
+//! `jotta`: the terminal tools (see `jottafuse::cli::jotta`).
+fn main() -> std::process::ExitCode {
+    jottafuse::cli::jotta::main()
+}

@@ -1,0 +1,257 @@
+//! The `jotta` command: clap wiring and presentation for the terminal tools. Logic lives in `remote`
+//! (and later `sync`); each subcommand here parses, calls, prints, and turns errors into one line.
+
+use crate::remote::http::{ConnectOptions, HttpRemote};
+use crate::remote::{Item, Remote, RemoteError, RemotePath, UnixTime, UploadRequest};
+use clap::{Parser, Subcommand};
+use futures_util::StreamExt;
+use md5::{Digest, Md5};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "jotta", version, about = "JottaCloud from the terminal: login, files, and the emulator")]
+pub struct JottaArgs {
+    /// Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts.
+    #[arg(long, global = true, env = "JOTTA_ENDPOINT")]
+    endpoint: Option<String>,
+    /// Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse).
+    #[arg(long, global = true, env = "JOTTA_CONFIG_DIR")]
+    config_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Log in with a personal login token (from the web UI: Settings > Security > Personal login token).
+    /// Reads the token from stdin when not given.
+    Login { token: Option<String> },
+    /// List the account (`/`), a device, or a folder, e.g. `jotta ls /Jotta/Archive`.
+    Ls {
+        #[arg(default_value = "/")]
+        path: String,
+        /// Long format: size, modification time, md5.
+        #[arg(short, long)]
+        long: bool,
+    },
+    /// Upload a local file; a remote path ending in `/` keeps the local name.
+    Put { local: PathBuf, remote: String },
+    /// Download a file; the local file appears only once complete and verified.
+    Get { remote: String, local: Option<PathBuf> },
+    /// Run the protocol-faithful JottaCloud emulator (for tests, benchmarks and the demo).
+    Emulator(super::emulator::EmulatorArgs),
+}
+
+pub fn main() -> ExitCode {
+    let args = JottaArgs::parse();
+    if let Command::Emulator(a) = args.command {
+        return super::emulator::run(a);
+    }
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).try_init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("jotta: cannot start the I/O runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(dispatch(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("jotta: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn connect_options(args: &JottaArgs) -> ConnectOptions {
+    let mut o = ConnectOptions::default();
+    if let Some(d) = &args.config_dir {
+        o.config_dir = d.clone();
+    }
+    if args.endpoint.is_some() {
+        o.endpoint = args.endpoint.clone();
+    }
+    o
+}
+
+async fn dispatch(args: JottaArgs) -> Result<(), String> {
+    let opts = connect_options(&args);
+    match &args.command {
+        Command::Login { token } => {
+            let token = match token {
+                Some(t) => t.trim().to_string(),
+                None => {
+                    let mut s = String::new();
+                    std::io::stdin().read_to_string(&mut s).map_err(|e| format!("cannot read the token from stdin: {e}"))?;
+                    s.trim().to_string()
+                }
+            };
+            if token.is_empty() {
+                return Err("no login token given (pass it as an argument or on stdin)".into());
+            }
+            let account = crate::remote::auth::login(&token, args.endpoint.as_deref(), &opts.config_dir)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("logged in as {} ({} devices)", account.username, account.devices.len());
+            Ok(())
+        }
+        Command::Ls { path, long } => {
+            let remote = HttpRemote::connect(opts).await.map_err(|e| e.to_string())?;
+            ls(&remote, &parse_path(path)?, *long).await
+        }
+        Command::Put { local, remote } => {
+            let client = HttpRemote::connect(opts).await.map_err(|e| e.to_string())?;
+            put(&client, local, remote).await
+        }
+        Command::Get { remote, local } => {
+            let client = HttpRemote::connect(opts).await.map_err(|e| e.to_string())?;
+            get(&client, &parse_path(remote)?, local.as_deref()).await
+        }
+        Command::Emulator(_) => unreachable!("handled before the runtime starts"),
+    }
+}
+
+fn parse_path(s: &str) -> Result<RemotePath, String> {
+    RemotePath::parse(s).map_err(|e| format!("{e} in path '{s}'"))
+}
+
+fn when(t: Option<UnixTime>) -> String {
+    t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| "-".repeat(19))
+}
+
+async fn ls(remote: &HttpRemote, path: &RemotePath, long: bool) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    let mut line = |kind: char, size: u64, t: Option<UnixTime>, md5: &str, name: &str| {
+        let r = if long {
+            writeln!(out, "{kind} {size:>14} {} {md5:<32} {name}", when(t))
+        } else {
+            writeln!(out, "{name}{}", if kind == 'd' { "/" } else { "" })
+        };
+        r.map_err(|e| format!("cannot write: {e}"))
+    };
+    match path.depth() {
+        0 => {
+            let account = remote.account().await.map_err(|e| e.to_string())?;
+            for d in &account.devices {
+                line('d', d.size, d.modified, "", &d.name)?;
+            }
+        }
+        1 => {
+            let dev = remote.device(path).await.map_err(|e| e.to_string())?;
+            for mp in dev.mount_points.iter().filter(|m| m.deleted.is_none()) {
+                line('d', mp.size, mp.modified, "", &mp.name)?;
+            }
+        }
+        _ => match remote.stat(path).await.map_err(|e| e.to_string())? {
+            Item::Folder(listing) => {
+                if listing.deleted.is_some() {
+                    return Err(RemoteError::NotFound(format!("{path} is in the trash")).to_string());
+                }
+                for f in listing.folders.iter().filter(|f| f.deleted.is_none()) {
+                    line('d', 0, f.modified, "", &f.name)?;
+                }
+                for f in listing.files.iter().filter(|f| f.is_live()) {
+                    line('-', f.size(), f.modified(), f.md5().unwrap_or(""), &f.name)?;
+                }
+            }
+            Item::File(f) => line('-', f.size(), f.modified(), f.md5().unwrap_or(""), &f.name)?,
+        },
+    }
+    Ok(())
+}
+
+/// Size and md5 of a local file, read once in large blocks.
+pub fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Md5::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((size, hex::encode(h.finalize())))
+}
+
+fn mtime_of(meta: &std::fs::Metadata) -> Option<UnixTime> {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64)
+}
+
+async fn put(remote: &HttpRemote, local: &Path, target: &str) -> Result<(), String> {
+    let meta = std::fs::metadata(local).map_err(|e| format!("cannot read {}: {e}", local.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a regular file", local.display()));
+    }
+    let mut path = parse_path(target)?;
+    if target.ends_with('/') {
+        let name = local
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| format!("{} has no usable file name", local.display()))?;
+        path = path.join(name).map_err(|e| e.to_string())?;
+    }
+    if path.depth() < 3 {
+        return Err(format!("{path}: files go inside a mount point, e.g. /Jotta/Archive/name"));
+    }
+    let (size, md5) = hash_file(local).map_err(|e| format!("cannot read {}: {e}", local.display()))?;
+    let req = UploadRequest { source: local.to_path_buf(), size, md5, created: mtime_of(&meta), modified: mtime_of(&meta) };
+    let outcome = remote.upload(&path, &req).await.map_err(|e| e.to_string())?;
+    if outcome.deduplicated {
+        println!("{path}: {size} bytes, already on JottaCloud (nothing sent)");
+    } else {
+        println!("{path}: {size} bytes uploaded ({} sent)", outcome.bytes_sent);
+    }
+    Ok(())
+}
+
+async fn get(remote: &HttpRemote, path: &RemotePath, local: Option<&Path>) -> Result<(), String> {
+    let info = match remote.stat(path).await.map_err(|e| e.to_string())? {
+        Item::File(f) if f.is_live() => f,
+        Item::File(_) => return Err(format!("{path} has no complete revision to download")),
+        Item::Folder(_) => return Err(format!("{path} is a folder")),
+    };
+    let target = match local {
+        Some(l) if l.is_dir() => l.join(&info.name),
+        Some(l) => l.to_path_buf(),
+        None => PathBuf::from(&info.name),
+    };
+    let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".{}.jotta-part", info.name));
+    let result = async {
+        let mut file = std::fs::File::create(&tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        let mut stream = remote.download(path, None).await.map_err(|e| e.to_string())?;
+        let mut h = Md5::new();
+        while let Some(piece) = stream.next().await {
+            let piece = piece.map_err(|e| e.to_string())?;
+            h.update(&piece);
+            file.write_all(&piece).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        }
+        file.sync_all().map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        let got = hex::encode(h.finalize());
+        if let Some(want) = info.md5() {
+            if !want.eq_ignore_ascii_case(&got) {
+                return Err(format!("{path}: downloaded md5 {got} differs from the server's {want}; try again"));
+            }
+        }
+        std::fs::rename(&tmp, &target).map_err(|e| format!("cannot write {}: {e}", target.display()))
+    }
+    .await;
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result?;
+    println!("{} <- {path} ({} bytes)", target.display(), info.size());
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! The `jottafuse` command line: `jottafuse [SOURCE] MOUNTPOINT [-o OPTIONS] [-f]`, in the shape the
+//! `mount.fuse3` helper uses (so fstab and `mount -t fuse.jottafuse` work), turned into a `MountRequest`.
+
+use crate::mount::options::MountSettings;
+use crate::mount::MountRequest;
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "jottafuse",
+    version,
+    about = "Mount your JottaCloud account as a folder",
+    after_help = "SOURCE: `jotta:` (the account saved by `jotta login`), `jotta:/Device/MountPoint[/path]` \
+(a subtree), or `demo` (the embedded demo account).\n\
+OPTIONS (-o, comma separated): ro, allow_other, allow_root, default_permissions, auto_unmount, uid=N, gid=N, \
+umask=OCTAL, fsname=NAME, root=/Device/MountPoint[/path], demo, endpoint=URL, dir_cache=SECS, attr_cache=SECS, \
+threads=N, log_file=PATH; fstab words such as defaults, _netdev, noauto, user are accepted and ignored."
+)]
+pub struct JottafuseArgs {
+    /// `[SOURCE] MOUNTPOINT`
+    #[arg(num_args = 1..=2, required = true, value_name = "[SOURCE] MOUNTPOINT")]
+    positional: Vec<String>,
+    /// Mount options, comma separated (repeatable).
+    #[arg(short = 'o', value_name = "OPTIONS")]
+    options: Vec<String>,
+    /// Stay in the foreground (logs go to stderr).
+    #[arg(short = 'f', long)]
+    foreground: bool,
+    /// Debug logging (implies nothing else; combine with -f to see it).
+    #[arg(short = 'd', long)]
+    debug: bool,
+    /// Mount only this subtree, e.g. /Jotta/Archive.
+    #[arg(long)]
+    root: Option<String>,
+    /// Mount the embedded demo account (no JottaCloud account or network needed).
+    #[arg(long)]
+    demo: bool,
+    /// Service base URL (an emulator); default: what `jotta login` saved, else the real service.
+    #[arg(long, env = "JOTTA_ENDPOINT")]
+    endpoint: Option<String>,
+}
+
+/// Turn the command line into a request; errors are the one line the user sees.
+pub fn parse_request(args: JottafuseArgs) -> Result<MountRequest, String> {
+    let mut settings = MountSettings::default();
+    let (source, mountpoint) = match args.positional.as_slice() {
+        [m] => (None, m.clone()),
+        [s, m] => (Some(s.clone()), m.clone()),
+        _ => return Err("expected [SOURCE] MOUNTPOINT".into()),
+    };
+    if let Some(src) = source {
+        if src == "demo" || src == "jotta:demo" {
+            settings.demo = true;
+        } else if let Some(rest) = src.strip_prefix("jotta:") {
+            if !rest.is_empty() && rest != "/" {
+                settings.root = Some(rest.to_string());
+            }
+        } else if src != "jotta" && src != "jottafuse" {
+            return Err(format!("unknown source '{src}': use `jotta:`, `jotta:/Device/MountPoint/path` or `demo`"));
+        }
+    }
+    for o in &args.options {
+        settings.apply(o)?;
+    }
+    if args.demo {
+        settings.demo = true;
+    }
+    if args.root.is_some() {
+        settings.root = args.root.clone();
+    }
+    if args.endpoint.is_some() && settings.endpoint.is_none() {
+        settings.endpoint = args.endpoint.clone();
+    }
+    Ok(MountRequest { mountpoint: PathBuf::from(mountpoint), settings, foreground: args.foreground, debug: args.debug })
+}
+
+pub fn main() -> ExitCode {
+    let args = JottafuseArgs::parse();
+    match parse_request(args) {
+        Ok(req) => ExitCode::from(crate::mount::run(req) as u8),
+        Err(e) => {
+            eprintln!("jottafuse: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

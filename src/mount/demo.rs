@@ -1,0 +1,42 @@
+//! The embedded demo account for `jottafuse --demo`: an emulator started in-process on loopback, with its
+//! data kept under `$XDG_DATA_HOME/jottafuse/demo` (so what you write there is still there next time),
+//! logged in with a fresh single-use token into a credentials folder of its own, never the user's.
+
+use crate::emulator::{self, EmulatorConfig, RunningEmulator};
+use crate::remote::http::ConnectOptions;
+use std::path::PathBuf;
+
+pub struct DemoAccount {
+    emulator: RunningEmulator,
+    client_dir: PathBuf,
+}
+
+impl DemoAccount {
+    pub async fn start() -> Result<Self, String> {
+        let base = crate::dirs::data_dir().join("demo");
+        let data_dir = base.join("service");
+        let client_dir = base.join("client");
+        for d in [&data_dir, &client_dir] {
+            std::fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+        }
+        let config = EmulatorConfig { data_dir, demo_content: true, ..EmulatorConfig::default() };
+        let emulator =
+            emulator::start(config).await.map_err(|e| format!("cannot start the demo account: {e}"))?;
+        crate::remote::auth::login(&emulator.login_token(), Some(&emulator.endpoint()), &client_dir)
+            .await
+            .map_err(|e| format!("cannot log in to the demo account: {e}"))?;
+        Ok(DemoAccount { emulator, client_dir })
+    }
+
+    pub fn connect_options(&self) -> ConnectOptions {
+        ConnectOptions {
+            config_dir: self.client_dir.clone(),
+            endpoint: Some(self.emulator.endpoint()),
+            ..ConnectOptions::default()
+        }
+    }
+
+    pub async fn stop(self) {
+        self.emulator.shutdown().await;
+    }
+}

@@ -1,0 +1,198 @@
+//! The `jottafuse` daemon: from parsed options to a mounted, serving filesystem, and back down on
+//! SIGTERM/SIGINT or `fusermount3 -u`. Owns start-up order: vet the mount point, fork to the background,
+//! connect (or start the embedded demo account), check the root, mount, report ready, serve, clean up.
+
+pub mod checks;
+pub mod daemon;
+pub mod demo;
+pub mod options;
+
+use crate::fuse::FuseAdapter;
+use crate::remote::http::{ConnectOptions, HttpRemote};
+use crate::remote::RemotePath;
+use crate::vfs::{JottaFs, VfsConfig};
+use daemon::Readiness;
+use options::MountSettings;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Everything the daemon needs, already merged from flags, `-o` options and the mount source.
+#[derive(Debug, Clone)]
+pub struct MountRequest {
+    pub mountpoint: PathBuf,
+    pub settings: MountSettings,
+    pub foreground: bool,
+    pub debug: bool,
+}
+
+/// Run the daemon; returns the process exit status. In background mode the parent process exits inside.
+pub fn run(req: MountRequest) -> i32 {
+    let mountpoint = match checks::check_mountpoint(&req.mountpoint) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("jottafuse: {e}");
+            return 1;
+        }
+    };
+    let root = match RemotePath::parse(req.settings.root.as_deref().unwrap_or("/")) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("jottafuse: bad --root: {e}");
+            return 1;
+        }
+    };
+    let mut readiness = if req.foreground {
+        Readiness::foreground()
+    } else {
+        match daemon::daemonize() {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("jottafuse: cannot go to the background: {e} (try -f)");
+                return 1;
+            }
+        }
+    };
+    init_logging(&req, readiness.is_background());
+    match serve(&req, &mountpoint, root, &mut readiness) {
+        Ok(()) => 0,
+        Err(e) => {
+            log::error!("{e}");
+            if readiness.is_background() {
+                readiness.failed(&e);
+            } else {
+                eprintln!("jottafuse: {e}");
+            }
+            1
+        }
+    }
+}
+
+fn init_logging(req: &MountRequest, background: bool) {
+    let default = if req.debug { "debug" } else { "info" };
+    let mut builder = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default));
+    if background {
+        let path = req
+            .settings
+            .log_file
+            .as_ref()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| crate::dirs::cache_dir().join("jottafuse.log"));
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if let Ok(f) = std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+            builder.target(env_logger::Target::Pipe(Box::new(f)));
+        }
+    }
+    let _ = builder.try_init();
+}
+
+fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mut Readiness) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .thread_name("jottafuse-io")
+        .build()
+        .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
+
+    let demo = if req.settings.demo { Some(rt.block_on(demo::DemoAccount::start())?) } else { None };
+    let opts = match &demo {
+        Some(d) => d.connect_options(),
+        None => {
+            let mut o = ConnectOptions::default();
+            if req.settings.endpoint.is_some() {
+                o.endpoint = req.settings.endpoint.clone();
+            }
+            o
+        }
+    };
+    let remote = rt.block_on(HttpRemote::connect(opts)).map_err(|e| e.to_string())?;
+
+    let s = &req.settings;
+    // SAFETY: getuid/getgid cannot fail.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let mut cfg = VfsConfig {
+        root,
+        uid: s.uid.unwrap_or(uid),
+        gid: s.gid.unwrap_or(gid),
+        umask: s.umask.unwrap_or(0o022),
+        read_only: s.read_only,
+        ..VfsConfig::default()
+    };
+    if let Some(d) = s.dir_cache {
+        cfg.dir_ttl = d;
+    }
+    if let Some(a) = s.attr_cache {
+        cfg.attr_ttl = a;
+    }
+    let fs = Arc::new(JottaFs::new(Arc::new(remote), rt.handle().clone(), cfg));
+    fs.check_root().map_err(|e| format!("cannot mount {}: {e}", fs.config().root))?;
+
+    let mut fuse_cfg = fuser::Config::default();
+    fuse_cfg.mount_options = s.fuse_options.clone();
+    if !fuse_cfg.mount_options.iter().any(|o| matches!(o, fuser::MountOption::FSName(_))) {
+        let name = if demo.is_some() { "jotta:demo".to_string() } else { format!("jotta:{}", fs.config().root) };
+        fuse_cfg.mount_options.push(fuser::MountOption::FSName(name));
+    }
+    fuse_cfg.mount_options.push(fuser::MountOption::Subtype("jottafuse".into()));
+    fuse_cfg.mount_options.push(fuser::MountOption::NoDev);
+    fuse_cfg.mount_options.push(fuser::MountOption::NoSuid);
+    fuse_cfg.acl = s.acl;
+    fuse_cfg.n_threads = Some(s.threads.unwrap_or(8));
+    fuse_cfg.clone_fd = true;
+
+    let session = fuser::Session::new(FuseAdapter::new(fs.clone()), mountpoint, &fuse_cfg)
+        .map_err(|e| format!("cannot mount on {}: {e}", mountpoint.display()))?;
+    log::info!("mounted {} on {}", fs.config().root, mountpoint.display());
+    readiness.ready();
+
+    let target = mountpoint.to_path_buf();
+    rt.spawn(async move {
+        wait_for_stop_signal().await;
+        log::info!("signal received: unmounting {}", target.display());
+        if let Err(e) = unmount(&target) {
+            log::error!("unmount of {} failed: {e}", target.display());
+        }
+    });
+
+    let result = session.run();
+    log::info!("unmounted {}", mountpoint.display());
+    if let Some(d) = demo {
+        rt.block_on(d.stop());
+    }
+    rt.shutdown_timeout(Duration::from_secs(5));
+    result.map_err(|e| format!("FUSE session ended with an error: {e}"))
+}
+
+async fn wait_for_stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        log::error!("cannot install signal handlers; unmount with fusermount3 -u");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+/// Unmount our own mount point: directly as root, through fusermount3 otherwise.
+pub fn unmount(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| std::io::Error::other("mount point path contains NUL"))?;
+        // SAFETY: c is a valid NUL-terminated path.
+        if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } == 0 {
+            return Ok(());
+        }
+    }
+    let status = std::process::Command::new("fusermount3").arg("-u").arg("-z").arg(path).status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!("fusermount3 -u exited with {status}")))
+    }
+}

@@ -1,0 +1,244 @@
+//! Shared test fixtures: an emulator on loopback in a temp dir (`TestService`), a logged-in client, and
+//! `TestMount`, the real `jottafuse` binary mounted on a temp dir and unmounted on drop.
+#![allow(dead_code)]
+
+use jottafuse::emulator::{self, EmulatorConfig, RunningEmulator};
+use jottafuse::remote::http::{ConnectOptions, HttpRemote};
+use jottafuse::remote::{Remote, RemotePath, UploadRequest};
+use md5::{Digest, Md5};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+pub struct TestService {
+    pub rt: tokio::runtime::Runtime,
+    pub emulator: Option<RunningEmulator>,
+    pub dir: TempDir,
+    pub config: EmulatorConfig,
+}
+
+impl TestService {
+    pub fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    pub fn start_with(tweak: impl FnOnce(&mut EmulatorConfig)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        let mut config = EmulatorConfig { data_dir: dir.path().join("service"), ..EmulatorConfig::default() };
+        tweak(&mut config);
+        let emulator = rt.block_on(emulator::start(config.clone())).expect("emulator starts");
+        TestService { rt, emulator: Some(emulator), dir, config }
+    }
+
+    pub fn emu(&self) -> &RunningEmulator {
+        self.emulator.as_ref().expect("emulator running")
+    }
+
+    pub fn endpoint(&self) -> String {
+        self.emu().endpoint()
+    }
+
+    /// Stop and start the emulator on the same data dir (and the same port, so saved endpoints stay true).
+    pub fn restart(&mut self) {
+        let old = self.emulator.take().expect("running");
+        let addr: std::net::SocketAddr = old.endpoint().trim_start_matches("http://").parse().expect("addr");
+        self.rt.block_on(old.shutdown());
+        let mut config = self.config.clone();
+        config.listen = addr;
+        self.emulator = Some(self.rt.block_on(emulator::start(config)).expect("emulator restarts"));
+    }
+
+    /// A credentials folder logged in to this emulator.
+    pub fn login(&self, name: &str) -> PathBuf {
+        let dir = self.dir.path().join(name).join("jottafuse");
+        std::fs::create_dir_all(&dir).expect("config dir");
+        self.rt
+            .block_on(jottafuse::remote::auth::login(&self.emu().login_token(), Some(&self.endpoint()), &dir))
+            .expect("login");
+        dir
+    }
+
+    pub fn client(&self) -> HttpRemote {
+        let dir = self.login(&format!("client-{}", rand_suffix()));
+        let opts = ConnectOptions { config_dir: dir, endpoint: Some(self.endpoint()), ..ConnectOptions::default() };
+        self.rt.block_on(HttpRemote::connect(opts)).expect("connect")
+    }
+
+    /// Upload bytes through the client (the way a change "from elsewhere" reaches the account).
+    pub fn put(&self, client: &HttpRemote, path: &str, data: &[u8]) {
+        let local = self.dir.path().join(format!("upload-{}", rand_suffix()));
+        std::fs::write(&local, data).expect("write temp");
+        let req = UploadRequest {
+            source: local.clone(),
+            size: data.len() as u64,
+            md5: md5_hex(data),
+            created: Some(1_700_000_000),
+            modified: Some(1_700_000_000),
+        };
+        let p = RemotePath::parse(path).expect("path");
+        self.rt.block_on(client.upload(&p, &req)).expect("upload");
+        let _ = std::fs::remove_file(local);
+    }
+
+    pub fn counters(&self) -> serde_json::Value {
+        let url = format!("{}/_emulator/counters", self.endpoint());
+        self.rt.block_on(async { reqwest::get(url).await?.json::<serde_json::Value>().await }).expect("counters")
+    }
+
+    pub fn reset_counters(&self) {
+        let url = format!("{}/_emulator/counters/reset", self.endpoint());
+        self.rt.block_on(reqwest::Client::new().post(url).send()).expect("reset counters");
+    }
+
+    pub fn bytes_sent(&self) -> u64 {
+        self.counters()["bytes_sent"].as_u64().unwrap_or(0)
+    }
+
+    pub fn bytes_received(&self) -> u64 {
+        self.counters()["bytes_received"].as_u64().unwrap_or(0)
+    }
+
+    pub fn set_faults(&self, faults: serde_json::Value) {
+        let url = format!("{}/_emulator/faults", self.endpoint());
+        let resp = self.rt.block_on(reqwest::Client::new().put(url).json(&faults).send()).expect("set faults");
+        assert!(resp.status().is_success(), "set faults: {}", resp.status());
+    }
+}
+
+pub fn rand_suffix() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+pub fn md5_hex(data: &[u8]) -> String {
+    hex::encode(Md5::digest(data))
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+pub fn fuse_available() {
+    assert!(
+        Path::new("/dev/fuse").exists(),
+        "/dev/fuse is missing: the mount tests need FUSE (run as root on a machine with the fuse module)"
+    );
+}
+
+/// The real `jottafuse` binary mounted in the foreground on a temp dir; unmounted on drop.
+pub struct TestMount {
+    pub path: PathBuf,
+    pub child: Option<Child>,
+    pub config_home: PathBuf,
+    _dir: TempDir,
+}
+
+impl TestMount {
+    /// Mount the account of `svc` with extra `-o` options (e.g. "dir_cache=1").
+    pub fn new(svc: &TestService, options: &str) -> Self {
+        Self::with_args(svc, options, &[])
+    }
+
+    pub fn with_args(svc: &TestService, options: &str, extra: &[&str]) -> Self {
+        fuse_available();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_home = dir.path().join("config");
+        let creds = config_home.join("jottafuse");
+        std::fs::create_dir_all(&creds).expect("config");
+        svc.rt
+            .block_on(jottafuse::remote::auth::login(&svc.emu().login_token(), Some(&svc.endpoint()), &creds))
+            .expect("login");
+        let path = dir.path().join("mnt");
+        std::fs::create_dir(&path).expect("mountpoint");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jottafuse"));
+        cmd.arg("-f").arg(&path).env("XDG_CONFIG_HOME", &config_home).env("XDG_CACHE_HOME", dir.path().join("cache"));
+        if !options.is_empty() {
+            cmd.arg("-o").arg(options);
+        }
+        cmd.args(extra).env("RUST_LOG", "info").stdout(Stdio::null()).stderr(Stdio::inherit());
+        let child = cmd.spawn().expect("spawn jottafuse");
+        let mut m = TestMount { path, child: Some(child), config_home, _dir: dir };
+        m.wait_mounted();
+        m
+    }
+
+    fn wait_mounted(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if is_mounted(&self.path) {
+                return;
+            }
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("jottafuse exited before mounting: {status}");
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("jottafuse did not mount within 30 s");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    pub fn p(&self, rel: &str) -> PathBuf {
+        self.path.join(rel.trim_start_matches('/'))
+    }
+
+    /// Peak resident memory of the daemon so far, in bytes.
+    pub fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+            .unwrap_or(0)
+    }
+
+    /// SIGTERM and wait for the daemon to unmount and exit; returns its exit status code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+}
+
+impl Drop for TestMount {
+    fn drop(&mut self) {
+        self.terminate();
+        if is_mounted(&self.path) {
+            let _ = Command::new("fusermount3").arg("-u").arg("-z").arg(&self.path).status();
+        }
+    }
+}
+
+pub fn is_mounted(path: &Path) -> bool {
+    let Ok(abs) = std::fs::canonicalize(path.parent().unwrap_or(path)) else { return false };
+    let want = abs.join(path.file_name().unwrap_or_default());
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines().filter_map(|l| l.split(' ').nth(4)).any(|mp| Path::new(mp) == want)
+}

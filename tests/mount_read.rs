@@ -1,0 +1,313 @@
+//! The read side of the mount, through a real FUSE mount of the real binary against the emulator:
+//! browsing, stat, byte-exact reads, read-ahead economy, concurrency, faults, and clean unmounts.
+
+mod common;
+
+use common::{md5_hex, pattern, TestMount, TestService};
+use std::fs;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::time::Duration;
+
+#[test]
+fn browse_the_account_tree_like_jottalib() {
+    let svc = TestService::start();
+    let c = svc.client();
+    svc.put(&c, "/Jotta/Archive/docs/hello.txt", b"hello world\n");
+    svc.put(&c, "/Jotta/Archive/top.bin", &pattern(1000, 1));
+    let m = TestMount::new(&svc, "");
+
+    let mut root: Vec<String> = fs::read_dir(&m.path).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    root.sort();
+    assert_eq!(root, vec!["Jotta"]);
+    let mut mps: Vec<String> = fs::read_dir(m.p("Jotta")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    mps.sort();
+    assert!(mps.contains(&"Archive".to_string()) && mps.contains(&"Sync".to_string()), "{mps:?}");
+    assert!(!mps.iter().any(|n| n == "Latest" || n == "Trash" || n == "Links"), "pseudo mount points hidden: {mps:?}");
+
+    let meta = fs::metadata(m.p("Jotta/Archive/docs/hello.txt")).unwrap();
+    assert!(meta.is_file());
+    assert_eq!(meta.len(), 12);
+    assert_eq!(meta.mtime(), 1_700_000_000, "mtime comes from the revision's modified time");
+    assert_eq!(fs::read(m.p("Jotta/Archive/docs/hello.txt")).unwrap(), b"hello world\n");
+    assert!(fs::metadata(m.p("Jotta/Archive/docs")).unwrap().is_dir());
+    // Case-insensitive lookups, as on the service.
+    assert_eq!(fs::read(m.p("Jotta/archive/DOCS/Hello.TXT")).unwrap(), b"hello world\n");
+    assert_eq!(fs::metadata(m.p("Jotta/Archive/missing")).unwrap_err().kind(), std::io::ErrorKind::NotFound);
+    // Devices are read-only.
+    assert_eq!(fs::metadata(m.p("Jotta")).unwrap().mode() & 0o222, 0);
+}
+
+#[test]
+fn reads_are_byte_identical_whole_and_at_random_offsets() {
+    let svc = TestService::start();
+    let c = svc.client();
+    let data = pattern(20 * 1024 * 1024 + 123, 7);
+    svc.put(&c, "/Jotta/Archive/big.bin", &data);
+    let m = TestMount::new(&svc, "");
+
+    let read = fs::read(m.p("Jotta/Archive/big.bin")).unwrap();
+    assert_eq!(read.len(), data.len());
+    assert_eq!(md5_hex(&read), md5_hex(&data));
+
+    let f = fs::File::open(m.p("Jotta/Archive/big.bin")).unwrap();
+    let mut x = 12345u64;
+    for _ in 0..200 {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let off = (x >> 11) % data.len() as u64;
+        let len = ((x >> 40) % 70_000) as usize + 1;
+        let mut buf = vec![0u8; len];
+        let n = f.read_at(&mut buf, off).unwrap();
+        let end = (off as usize + len).min(data.len());
+        assert_eq!(&buf[..n], &data[off as usize..end], "offset {off} len {len}");
+    }
+    // Reading at and past the end.
+    let mut f2 = fs::File::open(m.p("Jotta/Archive/big.bin")).unwrap();
+    f2.seek(SeekFrom::Start(data.len() as u64 - 3)).unwrap();
+    let mut tail = Vec::new();
+    f2.read_to_end(&mut tail).unwrap();
+    assert_eq!(tail, &data[data.len() - 3..]);
+}
+
+#[test]
+fn sniffing_headers_of_many_large_files_does_not_download_them() {
+    let svc = TestService::start();
+    let c = svc.client();
+    let n = 40;
+    let size = 8 * 1024 * 1024;
+    for i in 0..n {
+        svc.put(&c, &format!("/Jotta/Archive/media/f{i:03}.bin"), &pattern(size, i as u64 + 1));
+    }
+    let m = TestMount::new(&svc, "");
+    svc.reset_counters();
+    for i in 0..n {
+        let mut f = fs::File::open(m.p(&format!("Jotta/Archive/media/f{i:03}.bin"))).unwrap();
+        let mut head = vec![0u8; 64 * 1024];
+        f.read_exact(&mut head).unwrap();
+        assert_eq!(head, pattern(size, i as u64 + 1)[..64 * 1024]);
+    }
+    let sent = svc.bytes_sent();
+    let whole = (n * size) as u64;
+    assert!(sent < whole / 8, "header sniffing fetched {sent} bytes of {whole}");
+}
+
+#[test]
+fn concurrent_readers_get_their_own_bytes() {
+    let svc = TestService::start();
+    let c = svc.client();
+    let files: Vec<Vec<u8>> = (0..4).map(|i| pattern(6 * 1024 * 1024 + i * 1000, 100 + i as u64)).collect();
+    for (i, d) in files.iter().enumerate() {
+        svc.put(&c, &format!("/Jotta/Archive/c{i}.bin"), d);
+    }
+    let m = TestMount::new(&svc, "");
+    std::thread::scope(|s| {
+        for (i, d) in files.iter().enumerate() {
+            let p = m.p(&format!("Jotta/Archive/c{i}.bin"));
+            s.spawn(move || {
+                for _ in 0..2 {
+                    assert_eq!(md5_hex(&fs::read(&p).unwrap()), md5_hex(d), "reader {i}");
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn one_slow_download_does_not_stall_other_operations() {
+    let svc = TestService::start();
+    let c = svc.client();
+    svc.put(&c, "/Jotta/Archive/slow.bin", &pattern(8 * 1024 * 1024, 3));
+    svc.put(&c, "/Jotta/Archive/small.txt", b"small");
+    let m = TestMount::new(&svc, "");
+    fs::metadata(m.p("Jotta/Archive/small.txt")).unwrap();
+    // 1 MiB/s per connection: the big read takes seconds.
+    svc.set_faults(serde_json::json!({"bandwidth": 1024 * 1024}));
+    let big = m.p("Jotta/Archive/slow.bin");
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = done.clone();
+    let reader = std::thread::spawn(move || {
+        let data = fs::read(big).unwrap();
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        data.len()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    // While the big read is still streaming, the rest of the mount answers.
+    assert!(fs::read_dir(m.p("Jotta/Archive")).unwrap().count() >= 2);
+    assert_eq!(fs::read(m.p("Jotta/Archive/small.txt")).unwrap(), b"small");
+    assert!(!done.load(std::sync::atomic::Ordering::SeqCst), "the slow read should still be running");
+    svc.set_faults(serde_json::json!({}));
+    assert_eq!(reader.join().unwrap(), 8 * 1024 * 1024);
+}
+
+#[test]
+fn a_change_made_elsewhere_shows_after_the_cache_ttl() {
+    let svc = TestService::start();
+    let c = svc.client();
+    svc.put(&c, "/Jotta/Archive/a.txt", b"first");
+    let m = TestMount::new(&svc, "dir_cache=1,attr_cache=1");
+    assert_eq!(fs::read(m.p("Jotta/Archive/a.txt")).unwrap(), b"first");
+    assert!(fs::metadata(m.p("Jotta/Archive/b.txt")).is_err());
+    svc.put(&c, "/Jotta/Archive/b.txt", b"second file");
+    svc.put(&c, "/Jotta/Archive/a.txt", b"first, changed");
+    std::thread::sleep(Duration::from_millis(2200));
+    assert_eq!(fs::read(m.p("Jotta/Archive/b.txt")).unwrap(), b"second file");
+    assert_eq!(fs::read(m.p("Jotta/Archive/a.txt")).unwrap(), b"first, changed");
+}
+
+#[test]
+fn ls_l_of_a_folder_costs_one_listing() {
+    let svc = TestService::start();
+    let c = svc.client();
+    for i in 0..50 {
+        svc.put(&c, &format!("/Jotta/Archive/many/f{i}.txt"), format!("file {i}").as_bytes());
+    }
+    let m = TestMount::new(&svc, "");
+    fs::metadata(m.p("Jotta/Archive/many")).unwrap();
+    svc.reset_counters();
+    let out = std::process::Command::new("ls").arg("-l").arg(m.p("Jotta/Archive/many")).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 51);
+    let counters = svc.counters();
+    let total: u64 = counters["requests"].as_object().unwrap().values().filter_map(|v| v.as_u64()).sum();
+    assert_eq!(total, 1, "ls -l should cost exactly one listing request: {counters}");
+}
+
+#[test]
+fn deleted_and_incomplete_files_are_hidden() {
+    let svc = TestService::start();
+    let c = svc.client();
+    svc.put(&c, "/Jotta/Archive/keep.txt", b"keep");
+    svc.put(&c, "/Jotta/Archive/gone.txt", b"gone");
+    svc.rt
+        .block_on(jottafuse::remote::Remote::delete(&c, &jottafuse::remote::RemotePath::parse("/Jotta/Archive/gone.txt").unwrap(), false))
+        .unwrap();
+    let m = TestMount::new(&svc, "");
+    let names: Vec<String> =
+        fs::read_dir(m.p("Jotta/Archive")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert!(names.contains(&"keep.txt".to_string()));
+    assert!(!names.contains(&"gone.txt".to_string()), "{names:?}");
+}
+
+#[test]
+fn xattrs_expose_md5_revision_and_uuid() {
+    let svc = TestService::start();
+    let c = svc.client();
+    svc.put(&c, "/Jotta/Archive/x.txt", b"v1");
+    svc.put(&c, "/Jotta/Archive/x.txt", b"version 2");
+    let m = TestMount::new(&svc, "");
+    let p = m.p("Jotta/Archive/x.txt");
+    assert_eq!(getxattr(&p, "user.jotta.md5").unwrap(), md5_hex(b"version 2"));
+    assert_eq!(getxattr(&p, "user.jotta.revision").unwrap(), "2");
+    assert_eq!(getxattr(&p, "user.jotta.uuid").unwrap().len(), 36);
+    assert!(getxattr(&p, "user.other").is_none());
+}
+
+fn getxattr(p: &std::path::Path, name: &str) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let cp = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    let cn = std::ffi::CString::new(name).unwrap();
+    let mut buf = vec![0u8; 256];
+    // SAFETY: valid C strings and a buffer of the stated size.
+    let n = unsafe { libc::getxattr(cp.as_ptr(), cn.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return None;
+    }
+    buf.truncate(n as usize);
+    Some(String::from_utf8(buf).unwrap())
+}
+
+#[test]
+fn statfs_reports_capacity_and_usage() {
+    let svc = TestService::start_with(|c| c.quota = Some(1 << 30));
+    let c = svc.client();
+    svc.put(&c, "/Jotta/Archive/used.bin", &pattern(1 << 20, 9));
+    let m = TestMount::new(&svc, "");
+    let cp = std::ffi::CString::new(m.path.to_str().unwrap()).unwrap();
+    // SAFETY: statvfs fills the struct we pass.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statvfs(cp.as_ptr(), &mut st) }, 0);
+    let total = st.f_blocks * st.f_frsize;
+    let free = st.f_bavail * st.f_frsize;
+    assert_eq!(total, 1 << 30);
+    assert!(free <= (1 << 30) - (1 << 20) && free >= (1 << 30) - (2 << 20), "free {free}");
+}
+
+#[test]
+fn read_errors_are_retried_then_reported_to_that_reader_only() {
+    let svc = TestService::start();
+    let c = svc.client();
+    let data = pattern(300_000, 5);
+    svc.put(&c, "/Jotta/Archive/flaky.bin", &data);
+    svc.put(&c, "/Jotta/Archive/fine.txt", b"fine");
+    let m = TestMount::new(&svc, "");
+    fs::metadata(m.p("Jotta/Archive/flaky.bin")).unwrap();
+    // Two failures are absorbed by retries.
+    svc.set_faults(serde_json::json!({"fail_next": [{"kind": "download", "status": 500, "count": 2}]}));
+    assert_eq!(fs::read(m.p("Jotta/Archive/flaky.bin")).unwrap(), data);
+    // A persistent failure reaches the reader as EIO; the mount stays up for everyone else.
+    svc.set_faults(serde_json::json!({"fail_next": [{"kind": "download", "status": 500, "count": 1000}]}));
+    let err = fs::read(m.p("Jotta/Archive/flaky.bin")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    svc.set_faults(serde_json::json!({}));
+    assert!(fs::read_dir(m.p("Jotta/Archive")).unwrap().count() >= 2);
+}
+
+#[test]
+fn root_option_mounts_a_subtree_read_only_with_ro() {
+    let svc = TestService::start();
+    let c = svc.client();
+    svc.put(&c, "/Jotta/Archive/sub/inner.txt", b"inner");
+    let m = TestMount::new(&svc, "ro,root=/Jotta/Archive/sub");
+    assert_eq!(fs::read(m.p("inner.txt")).unwrap(), b"inner");
+    let err = fs::OpenOptions::new().write(true).open(m.p("inner.txt")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EROFS));
+}
+
+#[test]
+fn sigterm_unmounts_cleanly() {
+    let svc = TestService::start();
+    let mut m = TestMount::new(&svc, "");
+    assert!(common::is_mounted(&m.path));
+    assert_eq!(m.terminate(), Some(0));
+    assert!(!common::is_mounted(&m.path));
+}
+
+#[test]
+fn fusermount_u_ends_the_daemon() {
+    let svc = TestService::start();
+    let mut m = TestMount::new(&svc, "");
+    let st = std::process::Command::new("fusermount3").arg("-u").arg(&m.path).status().unwrap();
+    assert!(st.success());
+    let mut child = m.child.take().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn a_gib_file_streams_with_bounded_memory() {
+    let svc = TestService::start();
+    let c = svc.client();
+    let size: u64 = 1 << 30;
+    // Write the source in pieces so the test itself stays small in memory.
+    let local = svc.dir.path().join("gib.bin");
+    {
+        use std::io::Write;
+        let mut f = fs::File::create(&local).unwrap();
+        let block = pattern(1 << 20, 11);
+        for _ in 0..1024 {
+            f.write_all(&block).unwrap();
+        }
+    }
+    let (len, md5) = jottafuse::cli::jotta::hash_file(&local).unwrap();
+    assert_eq!(len, size);
+    let req = jottafuse::remote::UploadRequest { source: local.clone(), size, md5: md5.clone(), created: None, modified: None };
+    svc.rt
+        .block_on(jottafuse::remote::Remote::upload(&c, &jottafuse::remote::RemotePath::parse("/Jotta/Archive/gib.bin").unwrap(), &req))
+        .unwrap();
+    fs::remove_file(&local).unwrap();
+    let m = TestMount::new(&svc, "");
+    let (got_len, got_md5) = jottafuse::cli::jotta::hash_file(&m.p("Jotta/Archive/gib.bin")).unwrap();
+    assert_eq!((got_len, got_md5), (size, md5));
+    let rss = m.peak_rss();
+    assert!(rss > 0 && rss < 200 << 20, "peak RSS {} MiB", rss >> 20);
+}
