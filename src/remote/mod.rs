@@ -5,12 +5,25 @@
 //! Paths are account-relative `RemotePath`s (`/Device/MountPoint/...`); the username is the client's
 //! business. All methods are async and `Send`, so callers may run many at once on one runtime.
 
+pub mod auth;
+pub mod credentials;
+pub mod endpoints;
 pub mod error;
+pub mod http;
+pub mod netrc;
 pub mod path;
+pub mod retry;
+pub mod time;
 pub mod types;
+mod upload;
+pub mod xml;
 
 pub use error::{RemoteError, RemoteResult};
 pub use path::RemotePath;
+
+
+
+
 pub use types::*;
 
 use bytes::Bytes;
