@@ -405,6 +405,8 @@ impl TokenManager {
 }
 
 /// How requests are authorised.
+// One per `HttpRemote`, inside its `Arc`: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Auth {
     Bearer(TokenManager),
     Basic { username: String, password: String },
@@ -430,7 +432,7 @@ impl Auth {
 
 /// Where credentials were found, in precedence order: saved login, environment, `~/.netrc`.
 pub(crate) enum Source {
-    Saved(SavedCredentials),
+    Saved(Box<SavedCredentials>),
     Basic {
         username: String,
         password: String,
@@ -470,7 +472,7 @@ fn resolve(
     netrc_path: &Path,
 ) -> RemoteResult<Source> {
     if let Some(saved) = credentials::load(config_dir)? {
-        return Ok(Source::Saved(saved));
+        return Ok(Source::Saved(Box::new(saved)));
     }
     if let (Some(username), Some(password)) = (env_user, env_pass) {
         return Ok(Source::Basic {

@@ -257,7 +257,7 @@ impl HttpRemote {
                 }
                 let username = saved.username.clone();
                 let tm =
-                    TokenManager::new(opts.config_dir.clone(), client.clone(), opts.retry, saved);
+                    TokenManager::new(opts.config_dir.clone(), client.clone(), opts.retry, *saved);
                 (endpoints, username, Auth::Bearer(tm))
             }
             Source::Basic {
@@ -812,7 +812,8 @@ mod tests {
         let xml_err = |code: u16, msg: &str| {
             format!("<?xml version=\"1.0\"?><error><code>{code}</code><message>{msg}</message><reason>R</reason></error>")
         };
-        let cases: Vec<(u16, String, fn(&RemoteError) -> bool)> = vec![
+        type Check = fn(&RemoteError) -> bool;
+        let cases: Vec<(u16, String, Check)> = vec![
             (
                 404,
                 xml_err(404, "no.jotta.backup.errors.NoSuchFileException: x"),

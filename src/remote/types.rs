@@ -159,6 +159,8 @@ pub struct Listing {
 }
 
 /// What a plain `GET` of a path turned out to be.
+// Both variants are plain data returned once per stat; boxing would only make matching clumsier.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
     File(FileInfo),
