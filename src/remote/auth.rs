@@ -156,13 +156,17 @@ pub async fn login(
     ];
     // Not retried once sent: the login token is single-use.
     let reply = token_request(&client, &policy, &token_endpoint, &form, TokenUse::Login).await?;
-    let username = customer_username(
-        &client,
-        &policy,
-        &endpoints,
-        &Credential::Bearer(&reply.access_token),
-    )
-    .await?
+    // The login token is spent now, so anything short of a refused token still saves the session, with the
+    // token's username as the best guess, rather than making the user generate another one.
+    let bearer = Credential::Bearer(&reply.access_token);
+    let username = match customer_username(&client, &policy, &endpoints, &bearer).await {
+        Ok(found) => found,
+        Err(e @ RemoteError::Unauthorized(_)) => return Err(e),
+        Err(e) => {
+            log::warn!("account lookup after login failed ({e}); using the login token's username");
+            None
+        }
+    }
     .unwrap_or_else(|| lt.username.clone());
     let saved = SavedCredentials {
         endpoints,

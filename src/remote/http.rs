@@ -16,11 +16,18 @@ use super::{
 use super::{UploadOutcome, UploadRequest};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Same set as `RemotePath::url_encoded`: everything but RFC 3986 unreserved characters.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// Connections are kept open and reused: a FUSE mount issues many small requests in parallel.
 const POOL_IDLE_PER_HOST: usize = 32;
@@ -292,7 +299,7 @@ impl HttpRemote {
         let user_url = format!(
             "{}{}",
             endpoints.jfs,
-            utf8_percent_encode(&username, NON_ALPHANUMERIC)
+            utf8_percent_encode(&username, SEGMENT)
         );
         Ok(HttpRemote {
             inner: Arc::new(Inner {
@@ -444,19 +451,21 @@ impl HttpRemote {
 }
 
 /// A download body, trimmed to what was asked for and checked for early ends. `skip` drops leading bytes
-/// (a server that ignored `Range` and sent the whole file); `limit` caps the length; `expected` is how many
-/// bytes must arrive, when known.
+/// (a server that ignored `Range` and sent the whole file); `limit` caps the length; with `exact`, ending
+/// before `limit` bytes is an error (the length was announced, so a short body is a dropped connection).
 fn body_stream(
     inner: impl Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
     what: String,
     skip: u64,
     limit: Option<u64>,
+    exact: bool,
 ) -> ByteStream {
     struct State<S> {
         inner: S,
         what: String,
         skip: u64,
         remaining: Option<u64>,
+        exact: bool,
         done: bool,
     }
     let state = State {
@@ -464,6 +473,7 @@ fn body_stream(
         what,
         skip,
         remaining: limit,
+        exact,
         done: false,
     };
     futures_util::stream::unfold(state, |mut st| async move {
@@ -475,7 +485,7 @@ fn body_stream(
                 None => {
                     st.done = true;
                     return match st.remaining {
-                        Some(r) if r > 0 => {
+                        Some(r) if r > 0 && st.exact => {
                             let msg = format!("{}: connection ended {r} bytes early", st.what);
                             Some((Err(RemoteError::Transient(msg)), st))
                         }
@@ -514,6 +524,19 @@ fn body_stream(
         }
     })
     .boxed()
+}
+
+/// Length of a 206 body from `Content-Range: bytes a-b/total`.
+fn content_range_len(resp: &Response) -> Option<u64> {
+    let v = resp
+        .headers()
+        .get(reqwest::header::CONTENT_RANGE)?
+        .to_str()
+        .ok()?;
+    let span = v.trim().strip_prefix("bytes")?.trim().split('/').next()?;
+    let (a, b) = span.split_once('-')?;
+    let (a, b): (u64, u64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+    b.checked_sub(a).map(|d| d + 1)
 }
 
 impl Remote for HttpRemote {
@@ -598,10 +621,17 @@ impl Remote for HttpRemote {
         let length = resp.content_length();
         match (status, &range) {
             (StatusCode::PARTIAL_CONTENT, Some(r)) => {
-                // The server may clip the end to the file size; Content-Length says what will come.
+                // The server may clip the end to the file size; Content-Range/-Length say what will come.
                 let want = r.end - r.start;
-                let limit = Some(length.map_or(want, |l| l.min(want)));
-                Ok(body_stream(resp.bytes_stream(), what, 0, limit))
+                let announced = content_range_len(&resp).or(length);
+                let limit = Some(announced.map_or(want, |l| l.min(want)));
+                Ok(body_stream(
+                    resp.bytes_stream(),
+                    what,
+                    0,
+                    limit,
+                    announced.is_some(),
+                ))
             }
             (s, Some(r)) if s.is_success() => {
                 // Range ignored: the whole file follows. Cut our slice out of it.
@@ -615,9 +645,21 @@ impl Remote for HttpRemote {
                 }
                 let want = r.end - r.start;
                 let limit = Some(length.map_or(want, |l| (l - r.start).min(want)));
-                Ok(body_stream(resp.bytes_stream(), what, r.start, limit))
+                Ok(body_stream(
+                    resp.bytes_stream(),
+                    what,
+                    r.start,
+                    limit,
+                    length.is_some(),
+                ))
             }
-            (s, None) if s.is_success() => Ok(body_stream(resp.bytes_stream(), what, 0, length)),
+            (s, None) if s.is_success() => Ok(body_stream(
+                resp.bytes_stream(),
+                what,
+                0,
+                length,
+                length.is_some(),
+            )),
             (s, _) => {
                 let body = resp.bytes().await.unwrap_or_default();
                 Err(error_from_reply(s.as_u16(), &body, &what))
@@ -915,20 +957,40 @@ mod tests {
             "d".into(),
             3,
             Some(4),
+            true,
         ))
         .await;
         let bytes: Vec<u8> = got.into_iter().flat_map(|r| r.unwrap().to_vec()).collect();
         assert_eq!(bytes, b"defg");
 
         // Fewer bytes than announced: the stream ends in a Transient error.
-        let got = collect(body_stream(chunks(&["ab"]), "d /x".into(), 0, Some(5))).await;
+        let got = collect(body_stream(
+            chunks(&["ab"]),
+            "d /x".into(),
+            0,
+            Some(5),
+            true,
+        ))
+        .await;
         assert!(
             matches!(got.last(), Some(Err(RemoteError::Transient(_)))),
             "{got:?}"
         );
 
+        // Unannounced length: a short body is not an error (the server clipped the range at the end).
+        let got = collect(body_stream(chunks(&["ab"]), "d".into(), 0, Some(5), false)).await;
+        assert_eq!(got.len(), 1);
+        assert!(got[0].is_ok());
+
         // Unknown length: everything passes through.
-        let got = collect(body_stream(chunks(&["ab", "", "c"]), "d".into(), 0, None)).await;
+        let got = collect(body_stream(
+            chunks(&["ab", "", "c"]),
+            "d".into(),
+            0,
+            None,
+            false,
+        ))
+        .await;
         assert_eq!(got.len(), 2);
     }
 }
