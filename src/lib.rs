@@ -1,7 +1,10 @@
 //! jottafuse: a FUSE filesystem and command-line tools for JottaCloud, plus the protocol-faithful
-//! emulator every test runs against. Layers, top to bottom: `cli` -> `vfs` -> `remote` -> (`emulator`).
+//! emulator every test runs against. Layers, top to bottom: `cli` -> `mount`/`fuse` -> `vfs` -> `remote`,
+//! with `emulator` serving the same protocol from the other side.
 
-pub mod remote;
+pub mod cli;
 pub mod dirs;
 pub mod fuse;
+pub mod mount;
+pub mod remote;
 pub mod vfs;

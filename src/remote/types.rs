@@ -117,7 +117,11 @@ impl FileInfo {
     /// A file that a normal tree shows: not deleted and with a completed revision.
     pub fn is_live(&self) -> bool {
         self.deleted.is_none()
-            && self.current.as_ref().map(|r| r.state == RevisionState::Completed).unwrap_or(false)
+            && self
+                .current
+                .as_ref()
+                .map(|r| r.state == RevisionState::Completed)
+                .unwrap_or(false)
     }
 
     pub fn size(&self) -> u64 {
@@ -154,7 +158,8 @@ pub struct Listing {
     pub files: Vec<FileInfo>,
 }
 
-/// What a plain `GET` of a path turned out to be. (Short-lived; the size difference does not matter.)
+/// What a plain `GET` of a path turned out to be.
+// Both variants are plain data returned once per stat; boxing would only make matching clumsier.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {

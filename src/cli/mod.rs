@@ -1,0 +1,4 @@
+//! Command-line front ends: clap definitions and presentation for `jotta` and `jottafuse`.
+
+pub mod jotta;
+pub mod jottafuse;

@@ -1,0 +1,254 @@
+//! Uploads through the allocate API (§5.2): allocate with size and md5 first (known content costs no
+//! bytes), then stream the file from the resume position the server reports. A broken connection, a
+//! 5xx/429 or a 420 "incomplete" during the byte transfer is answered by allocating again — the server then
+//! says how far it got — and continuing from there, a bounded number of times. Bytes are never re-sent
+//! blindly from the start, and the allocate and byte POSTs themselves are not repeated on their own.
+
+use super::auth::Auth;
+use super::endpoints::check_transport;
+use super::error::{RemoteError, RemoteResult};
+use super::http::{error_from_reply, one_line, HttpRemote};
+use super::retry::Idempotency;
+use super::{time, RemotePath, RevisionState, UploadOutcome, UploadRequest};
+use bytes::{Bytes, BytesMut};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, RANGE};
+use serde::Deserialize;
+use std::io::SeekFrom;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+/// Read size for the request body: large enough that syscalls and chunk framing cost nothing.
+const CHUNK: usize = 1 << 20;
+
+#[derive(Debug, Deserialize)]
+struct Allocation {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    upload_url: Option<String>,
+    #[serde(default)]
+    resume_pos: u64,
+}
+
+pub(crate) async fn upload(
+    remote: &HttpRemote,
+    path: &RemotePath,
+    req: &UploadRequest,
+) -> RemoteResult<UploadOutcome> {
+    let what = format!("upload {path}");
+    let md5 = req.md5.trim().to_ascii_lowercase();
+    if md5.len() != 32 || !md5.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(RemoteError::Io(format!(
+            "{what}: md5 '{}' is not 32 hex digits",
+            req.md5
+        )));
+    }
+    // The md5 was computed earlier; a file that changed size since cannot match it.
+    let local_len = tokio::fs::metadata(&req.source)
+        .await
+        .map_err(|e| RemoteError::Io(format!("{what}: cannot read {}: {e}", req.source.display())))?
+        .len();
+    if local_len != req.size {
+        return Err(RemoteError::Io(format!(
+            "{what}: {} is now {local_len} bytes, not the {} that were hashed; it changed while queued",
+            req.source.display(),
+            req.size
+        )));
+    }
+    let modified = req.modified.or(req.created).unwrap_or_else(time::now);
+    let created = req.created.unwrap_or(modified);
+    let request = serde_json::json!({
+        "bytes": req.size,
+        "md5": md5,
+        "created": time::format_rfc3339(created),
+        "modified": time::format_rfc3339(modified),
+        // Raw names, device included, no username (§5.2; what rclone and jotta-cli send).
+        "path": format!("/jfs{path}"),
+    });
+
+    let sent = Arc::new(AtomicU64::new(0));
+    let max_attempts = remote.inner.retry.max_attempts.max(1);
+    let mut resumed_from = None;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let alloc = allocate(remote, &what, &request).await?;
+        resumed_from.get_or_insert(alloc.resume_pos);
+        if alloc.state.eq_ignore_ascii_case("COMPLETED") {
+            // On the first allocate this is dedupe; later it means the last transfer did finish.
+            let file = remote.file_doc(path).await?;
+            return Ok(UploadOutcome {
+                deduplicated: attempt == 1,
+                bytes_sent: sent.load(Ordering::Relaxed),
+                resumed_from: resumed_from.unwrap_or(0),
+                file,
+            });
+        }
+        let url = alloc.upload_url.filter(|u| !u.is_empty()).ok_or_else(|| {
+            RemoteError::Protocol(format!(
+                "{what}: allocate answered {} without upload_url",
+                alloc.state
+            ))
+        })?;
+        check_transport(&url)?;
+        if alloc.resume_pos > req.size {
+            return Err(RemoteError::Protocol(format!(
+                "{what}: server resumes at byte {} of a {}-byte file",
+                alloc.resume_pos, req.size
+            )));
+        }
+        match send_bytes(remote, &what, req, &url, alloc.resume_pos, &sent).await {
+            Ok(()) => break,
+            Err(e @ (RemoteError::Transient(_) | RemoteError::Incomplete(_)))
+                if attempt < max_attempts =>
+            {
+                log::info!("{e}; allocating again to resume (attempt {attempt} of {max_attempts})");
+                if matches!(e, RemoteError::Transient(_)) {
+                    tokio::time::sleep(remote.inner.retry.backoff(attempt)).await;
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+
+    let file = remote.file_doc(path).await?;
+    // The server accepted the bytes but kept them as a CORRUPT revision: our md5 did not match them.
+    if let Some(latest) = &file.latest {
+        if latest.state == RevisionState::Corrupt && file.md5() != Some(md5.as_str()) {
+            return Err(RemoteError::Corrupt(format!(
+                "{path}: the server's md5 of the received bytes differs from {md5}"
+            )));
+        }
+    }
+    Ok(UploadOutcome {
+        deduplicated: false,
+        bytes_sent: sent.load(Ordering::Relaxed),
+        resumed_from: resumed_from.unwrap_or(0),
+        file,
+    })
+}
+
+async fn allocate(
+    remote: &HttpRemote,
+    what: &str,
+    request: &serde_json::Value,
+) -> RemoteResult<Allocation> {
+    let url = remote.inner.endpoints.api_url("files/v1/allocate");
+    let body = remote
+        .fetch(what, Idempotency::NotIdempotent, || {
+            remote.inner.client.post(&url).json(request)
+        })
+        .await?;
+    serde_json::from_slice(&body).map_err(|e| {
+        RemoteError::Protocol(format!(
+            "{what}: allocate reply is not the expected JSON ({e})"
+        ))
+    })
+}
+
+/// One POST of the bytes from `from` to the end. Transient/Incomplete errors mean "allocate and resume".
+async fn send_bytes(
+    remote: &HttpRemote,
+    what: &str,
+    req: &UploadRequest,
+    url: &str,
+    from: u64,
+    sent: &Arc<AtomicU64>,
+) -> RemoteResult<()> {
+    let io_err = |e: std::io::Error| {
+        RemoteError::Io(format!("{what}: cannot read {}: {e}", req.source.display()))
+    };
+    let mut file = tokio::fs::File::open(&req.source).await.map_err(io_err)?;
+    file.seek(SeekFrom::Start(from)).await.map_err(io_err)?;
+    let len = req.size - from;
+    let local_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+
+    let body = if len == 0 {
+        reqwest::Body::from(Vec::new())
+    } else {
+        reqwest::Body::wrap_stream(file_stream(file, len, sent.clone(), local_error.clone()))
+    };
+    let mut rb = remote
+        .inner
+        .client
+        .post(url)
+        .header(CONTENT_TYPE, "application/octet-stream")
+        .header(CONTENT_LENGTH, len)
+        .body(body);
+    if from > 0 {
+        rb = rb.header(RANGE, format!("bytes={}-{}", from, req.size - 1));
+    }
+    let (rb, token) = remote.inner.auth.apply(rb).await?;
+    let resp = match rb.send().await {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(msg) = local_error.lock().ok().and_then(|mut l| l.take()) {
+                return Err(RemoteError::Io(format!("{what}: {msg}")));
+            }
+            return Err(RemoteError::Transient(format!(
+                "{what}: connection lost at upload ({})",
+                one_line(&e)
+            )));
+        }
+    };
+    let status = resp.status().as_u16();
+    let reply = resp.bytes().await.unwrap_or_default();
+    if (200..300).contains(&status) {
+        return Ok(());
+    }
+    if status == 401 {
+        if let (Auth::Bearer(tm), Some(token)) = (&remote.inner.auth, token) {
+            // Token expired during a long transfer: refresh, then allocate again and resume.
+            tm.refresh_after_rejection(&token).await?;
+            return Err(RemoteError::Incomplete(format!(
+                "{what}: access token expired during the transfer"
+            )));
+        }
+    }
+    Err(error_from_reply(status, &reply, what))
+}
+
+/// The file from its current position, `len` bytes, in large chunks; counts bytes handed to the network
+/// and records local read failures so they are reported as local, not as network trouble.
+fn file_stream(
+    file: tokio::fs::File,
+    len: u64,
+    sent: Arc<AtomicU64>,
+    local_error: Arc<Mutex<Option<String>>>,
+) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    futures_util::stream::unfold(
+        (file, len, sent, local_error),
+        |(mut file, remaining, sent, local_error)| async move {
+            if remaining == 0 {
+                return None;
+            }
+            let want = remaining.min(CHUNK as u64) as usize;
+            let mut buf = BytesMut::zeroed(want);
+            let fail = |msg: String, local_error: &Arc<Mutex<Option<String>>>| {
+                if let Ok(mut slot) = local_error.lock() {
+                    *slot = Some(msg.clone());
+                }
+                std::io::Error::other(msg)
+            };
+            match file.read(&mut buf).await {
+                Ok(0) => {
+                    let e = fail(format!("the local file ended {remaining} bytes early; it changed while uploading"), &local_error);
+                    Some((Err(e), (file, 0, sent, local_error)))
+                }
+                Ok(n) => {
+                    buf.truncate(n);
+                    sent.fetch_add(n as u64, Ordering::Relaxed);
+                    Some((
+                        Ok(buf.freeze()),
+                        (file, remaining - n as u64, sent, local_error),
+                    ))
+                }
+                Err(e) => {
+                    let e = fail(format!("reading the local file failed ({e})"), &local_error);
+                    Some((Err(e), (file, 0, sent, local_error)))
+                }
+            }
+        },
+    )
+}
