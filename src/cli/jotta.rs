@@ -1,7 +1,7 @@
 //! The `jotta` command: clap wiring and presentation for the terminal tools. Logic lives in `remote`
 //! (and later `sync`); each subcommand here parses, calls, prints, and turns errors into one line.
 
-use crate::remote::http::{ConnectOptions, HttpRemote};
+use crate::remote::{ConnectOptions, HttpRemote};
 use crate::remote::{Item, Remote, RemoteError, RemotePath, UnixTime, UploadRequest};
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;

@@ -3,7 +3,7 @@
 //! logged in with a fresh single-use token into a credentials folder of its own, never the user's.
 
 use crate::emulator::{self, EmulatorConfig, RunningEmulator};
-use crate::remote::http::ConnectOptions;
+use crate::remote::ConnectOptions;
 use std::path::PathBuf;
 
 pub struct DemoAccount {

@@ -8,7 +8,7 @@ pub mod demo;
 pub mod options;
 
 use crate::fuse::FuseAdapter;
-use crate::remote::http::{ConnectOptions, HttpRemote};
+use crate::remote::{ConnectOptions, HttpRemote};
 use crate::remote::RemotePath;
 use crate::vfs::{JottaFs, VfsConfig};
 use daemon::Readiness;

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use jottafuse::emulator::{self, EmulatorConfig, RunningEmulator};
-use jottafuse::remote::http::{ConnectOptions, HttpRemote};
+use jottafuse::remote::{ConnectOptions, HttpRemote};
 use jottafuse::remote::{Remote, RemotePath, UploadRequest};
 use md5::{Digest, Md5};
 use std::path::{Path, PathBuf};
