@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod dirs;
+pub mod emulator;
 pub mod fuse;
 pub mod mount;
 pub mod remote;

@@ -1,4 +1,5 @@
 //! Command-line front ends: clap definitions and presentation for `jotta` and `jottafuse`.
 
+pub mod emulator;
 pub mod jotta;
 pub mod jottafuse;

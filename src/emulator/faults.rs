@@ -1,0 +1,138 @@
+//! Fault injection: latency, per-connection bandwidth, random 500/429 answers and cut connections, plus
+//! the deterministic one-shot `fail_next`/`drop_next` rules tests rely on. Test-hook requests are never
+//! faulted. Random rates draw from a seeded RNG so a soak run can be replayed.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// Answer the next `count` requests of `kind` with `status`, before doing anything.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FailNext {
+    pub kind: String,
+    pub status: u16,
+    #[serde(default = "one")]
+    pub count: u32,
+}
+
+/// Cut the next `count` transfers of `kind` (`upload` or `download`) after `after_bytes` body bytes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DropNext {
+    pub kind: String,
+    #[serde(default)]
+    pub after_bytes: u64,
+    #[serde(default = "one")]
+    pub count: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// The JSON document of `GET/PUT /_emulator/faults`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct FaultConfig {
+    pub latency_ms: u64,
+    /// Bytes per second per connection, both directions; 0 = unlimited.
+    pub bandwidth: u64,
+    /// Fraction of requests answered 500.
+    pub error_rate: f64,
+    /// Fraction of requests answered 429.
+    pub throttle_rate: f64,
+    /// Fraction of file bodies cut mid-way.
+    pub drop_rate: f64,
+    /// RNG seed for the random rates; 0 = seed from entropy.
+    pub seed: u64,
+    pub fail_next: Vec<FailNext>,
+    pub drop_next: Vec<DropNext>,
+}
+
+pub struct Faults {
+    config: FaultConfig,
+    rng: StdRng,
+}
+
+impl Faults {
+    pub fn new(config: FaultConfig) -> Self {
+        let rng = rng_for(config.seed);
+        Faults { config, rng }
+    }
+
+    pub fn config(&self) -> &FaultConfig {
+        &self.config
+    }
+
+    pub fn set(&mut self, config: FaultConfig) {
+        self.rng = rng_for(config.seed);
+        self.config = config;
+    }
+
+    pub fn latency_ms(&self) -> u64 {
+        self.config.latency_ms
+    }
+
+    pub fn bandwidth(&self) -> u64 {
+        self.config.bandwidth
+    }
+
+    /// A status to answer instead of serving this request, if any rule fires.
+    pub fn failure_for(&mut self, kind: &str) -> Option<u16> {
+        if let Some(pos) = self.config.fail_next.iter().position(|f| f.kind == kind && f.count > 0) {
+            let status = self.config.fail_next[pos].status;
+            self.config.fail_next[pos].count -= 1;
+            if self.config.fail_next[pos].count == 0 {
+                self.config.fail_next.remove(pos);
+            }
+            return Some(status);
+        }
+        if self.config.error_rate > 0.0 && self.rng.gen::<f64>() < self.config.error_rate {
+            return Some(500);
+        }
+        if self.config.throttle_rate > 0.0 && self.rng.gen::<f64>() < self.config.throttle_rate {
+            return Some(429);
+        }
+        None
+    }
+
+    /// Where to cut a body of `len` bytes for a transfer of `kind` ("upload"/"download"), if at all.
+    pub fn drop_point(&mut self, kind: &str, len: u64) -> Option<u64> {
+        if let Some(pos) = self.config.drop_next.iter().position(|d| d.kind == kind && d.count > 0) {
+            let after = self.config.drop_next[pos].after_bytes;
+            self.config.drop_next[pos].count -= 1;
+            if self.config.drop_next[pos].count == 0 {
+                self.config.drop_next.remove(pos);
+            }
+            return Some(after);
+        }
+        if self.config.drop_rate > 0.0 && len > 0 && self.rng.gen::<f64>() < self.config.drop_rate {
+            return Some(self.rng.gen_range(0..len));
+        }
+        None
+    }
+}
+
+fn rng_for(seed: u64) -> StdRng {
+    if seed == 0 {
+        StdRng::from_entropy()
+    } else {
+        StdRng::seed_from_u64(seed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fail_next_fires_count_times() {
+        let mut f = Faults::new(FaultConfig {
+            fail_next: vec![FailNext { kind: "upload".into(), status: 500, count: 2 }],
+            ..Default::default()
+        });
+        assert_eq!(f.failure_for("list"), None);
+        assert_eq!(f.failure_for("upload"), Some(500));
+        assert_eq!(f.failure_for("upload"), Some(500));
+        assert_eq!(f.failure_for("upload"), None);
+    }
+}

@@ -1,0 +1,169 @@
+//! A protocol-faithful emulator of the JottaCloud service: one HTTP server on loopback answering the
+//! JFS (XML), API (JSON), upload and OIDC endpoints from one persistent store, with fault injection,
+//! counters and test hooks. Tests, benchmarks and the demo mount all run against it.
+//!
+//! Layout: `store` (the model and its durability), `blobs` (content), `auth` (tokens), `docs`/`xml`
+//! (documents), `routes` (HTTP areas), `server` (accept loop), `faults`, `counters`, `demo`.
+
+mod auth;
+mod blobs;
+mod counters;
+mod demo;
+mod docs;
+mod errors;
+mod faults;
+mod ids;
+mod mime;
+mod paths;
+mod routes;
+mod server;
+mod store;
+mod timefmt;
+mod xml;
+
+pub use faults::{DropNext, FailNext, FaultConfig};
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub struct EmulatorConfig {
+    pub data_dir: PathBuf,
+    /// Default 127.0.0.1:0 (any free port).
+    pub listen: SocketAddr,
+    /// Internal username used in JFS URLs.
+    pub user: String,
+    /// For legacy HTTP Basic auth (and, as a convenience, the password grant).
+    pub password: String,
+    /// Capacity in bytes; `None` = unlimited (`-1` in XML).
+    pub quota: Option<u64>,
+    pub access_token_lifetime: Duration,
+    /// Initial fault injection.
+    pub faults: FaultConfig,
+    /// Seed a small sample tree when the data dir is new.
+    pub demo_content: bool,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            data_dir: PathBuf::from("jotta-emulator-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            user: "demo".to_string(),
+            password: "demo-password".to_string(),
+            quota: None,
+            access_token_lifetime: Duration::from_secs(3600),
+            faults: FaultConfig::default(),
+            demo_content: false,
+        }
+    }
+}
+
+/// State shared by every connection. Lock order: never hold two of these mutexes at once, except
+/// `store` then nothing else; none is held across an `.await`.
+pub(crate) struct Shared {
+    pub user: String,
+    pub quota: Option<u64>,
+    /// `http://127.0.0.1:PORT`, used in upload URLs and the discovery document.
+    pub endpoint: String,
+    /// What documents give as `host`.
+    pub host: String,
+    store: Mutex<store::Store>,
+    auth: Mutex<auth::Auth>,
+    faults: Mutex<faults::Faults>,
+    pub counters: counters::Counters,
+}
+
+impl Shared {
+    /// A poisoned lock only means another request panicked; the data is still consistent enough to
+    /// serve (every change is applied whole), so carry on rather than fail every later request.
+    pub fn store(&self) -> MutexGuard<'_, store::Store> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    pub fn auth(&self) -> MutexGuard<'_, auth::Auth> {
+        self.auth.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    pub fn faults(&self) -> MutexGuard<'_, faults::Faults> {
+        self.faults.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+pub struct RunningEmulator {
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl RunningEmulator {
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    pub fn endpoint(&self) -> String {
+        self.shared.endpoint.clone()
+    }
+
+    /// Mint a fresh single-use personal login token.
+    pub fn login_token(&self) -> String {
+        self.shared.auth().mint_login_token()
+    }
+
+    pub fn user(&self) -> &str {
+        &self.shared.user
+    }
+
+    /// Stop accepting, let in-flight requests finish (up to a few seconds), then write a snapshot.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        if let Err(e) = self.shared.store().compact() {
+            log::error!("emulator: cannot write snapshot on shutdown: {e}");
+        }
+    }
+}
+
+impl Drop for RunningEmulator {
+    /// Dropped without `shutdown`: stop serving at once, like a crash (the log already holds every
+    /// acknowledged change).
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Bind, load the data dir (replaying the log), and serve in a tokio task.
+pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let endpoint = format!("http://{addr}");
+    let data_dir = config.data_dir.clone();
+    let user = config.user.clone();
+    let (mut store, fresh) =
+        tokio::task::spawn_blocking(move || store::Store::open(&data_dir, &user)).await.map_err(std::io::Error::other)??;
+    if fresh && config.demo_content {
+        demo::populate(&mut store).map_err(|f| std::io::Error::other(f.message))?;
+    }
+    let auth = auth::Auth::load(
+        config.data_dir.join("auth.json"),
+        &config.user,
+        &config.password,
+        config.access_token_lifetime.as_secs().max(1) as i64,
+        &endpoint,
+    );
+    let shared = Arc::new(Shared {
+        user: config.user.clone(),
+        quota: config.quota,
+        endpoint,
+        host: "emu-001".to_string(),
+        store: Mutex::new(store),
+        auth: Mutex::new(auth),
+        faults: Mutex::new(faults::Faults::new(config.faults.clone())),
+        counters: counters::Counters::default(),
+    });
+    let (tx, rx) = watch::channel(false);
+    let task = tokio::spawn(server::serve(listener, shared.clone(), rx));
+    Ok(RunningEmulator { shared, shutdown: tx, task: Some(task) })
+}
