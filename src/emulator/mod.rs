@@ -30,6 +30,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+#[derive(Debug, Clone)]
 pub struct EmulatorConfig {
     pub data_dir: PathBuf,
     /// Default 127.0.0.1:0 (any free port).
