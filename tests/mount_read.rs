@@ -239,6 +239,7 @@ fn read_errors_are_retried_then_reported_to_that_reader_only() {
     let data = pattern(300_000, 5);
     svc.put(&c, "/Jotta/Archive/flaky.bin", &data);
     svc.put(&c, "/Jotta/Archive/fine.txt", b"fine");
+    svc.put(&c, "/Jotta/Archive/broken.bin", &pattern(200_000, 6));
     let m = TestMount::new(&svc, "");
     fs::metadata(m.p("Jotta/Archive/flaky.bin")).unwrap();
     // Two failures are absorbed by retries.
@@ -246,7 +247,7 @@ fn read_errors_are_retried_then_reported_to_that_reader_only() {
     assert_eq!(fs::read(m.p("Jotta/Archive/flaky.bin")).unwrap(), data);
     // A persistent failure reaches the reader as EIO; the mount stays up for everyone else.
     svc.set_faults(serde_json::json!({"fail_next": [{"kind": "download", "status": 500, "count": 1000}]}));
-    let err = fs::read(m.p("Jotta/Archive/flaky.bin")).unwrap_err();
+    let err = fs::read(m.p("Jotta/Archive/broken.bin")).err().expect("persistent failures must reach the reader");
     assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
     svc.set_faults(serde_json::json!({}));
     assert!(fs::read_dir(m.p("Jotta/Archive")).unwrap().count() >= 2);

@@ -142,17 +142,22 @@ fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mu
     fuse_cfg.n_threads = Some(s.threads.unwrap_or(8));
     fuse_cfg.clone_fd = true;
 
-    let session = fuser::Session::new(FuseAdapter::new(fs.clone()), mountpoint, &fuse_cfg)
+    let mut session = fuser::Session::new(FuseAdapter::new(fs.clone()), mountpoint, &fuse_cfg)
         .map_err(|e| format!("cannot mount on {}: {e}", mountpoint.display()))?;
     log::info!("mounted {} on {}", fs.config().root, mountpoint.display());
     readiness.ready();
 
     let target = mountpoint.to_path_buf();
+    let mut unmounter = session.unmount_callable();
     rt.spawn(async move {
         wait_for_stop_signal().await;
         log::info!("signal received: unmounting {}", target.display());
-        if let Err(e) = unmount(&target) {
-            log::error!("unmount of {} failed: {e}", target.display());
+        // A busy mount (a shell sitting in it) refuses a plain unmount; detach it lazily then.
+        if let Err(e) = unmounter.unmount() {
+            log::info!("plain unmount refused ({e}); detaching lazily");
+            if let Err(e) = unmount(&target) {
+                log::error!("unmount of {} failed: {e}", target.display());
+            }
         }
     });
 

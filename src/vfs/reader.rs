@@ -56,9 +56,10 @@ struct Chunk {
     state: Arc<ChunkState>,
 }
 
-impl Drop for Chunk {
-    fn drop(&mut self) {
-        // The download task notices and stops: a seek must not keep old ranges streaming.
+impl Chunk {
+    /// Stop the download: a seek must not keep old ranges streaming. A reader still waiting on this
+    /// chunk then fetches what it lacks directly.
+    fn cancel(&self) {
         self.state.cancelled.store(true, Ordering::Relaxed);
     }
 }
@@ -120,11 +121,33 @@ impl<R: Remote> FileReader<R> {
                 out.extend_from_slice(&buf.data[from as usize..have as usize]);
             }
             if have < to {
-                // The server sent less than the range asked for: the file shrank under us.
+                let cancelled = state.cancelled.load(Ordering::Relaxed);
+                drop(buf);
+                if cancelled {
+                    // A seek elsewhere cancelled this range while we waited: fetch the rest directly.
+                    let rest = self.fetch_direct(offset + out.len() as u64, end)?;
+                    out.extend_from_slice(&rest);
+                }
+                // Otherwise the server sent less than asked for: the file shrank under us.
                 break;
             }
         }
         Ok(out)
+    }
+
+    /// One plain range request, outside the read-ahead plan.
+    fn fetch_direct(&self, from: u64, end: u64) -> FsResult<Vec<u8>> {
+        let state = ChunkState {
+            len: end - from,
+            buf: Mutex::new(ChunkBuf::default()),
+            ready: Condvar::new(),
+            cancelled: AtomicBool::new(false),
+        };
+        self.rt
+            .block_on(fetch_into(&*self.remote, &self.path, from, end, &state))
+            .map_err(|e| FsError::Io(format!("{}: {e}", self.path)))?;
+        let buf = state.buf.into_inner().map_err(|_| FsError::Io("reader lock poisoned".into()))?;
+        Ok(buf.data)
     }
 
     /// Schedule what this read needs (and the read-ahead behind it); return the chunks covering it.
@@ -132,7 +155,9 @@ impl<R: Remote> FileReader<R> {
         let mut plan = self.plan.lock().map_err(|_| FsError::Io("reader lock poisoned".into()))?;
         let sequential = offset >= plan.base && offset <= plan.scheduled && !plan.chunks.is_empty();
         if !sequential {
-            plan.chunks.clear();
+            for c in plan.chunks.drain(..) {
+                c.cancel();
+            }
             plan.base = offset;
             plan.scheduled = offset;
             plan.window = self.cfg.first_window;
@@ -181,7 +206,9 @@ impl<R: Remote> FileReader<R> {
         if let Ok(mut plan) = self.plan.lock() {
             // Drop the failed chunk and everything after it, so the next read starts afresh.
             while plan.chunks.back().map(|c| c.start >= start).unwrap_or(false) {
-                plan.chunks.pop_back();
+                if let Some(c) = plan.chunks.pop_back() {
+                    c.cancel();
+                }
             }
             plan.scheduled = plan.chunks.back().map(|c| c.end).unwrap_or(start);
             if plan.chunks.is_empty() {
