@@ -2,6 +2,6 @@
 //! emulator every test runs against. Layers, top to bottom: `cli` -> `vfs` -> `remote` -> (`emulator`).
 
 pub mod cli;
+pub mod dirs;
 pub mod emulator;
 pub mod remote;
-pub mod dirs;

@@ -142,7 +142,9 @@ pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
     let data_dir = config.data_dir.clone();
     let user = config.user.clone();
     let (mut store, fresh) =
-        tokio::task::spawn_blocking(move || store::Store::open(&data_dir, &user)).await.map_err(std::io::Error::other)??;
+        tokio::task::spawn_blocking(move || store::Store::open(&data_dir, &user))
+            .await
+            .map_err(std::io::Error::other)??;
     if fresh && config.demo_content {
         demo::populate(&mut store).map_err(|f| std::io::Error::other(f.message))?;
     }
@@ -165,5 +167,9 @@ pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
     });
     let (tx, rx) = watch::channel(false);
     let task = tokio::spawn(server::serve(listener, shared.clone(), rx));
-    Ok(RunningEmulator { shared, shutdown: tx, task: Some(task) })
+    Ok(RunningEmulator {
+        shared,
+        shutdown: tx,
+        task: Some(task),
+    })
 }
