@@ -971,3 +971,41 @@ async fn demo_content_and_legacy_basic_upload() {
         .unwrap_or_default()
         .contains("BadCredentialsException"));
 }
+
+#[tokio::test]
+async fn share_links_and_public_download() {
+    let env = env().await;
+    env.upload("/jfs/Jotta/Archive/shared.txt", b"for everyone")
+        .await;
+    let (s, doc) = env
+        .get(&format!(
+            "{}?mode=enableShare",
+            env.jfs("Jotta/Archive/shared.txt")
+        ))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let start = doc.find("<publicURI>").expect("publicURI") + "<publicURI>".len();
+    let uri = doc[start..start + 32].to_string();
+    assert!(uri.chars().all(|c| c.is_ascii_hexdigit()));
+    let (_, links) = env.get(&env.jfs("Jotta/Links")).await;
+    assert!(links.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<searchresult "));
+    assert!(links.contains(&uri));
+    let r = env
+        .http
+        .get(format!("{}/opin/io/downloadPublic/demo/{uri}", env.base))
+        .send()
+        .await
+        .expect("public");
+    assert_eq!(
+        r.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
+        b"for everyone"
+    );
+    let (s, doc) = env
+        .get(&format!(
+            "{}?mode=disableShare",
+            env.jfs("Jotta/Archive/shared.txt")
+        ))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(!doc.contains("publicURI"));
+}

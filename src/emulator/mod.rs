@@ -136,6 +136,12 @@ impl Drop for RunningEmulator {
 
 /// Bind, load the data dir (replaying the log), and serve in a tokio task.
 pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
+    if config.data_dir.exists() && !config.data_dir.is_dir() {
+        return Err(std::io::Error::other(format!(
+            "{} is not a directory",
+            config.data_dir.display()
+        )));
+    }
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let endpoint = format!("http://{addr}");

@@ -160,13 +160,38 @@ pub async fn handle(shared: Arc<Shared>, ctx: ConnCtx, req: Request<Incoming>) -
             Err(f) => Err(f),
         },
         Area::Auth => Ok(oauth::handle(&shared, req).await),
-        Area::Other => Err(Failure::new(
-            StatusCode::NOT_FOUND,
-            "javax.ws.rs.NotFoundException",
-            "No such endpoint",
-        )),
+        Area::Other => match req.path.strip_prefix("/opin/io/downloadPublic/") {
+            Some(rest) => {
+                let range = req.header("Range").map(str::to_string);
+                public_download(&shared, range, rest).await
+            }
+            None => Err(Failure::new(
+                StatusCode::NOT_FOUND,
+                "javax.ws.rs.NotFoundException",
+                "No such endpoint",
+            )),
+        },
     };
     result.unwrap_or_else(|f| area.error(&shared, &f))
+}
+
+/// `GET /opin/io/downloadPublic/<user>/<publicURI>`: a shared file's bytes, no credentials needed.
+async fn public_download(
+    shared: &Arc<Shared>,
+    range: Option<String>,
+    rest: &str,
+) -> Outcome<Response> {
+    let uri = rest.rsplit('/').next().unwrap_or("");
+    let id = {
+        let store = shared.store();
+        let found = store.state.tree.nodes.values().find(|n| {
+            n.deleted.is_none() && n.file().and_then(|f| f.public_uri.as_deref()) == Some(uri)
+        });
+        found
+            .map(|n| n.id)
+            .ok_or_else(|| Failure::not_found("No such public link"))?
+    };
+    transfer::download(shared, range.as_deref(), id).await
 }
 
 /// Bearer token (modern clients) or Basic user/password (the legacy path).
