@@ -135,7 +135,7 @@ fn children_listing(w: &mut XmlWriter, tree: &Tree, container: &Node) {
 
 pub fn user_doc(store: &Store, host: &str, capacity: Option<u64>) -> String {
     let tree = &store.state.tree;
-    let sizes = tree.live_sizes();
+    let sizes = &store.sizes().per_mount_point;
     let t = jfs(now());
     let mut w = XmlWriter::document(true);
     w.open("user", &[("time", &t), ("host", host)]);
@@ -157,7 +157,7 @@ pub fn user_doc(store: &Store, host: &str, capacity: Option<u64>) -> String {
     );
     w.leaf("max-devices", "-1");
     w.leaf("max-mobile-devices", "-1");
-    w.leaf("usage", &tree.usage().to_string());
+    w.leaf("usage", &store.sizes().usage.to_string());
     w.leaf("read-locked", "false");
     w.leaf("write-locked", "false");
     w.leaf("quota-write-locked", "false");
@@ -168,7 +168,7 @@ pub fn user_doc(store: &Store, host: &str, capacity: Option<u64>) -> String {
         for (_, id) in &root.children.order {
             if let Some(dev) = tree.get(*id).filter(|d| d.deleted.is_none()) {
                 w.open("device", &[]);
-                device_fields(&mut w, dev, &sizes);
+                device_fields(&mut w, dev, sizes);
                 w.close("device");
             }
         }
@@ -203,12 +203,12 @@ fn device_fields(w: &mut XmlWriter, dev: &Node, sizes: &std::collections::HashMa
 /// permanent deletion.
 pub fn device_doc(store: &Store, host: &str, dev: NodeId, with_mounts: bool) -> String {
     let tree = &store.state.tree;
-    let sizes = tree.live_sizes();
+    let sizes = &store.sizes().per_mount_point;
     let t = jfs(now());
     let mut w = XmlWriter::document(true);
     w.open("device", &[("time", &t), ("host", host)]);
     if let Some(d) = tree.get(dev) {
-        device_fields(&mut w, d, &sizes);
+        device_fields(&mut w, d, sizes);
         w.leaf("user", store.user());
         if with_mounts {
             let mps: Vec<&Node> = d
@@ -217,7 +217,9 @@ pub fn device_doc(store: &Store, host: &str, dev: NodeId, with_mounts: bool) -> 
                 .iter()
                 .filter_map(|(_, id)| tree.get(*id))
                 .collect();
-            w.open("mountPoints", &[]);
+            if !mps.is_empty() {
+                w.open("mountPoints", &[]);
+            }
             for mp in &mps {
                 w.open("mountPoint", &[]);
                 w.preserve("name", &mp.name);
@@ -229,7 +231,9 @@ pub fn device_doc(store: &Store, host: &str, dev: NodeId, with_mounts: bool) -> 
                 w.leaf("modified", &opt_time(mp.modified));
                 w.close("mountPoint");
             }
-            w.close("mountPoints");
+            if !mps.is_empty() {
+                w.close("mountPoints");
+            }
             let n = mps.len().to_string();
             w.empty(
                 "metadata",
@@ -254,7 +258,7 @@ pub fn mount_point_doc(store: &Store, host: &str, mp: NodeId, listing: bool) -> 
     let Some(node) = tree.get(mp) else {
         return w.finish();
     };
-    let size: u64 = tree.live_sizes().get(&mp).copied().unwrap_or(0);
+    let size: u64 = store.sizes().per_mount_point.get(&mp).copied().unwrap_or(0);
     let dev_name = tree
         .names(mp)
         .get(1)

@@ -41,7 +41,7 @@ pub async fn handle(shared: &Arc<Shared>, req: Req) -> Outcome<Response> {
 
 /// Every key rclone type-checks, with the JSON type it expects.
 fn customer(shared: &Shared) -> Response {
-    let usage = shared.store().state.tree.usage();
+    let usage = shared.store().sizes().usage;
     let quota: i64 = shared.quota.map(|q| q as i64).unwrap_or(-1);
     let body = serde_json::json!({
         "username": shared.user,

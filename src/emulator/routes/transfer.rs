@@ -401,7 +401,7 @@ pub async fn legacy_upload(shared: &Arc<Shared>, req: Req, rest: Vec<String>) ->
     let (parent, tmp) = {
         let mut store = shared.store();
         if let Some(cap) = shared.quota {
-            let free = cap.saturating_sub(store.state.tree.usage());
+            let free = cap.saturating_sub(store.sizes().usage);
             if size > free {
                 return Err(quota_exceeded(format!(
                     "Not enough space: {size} bytes needed, {free} free"

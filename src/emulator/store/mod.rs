@@ -13,6 +13,8 @@ use super::blobs::Blobs;
 use super::errors::{Failure, Outcome};
 use super::timefmt;
 use ops::{Entry, Op, State};
+use std::cell::OnceCell;
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use tree::{Kind, NodeId, ROOT};
@@ -21,12 +23,20 @@ use tree::{Kind, NodeId, ROOT};
 pub const JOTTA: &str = "Jotta";
 pub const BUILTIN_MOUNT_POINTS: [&str; 4] = ["Archive", "Latest", "Shared", "Sync"];
 
+/// Byte totals derived from the tree: per-mount-point live bytes and account usage. Computing them
+/// walks every node, so they are cached until the next change.
+pub struct Sizes {
+    pub per_mount_point: HashMap<NodeId, u64>,
+    pub usage: u64,
+}
+
 pub struct Store {
     pub state: State,
     pub blobs: Blobs,
     seq: u64,
     log: persist::Log,
     dir: PathBuf,
+    sizes: OnceCell<Sizes>,
 }
 
 impl Store {
@@ -50,6 +60,7 @@ impl Store {
             seq,
             log,
             dir: dir.to_path_buf(),
+            sizes: OnceCell::new(),
         };
         store.ensure_builtins()?;
         Ok((store, fresh))
@@ -64,6 +75,7 @@ impl Store {
             op,
         };
         self.state.apply(entry.t, &entry.op);
+        self.sizes = OnceCell::new();
         self.log.append(&entry).map_err(|e| {
             log::error!(
                 "emulator: cannot append to {}: {e}",
@@ -77,6 +89,13 @@ impl Store {
     pub fn compact(&mut self) -> io::Result<()> {
         self.log = persist::compact(&self.dir, &self.state, self.seq)?;
         Ok(())
+    }
+
+    pub fn sizes(&self) -> &Sizes {
+        self.sizes.get_or_init(|| Sizes {
+            per_mount_point: self.state.tree.live_sizes(),
+            usage: self.state.tree.usage(),
+        })
     }
 
     pub fn user(&self) -> &str {

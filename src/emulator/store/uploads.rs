@@ -44,7 +44,7 @@ impl Store {
         capacity: Option<u64>,
     ) -> Outcome<(NodeId, Allocation)> {
         if let Some(cap) = capacity {
-            let free = cap.saturating_sub(self.state.tree.usage());
+            let free = cap.saturating_sub(self.sizes().usage);
             if req.size > free {
                 return Err(quota_exceeded(format!(
                     "Not enough space: {} bytes needed, {free} free",
