@@ -29,7 +29,13 @@ fn revision(w: &mut XmlWriter, tag: &str, rev: &Revision, size: Option<u64>) {
 
 /// Bytes received so far for an INCOMPLETE revision (single-file GET shows them as `size`).
 fn received(store: &Store, node: NodeId, number: u32) -> u64 {
-    store.state.uploads.values().find(|p| p.node == node && p.number == number).map(|p| p.received).unwrap_or(0)
+    store
+        .state
+        .uploads
+        .values()
+        .find(|p| p.node == node && p.number == number)
+        .map(|p| p.received)
+        .unwrap_or(0)
 }
 
 #[derive(Clone, Copy, Default)]
@@ -91,7 +97,12 @@ fn folder_entry(w: &mut XmlWriter, tree: &Tree, n: &Node, trash: bool) {
 
 /// `<folders>`, `<files>` (each omitted when empty) and `<metadata>` for a container's children.
 fn children_listing(w: &mut XmlWriter, tree: &Tree, container: &Node) {
-    let kids: Vec<&Node> = container.children.order.iter().filter_map(|(_, id)| tree.get(*id)).collect();
+    let kids: Vec<&Node> = container
+        .children
+        .order
+        .iter()
+        .filter_map(|(_, id)| tree.get(*id))
+        .collect();
     let folders: Vec<&&Node> = kids.iter().filter(|n| n.is_container()).collect();
     let files: Vec<&&Node> = kids.iter().filter(|n| n.is_file()).collect();
     if !folders.is_empty() {
@@ -112,23 +123,41 @@ fn children_listing(w: &mut XmlWriter, tree: &Tree, container: &Node) {
     let total = (folders.len() + files.len()).to_string();
     w.empty(
         "metadata",
-        &[("first", ""), ("max", ""), ("total", &total), ("num_folders", &nf), ("num_files", &nfi)],
+        &[
+            ("first", ""),
+            ("max", ""),
+            ("total", &total),
+            ("num_folders", &nf),
+            ("num_files", &nfi),
+        ],
     );
 }
 
 pub fn user_doc(store: &Store, host: &str, capacity: Option<u64>) -> String {
     let tree = &store.state.tree;
-    let sizes = tree.live_sizes();
+    let sizes = &store.sizes().per_mount_point;
     let t = jfs(now());
     let mut w = XmlWriter::document(true);
     w.open("user", &[("time", &t), ("host", host)]);
     w.leaf("username", store.user());
-    w.leaf("account-type", if capacity.is_some() { "free" } else { "unlimited" });
+    w.leaf(
+        "account-type",
+        if capacity.is_some() {
+            "free"
+        } else {
+            "unlimited"
+        },
+    );
     w.leaf("locked", "false");
-    w.leaf("capacity", &capacity.map(|c| c.to_string()).unwrap_or_else(|| "-1".into()));
+    w.leaf(
+        "capacity",
+        &capacity
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "-1".into()),
+    );
     w.leaf("max-devices", "-1");
     w.leaf("max-mobile-devices", "-1");
-    w.leaf("usage", &tree.usage().to_string());
+    w.leaf("usage", &store.sizes().usage.to_string());
     w.leaf("read-locked", "false");
     w.leaf("write-locked", "false");
     w.leaf("quota-write-locked", "false");
@@ -139,7 +168,7 @@ pub fn user_doc(store: &Store, host: &str, capacity: Option<u64>) -> String {
         for (_, id) in &root.children.order {
             if let Some(dev) = tree.get(*id).filter(|d| d.deleted.is_none()) {
                 w.open("device", &[]);
-                device_fields(&mut w, dev, &sizes);
+                device_fields(&mut w, dev, sizes);
                 w.close("device");
             }
         }
@@ -150,7 +179,11 @@ pub fn user_doc(store: &Store, host: &str, capacity: Option<u64>) -> String {
 }
 
 fn device_size(dev: &Node, sizes: &std::collections::HashMap<NodeId, u64>) -> u64 {
-    dev.children.order.iter().map(|(_, id)| sizes.get(id).copied().unwrap_or(0)).sum()
+    dev.children
+        .order
+        .iter()
+        .map(|(_, id)| sizes.get(id).copied().unwrap_or(0))
+        .sum()
 }
 
 fn device_fields(w: &mut XmlWriter, dev: &Node, sizes: &std::collections::HashMap<NodeId, u64>) {
@@ -170,16 +203,23 @@ fn device_fields(w: &mut XmlWriter, dev: &Node, sizes: &std::collections::HashMa
 /// permanent deletion.
 pub fn device_doc(store: &Store, host: &str, dev: NodeId, with_mounts: bool) -> String {
     let tree = &store.state.tree;
-    let sizes = tree.live_sizes();
+    let sizes = &store.sizes().per_mount_point;
     let t = jfs(now());
     let mut w = XmlWriter::document(true);
     w.open("device", &[("time", &t), ("host", host)]);
     if let Some(d) = tree.get(dev) {
-        device_fields(&mut w, d, &sizes);
+        device_fields(&mut w, d, sizes);
         w.leaf("user", store.user());
         if with_mounts {
-            let mps: Vec<&Node> = d.children.order.iter().filter_map(|(_, id)| tree.get(*id)).collect();
-            w.open("mountPoints", &[]);
+            let mps: Vec<&Node> = d
+                .children
+                .order
+                .iter()
+                .filter_map(|(_, id)| tree.get(*id))
+                .collect();
+            if !mps.is_empty() {
+                w.open("mountPoints", &[]);
+            }
             for mp in &mps {
                 w.open("mountPoint", &[]);
                 w.preserve("name", &mp.name);
@@ -191,9 +231,19 @@ pub fn device_doc(store: &Store, host: &str, dev: NodeId, with_mounts: bool) -> 
                 w.leaf("modified", &opt_time(mp.modified));
                 w.close("mountPoint");
             }
-            w.close("mountPoints");
+            if !mps.is_empty() {
+                w.close("mountPoints");
+            }
             let n = mps.len().to_string();
-            w.empty("metadata", &[("first", ""), ("max", ""), ("total", &n), ("num_mountpoints", &n)]);
+            w.empty(
+                "metadata",
+                &[
+                    ("first", ""),
+                    ("max", ""),
+                    ("total", &n),
+                    ("num_mountpoints", &n),
+                ],
+            );
         }
     }
     w.close("device");
@@ -205,9 +255,15 @@ pub fn mount_point_doc(store: &Store, host: &str, mp: NodeId, listing: bool) -> 
     let tree = &store.state.tree;
     let t = jfs(now());
     let mut w = XmlWriter::document(true);
-    let Some(node) = tree.get(mp) else { return w.finish() };
-    let size: u64 = tree.live_sizes().get(&mp).copied().unwrap_or(0);
-    let dev_name = tree.names(mp).get(1).map(|s| s.to_string()).unwrap_or_default();
+    let Some(node) = tree.get(mp) else {
+        return w.finish();
+    };
+    let size: u64 = store.sizes().per_mount_point.get(&mp).copied().unwrap_or(0);
+    let dev_name = tree
+        .names(mp)
+        .get(1)
+        .map(|s| s.to_string())
+        .unwrap_or_default();
     let parent = tree.parent_path(mp);
     let deleted = node.deleted.map(jfs);
     let mut attrs: Vec<(&str, &str)> = vec![("time", &t), ("host", host)];
@@ -234,7 +290,9 @@ pub fn folder_doc(store: &Store, host: &str, id: NodeId, listing: bool) -> Strin
     let tree = &store.state.tree;
     let t = jfs(now());
     let mut w = XmlWriter::document(true);
-    let Some(node) = tree.get(id) else { return w.finish() };
+    let Some(node) = tree.get(id) else {
+        return w.finish();
+    };
     let deleted = node.deleted.map(jfs);
     let mut attrs: Vec<(&str, &str)> = vec![("name", &node.name)];
     if let Some(d) = &deleted {
@@ -269,8 +327,12 @@ pub fn file_doc(store: &Store, host: &str, id: NodeId, history: bool) -> String 
     let tree = &store.state.tree;
     let t = jfs(now());
     let mut w = XmlWriter::document(true);
-    let Some(node) = tree.get(id) else { return w.finish() };
-    let Some(f) = node.file() else { return w.finish() };
+    let Some(node) = tree.get(id) else {
+        return w.finish();
+    };
+    let Some(f) = node.file() else {
+        return w.finish();
+    };
     let deleted = node.deleted.map(jfs);
     let mut attrs: Vec<(&str, &str)> = vec![("name", &node.name), ("uuid", &f.uuid)];
     if let Some(d) = &deleted {
@@ -296,7 +358,12 @@ pub fn file_doc(store: &Store, host: &str, id: NodeId, history: bool) -> String 
     }
     if history {
         let shown = [current.map(|r| r.number), latest.map(|r| r.number)];
-        let older: Vec<&Revision> = f.revisions.iter().rev().filter(|r| !shown.contains(&Some(r.number))).collect();
+        let older: Vec<&Revision> = f
+            .revisions
+            .iter()
+            .rev()
+            .filter(|r| !shown.contains(&Some(r.number)))
+            .collect();
         if !older.is_empty() {
             w.open("revisions", &[]);
             for r in older {
@@ -319,9 +386,16 @@ pub fn trash_doc(store: &Store, host: &str) -> String {
         .nodes
         .values()
         .filter(|n| n.deleted.is_some())
-        .filter(|n| n.parent.and_then(|p| tree.get(p)).map(|p| p.deleted.is_none()).unwrap_or(false))
+        .filter(|n| {
+            n.parent
+                .and_then(|p| tree.get(p))
+                .map(|p| p.deleted.is_none())
+                .unwrap_or(false)
+        })
         .collect();
-    tops.sort_by(|a, b| (super::store::tree::key(&a.name), a.id).cmp(&(super::store::tree::key(&b.name), b.id)));
+    tops.sort_by(|a, b| {
+        (super::store::tree::key(&a.name), a.id).cmp(&(super::store::tree::key(&b.name), b.id))
+    });
     let device_path = format!("/{user}/{JOTTA}");
     let mut w = XmlWriter::document(true);
     w.open("mountPoint", &[("time", &t), ("host", host)]);
@@ -344,12 +418,33 @@ pub fn trash_doc(store: &Store, host: &str) -> String {
     if !files.is_empty() {
         w.open("files", &[]);
         for n in &files {
-            file_entry(&mut w, tree, n, EntryStyle { trash: true, with_path: false });
+            file_entry(
+                &mut w,
+                tree,
+                n,
+                EntryStyle {
+                    trash: true,
+                    with_path: false,
+                },
+            );
         }
         w.close("files");
     }
-    let (nf, nfi, total) = (folders.len().to_string(), files.len().to_string(), tops.len().to_string());
-    w.empty("metadata", &[("first", ""), ("max", ""), ("total", &total), ("num_folders", &nf), ("num_files", &nfi)]);
+    let (nf, nfi, total) = (
+        folders.len().to_string(),
+        files.len().to_string(),
+        tops.len().to_string(),
+    );
+    w.empty(
+        "metadata",
+        &[
+            ("first", ""),
+            ("max", ""),
+            ("total", &total),
+            ("num_folders", &nf),
+            ("num_files", &nfi),
+        ],
+    );
     w.close("mountPoint");
     w.finish()
 }
@@ -367,7 +462,12 @@ pub fn search_doc(store: &Store, host: &str, links: bool, max: usize) -> String 
             None => false,
         })
         .collect();
-    let updated = |n: &Node| n.file().and_then(|f| f.current()).map(|r| r.updated).unwrap_or(0);
+    let updated = |n: &Node| {
+        n.file()
+            .and_then(|f| f.current())
+            .map(|r| r.updated)
+            .unwrap_or(0)
+    };
     files.sort_by(|a, b| updated(b).cmp(&updated(a)).then(a.id.cmp(&b.id)));
     let total = files.len();
     if !links {
@@ -378,15 +478,39 @@ pub fn search_doc(store: &Store, host: &str, links: bool, max: usize) -> String 
     if !files.is_empty() {
         w.open("files", &[]);
         for n in &files {
-            file_entry(&mut w, tree, n, EntryStyle { trash: false, with_path: true });
+            file_entry(
+                &mut w,
+                tree,
+                n,
+                EntryStyle {
+                    trash: false,
+                    with_path: true,
+                },
+            );
         }
         w.close("files");
     }
     let (n, total) = (files.len().to_string(), total.to_string());
     if links {
-        w.empty("metadata", &[("first", "0"), ("max", &n), ("total", &total), ("num_folders", &n)]);
+        w.empty(
+            "metadata",
+            &[
+                ("first", "0"),
+                ("max", &n),
+                ("total", &total),
+                ("num_folders", &n),
+            ],
+        );
     } else {
-        w.empty("metadata", &[("first", ""), ("max", ""), ("total", &total), ("num_files", &total)]);
+        w.empty(
+            "metadata",
+            &[
+                ("first", ""),
+                ("max", ""),
+                ("total", &total),
+                ("num_files", &total),
+            ],
+        );
     }
     w.close("searchresult");
     w.finish()
@@ -423,13 +547,20 @@ pub fn filedirlist_doc(store: &Store, host: &str, id: NodeId) -> String {
     w.open("filedirlist", &[("time", &t), ("host", host)]);
     w.open("folders", &[]);
     for fid in live_folders(tree, id) {
-        let Some(folder) = tree.get(fid) else { continue };
+        let Some(folder) = tree.get(fid) else {
+            continue;
+        };
         w.open("folder", &[("name", &folder.name)]);
         let parent = tree.parent_path(fid);
         w.preserve("path", &parent);
         w.preserve("abspath", &parent);
-        let files: Vec<&Node> =
-            folder.children.order.iter().filter_map(|(_, c)| tree.get(*c)).filter(|c| c.is_file()).collect();
+        let files: Vec<&Node> = folder
+            .children
+            .order
+            .iter()
+            .filter_map(|(_, c)| tree.get(*c))
+            .filter(|c| c.is_file())
+            .collect();
         if !files.is_empty() {
             w.open("files", &[]);
             for f in files {
@@ -454,10 +585,15 @@ pub fn liststream_doc(store: &Store, host: &str, id: NodeId) -> String {
     w.open("filestream", &[("time", &t), ("host", host)]);
     let (mut nfolders, mut nfiles) = (0u64, 0u64);
     for fid in live_folders(tree, id) {
-        let Some(folder) = tree.get(fid) else { continue };
+        let Some(folder) = tree.get(fid) else {
+            continue;
+        };
         // Mount-point-rooted: drop "/<user>/<device>".
         let names = tree.names(fid);
-        let path = format!("/{}", names.get(2..).map(|s| s.join("/")).unwrap_or_default());
+        let path = format!(
+            "/{}",
+            names.get(2..).map(|s| s.join("/")).unwrap_or_default()
+        );
         w.open("folder", &[]);
         w.leaf("path", &path);
         w.close("folder");
@@ -467,7 +603,9 @@ pub fn liststream_doc(store: &Store, host: &str, id: NodeId) -> String {
             if n.deleted.is_some() {
                 continue;
             }
-            let Some(rev) = n.file().and_then(|f| f.current()) else { continue };
+            let Some(rev) = n.file().and_then(|f| f.current()) else {
+                continue;
+            };
             w.open("file", &[]);
             w.leaf("path", &path);
             w.leaf("filename", &n.name);

@@ -35,7 +35,11 @@ pub fn split_decoded(path: &str) -> Result<Vec<String>, BadPath> {
 
 fn check_name(name: String, whole: &str) -> Result<String, BadPath> {
     // XML cannot carry control characters and "."/".." would make paths ambiguous.
-    if name == "." || name == ".." || name.chars().any(|c| c.is_control()) || name.chars().count() > 255 {
+    if name == "."
+        || name == ".."
+        || name.chars().any(|c| c.is_control())
+        || name.chars().count() > 255
+    {
         return Err(BadPath(format!("Unable to validate decoded path: {whole}")));
     }
     Ok(name)

@@ -32,7 +32,11 @@ impl XmlWriter {
         if pretty {
             buf.push('\n');
         }
-        XmlWriter { buf, depth: 0, pretty }
+        XmlWriter {
+            buf,
+            depth: 0,
+            pretty,
+        }
     }
 
     fn indent(&mut self) {

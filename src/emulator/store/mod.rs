@@ -13,6 +13,8 @@ use super::blobs::Blobs;
 use super::errors::{Failure, Outcome};
 use super::timefmt;
 use ops::{Entry, Op, State};
+use std::cell::OnceCell;
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use tree::{Kind, NodeId, ROOT};
@@ -21,12 +23,20 @@ use tree::{Kind, NodeId, ROOT};
 pub const JOTTA: &str = "Jotta";
 pub const BUILTIN_MOUNT_POINTS: [&str; 4] = ["Archive", "Latest", "Shared", "Sync"];
 
+/// Byte totals derived from the tree: per-mount-point live bytes and account usage. Computing them
+/// walks every node, so they are cached until the next change.
+pub struct Sizes {
+    pub per_mount_point: HashMap<NodeId, u64>,
+    pub usage: u64,
+}
+
 pub struct Store {
     pub state: State,
     pub blobs: Blobs,
     seq: u64,
     log: persist::Log,
     dir: PathBuf,
+    sizes: OnceCell<Sizes>,
 }
 
 impl Store {
@@ -38,10 +48,20 @@ impl Store {
         // The part files are the truth about partial uploads: bytes may have reached the disk after
         // the last logged progress (kill -9 mid-upload).
         for p in state.uploads.values_mut() {
-            p.received = std::fs::metadata(blobs.part_path(&p.id)).map(|m| m.len()).unwrap_or(0).min(p.size);
+            p.received = std::fs::metadata(blobs.part_path(&p.id))
+                .map(|m| m.len())
+                .unwrap_or(0)
+                .min(p.size);
         }
         let log = persist::compact(dir, &state, seq)?;
-        let mut store = Store { state, blobs, seq, log, dir: dir.to_path_buf() };
+        let mut store = Store {
+            state,
+            blobs,
+            seq,
+            log,
+            dir: dir.to_path_buf(),
+            sizes: OnceCell::new(),
+        };
         store.ensure_builtins()?;
         Ok((store, fresh))
     }
@@ -49,10 +69,18 @@ impl Store {
     /// Apply a change and append it to the log before anyone is told about it.
     pub fn commit(&mut self, op: Op) -> Outcome<()> {
         self.seq += 1;
-        let entry = Entry { seq: self.seq, t: timefmt::now(), op };
+        let entry = Entry {
+            seq: self.seq,
+            t: timefmt::now(),
+            op,
+        };
         self.state.apply(entry.t, &entry.op);
+        self.sizes = OnceCell::new();
         self.log.append(&entry).map_err(|e| {
-            log::error!("emulator: cannot append to {}: {e}", self.log.path().display());
+            log::error!(
+                "emulator: cannot append to {}: {e}",
+                self.log.path().display()
+            );
             Failure::from_io(e)
         })
     }
@@ -63,8 +91,19 @@ impl Store {
         Ok(())
     }
 
+    pub fn sizes(&self) -> &Sizes {
+        self.sizes.get_or_init(|| Sizes {
+            per_mount_point: self.state.tree.live_sizes(),
+            usage: self.state.tree.usage(),
+        })
+    }
+
     pub fn user(&self) -> &str {
-        self.state.tree.get(ROOT).map(|n| n.name.as_str()).unwrap_or("")
+        self.state
+            .tree
+            .get(ROOT)
+            .map(|n| n.name.as_str())
+            .unwrap_or("")
     }
 
     pub fn alloc_id(&mut self) -> NodeId {
@@ -93,8 +132,16 @@ impl Store {
             return Ok((id, false));
         }
         let id = self.alloc_id();
-        let kind = Kind::Device { dtype: dtype.to_string(), sid: super::ids::uuid() };
-        self.commit(Op::Create { id, parent: ROOT, name: name.to_string(), kind })?;
+        let kind = Kind::Device {
+            dtype: dtype.to_string(),
+            sid: super::ids::uuid(),
+        };
+        self.commit(Op::Create {
+            id,
+            parent: ROOT,
+            name: name.to_string(),
+            kind,
+        })?;
         Ok((id, true))
     }
 
@@ -103,15 +150,19 @@ impl Store {
             return Ok((id, false));
         }
         let id = self.alloc_id();
-        self.commit(Op::Create { id, parent: device, name: name.to_string(), kind: Kind::MountPoint })?;
+        self.commit(Op::Create {
+            id,
+            parent: device,
+            name: name.to_string(),
+            kind: Kind::MountPoint,
+        })?;
         Ok((id, true))
     }
 
     /// The live device of that name.
     pub fn device(&self, name: &str) -> Outcome<NodeId> {
-        self.state
-            .tree
-            .child_live(ROOT, name)
-            .ok_or_else(|| Failure::no_such_mount_point(format!("Device /{}/{name} does not exist", self.user())))
+        self.state.tree.child_live(ROOT, name).ok_or_else(|| {
+            Failure::no_such_mount_point(format!("Device /{}/{name} does not exist", self.user()))
+        })
     }
 }

@@ -22,19 +22,57 @@ pub struct Pending {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
-    Create { id: NodeId, parent: NodeId, name: String, kind: Kind },
+    Create {
+        id: NodeId,
+        parent: NodeId,
+        name: String,
+        kind: Kind,
+    },
     /// Insert a revision, or replace the one with the same number.
-    PutRevision { node: NodeId, rev: Revision },
-    Delete { node: NodeId },
-    Restore { node: NodeId, parent: NodeId, name: String },
-    Move { node: NodeId, parent: NodeId, name: String },
-    Remove { node: NodeId },
-    Share { node: NodeId, uri: Option<String> },
-    UploadOpen { upload: Pending },
-    UploadProgress { id: String, received: u64 },
-    UploadClose { id: String },
+    PutRevision {
+        node: NodeId,
+        rev: Revision,
+    },
+    Delete {
+        node: NodeId,
+    },
+    Restore {
+        node: NodeId,
+        parent: NodeId,
+        name: String,
+    },
+    Move {
+        node: NodeId,
+        parent: NodeId,
+        name: String,
+    },
+    Remove {
+        node: NodeId,
+    },
+    Share {
+        node: NodeId,
+        uri: Option<String>,
+    },
+    UploadOpen {
+        upload: Pending,
+    },
+    UploadProgress {
+        id: String,
+        received: u64,
+    },
+    UploadClose {
+        id: String,
+    },
     /// A synthetic tree: `dirs` folders of `files_per_dir` files sharing one blob.
-    Seed { parent: NodeId, first_id: NodeId, dirs: u64, files_per_dir: u64, md5: String, size: u64, uuid_seed: u64 },
+    Seed {
+        parent: NodeId,
+        first_id: NodeId,
+        dirs: u64,
+        files_per_dir: u64,
+        md5: String,
+        size: u64,
+        uuid_seed: u64,
+    },
 }
 
 /// One log line.
@@ -54,7 +92,11 @@ pub struct State {
 
 impl State {
     pub fn new(user: &str) -> Self {
-        State { tree: Tree::new(user), uploads: HashMap::new(), next_id: 1 }
+        State {
+            tree: Tree::new(user),
+            uploads: HashMap::new(),
+            next_id: 1,
+        }
     }
 
     /// Mount points and devices record their last change.
@@ -70,7 +112,12 @@ impl State {
 
     pub fn apply(&mut self, t: i64, op: &Op) {
         match op {
-            Op::Create { id, parent, name, kind } => {
+            Op::Create {
+                id,
+                parent,
+                name,
+                kind,
+            } => {
                 self.tree.insert(Node {
                     id: *id,
                     parent: Some(*parent),
@@ -131,8 +178,25 @@ impl State {
             Op::UploadClose { id } => {
                 self.uploads.remove(id);
             }
-            Op::Seed { parent, first_id, dirs, files_per_dir, md5, size, uuid_seed } => {
-                self.seed(t, *parent, *first_id, *dirs, *files_per_dir, md5, *size, *uuid_seed);
+            Op::Seed {
+                parent,
+                first_id,
+                dirs,
+                files_per_dir,
+                md5,
+                size,
+                uuid_seed,
+            } => {
+                self.seed(
+                    t,
+                    *parent,
+                    *first_id,
+                    *dirs,
+                    *files_per_dir,
+                    md5,
+                    *size,
+                    *uuid_seed,
+                );
             }
         }
     }
