@@ -54,6 +54,7 @@ pub fn run(req: MountRequest) -> i32 {
         }
     };
     init_logging(&req, readiness.is_background());
+    bound_allocator();
     match serve(&req, &mountpoint, root, &mut readiness) {
         Ok(()) => 0,
         Err(e) => {
@@ -65,6 +66,17 @@ pub fn run(req: MountRequest) -> i32 {
             }
             1
         }
+    }
+}
+
+/// Read-ahead buffers are a few MiB each and short-lived. glibc would otherwise raise its mmap threshold
+/// after the first free and then keep such buffers in per-thread arenas, growing the daemon's memory far
+/// beyond what is in use; a fixed threshold returns them to the system as soon as they are freed.
+fn bound_allocator() {
+    // SAFETY: mallopt only tunes the allocator; called before the worker threads start.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
+        libc::mallopt(libc::M_ARENA_MAX, 4);
     }
 }
 

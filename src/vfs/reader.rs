@@ -31,7 +31,7 @@ pub struct ReadAheadConfig {
 
 impl Default for ReadAheadConfig {
     fn default() -> Self {
-        ReadAheadConfig { first_window: 128 << 10, max_window: 32 << 20, max_chunk: 4 << 20, attempts: 3 }
+        ReadAheadConfig { first_window: 128 << 10, max_window: 24 << 20, max_chunk: 4 << 20, attempts: 3 }
     }
 }
 
@@ -99,7 +99,9 @@ impl<R: Remote> FileReader<R> {
             return Ok(Vec::new());
         }
         let end = (offset + len as u64).min(self.size);
-        let needed = self.plan_for(offset, end)?;
+        let Some(needed) = self.plan_for(offset, end)? else {
+            return self.fetch_direct(offset, end);
+        };
         let mut out = Vec::with_capacity((end - offset) as usize);
         for (start, state) in needed {
             let from = offset.max(start) - start;
@@ -151,10 +153,16 @@ impl<R: Remote> FileReader<R> {
     }
 
     /// Schedule what this read needs (and the read-ahead behind it); return the chunks covering it.
-    fn plan_for(&self, offset: u64, end: u64) -> FsResult<Vec<(u64, Arc<ChunkState>)>> {
+    /// `None` means a straggler: a read just behind what the plan still holds, served directly.
+    ///
+    /// The kernel issues read-ahead requests in parallel, so reads arrive a little out of order: a read
+    /// within `slack` of the planned region, ahead or behind, is still sequential and must not reset it.
+    #[allow(clippy::type_complexity)]
+    fn plan_for(&self, offset: u64, end: u64) -> FsResult<Option<Vec<(u64, Arc<ChunkState>)>>> {
         let mut plan = self.plan.lock().map_err(|_| FsError::Io("reader lock poisoned".into()))?;
-        let sequential = offset >= plan.base && offset <= plan.scheduled && !plan.chunks.is_empty();
-        if !sequential {
+        let slack = self.cfg.max_chunk * 2;
+        let seek = plan.chunks.is_empty() || offset > plan.scheduled + slack || offset + slack < plan.base;
+        if seek {
             for c in plan.chunks.drain(..) {
                 c.cancel();
             }
@@ -163,6 +171,8 @@ impl<R: Remote> FileReader<R> {
             plan.window = self.cfg.first_window;
             let target = end.max(offset + plan.window).min(self.size);
             self.schedule(&mut plan, target);
+        } else if offset < plan.base {
+            return Ok(None);
         } else if plan.scheduled < self.size
             && (plan.scheduled < end || plan.scheduled - end < plan.window / 2)
         {
@@ -170,19 +180,20 @@ impl<R: Remote> FileReader<R> {
             let target = end.max(offset + plan.window).min(self.size);
             self.schedule(&mut plan, target);
         }
-        // Chunks wholly behind the reader are done with; the kernel's page cache holds their bytes.
-        while plan.chunks.front().map(|c| c.end <= offset).unwrap_or(false) {
+        // Chunks well behind the reader are done with; the kernel's page cache holds their bytes.
+        while plan.chunks.front().map(|c| c.end + slack <= offset).unwrap_or(false) {
             plan.chunks.pop_front();
         }
         if let Some(front) = plan.chunks.front() {
             plan.base = front.start;
         }
-        Ok(plan
-            .chunks
-            .iter()
-            .filter(|c| c.start < end && c.end > offset)
-            .map(|c| (c.start, c.state.clone()))
-            .collect())
+        Ok(Some(
+            plan.chunks
+                .iter()
+                .filter(|c| c.start < end && c.end > offset)
+                .map(|c| (c.start, c.state.clone()))
+                .collect(),
+        ))
     }
 
     fn schedule(&self, plan: &mut Plan, target: u64) {
@@ -222,6 +233,8 @@ impl<R: Remote> FileReader<R> {
         let path = self.path.clone();
         let attempts = self.cfg.attempts.max(1);
         self.rt.spawn(async move {
+            // Whatever happens to this task (even a panic), waiting readers must be released.
+            let _guard = FinishOnDrop(state.clone());
             let mut last_err = String::new();
             for attempt in 0..attempts {
                 if state.cancelled.load(Ordering::Relaxed) {
@@ -270,6 +283,19 @@ async fn fetch_into<R: Remote>(
         state.ready.notify_all();
     }
     Ok(())
+}
+
+struct FinishOnDrop(Arc<ChunkState>);
+
+impl Drop for FinishOnDrop {
+    fn drop(&mut self) {
+        let unfinished = self.0.buf.lock().map(|b| !b.done).unwrap_or(true);
+        if unfinished {
+            // Cancelled: done with what arrived (waiters fetch the rest). Otherwise the task died.
+            let cancelled = self.0.cancelled.load(Ordering::Relaxed);
+            finish(&self.0, (!cancelled).then(|| "download task ended unexpectedly".to_string()));
+        }
+    }
 }
 
 fn finish(state: &ChunkState, error: Option<String>) {
