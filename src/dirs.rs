@@ -12,9 +12,7 @@ fn xdg(var: &str, fallback: &str) -> PathBuf {
 
 /// `$HOME`, or `/` if unset (a service without a home still gets deterministic paths).
 pub fn home() -> PathBuf {
-    std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/"))
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"))
 }
 
 /// `$XDG_CONFIG_HOME/jottafuse`: credentials (0600) and the optional config file.

@@ -5,8 +5,8 @@ use crate::remote::{Remote, UnixTime};
 use crate::vfs::{Attr, FsError, JottaFs, NodeKind};
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig,
-    LockOwner, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry,
-    ReplyOpen, ReplyStatfs, ReplyXattr, Request,
+    LockOwner, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen,
+    ReplyStatfs, ReplyXattr, Request,
 };
 use std::ffi::OsStr;
 use std::io;
@@ -184,13 +184,10 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         };
         let parent = self.fs.getattr(ino.0).map(|a| a.ino).unwrap_or(ino.0);
         let dots = [(ino.0, "."), (parent, "..")];
-        let all = dots
-            .iter()
-            .map(|(i, n)| (*i, FileType::Directory, *n))
-            .chain(entries.iter().map(|e| {
-                let kind = if e.attr.kind == NodeKind::File { FileType::RegularFile } else { FileType::Directory };
-                (e.attr.ino, kind, e.name.as_str())
-            }));
+        let all = dots.iter().map(|(i, n)| (*i, FileType::Directory, *n)).chain(entries.iter().map(|e| {
+            let kind = if e.attr.kind == NodeKind::File { FileType::RegularFile } else { FileType::Directory };
+            (e.attr.ino, kind, e.name.as_str())
+        }));
         for (i, (ino, kind, name)) in all.enumerate().skip(offset as usize) {
             if reply.add(INodeNo(ino), (i + 1) as u64, kind, name) {
                 break;
@@ -199,14 +196,7 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         reply.ok();
     }
 
-    fn readdirplus(
-        &self,
-        _req: &Request,
-        ino: INodeNo,
-        _fh: FileHandle,
-        offset: u64,
-        mut reply: ReplyDirectoryPlus,
-    ) {
+    fn readdirplus(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, offset: u64, mut reply: ReplyDirectoryPlus) {
         let entries = match self.fs.readdir(ino.0) {
             Ok(e) => e,
             Err(e) => return reply.error(report("readdirplus", &e)),

@@ -19,32 +19,16 @@ fn md5_hex(data: &[u8]) -> String {
     hex::encode(Md5::digest(data))
 }
 
-async fn password_grant(
-    http: &reqwest::Client,
-    base: &str,
-    login_token: &str,
-) -> reqwest::Response {
+async fn password_grant(http: &reqwest::Client, base: &str, login_token: &str) -> reqwest::Response {
     use base64::Engine;
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(login_token)
-        .expect("unpadded base64url");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(login_token).expect("unpadded base64url");
     let v: Value = serde_json::from_slice(&raw).expect("login token json");
     // The link names the emulator that minted the token; after a restart on a new port, ask this one.
     let well_known = v["well_known_link"].as_str().expect("well_known_link");
     let path = "/auth/realms/jottacloud/.well-known/openid-configuration";
     assert!(well_known.ends_with(path));
-    let disc: Value = http
-        .get(format!("{base}{path}"))
-        .send()
-        .await
-        .expect("discovery")
-        .json()
-        .await
-        .expect("json");
-    let token_url = disc["token_endpoint"]
-        .as_str()
-        .expect("token_endpoint")
-        .to_string();
+    let disc: Value = http.get(format!("{base}{path}")).send().await.expect("discovery").json().await.expect("json");
+    let token_url = disc["token_endpoint"].as_str().expect("token_endpoint").to_string();
     assert!(token_url.starts_with(base));
     http.post(token_url)
         .form(&[
@@ -60,10 +44,7 @@ async fn password_grant(
 }
 
 async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut EmulatorConfig)) -> Env {
-    let mut cfg = EmulatorConfig {
-        data_dir: dir.path().to_path_buf(),
-        ..Default::default()
-    };
+    let mut cfg = EmulatorConfig { data_dir: dir.path().to_path_buf(), ..Default::default() };
     tweak(&mut cfg);
     let emu = emulator::start(cfg).await.expect("start emulator");
     let http = reqwest::Client::new();
@@ -71,17 +52,8 @@ async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut EmulatorConfig
     let resp = password_grant(&http, &base, &emu.login_token()).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let tok: Value = resp.json().await.expect("token json");
-    let token = tok["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_string();
-    Env {
-        emu,
-        dir,
-        http,
-        base,
-        token,
-    }
+    let token = tok["access_token"].as_str().expect("access_token").to_string();
+    Env { emu, dir, http, base, token }
 }
 
 async fn env() -> Env {
@@ -90,33 +62,16 @@ async fn env() -> Env {
 
 impl Env {
     fn jfs(&self, path: &str) -> String {
-        format!(
-            "{}/jfs/{}/{}",
-            self.base,
-            self.emu.user(),
-            path.trim_start_matches('/')
-        )
+        format!("{}/jfs/{}/{}", self.base, self.emu.user(), path.trim_start_matches('/'))
     }
 
     async fn get(&self, url: &str) -> (StatusCode, String) {
-        let r = self
-            .http
-            .get(url)
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .expect("GET");
+        let r = self.http.get(url).bearer_auth(&self.token).send().await.expect("GET");
         (r.status(), r.text().await.expect("body"))
     }
 
     async fn post(&self, url: &str) -> (StatusCode, String) {
-        let r = self
-            .http
-            .post(url)
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .expect("POST");
+        let r = self.http.post(url).bearer_auth(&self.token).send().await.expect("POST");
         (r.status(), r.text().await.expect("body"))
     }
 
@@ -156,24 +111,16 @@ impl Env {
     }
 
     async fn download(&self, path: &str, range: Option<&str>) -> (StatusCode, Vec<u8>) {
-        let mut req = self
-            .http
-            .get(format!("{}?mode=bin", self.jfs(path)))
-            .bearer_auth(&self.token);
+        let mut req = self.http.get(format!("{}?mode=bin", self.jfs(path))).bearer_auth(&self.token);
         if let Some(r) = range {
             req = req.header("Range", r);
         }
         let r = req.send().await.expect("download");
-        (
-            r.status(),
-            r.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
-        )
+        (r.status(), r.bytes().await.map(|b| b.to_vec()).unwrap_or_default())
     }
 
     async fn hook(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self
-            .http
-            .request(method, format!("{}/_emulator/{path}", self.base));
+        let mut req = self.http.request(method, format!("{}/_emulator/{path}", self.base));
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -203,18 +150,8 @@ async fn login_refresh_rotation_and_reuse_detection() {
     assert!(body.contains("<user time=\"") && body.contains("<capacity>-1</capacity>"));
     let r = env.http.get(env.jfs("")).send().await.expect("GET");
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert!(r
-        .text()
-        .await
-        .unwrap_or_default()
-        .contains("<code>401</code>"));
-    let r = env
-        .http
-        .get(format!("{}/account/v1/customer", env.base))
-        .bearer_auth("nope")
-        .send()
-        .await
-        .expect("GET");
+    assert!(r.text().await.unwrap_or_default().contains("<code>401</code>"));
+    let r = env.http.get(format!("{}/account/v1/customer", env.base)).bearer_auth("nope").send().await.expect("GET");
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let c: Value = env
         .http
@@ -238,29 +175,17 @@ async fn login_refresh_rotation_and_reuse_detection() {
     assert!(tok["expires_in"].as_i64().unwrap_or(0) > 0);
     assert_eq!(tok["refresh_expires_in"], 0);
     assert!(tok["not-before-policy"].is_i64());
-    assert_eq!(
-        tok["access_token"].as_str().map(|t| t.split('.').count()),
-        Some(3)
-    );
-    assert_eq!(
-        password_grant(&env.http, &env.base, &lt).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(tok["access_token"].as_str().map(|t| t.split('.').count()), Some(3));
+    assert_eq!(password_grant(&env.http, &env.base, &lt).await.status(), StatusCode::UNAUTHORIZED);
 
     // Refresh with Basic `jottacli:` rotates; presenting the spent token kills the family.
-    let token_url = format!(
-        "{}/auth/realms/jottacloud/protocol/openid-connect/token",
-        env.base
-    );
+    let token_url = format!("{}/auth/realms/jottacloud/protocol/openid-connect/token", env.base);
     let rt1 = tok["refresh_token"].as_str().expect("rt").to_string();
     let r = env
         .http
         .post(&token_url)
         .basic_auth("jottacli", Some(""))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", rt1.as_str()),
-        ])
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", rt1.as_str())])
         .send()
         .await
         .expect("refresh");
@@ -270,89 +195,45 @@ async fn login_refresh_rotation_and_reuse_detection() {
     let at2 = tok2["access_token"].as_str().expect("at2").to_string();
     assert_ne!(rt1, rt2);
     let customer = format!("{}/account/v1/customer", env.base);
-    assert_eq!(
-        env.http
-            .get(&customer)
-            .bearer_auth(&at2)
-            .send()
-            .await
-            .expect("GET")
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(env.http.get(&customer).bearer_auth(&at2).send().await.expect("GET").status(), StatusCode::OK);
     let r = env
         .http
         .post(&token_url)
-        .form(&[
-            ("client_id", "jottacli"),
-            ("grant_type", "refresh_token"),
-            ("refresh_token", rt1.as_str()),
-        ])
+        .form(&[("client_id", "jottacli"), ("grant_type", "refresh_token"), ("refresh_token", rt1.as_str())])
         .send()
         .await
         .expect("reuse");
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let e: Value = r.json().await.expect("json");
     assert_eq!(e["error"], "invalid_grant");
-    assert_eq!(
-        e["error_description"],
-        "Session doesn't have required client"
-    );
+    assert_eq!(e["error_description"], "Session doesn't have required client");
     // The whole family is dead: its newest refresh token and access token too.
     let r = env
         .http
         .post(&token_url)
-        .form(&[
-            ("client_id", "jottacli"),
-            ("grant_type", "refresh_token"),
-            ("refresh_token", rt2.as_str()),
-        ])
+        .form(&[("client_id", "jottacli"), ("grant_type", "refresh_token"), ("refresh_token", rt2.as_str())])
         .send()
         .await
         .expect("refresh");
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        env.http
-            .get(&customer)
-            .bearer_auth(&at2)
-            .send()
-            .await
-            .expect("GET")
-            .status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(env.http.get(&customer).bearer_auth(&at2).send().await.expect("GET").status(), StatusCode::UNAUTHORIZED);
     // Other sessions are unaffected.
     assert_eq!(env.get(&env.jfs("")).await.0, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn expired_access_token_is_refused_and_refresh_recovers() {
-    let env = start_in(tempfile::tempdir().expect("tempdir"), |c| {
-        c.access_token_lifetime = Duration::from_secs(2)
-    })
-    .await;
-    let tok: Value = password_grant(&env.http, &env.base, &env.emu.login_token())
-        .await
-        .json()
-        .await
-        .expect("json");
+    let env =
+        start_in(tempfile::tempdir().expect("tempdir"), |c| c.access_token_lifetime = Duration::from_secs(2)).await;
+    let tok: Value = password_grant(&env.http, &env.base, &env.emu.login_token()).await.json().await.expect("json");
     let at = tok["access_token"].as_str().expect("at");
     assert_eq!(tok["expires_in"], 2);
     env.hook(reqwest::Method::POST, "expire-tokens", None).await;
-    let r = env
-        .http
-        .get(env.jfs(""))
-        .bearer_auth(at)
-        .send()
-        .await
-        .expect("GET");
+    let r = env.http.get(env.jfs("")).bearer_auth(at).send().await.expect("GET");
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let r = env
         .http
-        .post(format!(
-            "{}/auth/realms/jottacloud/protocol/openid-connect/token",
-            env.base
-        ))
+        .post(format!("{}/auth/realms/jottacloud/protocol/openid-connect/token", env.base))
         .form(&[
             ("client_id", "jottacli"),
             ("grant_type", "refresh_token"),
@@ -362,13 +243,8 @@ async fn expired_access_token_is_refused_and_refresh_recovers() {
         .await
         .expect("refresh");
     let tok2: Value = r.json().await.expect("json");
-    let r = env
-        .http
-        .get(env.jfs(""))
-        .bearer_auth(tok2["access_token"].as_str().unwrap_or(""))
-        .send()
-        .await
-        .expect("GET");
+    let r =
+        env.http.get(env.jfs("")).bearer_auth(tok2["access_token"].as_str().unwrap_or("")).send().await.expect("GET");
     assert_eq!(r.status(), StatusCode::OK);
 }
 
@@ -384,19 +260,13 @@ async fn upload_download_ranges_and_dedupe() {
     let (s, got) = env.download("Jotta/Archive/docs/data.bin", None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(got == data);
-    let (s, got) = env
-        .download("Jotta/Archive/docs/data.bin", Some("bytes=1000-1999"))
-        .await;
+    let (s, got) = env.download("Jotta/Archive/docs/data.bin", Some("bytes=1000-1999")).await;
     assert_eq!(s, StatusCode::PARTIAL_CONTENT);
     assert!(got == data[1000..2000]);
-    let (s, got) = env
-        .download("Jotta/Archive/docs/data.bin", Some("bytes=299990-400000"))
-        .await;
+    let (s, got) = env.download("Jotta/Archive/docs/data.bin", Some("bytes=299990-400000")).await;
     assert_eq!(s, StatusCode::PARTIAL_CONTENT);
     assert!(got == data[299_990..]);
-    let (s, _) = env
-        .download("Jotta/Archive/docs/data.bin", Some("bytes=300000-"))
-        .await;
+    let (s, _) = env.download("Jotta/Archive/docs/data.bin", Some("bytes=300000-")).await;
     assert_eq!(s, StatusCode::RANGE_NOT_SATISFIABLE);
 
     // The file document: lowercase md5, JFS times, path elements preserved.
@@ -407,8 +277,7 @@ async fn upload_download_ranges_and_dedupe() {
     assert!(doc.contains("<path xml:space=\"preserve\">/demo/Jotta/Archive/docs</path>"));
 
     // Same content elsewhere: COMPLETED at allocate, zero bytes received.
-    env.hook(reqwest::Method::POST, "counters/reset", None)
-        .await;
+    env.hook(reqwest::Method::POST, "counters/reset", None).await;
     let a = env.allocate("Archive/copy/again.bin", &data).await;
     assert_eq!(a["state"], "COMPLETED");
     let c = env.hook(reqwest::Method::GET, "counters", None).await;
@@ -425,54 +294,26 @@ async fn upload_download_ranges_and_dedupe() {
 #[tokio::test]
 async fn listings_show_deleted_children_and_liststream_hides_them() {
     let env = env().await;
-    env.upload("/jfs/Jotta/Archive/top/keep.txt", b"keep me")
-        .await;
-    env.upload("/jfs/Jotta/Archive/top/gone.txt", b"delete me")
-        .await;
-    env.post(&format!(
-        "{}?mkDir=true",
-        env.jfs("Jotta/Archive/top/sub/deeper")
-    ))
-    .await;
-    env.post(&format!(
-        "{}?mkDir=true",
-        env.jfs("Jotta/Archive/top/oldsub")
-    ))
-    .await;
-    assert_eq!(
-        env.post(&format!(
-            "{}?dl=true",
-            env.jfs("Jotta/Archive/top/gone.txt")
-        ))
-        .await
-        .0,
-        StatusCode::OK
-    );
-    let (s, body) = env
-        .post(&format!(
-            "{}?dlDir=true",
-            env.jfs("Jotta/Archive/top/oldsub")
-        ))
-        .await;
+    env.upload("/jfs/Jotta/Archive/top/keep.txt", b"keep me").await;
+    env.upload("/jfs/Jotta/Archive/top/gone.txt", b"delete me").await;
+    env.post(&format!("{}?mkDir=true", env.jfs("Jotta/Archive/top/sub/deeper"))).await;
+    env.post(&format!("{}?mkDir=true", env.jfs("Jotta/Archive/top/oldsub"))).await;
+    assert_eq!(env.post(&format!("{}?dl=true", env.jfs("Jotta/Archive/top/gone.txt"))).await.0, StatusCode::OK);
+    let (s, body) = env.post(&format!("{}?dlDir=true", env.jfs("Jotta/Archive/top/oldsub"))).await;
     assert_eq!(s, StatusCode::OK);
     assert!(attr(&body, "<folder ", "deleted").is_some());
 
     let (s, xml) = env.get(&env.jfs("Jotta/Archive/top")).await;
     assert_eq!(s, StatusCode::OK);
-    assert!(
-        xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<folder name=\"top\" time=\"")
-    );
+    assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<folder name=\"top\" time=\""));
     assert!(attr(&xml, "<folder name=\"oldsub\"", "deleted").is_some());
     assert!(attr(&xml, "<file name=\"gone.txt\"", "deleted").is_some());
     assert!(attr(&xml, "<file name=\"keep.txt\"", "deleted").is_none());
     assert!(xml.contains("    <folder name=\"sub\"/>\n"));
     assert!(xml.contains("<abspath xml:space=\"preserve\">/demo/Jotta/Archive/top</abspath>"));
-    assert!(xml
-        .contains("<metadata first=\"\" max=\"\" total=\"4\" num_folders=\"2\" num_files=\"2\"/>"));
+    assert!(xml.contains("<metadata first=\"\" max=\"\" total=\"4\" num_folders=\"2\" num_files=\"2\"/>"));
 
-    let (s, ls) = env
-        .get(&format!("{}?mode=liststream", env.jfs("Jotta/Archive/top")))
-        .await;
+    let (s, ls) = env.get(&format!("{}?mode=liststream", env.jfs("Jotta/Archive/top"))).await;
     assert_eq!(s, StatusCode::OK);
     assert!(!ls.contains('\n') || ls.matches('\n').count() == 0);
     assert!(ls.contains("<folder><path>/Archive/top</path></folder>"));
@@ -507,13 +348,8 @@ async fn mkdir_is_idempotent_and_creates_parents() {
     assert_eq!(s, StatusCode::OK);
     assert!(body.contains("<folder name=\"c\""));
     assert_eq!(env.post(&url).await.0, StatusCode::OK);
-    assert_eq!(
-        env.get(&env.jfs("Jotta/Archive/a/b")).await.0,
-        StatusCode::OK
-    );
-    let (s, body) = env
-        .post(&format!("{}?mkDir=true", env.jfs("Jotta/Archive")))
-        .await;
+    assert_eq!(env.get(&env.jfs("Jotta/Archive/a/b")).await.0, StatusCode::OK);
+    let (s, body) = env.post(&format!("{}?mkDir=true", env.jfs("Jotta/Archive"))).await;
     assert_eq!(s, StatusCode::OK);
     assert!(body.contains("<mountPoint "));
     let (_, a) = env.get(&env.jfs("Jotta/Archive/a")).await;
@@ -527,25 +363,15 @@ async fn trash_restore_permanent_delete_and_purge() {
     env.upload("/jfs/Jotta/Archive/t/file.txt", data).await;
     let (_, doc) = env.get(&env.jfs("Jotta/Archive/t/file.txt")).await;
     let uuid = attr(&doc, "<file ", "uuid").unwrap_or("").to_string();
-    let (s, body) = env
-        .post(&format!("{}?dl=true", env.jfs("Jotta/Archive/t/file.txt")))
-        .await;
+    let (s, body) = env.post(&format!("{}?dl=true", env.jfs("Jotta/Archive/t/file.txt"))).await;
     assert_eq!(s, StatusCode::OK);
     assert!(attr(&body, "<file ", "deleted").is_some());
-    assert_eq!(
-        env.post(&format!("{}?dl=true", env.jfs("Jotta/Archive/t/never.txt")))
-            .await
-            .0,
-        StatusCode::OK
-    );
+    assert_eq!(env.post(&format!("{}?dl=true", env.jfs("Jotta/Archive/t/never.txt"))).await.0, StatusCode::OK);
 
     // cphash with identical content restores from the trash (same uuid).
     let r = env
         .http
-        .post(format!(
-            "{}?cphash=true",
-            env.jfs("Jotta/Archive/t/file.txt")
-        ))
+        .post(format!("{}?cphash=true", env.jfs("Jotta/Archive/t/file.txt")))
         .bearer_auth(&env.token)
         .header("JSize", data.len().to_string())
         .header("JMd5", md5_hex(data))
@@ -562,10 +388,7 @@ async fn trash_restore_permanent_delete_and_purge() {
     // Unknown content: 404, upload needed.
     let r = env
         .http
-        .post(format!(
-            "{}?cphash=true",
-            env.jfs("Jotta/Archive/t/other.txt")
-        ))
+        .post(format!("{}?cphash=true", env.jfs("Jotta/Archive/t/other.txt")))
         .bearer_auth(&env.token)
         .header("JSize", "5")
         .header("JMd5", md5_hex(b"12345"))
@@ -574,30 +397,15 @@ async fn trash_restore_permanent_delete_and_purge() {
         .expect("cphash");
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
-    assert_eq!(
-        env.post(&format!("{}?rm=true", env.jfs("Jotta/Archive/t/file.txt")))
-            .await
-            .0,
-        StatusCode::OK
-    );
-    assert_eq!(
-        env.get(&env.jfs("Jotta/Archive/t/file.txt")).await.0,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        env.post(&format!("{}?rm=true", env.jfs("Jotta/Archive/t/file.txt")))
-            .await
-            .0,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(env.post(&format!("{}?rm=true", env.jfs("Jotta/Archive/t/file.txt"))).await.0, StatusCode::OK);
+    assert_eq!(env.get(&env.jfs("Jotta/Archive/t/file.txt")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(env.post(&format!("{}?rm=true", env.jfs("Jotta/Archive/t/file.txt"))).await.0, StatusCode::NOT_FOUND);
 
     env.upload("/jfs/Jotta/Archive/p/one.txt", b"one").await;
     env.upload("/jfs/Jotta/Archive/p/two.txt", b"two").await;
     env.upload("/jfs/Jotta/Archive/q/three.txt", b"three").await;
-    env.post(&format!("{}?dlDir=true", env.jfs("Jotta/Archive/p")))
-        .await;
-    env.post(&format!("{}?dl=true", env.jfs("Jotta/Archive/q/three.txt")))
-        .await;
+    env.post(&format!("{}?dlDir=true", env.jfs("Jotta/Archive/p"))).await;
+    env.post(&format!("{}?dl=true", env.jfs("Jotta/Archive/q/three.txt"))).await;
     let r = env
         .http
         .post(format!("{}/files/v1/purge_trash", env.base))
@@ -608,10 +416,7 @@ async fn trash_restore_permanent_delete_and_purge() {
     assert_eq!(r.status(), StatusCode::OK);
     let counts: Value = r.json().await.expect("json");
     assert_eq!(counts, json!({"folders": 1, "files": 3}));
-    assert_eq!(
-        env.get(&env.jfs("Jotta/Archive/p")).await.0,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(env.get(&env.jfs("Jotta/Archive/p")).await.0, StatusCode::NOT_FOUND);
     let (_, trash) = env.get(&env.jfs("Jotta/Trash")).await;
     assert!(!trash.contains("<files>") && !trash.contains("<folders>"));
 }
@@ -635,25 +440,14 @@ async fn move_keeps_uuid_and_folder_moves_refuse_existing_targets() {
     let moved = r.text().await.unwrap_or_default();
     assert_eq!(attr(&moved, "<file ", "uuid"), Some(uuid.as_str()));
     assert_eq!(attr(&moved, "<file ", "name"), Some("b c+d.txt"));
-    assert_eq!(
-        env.get(&env.jfs("Jotta/Archive/m/a.txt")).await.0,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        env.get(&env.jfs("Jotta/Archive/n/deep/b%20c%2Bd.txt"))
-            .await
-            .0,
-        StatusCode::OK
-    );
+    assert_eq!(env.get(&env.jfs("Jotta/Archive/m/a.txt")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(env.get(&env.jfs("Jotta/Archive/n/deep/b%20c%2Bd.txt")).await.0, StatusCode::OK);
 
     // cp makes a new file (new uuid) from the same content.
     let r = env
         .http
         .post(env.jfs("Jotta/Archive/n/deep/b%20c%2Bd.txt"))
-        .query(&[(
-            "cp",
-            format!("/{}/Jotta/Archive/copy.txt", env.emu.user()).as_str(),
-        )])
+        .query(&[("cp", format!("/{}/Jotta/Archive/copy.txt", env.emu.user()).as_str())])
         .bearer_auth(&env.token)
         .send()
         .await
@@ -662,90 +456,56 @@ async fn move_keeps_uuid_and_folder_moves_refuse_existing_targets() {
     let copied = r.text().await.unwrap_or_default();
     assert_ne!(attr(&copied, "<file ", "uuid"), Some(uuid.as_str()));
 
-    env.post(&format!("{}?mkDir=true", env.jfs("Jotta/Archive/x")))
-        .await;
-    env.post(&format!("{}?mkDir=true", env.jfs("Jotta/Archive/y")))
-        .await;
+    env.post(&format!("{}?mkDir=true", env.jfs("Jotta/Archive/x"))).await;
+    env.post(&format!("{}?mkDir=true", env.jfs("Jotta/Archive/y"))).await;
     let r = env
         .http
         .post(format!("{}/", env.jfs("Jotta/Archive/x")))
-        .query(&[(
-            "mvDir",
-            format!("/{}/Jotta/Archive/y", env.emu.user()).as_str(),
-        )])
+        .query(&[("mvDir", format!("/{}/Jotta/Archive/y", env.emu.user()).as_str())])
         .bearer_auth(&env.token)
         .send()
         .await
         .expect("mvDir");
     assert_eq!(r.status(), StatusCode::CONFLICT);
-    assert!(r
-        .text()
-        .await
-        .unwrap_or_default()
-        .contains("<code>409</code>"));
+    assert!(r.text().await.unwrap_or_default().contains("<code>409</code>"));
     let r = env
         .http
         .post(format!("{}/", env.jfs("Jotta/Archive/n")))
-        .query(&[(
-            "mvDir",
-            format!("/{}/Jotta/Archive/y/n2", env.emu.user()).as_str(),
-        )])
+        .query(&[("mvDir", format!("/{}/Jotta/Archive/y/n2", env.emu.user()).as_str())])
         .bearer_auth(&env.token)
         .send()
         .await
         .expect("mvDir");
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(
-        env.get(&env.jfs("Jotta/Archive/y/n2/deep/b%20c%2Bd.txt"))
-            .await
-            .0,
-        StatusCode::OK
-    );
+    assert_eq!(env.get(&env.jfs("Jotta/Archive/y/n2/deep/b%20c%2Bd.txt")).await.0, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn names_are_case_insensitive_and_plus_is_space() {
     let env = env().await;
-    env.upload("/jfs/Jotta/Archive/Docs/ReadMe.TXT", b"first")
-        .await;
+    env.upload("/jfs/Jotta/Archive/Docs/ReadMe.TXT", b"first").await;
     let (s, doc) = env.get(&env.jfs("jotta/archive/docs/readme.txt")).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(attr(&doc, "<file ", "name"), Some("ReadMe.TXT"));
     // Overwrite with other casing: same file, existing casing kept, new revision.
-    env.upload("/jfs/Jotta/Archive/docs/README.txt", b"second")
-        .await;
+    env.upload("/jfs/Jotta/Archive/docs/README.txt", b"second").await;
     let (_, doc) = env.get(&env.jfs("Jotta/Archive/Docs/ReadMe.TXT")).await;
     assert_eq!(attr(&doc, "<file ", "name"), Some("ReadMe.TXT"));
     assert!(doc.contains("<number>2</number>") && doc.contains("<revisions>"));
 
     env.upload("/jfs/Jotta/Archive/a b.txt", b"space").await;
     env.upload("/jfs/Jotta/Archive/a+b.txt", b"plus").await;
-    assert_eq!(
-        env.download("Jotta/Archive/a+b.txt", None).await.1,
-        b"space"
-    );
-    assert_eq!(
-        env.download("Jotta/Archive/a%20b.txt", None).await.1,
-        b"space"
-    );
-    assert_eq!(
-        env.download("Jotta/Archive/a%2Bb.txt", None).await.1,
-        b"plus"
-    );
+    assert_eq!(env.download("Jotta/Archive/a+b.txt", None).await.1, b"space");
+    assert_eq!(env.download("Jotta/Archive/a%20b.txt", None).await.1, b"space");
+    assert_eq!(env.download("Jotta/Archive/a%2Bb.txt", None).await.1, b"plus");
 }
 
 #[tokio::test]
 async fn quota_is_enforced_with_460() {
-    let env = start_in(tempfile::tempdir().expect("tempdir"), |c| {
-        c.quota = Some(1000)
-    })
-    .await;
-    let (s, _) = env
-        .upload("/jfs/Jotta/Archive/small.bin", &[1u8; 600])
-        .await;
+    let env = start_in(tempfile::tempdir().expect("tempdir"), |c| c.quota = Some(1000)).await;
+    let (s, _) = env.upload("/jfs/Jotta/Archive/small.bin", &[1u8; 600]).await;
     assert_eq!(s, StatusCode::CREATED);
-    let body =
-        json!({"bytes": 600, "md5": md5_hex(&[2u8; 600]), "path": "/jfs/Jotta/Archive/big.bin"});
+    let body = json!({"bytes": 600, "md5": md5_hex(&[2u8; 600]), "path": "/jfs/Jotta/Archive/big.bin"});
     let r = env
         .http
         .post(format!("{}/files/v1/allocate", env.base))
@@ -763,21 +523,12 @@ async fn quota_is_enforced_with_460() {
 async fn dropped_upload_resumes_from_resume_pos() {
     let env = env().await;
     let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 256) as u8).collect();
-    env.hook(
-        reqwest::Method::PUT,
-        "faults",
-        Some(json!({"drop_next": [{"kind": "upload", "after_bytes": 70000}]})),
-    )
-    .await;
+    env.hook(reqwest::Method::PUT, "faults", Some(json!({"drop_next": [{"kind": "upload", "after_bytes": 70000}]})))
+        .await;
     let a = env.allocate("/jfs/Jotta/Archive/resume.bin", &data).await;
     assert_eq!(a["resume_pos"], 0);
-    let r = env
-        .http
-        .post(a["upload_url"].as_str().expect("url"))
-        .bearer_auth(&env.token)
-        .body(data.clone())
-        .send()
-        .await;
+    let r =
+        env.http.post(a["upload_url"].as_str().expect("url")).bearer_auth(&env.token).body(data.clone()).send().await;
     assert!(r.is_err(), "the connection should have been cut");
     let (_, doc) = env.get(&env.jfs("Jotta/Archive/resume.bin")).await;
     assert!(doc.contains("<state>INCOMPLETE</state>") && doc.contains("<size>70000</size>"));
@@ -841,10 +592,7 @@ async fn fail_next_answers_once_then_succeeds() {
     let (s, body) = env.post(&url).await;
     assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(body.contains("<code>500</code>"));
-    assert_eq!(
-        env.get(&env.jfs("Jotta/Archive/flaky")).await.0,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(env.get(&env.jfs("Jotta/Archive/flaky")).await.0, StatusCode::NOT_FOUND);
     assert_eq!(env.post(&url).await.0, StatusCode::OK);
     let f = env.hook(reqwest::Method::GET, "faults", None).await;
     assert_eq!(f["fail_next"], json!([]));
@@ -862,33 +610,19 @@ async fn state_survives_graceful_and_crash_restarts() {
     let env = start_in(dir, |_| {}).await;
     assert_eq!(env.download("Jotta/Archive/keep/p.txt", None).await.1, data);
     // An unused login token minted before the restart still works once.
-    assert_eq!(
-        password_grant(&env.http, &env.base, &lt).await.status(),
-        StatusCode::OK
-    );
-    env.upload("/jfs/Jotta/Archive/keep/q.txt", b"after restart")
-        .await;
-    env.post(&format!("{}?dl=true", env.jfs("Jotta/Archive/keep/p.txt")))
-        .await;
+    assert_eq!(password_grant(&env.http, &env.base, &lt).await.status(), StatusCode::OK);
+    env.upload("/jfs/Jotta/Archive/keep/q.txt", b"after restart").await;
+    env.post(&format!("{}?dl=true", env.jfs("Jotta/Archive/keep/p.txt"))).await;
     let old_token = env.token.clone();
     let Env { emu, dir, .. } = env;
     drop(emu); // no shutdown: only the log remains
 
     let env = start_in(dir, |_| {}).await;
-    assert_eq!(
-        env.download("Jotta/Archive/keep/q.txt", None).await.1,
-        b"after restart"
-    );
+    assert_eq!(env.download("Jotta/Archive/keep/q.txt", None).await.1, b"after restart");
     let (_, doc) = env.get(&env.jfs("Jotta/Archive/keep/p.txt")).await;
     assert!(attr(&doc, "<file ", "deleted").is_some());
     // Access tokens survive restarts too.
-    let r = env
-        .http
-        .get(env.jfs(""))
-        .bearer_auth(&old_token)
-        .send()
-        .await
-        .expect("GET");
+    let r = env.http.get(env.jfs("")).bearer_auth(&old_token).send().await.expect("GET");
     assert_eq!(r.status(), StatusCode::OK);
 }
 
@@ -904,12 +638,7 @@ async fn seeded_tree_lists_fast() {
         .await;
     assert_eq!(r["files"], 10_000);
     let started = std::time::Instant::now();
-    let (s, ls) = env
-        .get(&format!(
-            "{}?mode=liststream",
-            env.jfs("Jotta/Archive/tree")
-        ))
-        .await;
+    let (s, ls) = env.get(&format!("{}?mode=liststream", env.jfs("Jotta/Archive/tree"))).await;
     assert_eq!(s, StatusCode::OK);
     assert!(ls.contains("<stats><folders>21</folders><files>10000</files></stats>"));
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -924,13 +653,7 @@ async fn demo_content_and_legacy_basic_upload() {
     let (s, readme) = env.download("Jotta/Archive/README.txt", None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(String::from_utf8_lossy(&readme).contains("jottafuse demo account"));
-    assert_eq!(
-        env.download("Jotta/Archive/Videos/sample.bin", None)
-            .await
-            .1
-            .len(),
-        5 * 1024 * 1024
-    );
+    assert_eq!(env.download("Jotta/Archive/Videos/sample.bin", None).await.1.len(), 5 * 1024 * 1024);
     let (_, user) = env.get(&env.jfs("")).await;
     assert!(user.contains("<type>LAPTOP</type>"));
     let (_, trash) = env.get(&env.jfs("Jotta/Trash")).await;
@@ -940,10 +663,7 @@ async fn demo_content_and_legacy_basic_upload() {
     let body = b"legacy body".to_vec();
     let r = env
         .http
-        .post(format!(
-            "{}?umode=nomultipart",
-            env.jfs("Jotta/Archive/legacy.txt")
-        ))
+        .post(format!("{}?umode=nomultipart", env.jfs("Jotta/Archive/legacy.txt")))
         .basic_auth("demo", Some("demo-password"))
         .header("JSize", body.len().to_string())
         .header("JMd5", md5_hex(&body).to_uppercase())
@@ -952,37 +672,17 @@ async fn demo_content_and_legacy_basic_upload() {
         .await
         .expect("legacy");
     assert_eq!(r.status(), StatusCode::CREATED);
-    assert!(r
-        .text()
-        .await
-        .unwrap_or_default()
-        .contains("<state>COMPLETED</state>"));
-    let r = env
-        .http
-        .get(env.jfs(""))
-        .basic_auth("demo", Some("wrong"))
-        .send()
-        .await
-        .expect("GET");
+    assert!(r.text().await.unwrap_or_default().contains("<state>COMPLETED</state>"));
+    let r = env.http.get(env.jfs("")).basic_auth("demo", Some("wrong")).send().await.expect("GET");
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert!(r
-        .text()
-        .await
-        .unwrap_or_default()
-        .contains("BadCredentialsException"));
+    assert!(r.text().await.unwrap_or_default().contains("BadCredentialsException"));
 }
 
 #[tokio::test]
 async fn share_links_and_public_download() {
     let env = env().await;
-    env.upload("/jfs/Jotta/Archive/shared.txt", b"for everyone")
-        .await;
-    let (s, doc) = env
-        .get(&format!(
-            "{}?mode=enableShare",
-            env.jfs("Jotta/Archive/shared.txt")
-        ))
-        .await;
+    env.upload("/jfs/Jotta/Archive/shared.txt", b"for everyone").await;
+    let (s, doc) = env.get(&format!("{}?mode=enableShare", env.jfs("Jotta/Archive/shared.txt"))).await;
     assert_eq!(s, StatusCode::OK);
     let start = doc.find("<publicURI>").expect("publicURI") + "<publicURI>".len();
     let uri = doc[start..start + 32].to_string();
@@ -990,22 +690,9 @@ async fn share_links_and_public_download() {
     let (_, links) = env.get(&env.jfs("Jotta/Links")).await;
     assert!(links.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<searchresult "));
     assert!(links.contains(&uri));
-    let r = env
-        .http
-        .get(format!("{}/opin/io/downloadPublic/demo/{uri}", env.base))
-        .send()
-        .await
-        .expect("public");
-    assert_eq!(
-        r.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
-        b"for everyone"
-    );
-    let (s, doc) = env
-        .get(&format!(
-            "{}?mode=disableShare",
-            env.jfs("Jotta/Archive/shared.txt")
-        ))
-        .await;
+    let r = env.http.get(format!("{}/opin/io/downloadPublic/demo/{uri}", env.base)).send().await.expect("public");
+    assert_eq!(r.bytes().await.map(|b| b.to_vec()).unwrap_or_default(), b"for everyone");
+    let (s, doc) = env.get(&format!("{}?mode=disableShare", env.jfs("Jotta/Archive/shared.txt"))).await;
     assert_eq!(s, StatusCode::OK);
     assert!(!doc.contains("publicURI"));
 }

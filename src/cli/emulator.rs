@@ -128,10 +128,7 @@ pub fn run(args: EmulatorArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("jotta emulator: cannot start runtime: {e}");
@@ -143,10 +140,7 @@ pub fn run(args: EmulatorArgs) -> ExitCode {
         let running = match emulator::start(config).await {
             Ok(r) => r,
             Err(e) => {
-                eprintln!(
-                    "jotta emulator: cannot serve {} on {listen}: {e}",
-                    data.display()
-                );
+                eprintln!("jotta emulator: cannot serve {} on {listen}: {e}", data.display());
                 return ExitCode::FAILURE;
             }
         };

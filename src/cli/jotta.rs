@@ -85,7 +85,9 @@ async fn dispatch(args: JottaArgs) -> Result<(), String> {
                 Some(t) => t.trim().to_string(),
                 None => {
                     let mut s = String::new();
-                    std::io::stdin().read_to_string(&mut s).map_err(|e| format!("cannot read the token from stdin: {e}"))?;
+                    std::io::stdin()
+                        .read_to_string(&mut s)
+                        .map_err(|e| format!("cannot read the token from stdin: {e}"))?;
                     s.trim().to_string()
                 }
             };
@@ -183,10 +185,7 @@ pub fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
 }
 
 fn mtime_of(meta: &std::fs::Metadata) -> Option<UnixTime> {
-    meta.modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs() as i64)
+    meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs() as i64)
 }
 
 async fn put(remote: &HttpRemote, local: &Path, target: &str) -> Result<(), String> {
@@ -206,7 +205,8 @@ async fn put(remote: &HttpRemote, local: &Path, target: &str) -> Result<(), Stri
         return Err(format!("{path}: files go inside a mount point, e.g. /Jotta/Archive/name"));
     }
     let (size, md5) = hash_file(local).map_err(|e| format!("cannot read {}: {e}", local.display()))?;
-    let req = UploadRequest { source: local.to_path_buf(), size, md5, created: mtime_of(&meta), modified: mtime_of(&meta) };
+    let req =
+        UploadRequest { source: local.to_path_buf(), size, md5, created: mtime_of(&meta), modified: mtime_of(&meta) };
     let outcome = remote.upload(&path, &req).await.map_err(|e| e.to_string())?;
     if outcome.deduplicated {
         println!("{path}: {size} bytes, already on JottaCloud (nothing sent)");

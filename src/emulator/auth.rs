@@ -49,11 +49,7 @@ pub struct GrantError {
 }
 
 fn grant_error(status: u16, error: &'static str, description: &str) -> GrantError {
-    GrantError {
-        status,
-        error,
-        description: description.to_string(),
-    }
+    GrantError { status, error, description: description.to_string() }
 }
 
 pub struct Auth {
@@ -66,17 +62,9 @@ pub struct Auth {
 }
 
 impl Auth {
-    pub fn load(
-        path: PathBuf,
-        user: &str,
-        password: &str,
-        lifetime_secs: i64,
-        endpoint: &str,
-    ) -> Self {
-        let mut data: AuthData = std::fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
+    pub fn load(path: PathBuf, user: &str, password: &str, lifetime_secs: i64, endpoint: &str) -> Self {
+        let mut data: AuthData =
+            std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
         if data.account_uuid.is_empty() {
             data.account_uuid = ids::uuid();
         }
@@ -100,18 +88,12 @@ impl Auth {
             .and_then(|bytes| std::fs::write(&tmp, bytes))
             .and_then(|_| std::fs::rename(&tmp, &self.path));
         if let Err(e) = result {
-            log::warn!(
-                "emulator: cannot save auth state to {}: {e}",
-                self.path.display()
-            );
+            log::warn!("emulator: cannot save auth state to {}: {e}", self.path.display());
         }
     }
 
     pub fn well_known_link(&self) -> String {
-        format!(
-            "{}/auth/realms/jottacloud/.well-known/openid-configuration",
-            self.endpoint
-        )
+        format!("{}/auth/realms/jottacloud/.well-known/openid-configuration", self.endpoint)
     }
 
     /// A fresh single-use personal login token (unpadded base64url JSON, as rclone requires).
@@ -161,20 +143,8 @@ impl Auth {
         let id_token = self.jwt("ID", family, client_id, expires_at);
         // Expired access tokens are useless; dropping them keeps auth.json small.
         self.data.access.retain(|_, a| a.expires_at > now);
-        self.data.access.insert(
-            access.clone(),
-            AccessEntry {
-                family: family.to_string(),
-                expires_at,
-            },
-        );
-        self.data.refresh.insert(
-            refresh.clone(),
-            RefreshEntry {
-                family: family.to_string(),
-                used: false,
-            },
-        );
+        self.data.access.insert(access.clone(), AccessEntry { family: family.to_string(), expires_at });
+        self.data.refresh.insert(refresh.clone(), RefreshEntry { family: family.to_string(), used: false });
         self.save();
         serde_json::json!({
             "access_token": access,
@@ -198,44 +168,22 @@ impl Auth {
         password: &str,
     ) -> Result<serde_json::Value, GrantError> {
         if username != self.user {
-            return Err(grant_error(
-                401,
-                "invalid_grant",
-                "Invalid user credentials",
-            ));
+            return Err(grant_error(401, "invalid_grant", "Invalid user credentials"));
         }
         if self.data.login_secrets.remove(password) {
             self.data.used_login_secrets.insert(password.to_string());
         } else if password != self.password || self.password.is_empty() {
-            return Err(grant_error(
-                401,
-                "invalid_grant",
-                "Invalid user credentials",
-            ));
+            return Err(grant_error(401, "invalid_grant", "Invalid user credentials"));
         }
         let family = ids::uuid();
-        let client = if client_id.is_empty() {
-            "jottacli"
-        } else {
-            client_id
-        };
-        self.data.families.insert(
-            family.clone(),
-            Family {
-                client_id: client.to_string(),
-                alive: true,
-            },
-        );
+        let client = if client_id.is_empty() { "jottacli" } else { client_id };
+        self.data.families.insert(family.clone(), Family { client_id: client.to_string(), alive: true });
         Ok(self.issue(&family, client))
     }
 
     /// `grant_type=refresh_token` with rotation: the presented token is spent; presenting a spent
     /// token again kills the family.
-    pub fn refresh_grant(
-        &mut self,
-        client_id: &str,
-        token: &str,
-    ) -> Result<serde_json::Value, GrantError> {
+    pub fn refresh_grant(&mut self, client_id: &str, token: &str) -> Result<serde_json::Value, GrantError> {
         if client_id.is_empty() {
             return Err(grant_error(400, "invalid_client", "Missing client id"));
         }
@@ -243,19 +191,10 @@ impl Auth {
             Some(e) => e.clone(),
             None => return Err(grant_error(400, "invalid_grant", "Invalid refresh token")),
         };
-        let alive = self
-            .data
-            .families
-            .get(&entry.family)
-            .map(|f| f.alive)
-            .unwrap_or(false);
+        let alive = self.data.families.get(&entry.family).map(|f| f.alive).unwrap_or(false);
         if entry.used || !alive {
             self.kill_family(&entry.family);
-            return Err(grant_error(
-                400,
-                "invalid_grant",
-                "Session doesn't have required client",
-            ));
+            return Err(grant_error(400, "invalid_grant", "Session doesn't have required client"));
         }
         if let Some(e) = self.data.refresh.get_mut(token) {
             e.used = true;
@@ -273,20 +212,11 @@ impl Auth {
 
     /// Is this bearer token a live access token?
     pub fn check_bearer(&self, token: &str) -> Result<(), Failure> {
-        let entry = self
-            .data
-            .access
-            .get(token)
-            .ok_or_else(|| Failure::unauthorized("Invalid access token"))?;
+        let entry = self.data.access.get(token).ok_or_else(|| Failure::unauthorized("Invalid access token"))?;
         if entry.expires_at <= super::timefmt::now() {
             return Err(Failure::unauthorized("Access token expired"));
         }
-        let alive = self
-            .data
-            .families
-            .get(&entry.family)
-            .map(|f| f.alive)
-            .unwrap_or(false);
+        let alive = self.data.families.get(&entry.family).map(|f| f.alive).unwrap_or(false);
         if !alive {
             return Err(Failure::unauthorized("Session not active"));
         }

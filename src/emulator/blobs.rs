@@ -38,12 +38,7 @@ impl Blobs {
                 }
             }
         }
-        let mut blobs = Blobs {
-            blob_dir,
-            upload_dir,
-            tmp_dir,
-            known,
-        };
+        let mut blobs = Blobs { blob_dir, upload_dir, tmp_dir, known };
         // Empty content is always "known": a zero-byte file never needs an upload.
         if !blobs.has(EMPTY_MD5, 0) {
             blobs.put_bytes(b"")?;

@@ -37,10 +37,7 @@ impl Counters {
 
     pub fn to_json(&self) -> serde_json::Value {
         let requests: serde_json::Map<String, serde_json::Value> = match self.requests.lock() {
-            Ok(map) => map
-                .iter()
-                .map(|(k, v)| (k.to_string(), (*v).into()))
-                .collect(),
+            Ok(map) => map.iter().map(|(k, v)| (k.to_string(), (*v).into())).collect(),
             Err(_) => serde_json::Map::new(),
         };
         serde_json::json!({

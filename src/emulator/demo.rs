@@ -12,10 +12,7 @@ ever leaves this machine. Browse it, copy files in and out, delete and restore t
 the real service, trash and revisions included.\n";
 
 fn path(p: &str) -> Vec<String> {
-    p.split('/')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+    p.split('/').filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
 /// Deterministic pseudo-random bytes (a tiny LCG), so demo content is the same on every machine.
@@ -31,10 +28,7 @@ fn noise(len: usize, seed: u32) -> Vec<u8> {
 
 fn put(store: &mut Store, p: &str, data: &[u8], t: i64) -> Outcome<u64> {
     let segs = path(p);
-    let (md5, size) = store
-        .blobs
-        .put_bytes(data)
-        .map_err(super::errors::Failure::from_io)?;
+    let (md5, size) = store.blobs.put_bytes(data).map_err(super::errors::Failure::from_io)?;
     let parent = store.mkdir_p(&segs[..segs.len() - 1])?;
     store.put_content(parent, &segs[segs.len() - 1], &md5, size, t, t)
 }
@@ -42,69 +36,19 @@ fn put(store: &mut Store, p: &str, data: &[u8], t: i64) -> Outcome<u64> {
 pub fn populate(store: &mut Store) -> Outcome<()> {
     let t = timefmt::now() - 86_400;
     put(store, "Jotta/Archive/README.txt", README.as_bytes(), t)?;
-    put(
-        store,
-        "Jotta/Archive/notes.txt",
-        b"Shopping: milk, bread, coffee.\n",
-        t,
-    )?;
-    put(
-        store,
-        "Jotta/Archive/Photos/beach.jpg",
-        &noise(48 * 1024, 1),
-        t,
-    )?;
-    put(
-        store,
-        "Jotta/Archive/Photos/mountain.png",
-        &noise(96 * 1024, 2),
-        t,
-    )?;
-    put(
-        store,
-        "Jotta/Archive/Videos/sample.bin",
-        &noise(5 * 1024 * 1024, 3),
-        t,
-    )?;
-    put(
-        store,
-        "Jotta/Archive/Projects/2024/report/draft.md",
-        b"# Draft\n\nNested three folders deep.\n",
-        t,
-    )?;
-    put(
-        store,
-        "Jotta/Archive/Projects/2024/budget.csv",
-        b"item,amount\ncoffee,12\n",
-        t,
-    )?;
-    put(
-        store,
-        "Jotta/Archive/Blåbær og fjøs.txt",
-        "Et navn med mellomrom og æøå.\n".as_bytes(),
-        t,
-    )?;
+    put(store, "Jotta/Archive/notes.txt", b"Shopping: milk, bread, coffee.\n", t)?;
+    put(store, "Jotta/Archive/Photos/beach.jpg", &noise(48 * 1024, 1), t)?;
+    put(store, "Jotta/Archive/Photos/mountain.png", &noise(96 * 1024, 2), t)?;
+    put(store, "Jotta/Archive/Videos/sample.bin", &noise(5 * 1024 * 1024, 3), t)?;
+    put(store, "Jotta/Archive/Projects/2024/report/draft.md", b"# Draft\n\nNested three folders deep.\n", t)?;
+    put(store, "Jotta/Archive/Projects/2024/budget.csv", b"item,amount\ncoffee,12\n", t)?;
+    put(store, "Jotta/Archive/Blåbær og fjøs.txt", "Et navn med mellomrom og æøå.\n".as_bytes(), t)?;
     store.mkdir_p(&path("Jotta/Archive/Empty folder"))?;
     let (laptop, _) = store.create_device("laptop", "LAPTOP")?;
     store.create_mount_point(laptop, "Documents")?;
-    put(
-        store,
-        "laptop/Documents/cv.txt",
-        b"Curriculum vitae of the demo user.\n",
-        t,
-    )?;
-    put(
-        store,
-        "laptop/Documents/letters/hello.txt",
-        b"Hello from the laptop backup.\n",
-        t,
-    )?;
-    let trashed = put(
-        store,
-        "Jotta/Archive/old-notes.txt",
-        b"Notes nobody needs any more.\n",
-        t,
-    )?;
+    put(store, "laptop/Documents/cv.txt", b"Curriculum vitae of the demo user.\n", t)?;
+    put(store, "laptop/Documents/letters/hello.txt", b"Hello from the laptop backup.\n", t)?;
+    let trashed = put(store, "Jotta/Archive/old-notes.txt", b"Notes nobody needs any more.\n", t)?;
     store.soft_delete(trashed)?;
     Ok(())
 }

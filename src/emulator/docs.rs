@@ -29,13 +29,7 @@ fn revision(w: &mut XmlWriter, tag: &str, rev: &Revision, size: Option<u64>) {
 
 /// Bytes received so far for an INCOMPLETE revision (single-file GET shows them as `size`).
 fn received(store: &Store, node: NodeId, number: u32) -> u64 {
-    store
-        .state
-        .uploads
-        .values()
-        .find(|p| p.node == node && p.number == number)
-        .map(|p| p.received)
-        .unwrap_or(0)
+    store.state.uploads.values().find(|p| p.node == node && p.number == number).map(|p| p.received).unwrap_or(0)
 }
 
 #[derive(Clone, Copy, Default)]
@@ -97,12 +91,7 @@ fn folder_entry(w: &mut XmlWriter, tree: &Tree, n: &Node, trash: bool) {
 
 /// `<folders>`, `<files>` (each omitted when empty) and `<metadata>` for a container's children.
 fn children_listing(w: &mut XmlWriter, tree: &Tree, container: &Node) {
-    let kids: Vec<&Node> = container
-        .children
-        .order
-        .iter()
-        .filter_map(|(_, id)| tree.get(*id))
-        .collect();
+    let kids: Vec<&Node> = container.children.order.iter().filter_map(|(_, id)| tree.get(*id)).collect();
     let folders: Vec<&&Node> = kids.iter().filter(|n| n.is_container()).collect();
     let files: Vec<&&Node> = kids.iter().filter(|n| n.is_file()).collect();
     if !folders.is_empty() {
@@ -121,16 +110,7 @@ fn children_listing(w: &mut XmlWriter, tree: &Tree, container: &Node) {
     }
     let (nf, nfi) = (folders.len().to_string(), files.len().to_string());
     let total = (folders.len() + files.len()).to_string();
-    w.empty(
-        "metadata",
-        &[
-            ("first", ""),
-            ("max", ""),
-            ("total", &total),
-            ("num_folders", &nf),
-            ("num_files", &nfi),
-        ],
-    );
+    w.empty("metadata", &[("first", ""), ("max", ""), ("total", &total), ("num_folders", &nf), ("num_files", &nfi)]);
 }
 
 pub fn user_doc(store: &Store, host: &str, capacity: Option<u64>) -> String {
@@ -140,21 +120,9 @@ pub fn user_doc(store: &Store, host: &str, capacity: Option<u64>) -> String {
     let mut w = XmlWriter::document(true);
     w.open("user", &[("time", &t), ("host", host)]);
     w.leaf("username", store.user());
-    w.leaf(
-        "account-type",
-        if capacity.is_some() {
-            "free"
-        } else {
-            "unlimited"
-        },
-    );
+    w.leaf("account-type", if capacity.is_some() { "free" } else { "unlimited" });
     w.leaf("locked", "false");
-    w.leaf(
-        "capacity",
-        &capacity
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| "-1".into()),
-    );
+    w.leaf("capacity", &capacity.map(|c| c.to_string()).unwrap_or_else(|| "-1".into()));
     w.leaf("max-devices", "-1");
     w.leaf("max-mobile-devices", "-1");
     w.leaf("usage", &store.sizes().usage.to_string());
@@ -179,11 +147,7 @@ pub fn user_doc(store: &Store, host: &str, capacity: Option<u64>) -> String {
 }
 
 fn device_size(dev: &Node, sizes: &std::collections::HashMap<NodeId, u64>) -> u64 {
-    dev.children
-        .order
-        .iter()
-        .map(|(_, id)| sizes.get(id).copied().unwrap_or(0))
-        .sum()
+    dev.children.order.iter().map(|(_, id)| sizes.get(id).copied().unwrap_or(0)).sum()
 }
 
 fn device_fields(w: &mut XmlWriter, dev: &Node, sizes: &std::collections::HashMap<NodeId, u64>) {
@@ -211,12 +175,7 @@ pub fn device_doc(store: &Store, host: &str, dev: NodeId, with_mounts: bool) -> 
         device_fields(&mut w, d, sizes);
         w.leaf("user", store.user());
         if with_mounts {
-            let mps: Vec<&Node> = d
-                .children
-                .order
-                .iter()
-                .filter_map(|(_, id)| tree.get(*id))
-                .collect();
+            let mps: Vec<&Node> = d.children.order.iter().filter_map(|(_, id)| tree.get(*id)).collect();
             if !mps.is_empty() {
                 w.open("mountPoints", &[]);
             }
@@ -235,15 +194,7 @@ pub fn device_doc(store: &Store, host: &str, dev: NodeId, with_mounts: bool) -> 
                 w.close("mountPoints");
             }
             let n = mps.len().to_string();
-            w.empty(
-                "metadata",
-                &[
-                    ("first", ""),
-                    ("max", ""),
-                    ("total", &n),
-                    ("num_mountpoints", &n),
-                ],
-            );
+            w.empty("metadata", &[("first", ""), ("max", ""), ("total", &n), ("num_mountpoints", &n)]);
         }
     }
     w.close("device");
@@ -259,11 +210,7 @@ pub fn mount_point_doc(store: &Store, host: &str, mp: NodeId, listing: bool) -> 
         return w.finish();
     };
     let size: u64 = store.sizes().per_mount_point.get(&mp).copied().unwrap_or(0);
-    let dev_name = tree
-        .names(mp)
-        .get(1)
-        .map(|s| s.to_string())
-        .unwrap_or_default();
+    let dev_name = tree.names(mp).get(1).map(|s| s.to_string()).unwrap_or_default();
     let parent = tree.parent_path(mp);
     let deleted = node.deleted.map(jfs);
     let mut attrs: Vec<(&str, &str)> = vec![("time", &t), ("host", host)];
@@ -358,12 +305,7 @@ pub fn file_doc(store: &Store, host: &str, id: NodeId, history: bool) -> String 
     }
     if history {
         let shown = [current.map(|r| r.number), latest.map(|r| r.number)];
-        let older: Vec<&Revision> = f
-            .revisions
-            .iter()
-            .rev()
-            .filter(|r| !shown.contains(&Some(r.number)))
-            .collect();
+        let older: Vec<&Revision> = f.revisions.iter().rev().filter(|r| !shown.contains(&Some(r.number))).collect();
         if !older.is_empty() {
             w.open("revisions", &[]);
             for r in older {
@@ -386,16 +328,9 @@ pub fn trash_doc(store: &Store, host: &str) -> String {
         .nodes
         .values()
         .filter(|n| n.deleted.is_some())
-        .filter(|n| {
-            n.parent
-                .and_then(|p| tree.get(p))
-                .map(|p| p.deleted.is_none())
-                .unwrap_or(false)
-        })
+        .filter(|n| n.parent.and_then(|p| tree.get(p)).map(|p| p.deleted.is_none()).unwrap_or(false))
         .collect();
-    tops.sort_by(|a, b| {
-        (super::store::tree::key(&a.name), a.id).cmp(&(super::store::tree::key(&b.name), b.id))
-    });
+    tops.sort_by_key(|a| (super::store::tree::key(&a.name), a.id));
     let device_path = format!("/{user}/{JOTTA}");
     let mut w = XmlWriter::document(true);
     w.open("mountPoint", &[("time", &t), ("host", host)]);
@@ -418,33 +353,12 @@ pub fn trash_doc(store: &Store, host: &str) -> String {
     if !files.is_empty() {
         w.open("files", &[]);
         for n in &files {
-            file_entry(
-                &mut w,
-                tree,
-                n,
-                EntryStyle {
-                    trash: true,
-                    with_path: false,
-                },
-            );
+            file_entry(&mut w, tree, n, EntryStyle { trash: true, with_path: false });
         }
         w.close("files");
     }
-    let (nf, nfi, total) = (
-        folders.len().to_string(),
-        files.len().to_string(),
-        tops.len().to_string(),
-    );
-    w.empty(
-        "metadata",
-        &[
-            ("first", ""),
-            ("max", ""),
-            ("total", &total),
-            ("num_folders", &nf),
-            ("num_files", &nfi),
-        ],
-    );
+    let (nf, nfi, total) = (folders.len().to_string(), files.len().to_string(), tops.len().to_string());
+    w.empty("metadata", &[("first", ""), ("max", ""), ("total", &total), ("num_folders", &nf), ("num_files", &nfi)]);
     w.close("mountPoint");
     w.finish()
 }
@@ -462,12 +376,7 @@ pub fn search_doc(store: &Store, host: &str, links: bool, max: usize) -> String 
             None => false,
         })
         .collect();
-    let updated = |n: &Node| {
-        n.file()
-            .and_then(|f| f.current())
-            .map(|r| r.updated)
-            .unwrap_or(0)
-    };
+    let updated = |n: &Node| n.file().and_then(|f| f.current()).map(|r| r.updated).unwrap_or(0);
     files.sort_by(|a, b| updated(b).cmp(&updated(a)).then(a.id.cmp(&b.id)));
     let total = files.len();
     if !links {
@@ -478,39 +387,15 @@ pub fn search_doc(store: &Store, host: &str, links: bool, max: usize) -> String 
     if !files.is_empty() {
         w.open("files", &[]);
         for n in &files {
-            file_entry(
-                &mut w,
-                tree,
-                n,
-                EntryStyle {
-                    trash: false,
-                    with_path: true,
-                },
-            );
+            file_entry(&mut w, tree, n, EntryStyle { trash: false, with_path: true });
         }
         w.close("files");
     }
     let (n, total) = (files.len().to_string(), total.to_string());
     if links {
-        w.empty(
-            "metadata",
-            &[
-                ("first", "0"),
-                ("max", &n),
-                ("total", &total),
-                ("num_folders", &n),
-            ],
-        );
+        w.empty("metadata", &[("first", "0"), ("max", &n), ("total", &total), ("num_folders", &n)]);
     } else {
-        w.empty(
-            "metadata",
-            &[
-                ("first", ""),
-                ("max", ""),
-                ("total", &total),
-                ("num_files", &total),
-            ],
-        );
+        w.empty("metadata", &[("first", ""), ("max", ""), ("total", &total), ("num_files", &total)]);
     }
     w.close("searchresult");
     w.finish()
@@ -554,13 +439,8 @@ pub fn filedirlist_doc(store: &Store, host: &str, id: NodeId) -> String {
         let parent = tree.parent_path(fid);
         w.preserve("path", &parent);
         w.preserve("abspath", &parent);
-        let files: Vec<&Node> = folder
-            .children
-            .order
-            .iter()
-            .filter_map(|(_, c)| tree.get(*c))
-            .filter(|c| c.is_file())
-            .collect();
+        let files: Vec<&Node> =
+            folder.children.order.iter().filter_map(|(_, c)| tree.get(*c)).filter(|c| c.is_file()).collect();
         if !files.is_empty() {
             w.open("files", &[]);
             for f in files {
@@ -590,10 +470,7 @@ pub fn liststream_doc(store: &Store, host: &str, id: NodeId) -> String {
         };
         // Mount-point-rooted: drop "/<user>/<device>".
         let names = tree.names(fid);
-        let path = format!(
-            "/{}",
-            names.get(2..).map(|s| s.join("/")).unwrap_or_default()
-        );
+        let path = format!("/{}", names.get(2..).map(|s| s.join("/")).unwrap_or_default());
         w.open("folder", &[]);
         w.leaf("path", &path);
         w.close("folder");

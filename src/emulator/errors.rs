@@ -20,53 +20,25 @@ pub type Outcome<T> = Result<T, Failure>;
 
 impl Failure {
     pub fn new(status: StatusCode, exception: &'static str, message: impl Into<String>) -> Self {
-        Failure {
-            status,
-            exception,
-            message: message.into(),
-        }
+        Failure { status, exception, message: message.into() }
     }
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "no.jotta.backup.errors.NoSuchFileException",
-            message,
-        )
+        Self::new(StatusCode::NOT_FOUND, "no.jotta.backup.errors.NoSuchFileException", message)
     }
     pub fn no_such_path(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "no.jotta.backup.errors.NoSuchPathException",
-            message,
-        )
+        Self::new(StatusCode::NOT_FOUND, "no.jotta.backup.errors.NoSuchPathException", message)
     }
     pub fn no_such_mount_point(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "no.jotta.backup.errors.NoSuchMountPointException",
-            message,
-        )
+        Self::new(StatusCode::NOT_FOUND, "no.jotta.backup.errors.NoSuchMountPointException", message)
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "no.jotta.backup.errors.InvalidArgumentException",
-            message,
-        )
+        Self::new(StatusCode::BAD_REQUEST, "no.jotta.backup.errors.InvalidArgumentException", message)
     }
     pub fn illegal_argument(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "java.lang.IllegalArgumentException",
-            message,
-        )
+        Self::new(StatusCode::BAD_REQUEST, "java.lang.IllegalArgumentException", message)
     }
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::CONFLICT,
-            "no.jotta.backup.errors.UniqueFileException",
-            message,
-        )
+        Self::new(StatusCode::CONFLICT, "no.jotta.backup.errors.UniqueFileException", message)
     }
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(
@@ -76,11 +48,7 @@ impl Failure {
         )
     }
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "java.lang.RuntimeException",
-            message,
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "java.lang.RuntimeException", message)
     }
     pub fn from_io(err: std::io::Error) -> Self {
         Self::internal(format!("storage error: {err}"))
@@ -104,20 +72,14 @@ fn reason(status: StatusCode) -> &'static str {
 pub fn xml_response(status: StatusCode, body: String) -> Response {
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/xml; charset=UTF-8"),
-    );
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=UTF-8"));
     resp
 }
 
 pub fn json_response(status: StatusCode, value: &serde_json::Value) -> Response {
     let mut resp = Response::new(Body::from(value.to_string()));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json;charset=UTF-8"),
-    );
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json;charset=UTF-8"));
     resp
 }
 
@@ -149,8 +111,5 @@ pub fn to_json(f: &Failure) -> Response {
 
 /// OAuth form: `{"error","error_description"}`.
 pub fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    json_response(
-        status,
-        &serde_json::json!({"error": error, "error_description": description}),
-    )
+    json_response(status, &serde_json::json!({"error": error, "error_description": description}))
 }

@@ -78,12 +78,7 @@ impl Faults {
 
     /// A status to answer instead of serving this request, if any rule fires.
     pub fn failure_for(&mut self, kind: &str) -> Option<u16> {
-        if let Some(pos) = self
-            .config
-            .fail_next
-            .iter()
-            .position(|f| f.kind == kind && f.count > 0)
-        {
+        if let Some(pos) = self.config.fail_next.iter().position(|f| f.kind == kind && f.count > 0) {
             let status = self.config.fail_next[pos].status;
             self.config.fail_next[pos].count -= 1;
             if self.config.fail_next[pos].count == 0 {
@@ -102,12 +97,7 @@ impl Faults {
 
     /// Where to cut a body of `len` bytes for a transfer of `kind` ("upload"/"download"), if at all.
     pub fn drop_point(&mut self, kind: &str, len: u64) -> Option<u64> {
-        if let Some(pos) = self
-            .config
-            .drop_next
-            .iter()
-            .position(|d| d.kind == kind && d.count > 0)
-        {
+        if let Some(pos) = self.config.drop_next.iter().position(|d| d.kind == kind && d.count > 0) {
             let after = self.config.drop_next[pos].after_bytes;
             self.config.drop_next[pos].count -= 1;
             if self.config.drop_next[pos].count == 0 {
@@ -137,11 +127,7 @@ mod tests {
     #[test]
     fn fail_next_fires_count_times() {
         let mut f = Faults::new(FaultConfig {
-            fail_next: vec![FailNext {
-                kind: "upload".into(),
-                status: 500,
-                count: 2,
-            }],
+            fail_next: vec![FailNext { kind: "upload".into(), status: 500, count: 2 }],
             ..Default::default()
         });
         assert_eq!(f.failure_for("list"), None);

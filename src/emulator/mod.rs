@@ -138,20 +138,16 @@ impl Drop for RunningEmulator {
 /// Bind, load the data dir (replaying the log), and serve in a tokio task.
 pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
     if config.data_dir.exists() && !config.data_dir.is_dir() {
-        return Err(std::io::Error::other(format!(
-            "{} is not a directory",
-            config.data_dir.display()
-        )));
+        return Err(std::io::Error::other(format!("{} is not a directory", config.data_dir.display())));
     }
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let endpoint = format!("http://{addr}");
     let data_dir = config.data_dir.clone();
     let user = config.user.clone();
-    let (mut store, fresh) =
-        tokio::task::spawn_blocking(move || store::Store::open(&data_dir, &user))
-            .await
-            .map_err(std::io::Error::other)??;
+    let (mut store, fresh) = tokio::task::spawn_blocking(move || store::Store::open(&data_dir, &user))
+        .await
+        .map_err(std::io::Error::other)??;
     if fresh && config.demo_content {
         demo::populate(&mut store).map_err(|f| std::io::Error::other(f.message))?;
     }
@@ -174,9 +170,5 @@ pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
     });
     let (tx, rx) = watch::channel(false);
     let task = tokio::spawn(server::serve(listener, shared.clone(), rx));
-    Ok(RunningEmulator {
-        shared,
-        shutdown: tx,
-        task: Some(task),
-    })
+    Ok(RunningEmulator { shared, shutdown: tx, task: Some(task) })
 }

@@ -27,19 +27,12 @@ pub fn decode_url_path(raw: &str) -> Result<Vec<String>, BadPath> {
 
 /// Split an already-decoded absolute path (`/<user>/<device>/...`) into segments.
 pub fn split_decoded(path: &str) -> Result<Vec<String>, BadPath> {
-    path.split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| check_name(s.to_string(), path))
-        .collect()
+    path.split('/').filter(|s| !s.is_empty()).map(|s| check_name(s.to_string(), path)).collect()
 }
 
 fn check_name(name: String, whole: &str) -> Result<String, BadPath> {
     // XML cannot carry control characters and "."/".." would make paths ambiguous.
-    if name == "."
-        || name == ".."
-        || name.chars().any(|c| c.is_control())
-        || name.chars().count() > 255
-    {
+    if name == "." || name == ".." || name.chars().any(|c| c.is_control()) || name.chars().count() > 255 {
         return Err(BadPath(format!("Unable to validate decoded path: {whole}")));
     }
     Ok(name)

@@ -29,11 +29,7 @@ impl ConnCtx {
     }
 }
 
-pub async fn serve(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
@@ -54,25 +50,14 @@ pub async fn serve(
     }
     drop(listener);
     let drain = async { while conns.join_next().await.is_some() {} };
-    if tokio::time::timeout(Duration::from_secs(3), drain)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(Duration::from_secs(3), drain).await.is_err() {
         conns.abort_all();
     }
 }
 
-async fn connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let kill = Arc::new(Notify::new());
-    let ctx = ConnCtx {
-        peer,
-        kill: kill.clone(),
-    };
+    let ctx = ConnCtx { peer, kill: kill.clone() };
     let svc = service_fn(move |req| {
         let shared = shared.clone();
         let ctx = ctx.clone();

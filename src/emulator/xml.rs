@@ -32,11 +32,7 @@ impl XmlWriter {
         if pretty {
             buf.push('\n');
         }
-        XmlWriter {
-            buf,
-            depth: 0,
-            pretty,
-        }
+        XmlWriter { buf, depth: 0, pretty }
     }
 
     fn indent(&mut self) {

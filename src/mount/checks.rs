@@ -14,7 +14,11 @@ pub fn check_mountpoint(path: &Path) -> Result<PathBuf, String> {
             ))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(format!("mount point {} does not exist; create it with `mkdir -p {}`", path.display(), path.display()))
+            return Err(format!(
+                "mount point {} does not exist; create it with `mkdir -p {}`",
+                path.display(),
+                path.display()
+            ))
         }
         Err(e) => return Err(format!("cannot use mount point {}: {e}", path.display())),
     };

@@ -20,8 +20,7 @@ impl DemoAccount {
             std::fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
         }
         let config = EmulatorConfig { data_dir, demo_content: true, ..EmulatorConfig::default() };
-        let emulator =
-            emulator::start(config).await.map_err(|e| format!("cannot start the demo account: {e}"))?;
+        let emulator = emulator::start(config).await.map_err(|e| format!("cannot start the demo account: {e}"))?;
         crate::remote::auth::login(&emulator.login_token(), Some(&emulator.endpoint()), &client_dir)
             .await
             .map_err(|e| format!("cannot log in to the demo account: {e}"))?;

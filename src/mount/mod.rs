@@ -8,8 +8,8 @@ pub mod demo;
 pub mod options;
 
 use crate::fuse::FuseAdapter;
-use crate::remote::{ConnectOptions, HttpRemote};
 use crate::remote::RemotePath;
+use crate::remote::{ConnectOptions, HttpRemote};
 use crate::vfs::{JottaFs, VfsConfig};
 use daemon::Readiness;
 use options::MountSettings;

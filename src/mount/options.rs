@@ -25,8 +25,22 @@ pub struct MountSettings {
 
 /// Options that only mean something to mount(8) or systemd; the daemon accepts and ignores them.
 const IGNORED: [&str; 16] = [
-    "defaults", "_netdev", "nofail", "noauto", "auto", "user", "users", "nouser", "owner", "relatime",
-    "norelatime", "strictatime", "lazytime", "nodiratime", "rw", "async",
+    "defaults",
+    "_netdev",
+    "nofail",
+    "noauto",
+    "auto",
+    "user",
+    "users",
+    "nouser",
+    "owner",
+    "relatime",
+    "norelatime",
+    "strictatime",
+    "lazytime",
+    "nodiratime",
+    "rw",
+    "async",
 ];
 
 fn parse_secs(key: &str, v: &str) -> Result<Duration, String> {

@@ -45,9 +45,7 @@ impl Default for ConnectOptions {
     fn default() -> Self {
         ConnectOptions {
             config_dir: crate::dirs::config_dir(),
-            endpoint: std::env::var(ENV_ENDPOINT)
-                .ok()
-                .filter(|e| !e.trim().is_empty()),
+            endpoint: std::env::var(ENV_ENDPOINT).ok().filter(|e| !e.trim().is_empty()),
             retry: RetryPolicy::default(),
         }
     }
@@ -79,8 +77,7 @@ impl std::fmt::Debug for LoginToken {
 /// Decode a login token: base64url of a JSON object. Real tokens are unpadded; padded ones, the standard
 /// alphabet and stray whitespace from copy-paste are accepted too.
 pub fn decode_login_token(token: &str) -> RemoteResult<LoginToken> {
-    const WAY_OUT: &str =
-        "copy the whole token from https://www.jottacloud.com/web/secure (Personal login token)";
+    const WAY_OUT: &str = "copy the whole token from https://www.jottacloud.com/web/secure (Personal login token)";
     let cleaned: String = token
         .chars()
         .filter(|c| !c.is_whitespace())
@@ -92,24 +89,15 @@ pub fn decode_login_token(token: &str) -> RemoteResult<LoginToken> {
         .collect();
     let cleaned = cleaned.trim_end_matches('=');
     if cleaned.is_empty() {
-        return Err(RemoteError::Config(format!(
-            "the login token is empty; {WAY_OUT}"
-        )));
+        return Err(RemoteError::Config(format!("the login token is empty; {WAY_OUT}")));
     }
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cleaned)
-        .map_err(|e| {
-            RemoteError::Config(format!("the login token is not base64url ({e}); {WAY_OUT}"))
-        })?;
+        .map_err(|e| RemoteError::Config(format!("the login token is not base64url ({e}); {WAY_OUT}")))?;
     let parsed: LoginToken = serde_json::from_slice(&bytes).map_err(|e| {
-        RemoteError::Config(format!(
-            "the login token does not hold the expected JSON ({e}); {WAY_OUT}"
-        ))
+        RemoteError::Config(format!("the login token does not hold the expected JSON ({e}); {WAY_OUT}"))
     })?;
-    if parsed.username.is_empty()
-        || parsed.auth_token.is_empty()
-        || parsed.well_known_link.is_empty()
-    {
+    if parsed.username.is_empty() || parsed.auth_token.is_empty() || parsed.well_known_link.is_empty() {
         return Err(RemoteError::Config(format!(
             "the login token lacks username, auth_token or well_known_link; {WAY_OUT}"
         )));
@@ -120,11 +108,7 @@ pub fn decode_login_token(token: &str) -> RemoteResult<LoginToken> {
 /// Log in with a personal login token: discover the token endpoint, exchange the one-time secret for an
 /// access and refresh token, look up the internal username, save everything (endpoint included) under
 /// `config_dir`, and return the account document. `endpoint` `None` means the real service.
-pub async fn login(
-    token: &str,
-    endpoint: Option<&str>,
-    config_dir: &Path,
-) -> RemoteResult<AccountInfo> {
+pub async fn login(token: &str, endpoint: Option<&str>, config_dir: &Path) -> RemoteResult<AccountInfo> {
     let lt = decode_login_token(token)?;
     let endpoint = endpoint.map(str::trim).filter(|e| !e.is_empty());
     let endpoints = Endpoints::from_override(endpoint);
@@ -133,17 +117,14 @@ pub async fn login(
     let client = http::build_client()?;
     let policy = RetryPolicy::default();
 
-    let discovery = http::send_plain(&policy, Idempotency::Idempotent, "OIDC discovery", || {
-        client.get(&lt.well_known_link)
-    })
-    .await?;
+    let discovery =
+        http::send_plain(&policy, Idempotency::Idempotent, "OIDC discovery", || client.get(&lt.well_known_link))
+            .await?;
     let discovery: serde_json::Value = json_reply(discovery, "OIDC discovery").await?;
     let token_endpoint = discovery
         .get("token_endpoint")
         .and_then(|v| v.as_str())
-        .ok_or_else(|| {
-            RemoteError::Protocol(format!("{} names no token_endpoint", lt.well_known_link))
-        })?
+        .ok_or_else(|| RemoteError::Protocol(format!("{} names no token_endpoint", lt.well_known_link)))?
         .to_string();
     check_transport(&token_endpoint)?;
 
@@ -179,17 +160,12 @@ pub async fn login(
         refresh_token: reply.refresh_token.unwrap_or_default(),
     };
     if saved.refresh_token.is_empty() {
-        return Err(RemoteError::Protocol(
-            "the token endpoint issued no refresh token (scope offline_access)".into(),
-        ));
+        return Err(RemoteError::Protocol("the token endpoint issued no refresh token (scope offline_access)".into()));
     }
     credentials::save(config_dir, &saved)?;
-    let remote = HttpRemote::connect(ConnectOptions {
-        config_dir: config_dir.to_path_buf(),
-        endpoint: None,
-        retry: policy,
-    })
-    .await?;
+    let remote =
+        HttpRemote::connect(ConnectOptions { config_dir: config_dir.to_path_buf(), endpoint: None, retry: policy })
+            .await?;
     remote.account().await
 }
 
@@ -240,20 +216,12 @@ async fn token_request(
     })
     .await?;
     let status = resp.status().as_u16();
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| RemoteError::Transient(format!("token reply cut off: {e}")))?;
+    let body = resp.bytes().await.map_err(|e| RemoteError::Transient(format!("token reply cut off: {e}")))?;
     if (200..300).contains(&status) {
-        let t: TokenJson = serde_json::from_slice(&body).map_err(|e| {
-            RemoteError::Protocol(format!(
-                "token endpoint {token_endpoint} sent no token JSON ({e})"
-            ))
-        })?;
+        let t: TokenJson = serde_json::from_slice(&body)
+            .map_err(|e| RemoteError::Protocol(format!("token endpoint {token_endpoint} sent no token JSON ({e})")))?;
         if t.access_token.is_empty() {
-            return Err(RemoteError::Protocol(format!(
-                "token endpoint {token_endpoint} sent no access_token"
-            )));
+            return Err(RemoteError::Protocol(format!("token endpoint {token_endpoint} sent no access_token")));
         }
         // Keycloak sends an integer; be lenient about strings. Unknown lifetime: assume a short one.
         let expires_in = match t.expires_in {
@@ -261,11 +229,7 @@ async fn token_request(
             Some(serde_json::Value::String(s)) => s.trim().parse().unwrap_or(300),
             _ => 300,
         };
-        return Ok(TokenReply {
-            access_token: t.access_token,
-            refresh_token: t.refresh_token,
-            expires_in,
-        });
+        return Ok(TokenReply { access_token: t.access_token, refresh_token: t.refresh_token, expires_in });
     }
     let err: OAuthError = serde_json::from_slice(&body).unwrap_or_default();
     let detail = match (err.error.is_empty(), err.error_description.is_empty()) {
@@ -274,9 +238,7 @@ async fn token_request(
         _ => format!("HTTP {status}"),
     };
     if status == 429 || status >= 500 {
-        return Err(RemoteError::Transient(format!(
-            "token endpoint busy ({detail})"
-        )));
+        return Err(RemoteError::Transient(format!("token endpoint busy ({detail})")));
     }
     Err(RemoteError::Unauthorized(match purpose {
         TokenUse::Login => {
@@ -286,15 +248,9 @@ async fn token_request(
     }))
 }
 
-async fn json_reply<T: serde::de::DeserializeOwned>(
-    resp: reqwest::Response,
-    what: &str,
-) -> RemoteResult<T> {
+async fn json_reply<T: serde::de::DeserializeOwned>(resp: reqwest::Response, what: &str) -> RemoteResult<T> {
     let status = resp.status().as_u16();
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| RemoteError::Transient(format!("{what}: reply cut off ({e})")))?;
+    let body = resp.bytes().await.map_err(|e| RemoteError::Transient(format!("{what}: reply cut off ({e})")))?;
     if !(200..300).contains(&status) {
         return Err(http::error_from_reply(status, &body, what));
     }
@@ -330,10 +286,8 @@ pub(crate) async fn customer_username(
         username: Option<String>,
     }
     let url = endpoints.api_url("account/v1/customer");
-    let resp = http::send_plain(policy, Idempotency::Idempotent, "account lookup", || {
-        cred.apply(client.get(&url))
-    })
-    .await?;
+    let resp =
+        http::send_plain(policy, Idempotency::Idempotent, "account lookup", || cred.apply(client.get(&url))).await?;
     let c: Customer = json_reply(resp, "account lookup (account/v1/customer)").await?;
     Ok(c.username.filter(|u| !u.trim().is_empty()))
 }
@@ -350,18 +304,8 @@ pub(crate) struct TokenManager {
 }
 
 impl TokenManager {
-    pub(crate) fn new(
-        config_dir: PathBuf,
-        client: Client,
-        retry: RetryPolicy,
-        saved: SavedCredentials,
-    ) -> Self {
-        TokenManager {
-            config_dir,
-            client,
-            retry,
-            state: tokio::sync::Mutex::new(saved),
-        }
+    pub(crate) fn new(config_dir: PathBuf, client: Client, retry: RetryPolicy, saved: SavedCredentials) -> Self {
+        TokenManager { config_dir, client, retry, state: tokio::sync::Mutex::new(saved) }
     }
 
     /// A token good for at least `REFRESH_MARGIN_SECS`, refreshing first if needed.
@@ -390,14 +334,7 @@ impl TokenManager {
             ("refresh_token", state.refresh_token.as_str()),
             ("client_id", state.client_id.as_str()),
         ];
-        let reply = token_request(
-            &self.client,
-            &self.retry,
-            &state.token_endpoint,
-            &form,
-            TokenUse::Refresh,
-        )
-        .await?;
+        let reply = token_request(&self.client, &self.retry, &state.token_endpoint, &form, TokenUse::Refresh).await?;
         state.access_token = reply.access_token;
         state.access_expiry = time::now() + reply.expires_in;
         if let Some(rt) = reply.refresh_token.filter(|r| !r.is_empty()) {
@@ -418,18 +355,13 @@ pub(crate) enum Auth {
 
 impl Auth {
     /// Put credentials on a request; also returns the bearer token used, so a 401 can be matched to it.
-    pub(crate) async fn apply(
-        &self,
-        rb: RequestBuilder,
-    ) -> RemoteResult<(RequestBuilder, Option<String>)> {
+    pub(crate) async fn apply(&self, rb: RequestBuilder) -> RemoteResult<(RequestBuilder, Option<String>)> {
         match self {
             Auth::Bearer(tm) => {
                 let token = tm.access_token().await?;
                 Ok((rb.bearer_auth(&token), Some(token)))
             }
-            Auth::Basic { username, password } => {
-                Ok((rb.basic_auth(username, Some(password)), None))
-            }
+            Auth::Basic { username, password } => Ok((rb.basic_auth(username, Some(password)), None)),
         }
     }
 }
@@ -437,36 +369,23 @@ impl Auth {
 /// Where credentials were found, in precedence order: saved login, environment, `~/.netrc`.
 pub(crate) enum Source {
     Saved(Box<SavedCredentials>),
-    Basic {
-        username: String,
-        password: String,
-        origin: String,
-    },
+    Basic { username: String, password: String, origin: String },
 }
 
 impl std::fmt::Debug for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Source::Saved(s) => f.debug_tuple("Saved").field(s).finish(),
-            Source::Basic {
-                username, origin, ..
-            } => f
-                .debug_struct("Basic")
-                .field("username", username)
-                .field("origin", origin)
-                .finish_non_exhaustive(),
+            Source::Basic { username, origin, .. } => {
+                f.debug_struct("Basic").field("username", username).field("origin", origin).finish_non_exhaustive()
+            }
         }
     }
 }
 
 pub(crate) fn find_credentials(config_dir: &Path) -> RemoteResult<Source> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    resolve(
-        config_dir,
-        env(ENV_USERNAME),
-        env(ENV_PASSWORD),
-        &crate::dirs::home().join(".netrc"),
-    )
+    resolve(config_dir, env(ENV_USERNAME), env(ENV_PASSWORD), &crate::dirs::home().join(".netrc"))
 }
 
 fn resolve(
@@ -479,18 +398,10 @@ fn resolve(
         return Ok(Source::Saved(Box::new(saved)));
     }
     if let (Some(username), Some(password)) = (env_user, env_pass) {
-        return Ok(Source::Basic {
-            username,
-            password,
-            origin: format!("${ENV_USERNAME}/${ENV_PASSWORD}"),
-        });
+        return Ok(Source::Basic { username, password, origin: format!("${ENV_USERNAME}/${ENV_PASSWORD}") });
     }
     if let Some(e) = netrc::lookup(netrc_path, NETRC_MACHINE)? {
-        return Ok(Source::Basic {
-            username: e.login,
-            password: e.password,
-            origin: netrc_path.display().to_string(),
-        });
+        return Ok(Source::Basic { username: e.login, password: e.password, origin: netrc_path.display().to_string() });
     }
     Err(RemoteError::Unauthorized(
         "no JottaCloud credentials: run `jotta login TOKEN`, or use `jottafuse --demo`".into(),
@@ -509,15 +420,8 @@ mod tests {
         let want = decode_login_token(&URL_SAFE_NO_PAD.encode(JSON)).unwrap();
         assert_eq!(want.username, "3f9c2a7be1d04c6a9b1e2d70");
         assert_eq!(want.auth_token, "s3cr3t?>>");
-        assert!(
-            !format!("{want:?}").contains("s3cr3t"),
-            "Debug hides the secret"
-        );
-        for variant in [
-            URL_SAFE.encode(JSON),
-            STANDARD.encode(JSON),
-            format!("  {}\n", URL_SAFE_NO_PAD.encode(JSON)),
-        ] {
+        assert!(!format!("{want:?}").contains("s3cr3t"), "Debug hides the secret");
+        for variant in [URL_SAFE.encode(JSON), STANDARD.encode(JSON), format!("  {}\n", URL_SAFE_NO_PAD.encode(JSON))] {
             assert_eq!(decode_login_token(&variant).unwrap(), want, "{variant}");
         }
         for bad in [
@@ -525,16 +429,12 @@ mod tests {
             "!!!not base64!!!".into(),
             URL_SAFE_NO_PAD.encode("not json"),
             URL_SAFE_NO_PAD.encode(r#"{"username":"u"}"#),
-            URL_SAFE_NO_PAD
-                .encode(r#"{"username":"","realm":"r","well_known_link":"x","auth_token":"t"}"#),
+            URL_SAFE_NO_PAD.encode(r#"{"username":"","realm":"r","well_known_link":"x","auth_token":"t"}"#),
             URL_SAFE_NO_PAD.encode(&JSON[..JSON.len() / 2]),
         ] {
             let err = decode_login_token(&bad).unwrap_err();
             assert!(matches!(err, RemoteError::Config(_)), "{bad}: {err}");
-            assert!(
-                err.to_string().contains("web/secure"),
-                "says the way out: {err}"
-            );
+            assert!(err.to_string().contains("web/secure"), "says the way out: {err}");
         }
     }
 
@@ -557,19 +457,10 @@ mod tests {
             Source::Basic { username, .. } => username,
             other => panic!("{other:?}"),
         };
-        assert_eq!(
-            basic(resolve(&cfg, None, None, &netrc_path).unwrap()),
-            "nick"
-        );
+        assert_eq!(basic(resolve(&cfg, None, None, &netrc_path).unwrap()), "nick");
         // Environment beats netrc; half an environment login does not count.
-        assert_eq!(
-            basic(resolve(&cfg, Some("eve".into()), Some("p".into()), &netrc_path).unwrap()),
-            "eve"
-        );
-        assert_eq!(
-            basic(resolve(&cfg, Some("eve".into()), None, &netrc_path).unwrap()),
-            "nick"
-        );
+        assert_eq!(basic(resolve(&cfg, Some("eve".into()), Some("p".into()), &netrc_path).unwrap()), "eve");
+        assert_eq!(basic(resolve(&cfg, Some("eve".into()), None, &netrc_path).unwrap()), "nick");
         // A saved login beats both.
         let saved = SavedCredentials {
             endpoints: Endpoints::real(),

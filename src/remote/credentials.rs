@@ -51,34 +51,21 @@ pub fn load(config_dir: &Path) -> RemoteResult<Option<SavedCredentials>> {
     let text = match std::fs::read(&file) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(RemoteError::Config(format!(
-                "cannot read {}: {e}",
-                file.display()
-            )))
-        }
+        Err(e) => return Err(RemoteError::Config(format!("cannot read {}: {e}", file.display()))),
     };
     serde_json::from_slice(&text).map(Some).map_err(|e| {
-        RemoteError::Config(format!(
-            "{} is damaged ({e}); run `jotta login TOKEN` to replace it",
-            file.display()
-        ))
+        RemoteError::Config(format!("{} is damaged ({e}); run `jotta login TOKEN` to replace it", file.display()))
     })
 }
 
 /// Replace the saved login atomically, readable only by the owner.
 pub fn save(config_dir: &Path, creds: &SavedCredentials) -> RemoteResult<()> {
-    let fail = |what: &str, e: std::io::Error| {
-        RemoteError::Config(format!("cannot {what} in {}: {e}", config_dir.display()))
-    };
+    let fail =
+        |what: &str, e: std::io::Error| RemoteError::Config(format!("cannot {what} in {}: {e}", config_dir.display()));
     create_private_dir(config_dir).map_err(|e| fail("create the config folder", e))?;
-    let body = serde_json::to_vec_pretty(creds)
-        .map_err(|e| RemoteError::Config(format!("cannot encode credentials: {e}")))?;
-    let tmp = config_dir.join(format!(
-        ".{FILE_NAME}.{}.{:08x}.tmp",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
+    let body =
+        serde_json::to_vec_pretty(creds).map_err(|e| RemoteError::Config(format!("cannot encode credentials: {e}")))?;
+    let tmp = config_dir.join(format!(".{FILE_NAME}.{}.{:08x}.tmp", std::process::id(), rand::random::<u32>()));
     let written = (|| {
         let mut f = open_private(&tmp)?;
         f.write_all(&body)?;
@@ -99,38 +86,25 @@ pub fn remove(config_dir: &Path) -> RemoteResult<()> {
     match std::fs::remove_file(path(config_dir)) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(RemoteError::Config(format!(
-            "cannot remove {}: {e}",
-            path(config_dir).display()
-        ))),
+        Err(e) => Err(RemoteError::Config(format!("cannot remove {}: {e}", path(config_dir).display()))),
     }
 }
 
 #[cfg(unix)]
 fn open_private(p: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(p)
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(p)
 }
 
 #[cfg(not(unix))]
 fn open_private(p: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(p)
+    std::fs::OpenOptions::new().write(true).create_new(true).open(p)
 }
 
 #[cfg(unix)]
 fn create_private_dir(p: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(p)
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(p)
 }
 
 #[cfg(not(unix))]
@@ -146,8 +120,7 @@ mod tests {
         SavedCredentials {
             endpoints: Endpoints::from_base("http://127.0.0.1:9"),
             endpoint: Some("http://127.0.0.1:9".into()),
-            token_endpoint:
-                "http://127.0.0.1:9/auth/realms/jottacloud/protocol/openid-connect/token".into(),
+            token_endpoint: "http://127.0.0.1:9/auth/realms/jottacloud/protocol/openid-connect/token".into(),
             client_id: "jottacli".into(),
             username: "user01".into(),
             access_token: "at".into(),
@@ -165,10 +138,7 @@ mod tests {
         save(&cfg, &sample("rt2")).unwrap();
         assert_eq!(load(&cfg).unwrap(), Some(sample("rt2")));
         // No temp files left behind.
-        let names: Vec<_> = std::fs::read_dir(&cfg)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names: Vec<_> = std::fs::read_dir(&cfg).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, [std::ffi::OsString::from(FILE_NAME)]);
         #[cfg(unix)]
         {
@@ -178,10 +148,7 @@ mod tests {
         }
         // Debug output never shows tokens.
         let shown = format!("{:?}", sample("secret-refresh"));
-        assert!(
-            !shown.contains("secret-refresh") && !shown.contains("\"at\""),
-            "{shown}"
-        );
+        assert!(!shown.contains("secret-refresh") && !shown.contains("\"at\""), "{shown}");
         remove(&cfg).unwrap();
         remove(&cfg).unwrap();
         assert_eq!(load(&cfg).unwrap(), None);

@@ -17,19 +17,13 @@ pub struct Endpoints {
 impl Endpoints {
     /// The production hosts.
     pub fn real() -> Self {
-        Endpoints {
-            jfs: "https://jfs.jottacloud.com/jfs/".into(),
-            api: "https://api.jottacloud.com/".into(),
-        }
+        Endpoints { jfs: "https://jfs.jottacloud.com/jfs/".into(), api: "https://api.jottacloud.com/".into() }
     }
 
     /// One server for everything (the emulator): `http://127.0.0.1:PORT` gives JFS at `/jfs/`, API at `/`.
     pub fn from_base(base: &str) -> Self {
         let base = base.trim().trim_end_matches('/');
-        Endpoints {
-            jfs: format!("{base}/jfs/"),
-            api: format!("{base}/"),
-        }
+        Endpoints { jfs: format!("{base}/jfs/"), api: format!("{base}/") }
     }
 
     /// `from_base` when an override is given, else the real hosts.
@@ -55,9 +49,7 @@ impl Endpoints {
 /// carries a bearer token or a password.
 pub fn check_transport(url: &str) -> RemoteResult<()> {
     let parsed = Url::parse(url).map_err(|e| {
-        RemoteError::Config(format!(
-            "'{url}' is not a URL ({e}); give an endpoint like http://127.0.0.1:8080"
-        ))
+        RemoteError::Config(format!("'{url}' is not a URL ({e}); give an endpoint like http://127.0.0.1:8080"))
     })?;
     match parsed.scheme() {
         "https" => Ok(()),
@@ -76,10 +68,7 @@ fn is_loopback(url: &Url) -> bool {
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .map(|ip| ip.is_loopback())
-            .unwrap_or(false)
+        || host.parse::<std::net::IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -90,37 +79,18 @@ mod tests {
     fn bases() {
         let e = Endpoints::from_base("http://127.0.0.1:8080/");
         assert_eq!(e.jfs, "http://127.0.0.1:8080/jfs/");
-        assert_eq!(
-            e.api_url("/files/v1/allocate"),
-            "http://127.0.0.1:8080/files/v1/allocate"
-        );
+        assert_eq!(e.api_url("/files/v1/allocate"), "http://127.0.0.1:8080/files/v1/allocate");
         assert_eq!(Endpoints::from_override(None), Endpoints::real());
-        assert_eq!(
-            Endpoints::real().api_url("account/v1/customer"),
-            "https://api.jottacloud.com/account/v1/customer"
-        );
+        assert_eq!(Endpoints::real().api_url("account/v1/customer"), "https://api.jottacloud.com/account/v1/customer");
     }
 
     #[test]
     fn plain_http_only_to_loopback() {
-        for ok in [
-            "https://jfs.jottacloud.com/jfs/",
-            "http://127.0.0.1:1/",
-            "http://[::1]:8/",
-            "http://localhost/",
-        ] {
+        for ok in ["https://jfs.jottacloud.com/jfs/", "http://127.0.0.1:1/", "http://[::1]:8/", "http://localhost/"] {
             assert!(check_transport(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "http://example.com/",
-            "ftp://127.0.0.1/",
-            "not a url",
-            "http://10.0.0.1/",
-        ] {
-            assert!(
-                matches!(check_transport(bad), Err(RemoteError::Config(_))),
-                "{bad}"
-            );
+        for bad in ["http://example.com/", "ftp://127.0.0.1/", "not a url", "http://10.0.0.1/"] {
+            assert!(matches!(check_transport(bad), Err(RemoteError::Config(_))), "{bad}");
         }
     }
 }

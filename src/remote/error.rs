@@ -58,24 +58,15 @@ impl fmt::Display for RemoteError {
                 write!(f, "out of space on JottaCloud: {m} (free space with `jotta trash empty` or upgrade the plan)")
             }
             RemoteError::Unauthorized(m) => {
-                write!(
-                    f,
-                    "not authorised: {m} (run `jotta login` with a new personal login token)"
-                )
+                write!(f, "not authorised: {m} (run `jotta login` with a new personal login token)")
             }
             RemoteError::Forbidden(m) => write!(f, "not allowed: {m}"),
             RemoteError::InvalidName(m) => write!(f, "invalid name: {m}"),
             RemoteError::RangeNotSatisfiable(m) => write!(f, "byte range not satisfiable: {m}"),
-            RemoteError::Corrupt(m) => write!(
-                f,
-                "upload corrupt (md5 mismatch): {m}; it will be sent again"
-            ),
+            RemoteError::Corrupt(m) => write!(f, "upload corrupt (md5 mismatch): {m}; it will be sent again"),
             RemoteError::Incomplete(m) => write!(f, "upload incomplete: {m}; it can be resumed"),
             RemoteError::Transient(m) => {
-                write!(
-                    f,
-                    "JottaCloud unreachable or busy: {m} (check the network and try again)"
-                )
+                write!(f, "JottaCloud unreachable or busy: {m} (check the network and try again)")
             }
             RemoteError::Protocol(m) => write!(f, "unexpected reply from JottaCloud: {m}"),
             RemoteError::Config(m) => write!(f, "configuration problem: {m}"),

@@ -10,9 +10,7 @@ use super::endpoints::Endpoints;
 use super::error::{RemoteError, RemoteResult};
 use super::retry::{self, Failure, Idempotency, RetryPolicy};
 use super::{time, xml, ByteStream, Remote};
-use super::{
-    AccountInfo, DeviceListing, FileInfo, Item, Listing, PurgeCounts, RemotePath, Tree, UnixTime,
-};
+use super::{AccountInfo, DeviceListing, FileInfo, Item, Listing, PurgeCounts, RemotePath, Tree, UnixTime};
 use super::{UploadOutcome, UploadRequest};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -23,11 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Same set as `RemotePath::url_encoded`: everything but RFC 3986 unreserved characters.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// Connections are kept open and reused: a FUSE mount issues many small requests in parallel.
 const POOL_IDLE_PER_HOST: usize = 32;
@@ -46,9 +40,7 @@ pub(crate) fn build_client() -> RemoteResult<Client> {
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(READ_TIMEOUT)
         .build()
-        .map_err(|e| {
-            RemoteError::Config(format!("cannot set up the HTTPS client: {}", one_line(&e)))
-        })
+        .map_err(|e| RemoteError::Config(format!("cannot set up the HTTPS client: {}", one_line(&e))))
 }
 
 /// An error and its causes on one line (reqwest nests the interesting part: "connection refused").
@@ -91,9 +83,7 @@ where
         let failure = match build().send().await {
             Ok(resp) => {
                 let status = resp.status().as_u16();
-                if attempt < policy.max_attempts
-                    && retry::should_retry(idem, Failure::Status(status))
-                {
+                if attempt < policy.max_attempts && retry::should_retry(idem, Failure::Status(status)) {
                     Failure::Status(status)
                 } else {
                     return Ok(resp);
@@ -126,21 +116,10 @@ fn clip(s: &str) -> String {
 /// (§6.2); anything else is judged by the status alone.
 pub(crate) fn error_from_reply(status: u16, body: &[u8], what: &str) -> RemoteError {
     let (code, message, error_id) = if let Some(doc) = xml::parse_error(body) {
-        let msg = if doc.reason.is_empty() {
-            doc.message
-        } else {
-            format!("{} ({})", doc.message, doc.reason)
-        };
+        let msg = if doc.reason.is_empty() { doc.message } else { format!("{} ({})", doc.message, doc.reason) };
         (doc.code.unwrap_or(status), msg, String::new())
-    } else if let Ok(serde_json::Value::Object(obj)) =
-        serde_json::from_slice::<serde_json::Value>(body)
-    {
-        let text = |k: &str| {
-            obj.get(k)
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_string()
-        };
+    } else if let Ok(serde_json::Value::Object(obj)) = serde_json::from_slice::<serde_json::Value>(body) {
+        let text = |k: &str| obj.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
         let mut msg = text("message");
         for k in ["error_description", "error", "cause"] {
             if msg.is_empty() {
@@ -151,19 +130,11 @@ pub(crate) fn error_from_reply(status: u16, body: &[u8], what: &str) -> RemoteEr
     } else {
         let text = String::from_utf8_lossy(body);
         // HTML error pages and the like: their text is noise, the status says enough.
-        let msg = if text.trim_start().starts_with('<') {
-            String::new()
-        } else {
-            text.into_owned()
-        };
+        let msg = if text.trim_start().starts_with('<') { String::new() } else { text.into_owned() };
         (status, msg, String::new())
     };
     let message = clip(&message);
-    let detail = if message.is_empty() {
-        what.to_string()
-    } else {
-        format!("{what}: {message}")
-    };
+    let detail = if message.is_empty() { what.to_string() } else { format!("{what}: {message}") };
     let has = |needle: &str| message.contains(needle) || error_id.contains(needle);
 
     if has("CorruptUpload") {
@@ -185,16 +156,10 @@ pub(crate) fn error_from_reply(status: u16, body: &[u8], what: &str) -> RemoteEr
         460 => RemoteError::QuotaExceeded(detail),
         429 | 500..=599 => RemoteError::Transient(format!("{detail} (HTTP {code})")),
         400 if has("UsernameNotFound") => RemoteError::Unauthorized(detail),
-        400 if has("IllegalArgumentException")
-            || has("validate")
-            || has("nvalid name")
-            || has("nvalid path") =>
-        {
+        400 if has("IllegalArgumentException") || has("validate") || has("nvalid name") || has("nvalid path") => {
             RemoteError::InvalidName(detail)
         }
-        _ if has("NoSuchFile") || has("NoSuchPath") || has("NoSuchMountPoint") => {
-            RemoteError::NotFound(detail)
-        }
+        _ if has("NoSuchFile") || has("NoSuchPath") || has("NoSuchMountPoint") => RemoteError::NotFound(detail),
         _ if has("BadCredentials") => RemoteError::Unauthorized(detail),
         _ => RemoteError::Protocol(format!("{detail} (HTTP {code})")),
     }
@@ -209,9 +174,7 @@ fn need_depth(path: &RemotePath, min: usize, op: &str) -> RemoteResult<()> {
         2 => "a mount point or deeper (/Device/MountPoint/...)",
         _ => "a path inside a mount point (/Device/MountPoint/name)",
     };
-    Err(RemoteError::InvalidName(format!(
-        "{op} {path}: needs {wanted}"
-    )))
+    Err(RemoteError::InvalidName(format!("{op} {path}: needs {wanted}")))
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -247,43 +210,25 @@ impl HttpRemote {
     /// lookup); a saved login is used as is and refreshed on first use when due.
     pub async fn connect(opts: ConnectOptions) -> RemoteResult<HttpRemote> {
         let client = build_client()?;
-        let over = opts
-            .endpoint
-            .as_deref()
-            .map(str::trim)
-            .filter(|e| !e.is_empty());
+        let over = opts.endpoint.as_deref().map(str::trim).filter(|e| !e.is_empty());
         let (endpoints, username, auth) = match auth::find_credentials(&opts.config_dir)? {
             Source::Saved(saved) => {
-                let endpoints = over
-                    .map(Endpoints::from_base)
-                    .unwrap_or_else(|| saved.endpoints.clone());
+                let endpoints = over.map(Endpoints::from_base).unwrap_or_else(|| saved.endpoints.clone());
                 if saved.username.is_empty() {
                     return Err(RemoteError::Config(
                         "the saved login has no username; run `jotta login TOKEN` again".into(),
                     ));
                 }
                 let username = saved.username.clone();
-                let tm =
-                    TokenManager::new(opts.config_dir.clone(), client.clone(), opts.retry, *saved);
+                let tm = TokenManager::new(opts.config_dir.clone(), client.clone(), opts.retry, *saved);
                 (endpoints, username, Auth::Bearer(tm))
             }
-            Source::Basic {
-                username,
-                password,
-                origin,
-            } => {
+            Source::Basic { username, password, origin } => {
                 let endpoints = Endpoints::from_override(over);
                 endpoints.check()?;
                 let cred = Credential::Basic(&username, &password);
                 // The JFS URL needs the internal name, which may differ from the login name (§2.4).
-                let internal = match auth::customer_username(
-                    &client,
-                    &opts.retry,
-                    &endpoints,
-                    &cred,
-                )
-                .await
-                {
+                let internal = match auth::customer_username(&client, &opts.retry, &endpoints, &cred).await {
                     Ok(found) => found,
                     Err(e @ RemoteError::Transient(_)) => return Err(e),
                     Err(e) => {
@@ -296,21 +241,8 @@ impl HttpRemote {
             }
         };
         endpoints.check()?;
-        let user_url = format!(
-            "{}{}",
-            endpoints.jfs,
-            utf8_percent_encode(&username, SEGMENT)
-        );
-        Ok(HttpRemote {
-            inner: Arc::new(Inner {
-                client,
-                endpoints,
-                username,
-                user_url,
-                auth,
-                retry: opts.retry,
-            }),
-        })
+        let user_url = format!("{}{}", endpoints.jfs, utf8_percent_encode(&username, SEGMENT));
+        Ok(HttpRemote { inner: Arc::new(Inner { client, endpoints, username, user_url, auth, retry: opts.retry }) })
     }
 
     /// The internal account name used in JFS URLs.
@@ -338,12 +270,7 @@ impl HttpRemote {
 
     /// Send with credentials and retries; returns the reply whatever its status. A 401 on a bearer token
     /// refreshes once and tries again (the request was refused, so repeating it is safe for any verb).
-    pub(crate) async fn execute<F>(
-        &self,
-        what: &str,
-        idem: Idempotency,
-        build: F,
-    ) -> RemoteResult<Response>
+    pub(crate) async fn execute<F>(&self, what: &str, idem: Idempotency, build: F) -> RemoteResult<Response>
     where
         F: Fn() -> RequestBuilder,
     {
@@ -364,17 +291,14 @@ impl HttpRemote {
                             continue;
                         }
                     }
-                    if attempt < policy.max_attempts
-                        && retry::should_retry(idem, Failure::Status(status))
-                    {
+                    if attempt < policy.max_attempts && retry::should_retry(idem, Failure::Status(status)) {
                         Failure::Status(status)
                     } else {
                         return Ok(resp);
                     }
                 }
                 Err(e) => {
-                    if attempt >= policy.max_attempts || !retry::should_retry(idem, failure_of(&e))
-                    {
+                    if attempt >= policy.max_attempts || !retry::should_retry(idem, failure_of(&e)) {
                         return Err(RemoteError::Transient(format!("{what}: {}", one_line(&e))));
                     }
                     failure_of(&e)
@@ -387,12 +311,7 @@ impl HttpRemote {
 
     /// `execute`, then the whole body of a 2xx reply; other statuses become errors. A body cut off midway
     /// is retried like a dropped connection when the request is idempotent.
-    pub(crate) async fn fetch<F>(
-        &self,
-        what: &str,
-        idem: Idempotency,
-        build: F,
-    ) -> RemoteResult<Bytes>
+    pub(crate) async fn fetch<F>(&self, what: &str, idem: Idempotency, build: F) -> RemoteResult<Bytes>
     where
         F: Fn() -> RequestBuilder,
     {
@@ -404,26 +323,17 @@ impl HttpRemote {
             match resp.bytes().await {
                 Ok(body) if status.is_success() => return Ok(body),
                 Ok(body) => return Err(error_from_reply(status.as_u16(), &body, what)),
-                Err(e)
-                    if idem == Idempotency::Idempotent
-                        && attempt < self.inner.retry.max_attempts =>
-                {
+                Err(e) if idem == Idempotency::Idempotent && attempt < self.inner.retry.max_attempts => {
                     log::debug!("{what}: reply cut off ({}), retrying", one_line(&e));
                     tokio::time::sleep(self.inner.retry.backoff(attempt)).await;
                 }
-                Err(e) => {
-                    return Err(RemoteError::Transient(format!(
-                        "{what}: reply cut off ({})",
-                        one_line(&e)
-                    )))
-                }
+                Err(e) => return Err(RemoteError::Transient(format!("{what}: reply cut off ({})", one_line(&e)))),
             }
         }
     }
 
     async fn get_xml(&self, what: &str, url: &str) -> RemoteResult<Bytes> {
-        self.fetch(what, Idempotency::Idempotent, || self.inner.client.get(url))
-            .await
+        self.fetch(what, Idempotency::Idempotent, || self.inner.client.get(url)).await
     }
 
     /// POST a JFS verb (`?mkDir=true`, `?mv=...`) to a path.
@@ -435,8 +345,7 @@ impl HttpRemote {
         idem: Idempotency,
     ) -> RemoteResult<Bytes> {
         let url = self.url(path);
-        self.fetch(what, idem, || self.inner.client.post(&url).query(query))
-            .await
+        self.fetch(what, idem, || self.inner.client.post(&url).query(query)).await
     }
 
     /// The file document at `path` (deleted or not).
@@ -468,14 +377,7 @@ fn body_stream(
         exact: bool,
         done: bool,
     }
-    let state = State {
-        inner: Box::pin(inner),
-        what,
-        skip,
-        remaining: limit,
-        exact,
-        done: false,
-    };
+    let state = State { inner: Box::pin(inner), what, skip, remaining: limit, exact, done: false };
     futures_util::stream::unfold(state, |mut st| async move {
         if st.done {
             return None;
@@ -528,11 +430,7 @@ fn body_stream(
 
 /// Length of a 206 body from `Content-Range: bytes a-b/total`.
 fn content_range_len(resp: &Response) -> Option<u64> {
-    let v = resp
-        .headers()
-        .get(reqwest::header::CONTENT_RANGE)?
-        .to_str()
-        .ok()?;
+    let v = resp.headers().get(reqwest::header::CONTENT_RANGE)?.to_str().ok()?;
     let span = v.trim().strip_prefix("bytes")?.trim().split('/').next()?;
     let (a, b) = span.split_once('-')?;
     let (a, b): (u64, u64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
@@ -551,51 +449,33 @@ impl Remote for HttpRemote {
 
     async fn device(&self, path: &RemotePath) -> RemoteResult<DeviceListing> {
         if path.depth() != 1 {
-            return Err(RemoteError::InvalidName(format!(
-                "device {path}: needs a device path (/Device)"
-            )));
+            return Err(RemoteError::InvalidName(format!("device {path}: needs a device path (/Device)")));
         }
-        let body = self
-            .get_xml(&format!("device {path}"), &self.url(path))
-            .await?;
+        let body = self.get_xml(&format!("device {path}"), &self.url(path)).await?;
         xml::parse_device(&body)
     }
 
     async fn list(&self, path: &RemotePath) -> RemoteResult<Listing> {
         need_depth(path, 2, "list")?;
-        let body = self
-            .get_xml(&format!("list {path}"), &self.url(path))
-            .await?;
+        let body = self.get_xml(&format!("list {path}"), &self.url(path)).await?;
         match xml::parse_item(&body)? {
             Item::File(_) => Err(RemoteError::NotADirectory(path.to_string())),
-            Item::Folder(l) if l.deleted.is_some() => {
-                Err(RemoteError::NotFound(format!("{path} (in the trash)")))
-            }
+            Item::Folder(l) if l.deleted.is_some() => Err(RemoteError::NotFound(format!("{path} (in the trash)"))),
             Item::Folder(l) => Ok(l),
         }
     }
 
     async fn stat(&self, path: &RemotePath) -> RemoteResult<Item> {
         need_depth(path, 2, "stat")?;
-        let body = self
-            .get_xml(&format!("stat {path}"), &self.url(path))
-            .await?;
+        let body = self.get_xml(&format!("stat {path}"), &self.url(path)).await?;
         match xml::parse_item(&body)? {
-            Item::File(f) if f.deleted.is_some() => {
-                Err(RemoteError::NotFound(format!("{path} (in the trash)")))
-            }
-            Item::Folder(l) if l.deleted.is_some() => {
-                Err(RemoteError::NotFound(format!("{path} (in the trash)")))
-            }
+            Item::File(f) if f.deleted.is_some() => Err(RemoteError::NotFound(format!("{path} (in the trash)"))),
+            Item::Folder(l) if l.deleted.is_some() => Err(RemoteError::NotFound(format!("{path} (in the trash)"))),
             item => Ok(item),
         }
     }
 
-    async fn download(
-        &self,
-        path: &RemotePath,
-        range: Option<Range<u64>>,
-    ) -> RemoteResult<ByteStream> {
+    async fn download(&self, path: &RemotePath, range: Option<Range<u64>>) -> RemoteResult<ByteStream> {
         need_depth(path, 3, "download")?;
         let what = format!("download {path}");
         if let Some(r) = &range {
@@ -609,10 +489,7 @@ impl Remote for HttpRemote {
                 let rb = self.inner.client.get(&url).query(&[("mode", "bin")]);
                 match &range {
                     // HTTP ranges are inclusive at the end; ours are half-open.
-                    Some(r) => rb.header(
-                        reqwest::header::RANGE,
-                        format!("bytes={}-{}", r.start, r.end - 1),
-                    ),
+                    Some(r) => rb.header(reqwest::header::RANGE, format!("bytes={}-{}", r.start, r.end - 1)),
                     None => rb,
                 }
             })
@@ -625,13 +502,7 @@ impl Remote for HttpRemote {
                 let want = r.end - r.start;
                 let announced = content_range_len(&resp).or(length);
                 let limit = Some(announced.map_or(want, |l| l.min(want)));
-                Ok(body_stream(
-                    resp.bytes_stream(),
-                    what,
-                    0,
-                    limit,
-                    announced.is_some(),
-                ))
+                Ok(body_stream(resp.bytes_stream(), what, 0, limit, announced.is_some()))
             }
             (s, Some(r)) if s.is_success() => {
                 // Range ignored: the whole file follows. Cut our slice out of it.
@@ -645,21 +516,9 @@ impl Remote for HttpRemote {
                 }
                 let want = r.end - r.start;
                 let limit = Some(length.map_or(want, |l| (l - r.start).min(want)));
-                Ok(body_stream(
-                    resp.bytes_stream(),
-                    what,
-                    r.start,
-                    limit,
-                    length.is_some(),
-                ))
+                Ok(body_stream(resp.bytes_stream(), what, r.start, limit, length.is_some()))
             }
-            (s, None) if s.is_success() => Ok(body_stream(
-                resp.bytes_stream(),
-                what,
-                0,
-                length,
-                length.is_some(),
-            )),
+            (s, None) if s.is_success() => Ok(body_stream(resp.bytes_stream(), what, 0, length, length.is_some())),
             (s, _) => {
                 let body = resp.bytes().await.unwrap_or_default();
                 Err(error_from_reply(s.as_u16(), &body, &what))
@@ -675,9 +534,7 @@ impl Remote for HttpRemote {
     async fn mkdir(&self, path: &RemotePath) -> RemoteResult<()> {
         need_depth(path, 2, "mkdir")?;
         let what = format!("mkdir {path}");
-        let body = self
-            .post_verb(&what, path, &[("mkDir", "true")], Idempotency::Idempotent)
-            .await?;
+        let body = self.post_verb(&what, path, &[("mkDir", "true")], Idempotency::Idempotent).await?;
         // A file already using the name answers with its own document instead of a folder.
         if let Ok(root) = xml::root_name(&body) {
             if root == "file" {
@@ -691,15 +548,7 @@ impl Remote for HttpRemote {
         need_depth(path, 2, "delete")?;
         let verb = if is_folder { "dlDir" } else { "dl" };
         // Idempotent: a retry after a lost reply finds the item already gone, which is fine.
-        match self
-            .post_verb(
-                &format!("delete {path}"),
-                path,
-                &[(verb, "true")],
-                Idempotency::Idempotent,
-            )
-            .await
-        {
+        match self.post_verb(&format!("delete {path}"), path, &[(verb, "true")], Idempotency::Idempotent).await {
             Ok(_) | Err(RemoteError::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
         }
@@ -709,30 +558,16 @@ impl Remote for HttpRemote {
         need_depth(path, 2, "delete")?;
         let verb = if is_folder { "rmDir" } else { "rm" };
         let what = format!("delete permanently {path}");
-        self.post_verb(&what, path, &[(verb, "true")], Idempotency::NotIdempotent)
-            .await
-            .map(|_| ())
+        self.post_verb(&what, path, &[(verb, "true")], Idempotency::NotIdempotent).await.map(|_| ())
     }
 
-    async fn rename(
-        &self,
-        from: &RemotePath,
-        to: &RemotePath,
-        is_folder: bool,
-    ) -> RemoteResult<()> {
+    async fn rename(&self, from: &RemotePath, to: &RemotePath, is_folder: bool) -> RemoteResult<()> {
         need_depth(from, 3, "rename")?;
         need_depth(to, 3, "rename to")?;
         let verb = if is_folder { "mvDir" } else { "mv" };
         let dest = self.absolute(to);
         let what = format!("rename {from} to {to}");
-        self.post_verb(
-            &what,
-            from,
-            &[(verb, dest.as_str())],
-            Idempotency::NotIdempotent,
-        )
-        .await
-        .map(|_| ())
+        self.post_verb(&what, from, &[(verb, dest.as_str())], Idempotency::NotIdempotent).await.map(|_| ())
     }
 
     async fn copy(&self, from: &RemotePath, to: &RemotePath) -> RemoteResult<FileInfo> {
@@ -740,23 +575,14 @@ impl Remote for HttpRemote {
         need_depth(to, 3, "copy to")?;
         let dest = self.absolute(to);
         let what = format!("copy {from} to {to}");
-        let body = self
-            .post_verb(
-                &what,
-                from,
-                &[("cp", dest.as_str())],
-                Idempotency::NotIdempotent,
-            )
-            .await?;
+        let body = self.post_verb(&what, from, &[("cp", dest.as_str())], Idempotency::NotIdempotent).await?;
         let file = xml::parse_file(&body)?;
         // Server quirk (§5.8): copying onto a trashed file leaves the copy in the trash; cphash restores it.
         if file.deleted.is_some() {
             if let (Some(md5), Some(rev)) = (file.md5(), file.current.as_ref()) {
                 let modified = rev.modified.unwrap_or_else(time::now);
                 let created = rev.created.unwrap_or(modified);
-                return self
-                    .set_times(to, file.size(), md5, created, modified)
-                    .await;
+                return self.set_times(to, file.size(), md5, created, modified).await;
             }
         }
         Ok(file)
@@ -816,18 +642,10 @@ impl Remote for HttpRemote {
         }
         let url = self.inner.endpoints.api_url("files/v1/purge_trash");
         let what = "empty the trash";
-        let body = self
-            .fetch(what, Idempotency::NotIdempotent, || {
-                self.inner.client.post(&url)
-            })
-            .await?;
-        let c: Counts = serde_json::from_slice(&body).map_err(|e| {
-            RemoteError::Protocol(format!("{what}: reply is not the expected JSON ({e})"))
-        })?;
-        Ok(PurgeCounts {
-            folders: c.folders,
-            files: c.files,
-        })
+        let body = self.fetch(what, Idempotency::NotIdempotent, || self.inner.client.post(&url)).await?;
+        let c: Counts = serde_json::from_slice(&body)
+            .map_err(|e| RemoteError::Protocol(format!("{what}: reply is not the expected JSON ({e})")))?;
+        Ok(PurgeCounts { folders: c.folders, files: c.files })
     }
 
     async fn list_tree(&self, path: &RemotePath) -> RemoteResult<Tree> {
@@ -835,9 +653,7 @@ impl Remote for HttpRemote {
         let url = self.url(path);
         let what = format!("list tree {path}");
         let body = self
-            .fetch(&what, Idempotency::Idempotent, || {
-                self.inner.client.get(&url).query(&[("mode", "liststream")])
-            })
+            .fetch(&what, Idempotency::Idempotent, || self.inner.client.get(&url).query(&[("mode", "liststream")]))
             .await?;
         // liststream paths are mount-point-rooted: /<mp>/<folders>.
         let listed = format!("/{}", path.segments()[1..].join("/"));
@@ -852,89 +668,51 @@ mod tests {
     #[test]
     fn error_documents_map_to_typed_errors() {
         let xml_err = |code: u16, msg: &str| {
-            format!("<?xml version=\"1.0\"?><error><code>{code}</code><message>{msg}</message><reason>R</reason></error>")
+            format!(
+                "<?xml version=\"1.0\"?><error><code>{code}</code><message>{msg}</message><reason>R</reason></error>"
+            )
         };
         type Check = fn(&RemoteError) -> bool;
         let cases: Vec<(u16, String, Check)> = vec![
-            (
-                404,
-                xml_err(404, "no.jotta.backup.errors.NoSuchFileException: x"),
-                |e| matches!(e, RemoteError::NotFound(_)),
-            ),
-            // The <code> wins over the HTTP status.
-            (200, xml_err(404, "NoSuchPathException"), |e| {
+            (404, xml_err(404, "no.jotta.backup.errors.NoSuchFileException: x"), |e| {
                 matches!(e, RemoteError::NotFound(_))
             }),
-            (
-                401,
-                xml_err(401, "BadCredentialsException: Bad credentials"),
-                |e| matches!(e, RemoteError::Unauthorized(_)),
-            ),
-            (403, xml_err(403, "no"), |e| {
-                matches!(e, RemoteError::Forbidden(_))
+            // The <code> wins over the HTTP status.
+            (200, xml_err(404, "NoSuchPathException"), |e| matches!(e, RemoteError::NotFound(_))),
+            (401, xml_err(401, "BadCredentialsException: Bad credentials"), |e| {
+                matches!(e, RemoteError::Unauthorized(_))
             }),
-            (
-                409,
-                r#"{"code":409,"error_id":"UniqueFileException"}"#.into(),
-                |e| matches!(e, RemoteError::AlreadyExists(_)),
-            ),
-            (400, r#"{"error_id":"UniqueFileException"}"#.into(), |e| {
+            (403, xml_err(403, "no"), |e| matches!(e, RemoteError::Forbidden(_))),
+            (409, r#"{"code":409,"error_id":"UniqueFileException"}"#.into(), |e| {
                 matches!(e, RemoteError::AlreadyExists(_))
             }),
-            (
-                416,
-                xml_err(416, "RequestedRangeNotSatisfiedException"),
-                |e| matches!(e, RemoteError::RangeNotSatisfiable(_)),
-            ),
-            (
-                420,
-                r#"{"code":420,"error_id":"IncompleteUploadOpenApiException"}"#.into(),
-                |e| matches!(e, RemoteError::Incomplete(_)),
-            ),
-            (
-                400,
-                r#"{"error_id":"CorruptUploadOpenApiException","message":"md5"}"#.into(),
-                |e| matches!(e, RemoteError::Corrupt(_)),
-            ),
-            (460, String::new(), |e| {
-                matches!(e, RemoteError::QuotaExceeded(_))
+            (400, r#"{"error_id":"UniqueFileException"}"#.into(), |e| matches!(e, RemoteError::AlreadyExists(_))),
+            (416, xml_err(416, "RequestedRangeNotSatisfiedException"), |e| {
+                matches!(e, RemoteError::RangeNotSatisfiable(_))
             }),
-            (429, String::new(), |e| {
-                matches!(e, RemoteError::Transient(_))
+            (420, r#"{"code":420,"error_id":"IncompleteUploadOpenApiException"}"#.into(), |e| {
+                matches!(e, RemoteError::Incomplete(_))
             }),
-            (
-                503,
-                "<html><body>Service Unavailable</body></html>".into(),
-                |e| matches!(e, RemoteError::Transient(_)),
-            ),
-            (
-                400,
-                xml_err(
-                    400,
-                    "java.lang.IllegalArgumentException: Unable to validate decoded path: /a+b",
-                ),
-                |e| matches!(e, RemoteError::InvalidName(_)),
-            ),
-            (
-                400,
-                xml_err(400, "UsernameNotFoundException: Username not found in url!"),
-                |e| matches!(e, RemoteError::Unauthorized(_)),
-            ),
-            (400, "400 Bad request".into(), |e| {
-                matches!(e, RemoteError::Protocol(_))
+            (400, r#"{"error_id":"CorruptUploadOpenApiException","message":"md5"}"#.into(), |e| {
+                matches!(e, RemoteError::Corrupt(_))
             }),
-            (418, "garbage\nover\nlines".into(), |e| {
-                matches!(e, RemoteError::Protocol(_))
+            (460, String::new(), |e| matches!(e, RemoteError::QuotaExceeded(_))),
+            (429, String::new(), |e| matches!(e, RemoteError::Transient(_))),
+            (503, "<html><body>Service Unavailable</body></html>".into(), |e| matches!(e, RemoteError::Transient(_))),
+            (400, xml_err(400, "java.lang.IllegalArgumentException: Unable to validate decoded path: /a+b"), |e| {
+                matches!(e, RemoteError::InvalidName(_))
             }),
+            (400, xml_err(400, "UsernameNotFoundException: Username not found in url!"), |e| {
+                matches!(e, RemoteError::Unauthorized(_))
+            }),
+            (400, "400 Bad request".into(), |e| matches!(e, RemoteError::Protocol(_))),
+            (418, "garbage\nover\nlines".into(), |e| matches!(e, RemoteError::Protocol(_))),
         ];
         for (status, body, check) in cases {
             let e = error_from_reply(status, body.as_bytes(), "op /Jotta/Archive/x");
             assert!(check(&e), "{status} {body}: got {e:?}");
             let shown = e.to_string();
-            assert!(
-                shown.contains("/Jotta/Archive/x"),
-                "names the path: {shown}"
-            );
+            assert!(shown.contains("/Jotta/Archive/x"), "names the path: {shown}");
             assert!(!shown.contains('\n'), "one line: {shown}");
         }
     }
@@ -943,39 +721,19 @@ mod tests {
     async fn ranged_body_is_trimmed_and_early_end_detected() {
         let chunks = |parts: &[&'static str]| {
             futures_util::stream::iter(
-                parts
-                    .iter()
-                    .map(|p| Ok::<_, reqwest::Error>(Bytes::from_static(p.as_bytes())))
-                    .collect::<Vec<_>>(),
+                parts.iter().map(|p| Ok::<_, reqwest::Error>(Bytes::from_static(p.as_bytes()))).collect::<Vec<_>>(),
             )
         };
         let collect = |s: ByteStream| async move { s.collect::<Vec<_>>().await };
 
         // Server ignored Range: skip 3, take 4 out of "abcdefghij".
-        let got = collect(body_stream(
-            chunks(&["abcd", "efghij"]),
-            "d".into(),
-            3,
-            Some(4),
-            true,
-        ))
-        .await;
+        let got = collect(body_stream(chunks(&["abcd", "efghij"]), "d".into(), 3, Some(4), true)).await;
         let bytes: Vec<u8> = got.into_iter().flat_map(|r| r.unwrap().to_vec()).collect();
         assert_eq!(bytes, b"defg");
 
         // Fewer bytes than announced: the stream ends in a Transient error.
-        let got = collect(body_stream(
-            chunks(&["ab"]),
-            "d /x".into(),
-            0,
-            Some(5),
-            true,
-        ))
-        .await;
-        assert!(
-            matches!(got.last(), Some(Err(RemoteError::Transient(_)))),
-            "{got:?}"
-        );
+        let got = collect(body_stream(chunks(&["ab"]), "d /x".into(), 0, Some(5), true)).await;
+        assert!(matches!(got.last(), Some(Err(RemoteError::Transient(_)))), "{got:?}");
 
         // Unannounced length: a short body is not an error (the server clipped the range at the end).
         let got = collect(body_stream(chunks(&["ab"]), "d".into(), 0, Some(5), false)).await;
@@ -983,14 +741,7 @@ mod tests {
         assert!(got[0].is_ok());
 
         // Unknown length: everything passes through.
-        let got = collect(body_stream(
-            chunks(&["ab", "", "c"]),
-            "d".into(),
-            0,
-            None,
-            false,
-        ))
-        .await;
+        let got = collect(body_stream(chunks(&["ab", "", "c"]), "d".into(), 0, None, false)).await;
         assert_eq!(got.len(), 2);
     }
 }

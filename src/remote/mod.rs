@@ -46,8 +46,7 @@ pub trait Remote: Send + Sync + 'static {
     fn account(&self) -> impl Future<Output = RemoteResult<AccountInfo>> + Send;
 
     /// A device and its mount points (deleted mount points flagged). `path` has depth 1.
-    fn device(&self, path: &RemotePath)
-        -> impl Future<Output = RemoteResult<DeviceListing>> + Send;
+    fn device(&self, path: &RemotePath) -> impl Future<Output = RemoteResult<DeviceListing>> + Send;
 
     /// Children of a mount point or folder (depth >= 2), deleted children included and flagged.
     /// `NotADirectory` if the path is a file.
@@ -76,18 +75,10 @@ pub trait Remote: Send + Sync + 'static {
     fn mkdir(&self, path: &RemotePath) -> impl Future<Output = RemoteResult<()>> + Send;
 
     /// Move a file or folder to the trash. A missing path succeeds (the service's rule).
-    fn delete(
-        &self,
-        path: &RemotePath,
-        is_folder: bool,
-    ) -> impl Future<Output = RemoteResult<()>> + Send;
+    fn delete(&self, path: &RemotePath, is_folder: bool) -> impl Future<Output = RemoteResult<()>> + Send;
 
     /// Delete for good, skipping the trash. `NotFound` if missing.
-    fn delete_permanently(
-        &self,
-        path: &RemotePath,
-        is_folder: bool,
-    ) -> impl Future<Output = RemoteResult<()>> + Send;
+    fn delete_permanently(&self, path: &RemotePath, is_folder: bool) -> impl Future<Output = RemoteResult<()>> + Send;
 
     /// Move/rename a file or folder to `to` (a full path, parents created). The file keeps its uuid.
     fn rename(
@@ -98,11 +89,7 @@ pub trait Remote: Send + Sync + 'static {
     ) -> impl Future<Output = RemoteResult<()>> + Send;
 
     /// Server-side copy of a file; no bytes travel.
-    fn copy(
-        &self,
-        from: &RemotePath,
-        to: &RemotePath,
-    ) -> impl Future<Output = RemoteResult<FileInfo>> + Send;
+    fn copy(&self, from: &RemotePath, to: &RemotePath) -> impl Future<Output = RemoteResult<FileInfo>> + Send;
 
     /// Make the file at `path` have this content and these times without sending bytes (cphash):
     /// updates the mtime of an existing identical file, restores an identical trashed one, or creates it

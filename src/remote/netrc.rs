@@ -12,10 +12,7 @@ pub struct NetrcEntry {
 
 impl std::fmt::Debug for NetrcEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NetrcEntry")
-            .field("login", &self.login)
-            .field("password", &"<redacted>")
-            .finish()
+        f.debug_struct("NetrcEntry").field("login", &self.login).field("password", &"<redacted>").finish()
     }
 }
 
@@ -28,25 +25,15 @@ pub fn parse(text: &str, machine: &str) -> Option<NetrcEntry> {
     let mut default: Option<NetrcEntry> = None;
     // Which entry the current login/password tokens belong to: Some(true) = ours, Some(false) = other.
     let mut current: Option<(bool, bool)> = None; // (is_ours, is_default)
-    let mut entry = NetrcEntry {
-        login: String::new(),
-        password: String::new(),
+    let mut entry = NetrcEntry { login: String::new(), password: String::new() };
+    let mut flush = |current: Option<(bool, bool)>, entry: &mut NetrcEntry, found: &mut Option<NetrcEntry>| {
+        let e = std::mem::replace(entry, NetrcEntry { login: String::new(), password: String::new() });
+        match current {
+            Some((true, _)) if found.is_none() => *found = Some(e),
+            Some((_, true)) if default.is_none() => default = Some(e),
+            _ => {}
+        }
     };
-    let mut flush =
-        |current: Option<(bool, bool)>, entry: &mut NetrcEntry, found: &mut Option<NetrcEntry>| {
-            let e = std::mem::replace(
-                entry,
-                NetrcEntry {
-                    login: String::new(),
-                    password: String::new(),
-                },
-            );
-            match current {
-                Some((true, _)) if found.is_none() => *found = Some(e),
-                Some((_, true)) if default.is_none() => default = Some(e),
-                _ => {}
-            }
-        };
     let mut it = tokens.into_iter();
     while let Some(tok) = it.next() {
         match tok.as_str() {
@@ -128,12 +115,7 @@ pub fn lookup(path: &Path, machine: &str) -> RemoteResult<Option<NetrcEntry>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(RemoteError::Config(format!(
-                "cannot read {}: {e}",
-                path.display()
-            )))
-        }
+        Err(e) => return Err(RemoteError::Config(format!("cannot read {}: {e}", path.display()))),
     };
     let Some(entry) = parse(&text, machine) else {
         return Ok(None);
@@ -178,10 +160,7 @@ mod tests {
     use super::*;
 
     fn entry(login: &str, password: &str) -> Option<NetrcEntry> {
-        Some(NetrcEntry {
-            login: login.into(),
-            password: password.into(),
-        })
+        Some(NetrcEntry { login: login.into(), password: password.into() })
     }
 
     #[test]
@@ -214,19 +193,9 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = lookup(&path, "jottacloud").unwrap_err();
         assert!(matches!(err, RemoteError::Config(_)));
-        assert!(
-            err.to_string()
-                .contains(".netrc is readable by others (mode 0644); run chmod 600"),
-            "{err}"
-        );
+        assert!(err.to_string().contains(".netrc is readable by others (mode 0644); run chmod 600"), "{err}");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert_eq!(
-            lookup(&path, "jottacloud").unwrap(),
-            entry("alice", "s3cret")
-        );
-        assert_eq!(
-            lookup(&dir.path().join("missing"), "jottacloud").unwrap(),
-            None
-        );
+        assert_eq!(lookup(&path, "jottacloud").unwrap(), entry("alice", "s3cret"));
+        assert_eq!(lookup(&dir.path().join("missing"), "jottacloud").unwrap(), None);
     }
 }

@@ -7,11 +7,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::fmt;
 
 /// Encode everything except RFC 3986 unreserved characters: covers `+ ; # ? %` and spaces.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// Longest name the service accepts, in bytes of UTF-8 (the kernel's NAME_MAX is the same).
 pub const MAX_NAME_LEN: usize = 255;
@@ -51,9 +47,7 @@ pub fn validate_name(name: &str) -> RemoteResult<()> {
 
 impl RemotePath {
     pub fn root() -> Self {
-        RemotePath {
-            segments: Vec::new(),
-        }
+        RemotePath { segments: Vec::new() }
     }
 
     /// Parse `/Device/MountPoint/a/b` (leading and repeated slashes tolerated); every segment validated.
@@ -94,9 +88,7 @@ impl RemotePath {
         if self.segments.is_empty() {
             None
         } else {
-            Some(RemotePath {
-                segments: self.segments[..self.segments.len() - 1].to_vec(),
-            })
+            Some(RemotePath { segments: self.segments[..self.segments.len() - 1].to_vec() })
         }
     }
 
@@ -118,21 +110,13 @@ impl RemotePath {
 
     /// Percent-encoded path for a JFS URL, without a leading slash: `Jotta/Archive/a%20b`.
     pub fn url_encoded(&self) -> String {
-        self.segments
-            .iter()
-            .map(|s| utf8_percent_encode(s, SEGMENT).to_string())
-            .collect::<Vec<_>>()
-            .join("/")
+        self.segments.iter().map(|s| utf8_percent_encode(s, SEGMENT).to_string()).collect::<Vec<_>>().join("/")
     }
 
     /// True when `self` is `other` or lies below it, comparing names case-insensitively like the service.
     pub fn starts_with(&self, other: &RemotePath) -> bool {
         other.segments.len() <= self.segments.len()
-            && other
-                .segments
-                .iter()
-                .zip(&self.segments)
-                .all(|(a, b)| a.to_lowercase() == b.to_lowercase())
+            && other.segments.iter().zip(&self.segments).all(|(a, b)| a.to_lowercase() == b.to_lowercase())
     }
 }
 
@@ -154,11 +138,9 @@ mod tests {
 
     #[test]
     fn parse_and_display_round_trip() {
-        for (input, shown) in [
-            ("/Jotta/Archive/a b", "/Jotta/Archive/a b"),
-            ("Jotta//Archive/", "/Jotta/Archive"),
-            ("/", "/"),
-        ] {
+        for (input, shown) in
+            [("/Jotta/Archive/a b", "/Jotta/Archive/a b"), ("Jotta//Archive/", "/Jotta/Archive"), ("/", "/")]
+        {
             assert_eq!(RemotePath::parse(input).unwrap().to_string(), shown);
         }
     }
@@ -166,10 +148,7 @@ mod tests {
     #[test]
     fn encoding_escapes_plus_and_reserved() {
         let p = RemotePath::parse("/Jotta/Archive/a+b;c#d?e%f g/æ").unwrap();
-        assert_eq!(
-            p.url_encoded(),
-            "Jotta/Archive/a%2Bb%3Bc%23d%3Fe%25f%20g/%C3%A6"
-        );
+        assert_eq!(p.url_encoded(), "Jotta/Archive/a%2Bb%3Bc%23d%3Fe%25f%20g/%C3%A6");
     }
 
     #[test]
@@ -179,10 +158,7 @@ mod tests {
             assert!(matches!(e, RemoteError::InvalidName(_)), "{bad}: {e}");
         }
         let long = "x".repeat(256);
-        assert!(validate_name(&long)
-            .unwrap_err()
-            .to_string()
-            .contains("255"));
+        assert!(validate_name(&long).unwrap_err().to_string().contains("255"));
         assert!(validate_name(&"x".repeat(255)).is_ok());
     }
 

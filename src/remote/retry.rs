@@ -16,21 +16,14 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 6,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(5),
-        }
+        RetryPolicy { max_attempts: 6, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(5) }
     }
 }
 
 impl RetryPolicy {
     /// One try, no waiting: for tests and callers that retry at a higher level.
     pub fn none() -> Self {
-        RetryPolicy {
-            max_attempts: 1,
-            ..RetryPolicy::default()
-        }
+        RetryPolicy { max_attempts: 1, ..RetryPolicy::default() }
     }
 
     /// Exponential backoff with full jitter before retry number `retry` (1-based): a uniform pick in
@@ -46,9 +39,7 @@ impl RetryPolicy {
 
     /// The upper bound of `backoff(retry)`.
     pub fn ceiling(&self, retry: u32) -> Duration {
-        let factor = 1u32
-            .checked_shl(retry.saturating_sub(1).min(31))
-            .unwrap_or(u32::MAX);
+        let factor = 1u32.checked_shl(retry.saturating_sub(1).min(31)).unwrap_or(u32::MAX);
         self.base_delay.saturating_mul(factor).min(self.max_delay)
     }
 }
@@ -126,10 +117,7 @@ mod tests {
         for retry in 1..20 {
             assert!(p.backoff(retry) <= p.ceiling(retry));
         }
-        let zero = RetryPolicy {
-            base_delay: Duration::ZERO,
-            ..p
-        };
+        let zero = RetryPolicy { base_delay: Duration::ZERO, ..p };
         assert_eq!(zero.backoff(3), Duration::ZERO);
     }
 }

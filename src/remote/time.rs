@@ -31,8 +31,7 @@ fn parse_jfs(s: &str) -> Option<UnixTime> {
     let (date, rest) = (s.get(..10)?, s.get(10..)?);
     let rest = rest.strip_prefix("-T")?;
     let (clock, zone) = (rest.get(..8)?, rest.get(8..)?);
-    let naive =
-        NaiveDateTime::parse_from_str(&format!("{date}T{clock}"), "%Y-%m-%dT%H:%M:%S").ok()?;
+    let naive = NaiveDateTime::parse_from_str(&format!("{date}T{clock}"), "%Y-%m-%dT%H:%M:%S").ok()?;
     let offset = parse_offset(zone)?;
     Some(offset.from_local_datetime(&naive).single()?.timestamp())
 }
@@ -53,10 +52,7 @@ fn parse_offset(zone: &str) -> Option<FixedOffset> {
     }
     let (h, m) = match digits.len() {
         2 => (digits.parse::<i32>().ok()?, 0),
-        4 => (
-            digits[..2].parse::<i32>().ok()?,
-            digits[2..].parse::<i32>().ok()?,
-        ),
+        4 => (digits[..2].parse::<i32>().ok()?, digits[2..].parse::<i32>().ok()?),
         _ => return None,
     };
     if h > 23 || m > 59 {
@@ -122,35 +118,16 @@ mod tests {
 
     #[test]
     fn garbage_is_a_protocol_error_not_a_panic() {
-        for bad in [
-            "yesterday",
-            "2024-03-05-T09:12",
-            "2024-13-05-T09:12:44Z",
-            "2024-03-05-T09:12:44+9999",
-            "é",
-        ] {
-            assert!(
-                matches!(parse(bad), Err(RemoteError::Protocol(_))),
-                "{bad:?}"
-            );
+        for bad in ["yesterday", "2024-03-05-T09:12", "2024-13-05-T09:12:44Z", "2024-03-05-T09:12:44+9999", "é"] {
+            assert!(matches!(parse(bad), Err(RemoteError::Protocol(_))), "{bad:?}");
         }
     }
 
     #[test]
     fn formats_round_trip() {
         for (t, jfs, rfc, ms) in [
-            (
-                1_709_629_964,
-                "2024-03-05-T09:12:44Z",
-                "2024-03-05T09:12:44Z",
-                "2024-03-05T09:12:44.000Z",
-            ),
-            (
-                0,
-                "1970-01-01-T00:00:00Z",
-                "1970-01-01T00:00:00Z",
-                "1970-01-01T00:00:00.000Z",
-            ),
+            (1_709_629_964, "2024-03-05-T09:12:44Z", "2024-03-05T09:12:44Z", "2024-03-05T09:12:44.000Z"),
+            (0, "1970-01-01-T00:00:00Z", "1970-01-01T00:00:00Z", "1970-01-01T00:00:00.000Z"),
         ] {
             assert_eq!(format_jfs(t), jfs);
             assert_eq!(format_rfc3339(t), rfc);

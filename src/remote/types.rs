@@ -116,12 +116,7 @@ pub struct FileInfo {
 impl FileInfo {
     /// A file that a normal tree shows: not deleted and with a completed revision.
     pub fn is_live(&self) -> bool {
-        self.deleted.is_none()
-            && self
-                .current
-                .as_ref()
-                .map(|r| r.state == RevisionState::Completed)
-                .unwrap_or(false)
+        self.deleted.is_none() && self.current.as_ref().map(|r| r.state == RevisionState::Completed).unwrap_or(false)
     }
 
     pub fn size(&self) -> u64 {

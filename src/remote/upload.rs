@@ -31,18 +31,11 @@ struct Allocation {
     resume_pos: u64,
 }
 
-pub(crate) async fn upload(
-    remote: &HttpRemote,
-    path: &RemotePath,
-    req: &UploadRequest,
-) -> RemoteResult<UploadOutcome> {
+pub(crate) async fn upload(remote: &HttpRemote, path: &RemotePath, req: &UploadRequest) -> RemoteResult<UploadOutcome> {
     let what = format!("upload {path}");
     let md5 = req.md5.trim().to_ascii_lowercase();
     if md5.len() != 32 || !md5.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(RemoteError::Io(format!(
-            "{what}: md5 '{}' is not 32 hex digits",
-            req.md5
-        )));
+        return Err(RemoteError::Io(format!("{what}: md5 '{}' is not 32 hex digits", req.md5)));
     }
     // The md5 was computed earlier; a file that changed size since cannot match it.
     let local_len = tokio::fs::metadata(&req.source)
@@ -86,10 +79,7 @@ pub(crate) async fn upload(
             });
         }
         let url = alloc.upload_url.filter(|u| !u.is_empty()).ok_or_else(|| {
-            RemoteError::Protocol(format!(
-                "{what}: allocate answered {} without upload_url",
-                alloc.state
-            ))
+            RemoteError::Protocol(format!("{what}: allocate answered {} without upload_url", alloc.state))
         })?;
         check_transport(&url)?;
         if alloc.resume_pos > req.size {
@@ -100,9 +90,7 @@ pub(crate) async fn upload(
         }
         match send_bytes(remote, &what, req, &url, alloc.resume_pos, &sent).await {
             Ok(()) => break,
-            Err(e @ (RemoteError::Transient(_) | RemoteError::Incomplete(_)))
-                if attempt < max_attempts =>
-            {
+            Err(e @ (RemoteError::Transient(_) | RemoteError::Incomplete(_))) if attempt < max_attempts => {
                 log::info!("{e}; allocating again to resume (attempt {attempt} of {max_attempts})");
                 if matches!(e, RemoteError::Transient(_)) {
                     tokio::time::sleep(remote.inner.retry.backoff(attempt)).await;
@@ -129,22 +117,11 @@ pub(crate) async fn upload(
     })
 }
 
-async fn allocate(
-    remote: &HttpRemote,
-    what: &str,
-    request: &serde_json::Value,
-) -> RemoteResult<Allocation> {
+async fn allocate(remote: &HttpRemote, what: &str, request: &serde_json::Value) -> RemoteResult<Allocation> {
     let url = remote.inner.endpoints.api_url("files/v1/allocate");
-    let body = remote
-        .fetch(what, Idempotency::NotIdempotent, || {
-            remote.inner.client.post(&url).json(request)
-        })
-        .await?;
-    serde_json::from_slice(&body).map_err(|e| {
-        RemoteError::Protocol(format!(
-            "{what}: allocate reply is not the expected JSON ({e})"
-        ))
-    })
+    let body = remote.fetch(what, Idempotency::NotIdempotent, || remote.inner.client.post(&url).json(request)).await?;
+    serde_json::from_slice(&body)
+        .map_err(|e| RemoteError::Protocol(format!("{what}: allocate reply is not the expected JSON ({e})")))
 }
 
 /// One POST of the bytes from `from` to the end. Transient/Incomplete errors mean "allocate and resume".
@@ -156,9 +133,7 @@ async fn send_bytes(
     from: u64,
     sent: &Arc<AtomicU64>,
 ) -> RemoteResult<()> {
-    let io_err = |e: std::io::Error| {
-        RemoteError::Io(format!("{what}: cannot read {}: {e}", req.source.display()))
-    };
+    let io_err = |e: std::io::Error| RemoteError::Io(format!("{what}: cannot read {}: {e}", req.source.display()));
     let mut file = tokio::fs::File::open(&req.source).await.map_err(io_err)?;
     file.seek(SeekFrom::Start(from)).await.map_err(io_err)?;
     let len = req.size - from;
@@ -186,10 +161,7 @@ async fn send_bytes(
             if let Some(msg) = local_error.lock().ok().and_then(|mut l| l.take()) {
                 return Err(RemoteError::Io(format!("{what}: {msg}")));
             }
-            return Err(RemoteError::Transient(format!(
-                "{what}: connection lost at upload ({})",
-                one_line(&e)
-            )));
+            return Err(RemoteError::Transient(format!("{what}: connection lost at upload ({})", one_line(&e))));
         }
     };
     let status = resp.status().as_u16();
@@ -201,9 +173,7 @@ async fn send_bytes(
         if let (Auth::Bearer(tm), Some(token)) = (&remote.inner.auth, token) {
             // Token expired during a long transfer: refresh, then allocate again and resume.
             tm.refresh_after_rejection(&token).await?;
-            return Err(RemoteError::Incomplete(format!(
-                "{what}: access token expired during the transfer"
-            )));
+            return Err(RemoteError::Incomplete(format!("{what}: access token expired during the transfer")));
         }
     }
     Err(error_from_reply(status, &reply, what))
@@ -233,16 +203,16 @@ fn file_stream(
             };
             match file.read(&mut buf).await {
                 Ok(0) => {
-                    let e = fail(format!("the local file ended {remaining} bytes early; it changed while uploading"), &local_error);
+                    let e = fail(
+                        format!("the local file ended {remaining} bytes early; it changed while uploading"),
+                        &local_error,
+                    );
                     Some((Err(e), (file, 0, sent, local_error)))
                 }
                 Ok(n) => {
                     buf.truncate(n);
                     sent.fetch_add(n as u64, Ordering::Relaxed);
-                    Some((
-                        Ok(buf.freeze()),
-                        (file, remaining - n as u64, sent, local_error),
-                    ))
+                    Some((Ok(buf.freeze()), (file, remaining - n as u64, sent, local_error)))
                 }
                 Err(e) => {
                     let e = fail(format!("reading the local file failed ({e})"), &local_error);

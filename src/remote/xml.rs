@@ -24,10 +24,7 @@ pub(crate) struct Node {
 
 impl Node {
     pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     pub fn child(&self, name: &str) -> Option<&Node> {
@@ -45,10 +42,7 @@ impl Node {
 
     /// Trimmed, non-empty text of a child.
     fn value(&self, name: &str) -> Option<String> {
-        self.text(name)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
+        self.text(name).map(str::trim).filter(|s| !s.is_empty()).map(String::from)
     }
 
     fn number(&self, name: &str) -> Option<u64> {
@@ -60,9 +54,7 @@ impl Node {
     }
 
     fn flag(&self, name: &str) -> bool {
-        self.text(name)
-            .map(|s| s.trim().eq_ignore_ascii_case("true"))
-            .unwrap_or(false)
+        self.text(name).map(|s| s.trim().eq_ignore_ascii_case("true")).unwrap_or(false)
     }
 
     fn time(&self, name: &str) -> Option<UnixTime> {
@@ -78,10 +70,7 @@ impl Node {
 
     /// Name from the `name` attribute (listings) or child element (device / mount point documents).
     fn name(&self) -> String {
-        self.attr("name")
-            .or_else(|| self.text("name"))
-            .unwrap_or_default()
-            .to_string()
+        self.attr("name").or_else(|| self.text("name")).unwrap_or_default().to_string()
     }
 }
 
@@ -127,30 +116,19 @@ pub(crate) fn parse_tree(body: &[u8], what: &str) -> RemoteResult<Node> {
     let mut stack: Vec<Node> = Vec::new();
     let mut root: Option<Node> = None;
     loop {
-        let event = reader.read_event().map_err(|e| {
-            protocol(
-                what,
-                format!("malformed XML at byte {} ({e})", reader.buffer_position()),
-            )
-        })?;
+        let event = reader
+            .read_event()
+            .map_err(|e| protocol(what, format!("malformed XML at byte {} ({e})", reader.buffer_position())))?;
         match event {
-            Event::Start(e) => stack.push(Node {
-                name: element_name(&e),
-                attrs: element_attrs(&e, what)?,
-                ..Node::default()
-            }),
+            Event::Start(e) => {
+                stack.push(Node { name: element_name(&e), attrs: element_attrs(&e, what)?, ..Node::default() })
+            }
             Event::Empty(e) => {
-                let node = Node {
-                    name: element_name(&e),
-                    attrs: element_attrs(&e, what)?,
-                    ..Node::default()
-                };
+                let node = Node { name: element_name(&e), attrs: element_attrs(&e, what)?, ..Node::default() };
                 attach(&mut stack, &mut root, node, what)?;
             }
             Event::End(_) => {
-                let node = stack
-                    .pop()
-                    .ok_or_else(|| protocol(what, "closing tag without opening tag"))?;
+                let node = stack.pop().ok_or_else(|| protocol(what, "closing tag without opening tag"))?;
                 attach(&mut stack, &mut root, node, what)?;
             }
             Event::Text(t) => {
@@ -161,12 +139,7 @@ pub(crate) fn parse_tree(body: &[u8], what: &str) -> RemoteResult<Node> {
                 match stack.last_mut() {
                     Some(top) => top.text.push_str(&s),
                     None if s.trim().is_empty() => {}
-                    None => {
-                        return Err(protocol(
-                            what,
-                            format!("not an XML document (starts '{}')", snippet(&s)),
-                        ))
-                    }
+                    None => return Err(protocol(what, format!("not an XML document (starts '{}')", snippet(&s)))),
                 }
             }
             Event::CData(t) => {
@@ -179,10 +152,7 @@ pub(crate) fn parse_tree(body: &[u8], what: &str) -> RemoteResult<Node> {
         }
     }
     if let Some(open) = stack.last() {
-        return Err(protocol(
-            what,
-            format!("reply cut short inside <{}>", open.name),
-        ));
+        return Err(protocol(what, format!("reply cut short inside <{}>", open.name)));
     }
     root.ok_or_else(|| protocol(what, "empty reply where an XML document was expected"))
 }
@@ -197,21 +167,14 @@ fn attach(stack: &mut [Node], root: &mut Option<Node>, node: Node, what: &str) -
 }
 
 fn snippet(s: &str) -> String {
-    s.trim()
-        .chars()
-        .take(40)
-        .filter(|c| !c.is_control())
-        .collect()
+    s.trim().chars().take(40).filter(|c| !c.is_control()).collect()
 }
 
 fn expect_root<'a>(node: &'a Node, names: &[&str], what: &str) -> RemoteResult<&'a Node> {
     if names.contains(&node.name.as_str()) {
         Ok(node)
     } else {
-        Err(protocol(
-            what,
-            format!("expected <{}>, got <{}>", names.join("> or <"), node.name),
-        ))
+        Err(protocol(what, format!("expected <{}>, got <{}>", names.join("> or <"), node.name)))
     }
 }
 
@@ -222,9 +185,7 @@ fn expect_root<'a>(node: &'a Node, names: &[&str], what: &str) -> RemoteResult<&
 pub fn parse_account(body: &[u8]) -> RemoteResult<AccountInfo> {
     let doc = parse_tree(body, "account document")?;
     let user = expect_root(&doc, &["user"], "account document")?;
-    let devices = user
-        .child("devices")
-        .map(|d| d.children_named("device").map(device_info).collect());
+    let devices = user.child("devices").map(|d| d.children_named("device").map(device_info).collect());
     Ok(AccountInfo {
         username: user.value("username").unwrap_or_default(),
         account_type: user.value("account-type").unwrap_or_default(),
@@ -240,10 +201,7 @@ pub fn parse_account(body: &[u8]) -> RemoteResult<AccountInfo> {
 fn device_info(d: &Node) -> DeviceInfo {
     DeviceInfo {
         name: d.name(),
-        display_name: d
-            .text("display_name")
-            .map(String::from)
-            .filter(|s| !s.is_empty()),
+        display_name: d.text("display_name").map(String::from).filter(|s| !s.is_empty()),
         device_type: d.value("type").unwrap_or_default(),
         sid: d.value("sid"),
         size: d.number("size").unwrap_or(0),
@@ -268,18 +226,12 @@ pub fn parse_device(body: &[u8]) -> RemoteResult<DeviceListing> {
                 .collect()
         })
         .unwrap_or_default();
-    Ok(DeviceListing {
-        device: device_info(dev),
-        mount_points,
-    })
+    Ok(DeviceListing { device: device_info(dev), mount_points })
 }
 
 fn revision(r: &Node) -> RevisionInfo {
     RevisionInfo {
-        number: r
-            .number("number")
-            .and_then(|n| u32::try_from(n).ok())
-            .unwrap_or(0),
+        number: r.number("number").and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
         state: RevisionState::parse(r.text("state").unwrap_or_default()),
         created: r.time("created"),
         modified: r.time("modified"),
@@ -294,10 +246,8 @@ fn revision(r: &Node) -> RevisionInfo {
 fn file_info(f: &Node) -> FileInfo {
     let mut current = f.child("currentRevision").map(revision);
     let mut latest = f.child("latestRevision").map(revision);
-    let mut revisions: Vec<RevisionInfo> = f
-        .child("revisions")
-        .map(|rs| rs.children_named("revision").map(revision).collect())
-        .unwrap_or_default();
+    let mut revisions: Vec<RevisionInfo> =
+        f.child("revisions").map(|rs| rs.children_named("revision").map(revision).collect()).unwrap_or_default();
     // One capture (FileCorrupt.xml) has a bare <revision> under <file>: file it where its state says.
     for r in f.children_named("revision").map(revision) {
         if r.state == RevisionState::Completed && current.is_none() {
@@ -312,11 +262,7 @@ fn file_info(f: &Node) -> FileInfo {
         name: f.name(),
         uuid: f.attr("uuid").map(String::from),
         deleted: f.deleted(),
-        abspath: f
-            .text("abspath")
-            .or_else(|| f.text("path"))
-            .map(String::from)
-            .filter(|s| !s.is_empty()),
+        abspath: f.text("abspath").or_else(|| f.text("path")).map(String::from).filter(|s| !s.is_empty()),
         current,
         latest,
         revisions,
@@ -328,10 +274,7 @@ fn folder_entry(f: &Node) -> FolderEntry {
     FolderEntry {
         name: f.name(),
         deleted: f.deleted(),
-        abspath: f
-            .text("abspath")
-            .map(String::from)
-            .filter(|s| !s.is_empty()),
+        abspath: f.text("abspath").map(String::from).filter(|s| !s.is_empty()),
         modified: f.time("modified"),
     }
 }
@@ -346,21 +289,14 @@ fn listing(root: &Node) -> Listing {
             .child("folders")
             .map(|fs| fs.children_named("folder").map(folder_entry).collect())
             .unwrap_or_default(),
-        files: root
-            .child("files")
-            .map(|fs| fs.children_named("file").map(file_info).collect())
-            .unwrap_or_default(),
+        files: root.child("files").map(|fs| fs.children_named("file").map(file_info).collect()).unwrap_or_default(),
     }
 }
 
 /// `<mountPoint>` or `<folder>` listing (§4.3, §4.4, the Trash §4.9).
 pub fn parse_listing(body: &[u8]) -> RemoteResult<Listing> {
     let doc = parse_tree(body, "folder listing")?;
-    Ok(listing(expect_root(
-        &doc,
-        &["mountPoint", "folder"],
-        "folder listing",
-    )?))
+    Ok(listing(expect_root(&doc, &["mountPoint", "folder"], "folder listing")?))
 }
 
 /// `<file>` document (§4.5, and the answers to mv, cp, cphash, dl, enableShare). The 2014-era share answer
@@ -381,10 +317,7 @@ pub fn parse_item(body: &[u8]) -> RemoteResult<Item> {
     match doc.name.as_str() {
         "file" => Ok(Item::File(file_info(&doc))),
         "folder" | "mountPoint" => Ok(Item::Folder(listing(&doc))),
-        other => Err(protocol(
-            "item document",
-            format!("expected <file>, <folder> or <mountPoint>, got <{other}>"),
-        )),
+        other => Err(protocol("item document", format!("expected <file>, <folder> or <mountPoint>, got <{other}>"))),
     }
 }
 
@@ -411,10 +344,7 @@ pub fn parse_filedirlist(body: &[u8]) -> RemoteResult<Vec<DirListFolder>> {
         .map(|fs| {
             fs.children_named("folder")
                 .map(|f| DirListFolder {
-                    parent: f
-                        .text("abspath")
-                        .or_else(|| f.text("path"))
-                        .map(String::from),
+                    parent: f.text("abspath").or_else(|| f.text("path")).map(String::from),
                     name: f.name(),
                     deleted: f.deleted(),
                     files: f
@@ -431,10 +361,7 @@ pub fn parse_filedirlist(body: &[u8]) -> RemoteResult<Vec<DirListFolder>> {
 pub fn parse_searchresult(body: &[u8]) -> RemoteResult<Vec<FileInfo>> {
     let doc = parse_tree(body, "search result")?;
     let root = expect_root(&doc, &["searchresult"], "search result")?;
-    Ok(root
-        .child("files")
-        .map(|fs| fs.children_named("file").map(file_info).collect())
-        .unwrap_or_default())
+    Ok(root.child("files").map(|fs| fs.children_named("file").map(file_info).collect()).unwrap_or_default())
 }
 
 /// The interesting part of a JFS `<error>` document (§6.1).
@@ -453,10 +380,7 @@ pub fn parse_error(body: &[u8]) -> Option<ErrorDoc> {
         return None;
     }
     Some(ErrorDoc {
-        code: doc
-            .text("code")
-            .and_then(|c| c.trim().parse().ok())
-            .filter(|c| *c != 0),
+        code: doc.text("code").and_then(|c| c.trim().parse().ok()).filter(|c| *c != 0),
         message: doc.value("message").unwrap_or_default(),
         reason: doc.value("reason").unwrap_or_default(),
     })
@@ -500,12 +424,9 @@ pub fn parse_liststream(body: &[u8], listed: &str) -> RemoteResult<Tree> {
     let mut buf = String::new();
 
     loop {
-        let event = reader.read_event().map_err(|e| {
-            protocol(
-                WHAT,
-                format!("malformed XML at byte {} ({e})", reader.buffer_position()),
-            )
-        })?;
+        let event = reader
+            .read_event()
+            .map_err(|e| protocol(WHAT, format!("malformed XML at byte {} ({e})", reader.buffer_position())))?;
         match event {
             Event::Start(e) => {
                 depth += 1;
@@ -562,10 +483,7 @@ pub fn parse_liststream(body: &[u8], listed: &str) -> RemoteResult<Tree> {
                                 tree.folders.push(rel);
                             }
                         } else {
-                            log::warn!(
-                                "liststream: ignoring folder {} outside {listed}",
-                                entry.path
-                            );
+                            log::warn!("liststream: ignoring folder {} outside {listed}", entry.path);
                         }
                     }
                     (Some("file"), "file") => match relative(&entry.path, listed) {
@@ -585,10 +503,7 @@ pub fn parse_liststream(body: &[u8], listed: &str) -> RemoteResult<Tree> {
                                 created: lenient_time(&entry.created),
                             });
                         }
-                        None => log::warn!(
-                            "liststream: ignoring file in {} outside {listed}",
-                            entry.path
-                        ),
+                        None => log::warn!("liststream: ignoring file in {} outside {listed}", entry.path),
                     },
                     (Some("stats"), "stats") => {
                         stats = Some((
@@ -606,16 +521,10 @@ pub fn parse_liststream(body: &[u8], listed: &str) -> RemoteResult<Tree> {
         }
     }
     if depth != 0 {
-        return Err(protocol(
-            WHAT,
-            format!("listing of {listed} cut short; try again"),
-        ));
+        return Err(protocol(WHAT, format!("listing of {listed} cut short; try again")));
     }
     if !saw_root {
-        return Err(protocol(
-            WHAT,
-            "empty reply where an XML document was expected",
-        ));
+        return Err(protocol(WHAT, "empty reply where an XML document was expected"));
     }
     // A missing <stats> counts as 0/0, like rclone: a non-empty listing without it is incomplete.
     let (want_folders, want_files) = stats.unwrap_or((0, 0));

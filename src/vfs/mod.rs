@@ -343,12 +343,9 @@ impl<R: Remote> JottaFs<R> {
         // An unlimited plan shows 1 PiB free beyond what is used, so tools that check space proceed.
         const UNLIMITED_FREE: u64 = 1 << 50;
         let s = match account.capacity {
-            Some(cap) => StatFs {
-                total: cap,
-                used: account.usage,
-                free: cap.saturating_sub(account.usage),
-                unlimited: false,
-            },
+            Some(cap) => {
+                StatFs { total: cap, used: account.usage, free: cap.saturating_sub(account.usage), unlimited: false }
+            }
             None => StatFs {
                 total: account.usage + UNLIMITED_FREE,
                 used: account.usage,
@@ -384,4 +381,3 @@ impl<R: Remote> JottaFs<R> {
         lock(&self.table).len()
     }
 }
-

@@ -121,14 +121,7 @@ impl InodeTable {
     }
 
     /// Insert or refresh a child; an existing inode keeps its number (and its listing if still a folder).
-    pub fn upsert(
-        &mut self,
-        parent: u64,
-        name: &str,
-        kind: NodeKind,
-        mtime: UnixTime,
-        file: Option<FileMeta>,
-    ) -> u64 {
+    pub fn upsert(&mut self, parent: u64, name: &str, kind: NodeKind, mtime: UnixTime, file: Option<FileMeta>) -> u64 {
         let now = Instant::now();
         if let Some(ino) = self.child(parent, name) {
             if let Some(node) = self.nodes.get_mut(&ino) {

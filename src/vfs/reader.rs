@@ -173,9 +173,7 @@ impl<R: Remote> FileReader<R> {
             self.schedule(&mut plan, target);
         } else if offset < plan.base {
             return Ok(None);
-        } else if plan.scheduled < self.size
-            && (plan.scheduled < end || plan.scheduled - end < plan.window / 2)
-        {
+        } else if plan.scheduled < self.size && (plan.scheduled < end || plan.scheduled - end < plan.window / 2) {
             plan.window = (plan.window * 2).min(self.cfg.max_window);
             let target = end.max(offset + plan.window).min(self.size);
             self.schedule(&mut plan, target);

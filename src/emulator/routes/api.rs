@@ -19,23 +19,13 @@ pub async fn handle(shared: &Arc<Shared>, req: Req) -> Outcome<Response> {
         (Method::POST, "/files/v1/allocate") => allocate(shared, req).await,
         (Method::POST, "/files/v1/purge_trash") => {
             let (folders, files) = shared.store().purge_trash()?;
-            Ok(json_ok(
-                StatusCode::OK,
-                &serde_json::json!({"folders": folders, "files": files}),
-            ))
+            Ok(json_ok(StatusCode::OK, &serde_json::json!({"folders": folders, "files": files})))
         }
         (Method::POST, p) if p.starts_with("/files/v1/upload/") => {
-            let id = p
-                .trim_start_matches("/files/v1/upload/")
-                .trim_matches('/')
-                .to_string();
+            let id = p.trim_start_matches("/files/v1/upload/").trim_matches('/').to_string();
             transfer::upload(shared, req, &id).await
         }
-        _ => Err(Failure::new(
-            StatusCode::NOT_FOUND,
-            "javax.ws.rs.NotFoundException",
-            format!("No endpoint {path}"),
-        )),
+        _ => Err(Failure::new(StatusCode::NOT_FOUND, "javax.ws.rs.NotFoundException", format!("No endpoint {path}"))),
     }
 }
 
@@ -90,19 +80,11 @@ fn allocate_path(path: &str) -> Outcome<Vec<String>> {
 }
 
 async fn allocate(shared: &Arc<Shared>, req: Req) -> Outcome<Response> {
-    let bytes = axum::body::to_bytes(req.body, 1 << 20)
-        .await
-        .map_err(|_| Failure::bad_request("Unreadable request body"))?;
-    let json: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| Failure::bad_request(format!("Invalid JSON: {e}")))?;
-    let path = json
-        .get("path")
-        .and_then(Value::as_str)
-        .ok_or_else(|| Failure::bad_request("Missing path"))?;
-    let size = json
-        .get("bytes")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| Failure::bad_request("Missing bytes"))?;
+    let bytes =
+        axum::body::to_bytes(req.body, 1 << 20).await.map_err(|_| Failure::bad_request("Unreadable request body"))?;
+    let json: Value = serde_json::from_slice(&bytes).map_err(|e| Failure::bad_request(format!("Invalid JSON: {e}")))?;
+    let path = json.get("path").and_then(Value::as_str).ok_or_else(|| Failure::bad_request("Missing path"))?;
+    let size = json.get("bytes").and_then(Value::as_u64).ok_or_else(|| Failure::bad_request("Missing bytes"))?;
     let md5 = json
         .get("md5")
         .and_then(Value::as_str)
@@ -112,24 +94,13 @@ async fn allocate(shared: &Arc<Shared>, req: Req) -> Outcome<Response> {
     let now = timefmt::now();
     let modified = time_value(json.get("modified")).unwrap_or(now);
     let created = time_value(json.get("created")).unwrap_or(modified);
-    let reject_conflicts =
-        json.get("conflict_handler").and_then(Value::as_str) == Some("REJECT_CONFLICTS");
+    let reject_conflicts = json.get("conflict_handler").and_then(Value::as_str) == Some("REJECT_CONFLICTS");
     let segs = allocate_path(path)?;
-    let request = AllocateRequest {
-        segs,
-        md5,
-        size,
-        created,
-        modified,
-        reject_conflicts,
-    };
+    let request = AllocateRequest { segs, md5, size, created, modified, reject_conflicts };
     let mut store = shared.store();
     let (node, allocation) = store.allocate(&request, shared.quota)?;
     let names = store.state.tree.names(node);
-    let echo = format!(
-        "/jfs/{}",
-        names.get(1..).map(|s| s.join("/")).unwrap_or_default()
-    );
+    let echo = format!("/jfs/{}", names.get(1..).map(|s| s.join("/")).unwrap_or_default());
     let name = names.last().map(|s| s.to_string()).unwrap_or_default();
     let (state, upload_id, resume_pos) = match allocation {
         Allocation::Completed => ("COMPLETED", crate::emulator::ids::hex32(), size),

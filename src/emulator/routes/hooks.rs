@@ -35,11 +35,7 @@ pub async fn handle(shared: &Shared, req: Req) -> Response {
             "Test hooks are only available from loopback",
         ));
     }
-    let route = req
-        .path
-        .trim_start_matches("/_emulator")
-        .trim_end_matches('/')
-        .to_string();
+    let route = req.path.trim_start_matches("/_emulator").trim_end_matches('/').to_string();
     match (req.method.clone(), route.as_str()) {
         (Method::GET, "/counters") => json_ok(StatusCode::OK, &shared.counters.to_json()),
         (Method::POST, "/counters/reset") => {
@@ -69,10 +65,7 @@ pub async fn handle(shared: &Shared, req: Req) -> Response {
         (Method::POST, "/login-token") => {
             let token = shared.auth().mint_login_token();
             let mut resp = Response::new(Body::from(token));
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            );
+            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
             resp
         }
         (Method::POST, "/expire-tokens") => {
@@ -89,11 +82,7 @@ pub async fn handle(shared: &Shared, req: Req) -> Response {
                 Err(e) => bad(format!("Invalid seed request: {e}")),
             }
         }
-        _ => to_json(&Failure::new(
-            StatusCode::NOT_FOUND,
-            "javax.ws.rs.NotFoundException",
-            "Unknown test hook",
-        )),
+        _ => to_json(&Failure::new(StatusCode::NOT_FOUND, "javax.ws.rs.NotFoundException", "Unknown test hook")),
     }
 }
 
@@ -131,13 +120,7 @@ async fn seed(shared: &Shared, s: SeedRequest) -> Response {
         Ok(p) => p,
         Err(f) => return to_json(&f),
     };
-    if store
-        .state
-        .tree
-        .get(parent)
-        .map(|n| !n.children.live.is_empty())
-        .unwrap_or(true)
-    {
+    if store.state.tree.get(parent).map(|n| !n.children.live.is_empty()).unwrap_or(true) {
         return to_json(&Failure::conflict(format!("{} is not empty", s.path)));
     }
     let first_id = store.state.next_id;
@@ -153,8 +136,5 @@ async fn seed(shared: &Shared, s: SeedRequest) -> Response {
     if let Err(f) = store.commit(op) {
         return to_json(&f);
     }
-    json_ok(
-        StatusCode::OK,
-        &serde_json::json!({"folders": s.dirs, "files": s.dirs * s.files_per_dir}),
-    )
+    json_ok(StatusCode::OK, &serde_json::json!({"folders": s.dirs, "files": s.dirs * s.files_per_dir}))
 }

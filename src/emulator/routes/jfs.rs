@@ -23,9 +23,7 @@ pub fn account_segments(shared: &Shared, raw_path: &str) -> Outcome<Vec<String>>
         ));
     };
     if *user != shared.user {
-        return Err(Failure::unauthorized(format!(
-            "Access denied for user {user}"
-        )));
+        return Err(Failure::unauthorized(format!("Access denied for user {user}")));
     }
     Ok(segs[2..].to_vec())
 }
@@ -35,9 +33,7 @@ pub fn pseudo_mount_point(rest: &[String]) -> Option<&'static str> {
     if rest.len() < 2 || !rest[0].eq_ignore_ascii_case(JOTTA) {
         return None;
     }
-    ["Trash", "Links", "Latest"]
-        .into_iter()
-        .find(|p| rest[1].eq_ignore_ascii_case(p))
+    ["Trash", "Links", "Latest"].into_iter().find(|p| rest[1].eq_ignore_ascii_case(p))
 }
 
 pub async fn handle(shared: &Arc<Shared>, req: Req, kind: &'static str) -> Outcome<Response> {
@@ -59,22 +55,14 @@ pub async fn handle(shared: &Arc<Shared>, req: Req, kind: &'static str) -> Outco
     }
     let host = shared.host.as_str();
     if rest.is_empty() {
-        return Ok(xml_ok(
-            StatusCode::OK,
-            docs::user_doc(&shared.store(), host, shared.quota),
-        ));
+        return Ok(xml_ok(StatusCode::OK, docs::user_doc(&shared.store(), host, shared.quota)));
     }
     if let Some(pseudo) = pseudo_mount_point(&rest).filter(|_| rest.len() == 2) {
         let store = shared.store();
         let body = match pseudo {
             "Trash" => docs::trash_doc(&store, host),
             "Links" => docs::search_doc(&store, host, true, 0),
-            _ => docs::search_doc(
-                &store,
-                host,
-                false,
-                req.param("max").and_then(|m| m.parse().ok()).unwrap_or(10),
-            ),
+            _ => docs::search_doc(&store, host, false, req.param("max").and_then(|m| m.parse().ok()).unwrap_or(10)),
         };
         return Ok(xml_ok(StatusCode::OK, body));
     }
@@ -83,10 +71,7 @@ pub async fn handle(shared: &Arc<Shared>, req: Req, kind: &'static str) -> Outco
         let store = shared.store();
         if rest.len() == 1 {
             let dev = store.device(&rest[0])?;
-            return Ok(xml_ok(
-                StatusCode::OK,
-                docs::device_doc(&store, host, dev, true),
-            ));
+            return Ok(xml_ok(StatusCode::OK, docs::device_doc(&store, host, dev, true)));
         }
         let shown = format!("/{}/{}", shared.user, rest.join("/"));
         let Some(id) = store.state.tree.resolve(&rest) else {
@@ -96,22 +81,13 @@ pub async fn handle(shared: &Arc<Shared>, req: Req, kind: &'static str) -> Outco
                 Failure::no_such_path(shown)
             });
         };
-        let is_file = store
-            .state
-            .tree
-            .get(id)
-            .map(|n| n.is_file())
-            .unwrap_or(false);
+        let is_file = store.state.tree.get(id).map(|n| n.is_file()).unwrap_or(false);
         let body = match (kind, is_file) {
             ("download", true) => None,
-            ("download", false) => {
-                return Err(Failure::not_found(format!("{shown} is not a file")))
-            }
+            ("download", false) => return Err(Failure::not_found(format!("{shown} is not a file"))),
             ("list_recursive", false) => Some(docs::filedirlist_doc(&store, host, id)),
             ("liststream", false) => Some(docs::liststream_doc(&store, host, id)),
-            ("list_recursive" | "liststream", true) => {
-                return Err(Failure::bad_request(format!("{shown} is a file")))
-            }
+            ("list_recursive" | "liststream", true) => return Err(Failure::bad_request(format!("{shown} is a file"))),
             (_, true) => Some(docs::file_doc(&store, host, id, true)),
             (_, false) => Some(docs::container_doc(&store, host, id, true)),
         };

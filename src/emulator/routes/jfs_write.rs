@@ -17,9 +17,7 @@ use std::sync::Arc;
 fn is_builtin(rest: &[String]) -> bool {
     rest.len() == 2
         && rest[0].eq_ignore_ascii_case(JOTTA)
-        && BUILTIN_MOUNT_POINTS
-            .iter()
-            .any(|m| m.eq_ignore_ascii_case(&rest[1]))
+        && BUILTIN_MOUNT_POINTS.iter().any(|m| m.eq_ignore_ascii_case(&rest[1]))
 }
 
 /// The document answering a change to `id`: files as `<file>`, containers without their listing.
@@ -35,9 +33,7 @@ fn destination(shared: &Shared, value: &str) -> Outcome<Vec<String>> {
     let segs = split_decoded(value).map_err(|e| Failure::illegal_argument(e.0))?;
     match segs.split_first() {
         Some((user, rest)) if *user == shared.user && rest.len() >= 3 => Ok(rest.to_vec()),
-        _ => Err(Failure::bad_request(format!(
-            "Invalid destination path {value}"
-        ))),
+        _ => Err(Failure::bad_request(format!("Invalid destination path {value}"))),
     }
 }
 
@@ -60,16 +56,11 @@ pub async fn handle(shared: &Arc<Shared>, req: Req, rest: Vec<String>) -> Outcom
     if req.flag("mkDir") {
         let mut store = shared.store();
         let id = store.mkdir_p(&rest)?;
-        return Ok(xml_ok(
-            StatusCode::OK,
-            docs::container_doc(&store, host, id, false),
-        ));
+        return Ok(xml_ok(StatusCode::OK, docs::container_doc(&store, host, id, false)));
     }
     if req.flag("dl") || req.flag("dlDir") {
         if is_builtin(&rest) {
-            return Err(Failure::bad_request(format!(
-                "Cannot delete built-in mount point {shown}"
-            )));
+            return Err(Failure::bad_request(format!("Cannot delete built-in mount point {shown}")));
         }
         let mut store = shared.store();
         let Some(id) = store.state.tree.resolve(&rest) else {
@@ -77,15 +68,7 @@ pub async fn handle(shared: &Arc<Shared>, req: Req, rest: Vec<String>) -> Outcom
             let name = rest.last().cloned().unwrap_or_default();
             let mut w = crate::emulator::xml::XmlWriter::document(true);
             let t = timefmt::jfs(timefmt::now());
-            w.open(
-                "file",
-                &[
-                    ("name", &name),
-                    ("deleted", &t),
-                    ("time", &t),
-                    ("host", host),
-                ],
-            );
+            w.open("file", &[("name", &name), ("deleted", &t), ("time", &t), ("host", host)]);
             w.preserve("path", &shown[..shown.len() - name.len() - 1]);
             w.preserve("abspath", &shown[..shown.len() - name.len() - 1]);
             w.close("file");
@@ -96,16 +79,11 @@ pub async fn handle(shared: &Arc<Shared>, req: Req, rest: Vec<String>) -> Outcom
     }
     if req.flag("rm") || req.flag("rmDir") {
         if is_builtin(&rest) {
-            return Err(Failure::bad_request(format!(
-                "Cannot delete built-in mount point {shown}"
-            )));
+            return Err(Failure::bad_request(format!("Cannot delete built-in mount point {shown}")));
         }
         let mut store = shared.store();
-        let id = store
-            .state
-            .tree
-            .resolve(&rest)
-            .ok_or_else(|| Failure::not_found(format!("{shown} does not exist")))?;
+        let id =
+            store.state.tree.resolve(&rest).ok_or_else(|| Failure::not_found(format!("{shown} does not exist")))?;
         let parent = store.state.tree.get(id).and_then(|n| n.parent).unwrap_or(0);
         store.remove(id)?;
         let body = if rest.len() == 2 {
@@ -123,12 +101,7 @@ pub async fn handle(shared: &Arc<Shared>, req: Req, rest: Vec<String>) -> Outcom
             .tree
             .resolve_live(&rest)
             .ok_or_else(|| Failure::not_found(format!("Source file {shown} does not exist")))?;
-        let is_file = store
-            .state
-            .tree
-            .get(src)
-            .map(|n| n.is_file())
-            .unwrap_or(false);
+        let is_file = store.state.tree.get(src).map(|n| n.is_file()).unwrap_or(false);
         let moved = if is_file {
             store.move_file(src, &dest)?
         } else if rest.len() >= 3 {
@@ -145,20 +118,10 @@ pub async fn handle(shared: &Arc<Shared>, req: Req, rest: Vec<String>) -> Outcom
             .state
             .tree
             .resolve_live(&rest)
-            .filter(|id| {
-                store
-                    .state
-                    .tree
-                    .get(*id)
-                    .map(|n| n.is_file())
-                    .unwrap_or(false)
-            })
+            .filter(|id| store.state.tree.get(*id).map(|n| n.is_file()).unwrap_or(false))
             .ok_or_else(|| Failure::not_found(format!("Source file {shown} does not exist")))?;
         let copy = store.copy_file(src, &dest)?;
-        return Ok(xml_ok(
-            StatusCode::OK,
-            docs::file_doc(&store, host, copy, false),
-        ));
+        return Ok(xml_ok(StatusCode::OK, docs::file_doc(&store, host, copy, false)));
     }
     if req.params.contains_key("cphash") {
         return cphash(shared, &req, &rest);
@@ -172,19 +135,10 @@ pub async fn handle(shared: &Arc<Shared>, req: Req, rest: Vec<String>) -> Outcom
         let mut store = shared.store();
         let dev = store.device(&rest[0])?;
         let (id, created) = store.create_mount_point(dev, &rest[1])?;
-        let status = if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        };
-        return Ok(xml_ok(
-            status,
-            docs::mount_point_doc(&store, host, id, false),
-        ));
+        let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+        return Ok(xml_ok(status, docs::mount_point_doc(&store, host, id, false)));
     }
-    Err(Failure::bad_request(format!(
-        "Unsupported operation on {shown}"
-    )))
+    Err(Failure::bad_request(format!("Unsupported operation on {shown}")))
 }
 
 /// `POST /jfs/<user>/<device>?type=...` creates (201 even if it exists); `rm=true` removes.
@@ -193,27 +147,17 @@ fn device_op(shared: &Shared, req: &Req, name: &str) -> Outcome<Response> {
     let mut store = shared.store();
     if let Some(dtype) = req.param("type") {
         let (id, _) = store.create_device(name, dtype)?;
-        return Ok(xml_ok(
-            StatusCode::CREATED,
-            docs::device_doc(&store, host, id, true),
-        ));
+        return Ok(xml_ok(StatusCode::CREATED, docs::device_doc(&store, host, id, true)));
     }
     if req.flag("rm") {
         if name.eq_ignore_ascii_case(JOTTA) {
-            return Err(Failure::bad_request(
-                "The built-in device cannot be deleted",
-            ));
+            return Err(Failure::bad_request("The built-in device cannot be deleted"));
         }
         let id = store.device(name)?;
         store.remove(id)?;
-        return Ok(xml_ok(
-            StatusCode::OK,
-            docs::user_doc(&store, host, shared.quota),
-        ));
+        return Ok(xml_ok(StatusCode::OK, docs::user_doc(&store, host, shared.quota)));
     }
-    Err(Failure::bad_request(format!(
-        "Unsupported operation on device {name}"
-    )))
+    Err(Failure::bad_request(format!("Unsupported operation on device {name}")))
 }
 
 /// `mode=enableShare` / `mode=disableShare` (GET per the protocol; POST accepted too).
@@ -224,20 +168,10 @@ pub fn share(shared: &Shared, rest: &[String], on: bool) -> Outcome<Response> {
         .state
         .tree
         .resolve(rest)
-        .filter(|id| {
-            store
-                .state
-                .tree
-                .get(*id)
-                .map(|n| n.is_file())
-                .unwrap_or(false)
-        })
+        .filter(|id| store.state.tree.get(*id).map(|n| n.is_file()).unwrap_or(false))
         .ok_or_else(|| Failure::not_found(format!("{shown} does not exist")))?;
     store.share(id, on)?;
-    Ok(xml_ok(
-        StatusCode::OK,
-        docs::file_doc(&store, &shared.host, id, false),
-    ))
+    Ok(xml_ok(StatusCode::OK, docs::file_doc(&store, &shared.host, id, false)))
 }
 
 /// `cphash=true` with `JSize`/`JMd5`/`JCreated`/`JModified`: make the path hold that content without a
@@ -256,37 +190,21 @@ fn cphash(shared: &Shared, req: &Req, rest: &[String]) -> Outcome<Response> {
         .filter(|s| s.len() == 32 && s.chars().all(|c| c.is_ascii_hexdigit()))
         .ok_or_else(|| Failure::bad_request("Missing or invalid JMd5 header"))?;
     let now = timefmt::now();
-    let modified = req
-        .header("JModified")
-        .and_then(timefmt::parse_any)
-        .unwrap_or(now);
-    let created = req
-        .header("JCreated")
-        .and_then(timefmt::parse_any)
-        .unwrap_or(modified);
+    let modified = req.header("JModified").and_then(timefmt::parse_any).unwrap_or(now);
+    let created = req.header("JCreated").and_then(timefmt::parse_any).unwrap_or(modified);
     if rest.len() < 3 {
         return Err(Failure::bad_request(format!("{shown} is not a file path")));
     }
     let mut store = shared.store();
     let tree = &store.state.tree;
     let same = |id: NodeId| {
-        tree.get(id)
-            .and_then(|n| n.file())
-            .and_then(|f| f.current())
-            .map(|r| r.md5 == md5 && r.size == size)
+        tree.get(id).and_then(|n| n.file()).and_then(|f| f.current()).map(|r| r.md5 == md5 && r.size == size)
             == Some(true)
     };
     let live = tree.resolve_live(rest);
-    let trashed = if live.is_none() {
-        tree.resolve(rest).filter(|id| same(*id))
-    } else {
-        None
-    };
+    let trashed = if live.is_none() { tree.resolve(rest).filter(|id| same(*id)) } else { None };
     let live_same = live.map(&same).unwrap_or(false);
-    let live_is_folder = live
-        .and_then(|id| tree.get(id))
-        .map(|n| !n.is_file())
-        .unwrap_or(false);
+    let live_is_folder = live.and_then(|id| tree.get(id)).map(|n| !n.is_file()).unwrap_or(false);
     let id = if live_is_folder {
         return Err(Failure::conflict(format!("{shown} is a folder")));
     } else if let (Some(id), true) = (live, live_same) {
@@ -300,12 +218,7 @@ fn cphash(shared: &Shared, req: &Req, rest: &[String]) -> Outcome<Response> {
         let parent = store.mkdir_p(&rest[..rest.len() - 1])?;
         store.put_content(parent, &rest[rest.len() - 1], &md5, size, created, modified)?
     } else {
-        return Err(Failure::not_found(format!(
-            "{shown}: content not known, upload needed"
-        )));
+        return Err(Failure::not_found(format!("{shown}: content not known, upload needed")));
     };
-    Ok(xml_ok(
-        StatusCode::OK,
-        docs::file_doc(&store, &shared.host, id, false),
-    ))
+    Ok(xml_ok(StatusCode::OK, docs::file_doc(&store, &shared.host, id, false)))
 }

@@ -70,9 +70,7 @@ impl Req {
 
     /// `mkDir=true` style flags.
     pub fn flag(&self, key: &str) -> bool {
-        self.param(key)
-            .map(|v| v.eq_ignore_ascii_case("true"))
-            .unwrap_or(false)
+        self.param(key).map(|v| v.eq_ignore_ascii_case("true")).unwrap_or(false)
     }
 
     pub fn header(&self, key: &str) -> Option<&str> {
@@ -98,36 +96,19 @@ pub async fn handle(shared: Arc<Shared>, ctx: ConnCtx, req: Request<Incoming>) -
     let mut params: HashMap<String, String> = parse_form(parts.uri.query().unwrap_or("")).collect();
     let mut body = Body::new(body);
     if path.starts_with("/_emulator") {
-        let req = Req {
-            method: parts.method,
-            path,
-            headers: parts.headers,
-            params,
-            body,
-            ctx,
-        };
+        let req = Req { method: parts.method, path, headers: parts.headers, params, body, ctx };
         return hooks::handle(&shared, req).await;
     }
     let area = Area::of(&path);
     // Servlet semantics: parameters may also come as an urlencoded body (jottalib, token requests).
-    if parts.method == Method::POST
-        && is_form(&parts.headers)
-        && matches!(area, Area::Jfs | Area::Auth)
-    {
+    if parts.method == Method::POST && is_form(&parts.headers) && matches!(area, Area::Jfs | Area::Auth) {
         match axum::body::to_bytes(body, 1 << 20).await {
             Ok(bytes) => params.extend(parse_form(&String::from_utf8_lossy(&bytes))),
             Err(_) => return area.error(&shared, &Failure::bad_request("Unreadable request body")),
         }
         body = Body::empty();
     }
-    let req = Req {
-        method: parts.method,
-        path,
-        headers: parts.headers,
-        params,
-        body,
-        ctx,
-    };
+    let req = Req { method: parts.method, path, headers: parts.headers, params, body, ctx };
     let kind = classify(&shared, area, &req);
     shared.counters.count(kind);
     let (latency, failure) = {
@@ -140,11 +121,7 @@ pub async fn handle(shared: Arc<Shared>, ctx: ConnCtx, req: Request<Incoming>) -
     if let Some(status) = failure {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let f = if status == StatusCode::TOO_MANY_REQUESTS {
-            Failure::new(
-                status,
-                "no.jotta.backup.errors.TooManyRequestsException",
-                "Rate limit exceeded",
-            )
+            Failure::new(status, "no.jotta.backup.errors.TooManyRequestsException", "Rate limit exceeded")
         } else {
             Failure::new(status, "java.lang.RuntimeException", "Injected fault")
         };
@@ -165,31 +142,24 @@ pub async fn handle(shared: Arc<Shared>, ctx: ConnCtx, req: Request<Incoming>) -
                 let range = req.header("Range").map(str::to_string);
                 public_download(&shared, range, rest).await
             }
-            None => Err(Failure::new(
-                StatusCode::NOT_FOUND,
-                "javax.ws.rs.NotFoundException",
-                "No such endpoint",
-            )),
+            None => Err(Failure::new(StatusCode::NOT_FOUND, "javax.ws.rs.NotFoundException", "No such endpoint")),
         },
     };
     result.unwrap_or_else(|f| area.error(&shared, &f))
 }
 
 /// `GET /opin/io/downloadPublic/<user>/<publicURI>`: a shared file's bytes, no credentials needed.
-async fn public_download(
-    shared: &Arc<Shared>,
-    range: Option<String>,
-    rest: &str,
-) -> Outcome<Response> {
+async fn public_download(shared: &Arc<Shared>, range: Option<String>, rest: &str) -> Outcome<Response> {
     let uri = rest.rsplit('/').next().unwrap_or("");
     let id = {
         let store = shared.store();
-        let found = store.state.tree.nodes.values().find(|n| {
-            n.deleted.is_none() && n.file().and_then(|f| f.public_uri.as_deref()) == Some(uri)
-        });
-        found
-            .map(|n| n.id)
-            .ok_or_else(|| Failure::not_found("No such public link"))?
+        let found = store
+            .state
+            .tree
+            .nodes
+            .values()
+            .find(|n| n.deleted.is_none() && n.file().and_then(|f| f.public_uri.as_deref()) == Some(uri));
+        found.map(|n| n.id).ok_or_else(|| Failure::not_found("No such public link"))?
     };
     transfer::download(shared, range.as_deref(), id).await
 }
@@ -199,13 +169,8 @@ fn authorize(shared: &Shared, headers: &HeaderMap) -> Outcome<()> {
     let value = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            Failure::unauthorized("Full authentication is required to access this resource")
-        })?;
-    if let Some(token) = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-    {
+        .ok_or_else(|| Failure::unauthorized("Full authentication is required to access this resource"))?;
+    if let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) {
         return shared.auth().check_bearer(token.trim());
     }
     if let Some(b64) = value.strip_prefix("Basic ") {
@@ -259,12 +224,8 @@ fn classify_jfs(shared: &Shared, req: &Req) -> &'static str {
             (2, _) => "list",
             _ => {
                 let store = shared.store();
-                let is_file = store
-                    .state
-                    .tree
-                    .resolve(rest)
-                    .and_then(|id| store.state.tree.get(id))
-                    .map(|n| n.is_file());
+                let is_file =
+                    store.state.tree.resolve(rest).and_then(|id| store.state.tree.get(id)).map(|n| n.is_file());
                 if is_file == Some(true) {
                     "stat"
                 } else {

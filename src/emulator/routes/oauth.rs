@@ -14,22 +14,13 @@ pub async fn handle(shared: &Shared, req: Req) -> Response {
     let base = format!("{}{REALM}", shared.endpoint);
     let oidc = format!("{base}/protocol/openid-connect");
     match req.path.strip_prefix(REALM) {
-        Some("/.well-known/openid-configuration") => {
-            json_ok(StatusCode::OK, &discovery(&base, &oidc))
-        }
+        Some("/.well-known/openid-configuration") => json_ok(StatusCode::OK, &discovery(&base, &oidc)),
         Some("/protocol/openid-connect/token") if req.method == Method::POST => token(shared, &req),
         Some("/protocol/openid-connect/userinfo") => {
-            let bearer = req
-                .header("Authorization")
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .unwrap_or("");
+            let bearer = req.header("Authorization").and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
             match shared.auth().check_bearer(bearer.trim()) {
                 Ok(()) => json_ok(StatusCode::OK, &shared.auth().userinfo()),
-                Err(_) => oauth_error(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_token",
-                    "Token verification failed",
-                ),
+                Err(_) => oauth_error(StatusCode::UNAUTHORIZED, "invalid_token", "Token verification failed"),
             }
         }
         _ => oauth_error(StatusCode::NOT_FOUND, "invalid_request", "Unknown endpoint"),
@@ -77,11 +68,7 @@ fn client_id(req: &Req) -> String {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b.trim())
-                .ok()
-        })
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| s.split_once(':').map(|(id, _)| id.to_string()))
         .unwrap_or_default()
@@ -95,9 +82,7 @@ fn token(shared: &Shared, req: &Req) -> Response {
             req.param("username").unwrap_or(""),
             req.param("password").unwrap_or(""),
         ),
-        "refresh_token" => shared
-            .auth()
-            .refresh_grant(&client, req.param("refresh_token").unwrap_or("")),
+        "refresh_token" => shared.auth().refresh_grant(&client, req.param("refresh_token").unwrap_or("")),
         other => {
             return oauth_error(
                 StatusCode::BAD_REQUEST,
@@ -108,10 +93,8 @@ fn token(shared: &Shared, req: &Req) -> Response {
     };
     match result {
         Ok(body) => json_ok(StatusCode::OK, &body),
-        Err(e) => oauth_error(
-            StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
-            e.error,
-            &e.description,
-        ),
+        Err(e) => {
+            oauth_error(StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST), e.error, &e.description)
+        }
     }
 }

@@ -31,11 +31,7 @@ struct Pacer {
 
 impl Pacer {
     fn new(bandwidth: u64) -> Self {
-        Pacer {
-            bandwidth,
-            started: Instant::now(),
-            done: 0,
-        }
+        Pacer { bandwidth, started: Instant::now(), done: 0 }
     }
 
     /// Chunk size that keeps pacing smooth.
@@ -80,11 +76,7 @@ fn parse_range(value: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, ()>
         (size.saturating_sub(n), size - 1)
     } else {
         let start: u64 = a.parse().map_err(|_| ())?;
-        let end = if b.is_empty() {
-            size - 1
-        } else {
-            b.parse::<u64>().map_err(|_| ())?.min(size - 1)
-        };
+        let end = if b.is_empty() { size - 1 } else { b.parse::<u64>().map_err(|_| ())?.min(size - 1) };
         (start, end)
     };
     if start >= size || start > end {
@@ -103,11 +95,7 @@ pub async fn download(shared: &Arc<Shared>, range: Option<&str>, id: NodeId) -> 
             .and_then(|n| n.file())
             .and_then(|f| f.current())
             .ok_or_else(|| Failure::not_found("File has no completed revision"))?;
-        (
-            store.blobs.path(&rev.md5, rev.size),
-            rev.size,
-            rev.mime.clone(),
-        )
+        (store.blobs.path(&rev.md5, rev.size), rev.size, rev.mime.clone())
     };
     let (start, end, partial) = match parse_range(range, size) {
         Ok(Some((s, e))) => (s, e, true),
@@ -126,12 +114,8 @@ pub async fn download(shared: &Arc<Shared>, range: Option<&str>, id: NodeId) -> 
         }
     };
     let len = end - start;
-    let mut file = tokio::fs::File::open(&path)
-        .await
-        .map_err(Failure::from_io)?;
-    file.seek(SeekFrom::Start(start))
-        .await
-        .map_err(Failure::from_io)?;
+    let mut file = tokio::fs::File::open(&path).await.map_err(Failure::from_io)?;
+    file.seek(SeekFrom::Start(start)).await.map_err(Failure::from_io)?;
     let (bandwidth, drop_at) = {
         let mut faults = shared.faults();
         (faults.bandwidth(), faults.drop_point("download", len))
@@ -145,8 +129,7 @@ pub async fn download(shared: &Arc<Shared>, range: Option<&str>, id: NodeId) -> 
         let mut want = (pacer.chunk() as u64).min(remaining);
         if let Some(cut) = drop_at {
             if sent >= cut {
-                let err =
-                    std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "injected drop");
+                let err = std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "injected drop");
                 return Some((Err(err), None));
             }
             want = want.min(cut - sent);
@@ -163,11 +146,7 @@ pub async fn download(shared: &Arc<Shared>, range: Option<&str>, id: NodeId) -> 
         ))
     });
     let mut resp = Response::new(Body::from_stream(stream));
-    *resp.status_mut() = if partial {
-        StatusCode::PARTIAL_CONTENT
-    } else {
-        StatusCode::OK
-    };
+    *resp.status_mut() = if partial { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK };
     let h = resp.headers_mut();
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
@@ -264,11 +243,7 @@ async fn hash_prefix(path: std::path::PathBuf, len: u64) -> Result<Md5, Failure>
 }
 
 fn api_error(status: u16, exception: &'static str, message: String) -> Failure {
-    Failure::new(
-        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-        exception,
-        message,
-    )
+    Failure::new(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), exception, message)
 }
 
 /// `POST <upload_url>`: bytes from the resume position (an optional `Range: bytes=a-b` names it; its
@@ -278,9 +253,7 @@ fn api_error(status: u16, exception: &'static str, message: String) -> Failure {
 pub async fn upload(shared: &Arc<Shared>, req: Req, upload_id: &str) -> Outcome<Response> {
     let (pending, part) = {
         let store = shared.store();
-        let p = store
-            .pending(upload_id)
-            .ok_or_else(|| Failure::not_found(format!("Upload {upload_id} not found")))?;
+        let p = store.pending(upload_id).ok_or_else(|| Failure::not_found(format!("Upload {upload_id} not found")))?;
         (p, store.blobs.part_path(upload_id))
     };
     let start = req
@@ -303,14 +276,8 @@ pub async fn upload(shared: &Arc<Shared>, req: Req, upload_id: &str) -> Outcome<
         .await
         .map_err(Failure::from_io)?;
     file.set_len(start).await.map_err(Failure::from_io)?;
-    file.seek(SeekFrom::Start(start))
-        .await
-        .map_err(Failure::from_io)?;
-    let mut hasher = if start > 0 {
-        hash_prefix(part.clone(), start).await?
-    } else {
-        Md5::new()
-    };
+    file.seek(SeekFrom::Start(start)).await.map_err(Failure::from_io)?;
+    let mut hasher = if start > 0 { hash_prefix(part.clone(), start).await? } else { Md5::new() };
     let (got, end) = receive(shared, req.body, file, &mut hasher, pending.size - start).await?;
     let received = start + got;
     match end {
@@ -346,26 +313,13 @@ pub async fn upload(shared: &Arc<Shared>, req: Req, upload_id: &str) -> Outcome<
         return Err(api_error(
             400,
             "no.jotta.openapi.CorruptUploadOpenApiException",
-            format!(
-                "Checksum mismatch: declared {}, received {md5}",
-                pending.md5
-            ),
+            format!("Checksum mismatch: declared {}, received {md5}", pending.md5),
         ));
     }
     let tree = &store.state.tree;
-    let modified = tree
-        .get(pending.node)
-        .and_then(|n| n.file())
-        .and_then(|f| f.current())
-        .map(|r| r.modified)
-        .unwrap_or(0);
-    let path = format!(
-        "/jfs/{}",
-        tree.names(pending.node)
-            .get(1..)
-            .map(|s| s.join("/"))
-            .unwrap_or_default()
-    );
+    let modified =
+        tree.get(pending.node).and_then(|n| n.file()).and_then(|f| f.current()).map(|r| r.modified).unwrap_or(0);
+    let path = format!("/jfs/{}", tree.names(pending.node).get(1..).map(|s| s.join("/")).unwrap_or_default());
     let body = serde_json::json!({
         "path": path,
         "content_id": format!("{md5}-{}", pending.size),
@@ -385,37 +339,22 @@ pub async fn legacy_upload(shared: &Arc<Shared>, req: Req, rest: Vec<String>) ->
         .ok_or_else(|| Failure::bad_request("Missing or invalid JSize header"))?;
     let declared = req.header("JMd5").map(|s| s.trim().to_ascii_lowercase());
     let now = timefmt::now();
-    let modified = req
-        .header("JModified")
-        .and_then(timefmt::parse_any)
-        .unwrap_or(now);
-    let created = req
-        .header("JCreated")
-        .and_then(timefmt::parse_any)
-        .unwrap_or(modified);
+    let modified = req.header("JModified").and_then(timefmt::parse_any).unwrap_or(now);
+    let created = req.header("JCreated").and_then(timefmt::parse_any).unwrap_or(modified);
     if rest.len() < 3 {
-        return Err(Failure::bad_request(
-            "Uploads need a file path below a mount point",
-        ));
+        return Err(Failure::bad_request("Uploads need a file path below a mount point"));
     }
     let (parent, tmp) = {
         let mut store = shared.store();
         if let Some(cap) = shared.quota {
             let free = cap.saturating_sub(store.sizes().usage);
             if size > free {
-                return Err(quota_exceeded(format!(
-                    "Not enough space: {size} bytes needed, {free} free"
-                )));
+                return Err(quota_exceeded(format!("Not enough space: {size} bytes needed, {free} free")));
             }
         }
-        (
-            store.mkdir_p(&rest[..rest.len() - 1])?,
-            store.blobs.temp_path(),
-        )
+        (store.mkdir_p(&rest[..rest.len() - 1])?, store.blobs.temp_path())
     };
-    let file = tokio::fs::File::create(&tmp)
-        .await
-        .map_err(Failure::from_io)?;
+    let file = tokio::fs::File::create(&tmp).await.map_err(Failure::from_io)?;
     let mut hasher = Md5::new();
     let (got, end) = receive(shared, req.body, file, &mut hasher, size).await?;
     if end == BodyEnd::Cut {
@@ -435,17 +374,11 @@ pub async fn legacy_upload(shared: &Arc<Shared>, req: Req, rest: Vec<String>) ->
         RevState::Completed
     };
     if state == RevState::Completed {
-        store
-            .blobs
-            .adopt(&tmp, &md5, size)
-            .map_err(Failure::from_io)?;
+        store.blobs.adopt(&tmp, &md5, size).map_err(Failure::from_io)?;
     } else {
         let _ = std::fs::remove_file(&tmp);
     }
     let rev_md5 = declared.unwrap_or(md5);
     store.add_revision(node, state, &rev_md5, size, created, modified)?;
-    Ok(xml_ok(
-        StatusCode::CREATED,
-        docs::file_doc(&store, &shared.host, node, true),
-    ))
+    Ok(xml_ok(StatusCode::CREATED, docs::file_doc(&store, &shared.host, node, true)))
 }

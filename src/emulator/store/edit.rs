@@ -24,28 +24,13 @@ impl Store {
         let (mut cur, _) = self.create_mount_point(dev, mp_name)?;
         for name in &segs[2..] {
             cur = match self.state.tree.child_live(cur, name) {
-                Some(id)
-                    if self
-                        .state
-                        .tree
-                        .get(id)
-                        .map(|n| n.is_file())
-                        .unwrap_or(false) =>
-                {
-                    return Err(Failure::conflict(format!(
-                        "{} is a file",
-                        self.display(segs)
-                    )));
+                Some(id) if self.state.tree.get(id).map(|n| n.is_file()).unwrap_or(false) => {
+                    return Err(Failure::conflict(format!("{} is a file", self.display(segs))));
                 }
                 Some(id) => id,
                 None => {
                     let id = self.alloc_id();
-                    self.commit(Op::Create {
-                        id,
-                        parent: cur,
-                        name: name.clone(),
-                        kind: Kind::Folder,
-                    })?;
+                    self.commit(Op::Create { id, parent: cur, name: name.clone(), kind: Kind::Folder })?;
                     id
                 }
             };
@@ -62,17 +47,8 @@ impl Store {
             },
             None => {
                 let id = self.alloc_id();
-                let kind = Kind::File(FileData {
-                    uuid: ids::uuid(),
-                    revisions: Vec::new(),
-                    public_uri: None,
-                });
-                self.commit(Op::Create {
-                    id,
-                    parent,
-                    name: name.to_string(),
-                    kind,
-                })?;
+                let kind = Kind::File(FileData { uuid: ids::uuid(), revisions: Vec::new(), public_uri: None });
+                self.commit(Op::Create { id, parent, name: name.to_string(), kind })?;
                 Ok(id)
             }
         }
@@ -89,11 +65,7 @@ impl Store {
         created: i64,
         modified: i64,
     ) -> Outcome<u32> {
-        let n = self
-            .state
-            .tree
-            .get(node)
-            .ok_or_else(|| Failure::not_found("file vanished"))?;
+        let n = self.state.tree.get(node).ok_or_else(|| Failure::not_found("file vanished"))?;
         let number = n.file().map(|f| f.next_number()).unwrap_or(1);
         let rev = Revision {
             number,
@@ -135,12 +107,7 @@ impl Store {
             .and_then(|f| f.current())
             .cloned()
             .ok_or_else(|| Failure::not_found("no completed revision"))?;
-        let rev = Revision {
-            created,
-            modified,
-            updated: timefmt::now(),
-            ..rev
-        };
+        let rev = Revision { created, modified, updated: timefmt::now(), ..rev };
         self.commit(Op::PutRevision { node, rev })
     }
 
@@ -159,10 +126,7 @@ impl Store {
     /// Split `[device, mp, ..., name]` into the (created) live parent and the name.
     fn dest_parent(&mut self, dest: &[String]) -> Outcome<(NodeId, String)> {
         if dest.len() < 3 {
-            return Err(Failure::bad_request(format!(
-                "Invalid destination {}",
-                self.display(dest)
-            )));
+            return Err(Failure::bad_request(format!("Invalid destination {}", self.display(dest))));
         }
         let parent = self.mkdir_p(&dest[..dest.len() - 1])?;
         Ok((parent, dest[dest.len() - 1].clone()))
@@ -177,20 +141,11 @@ impl Store {
             Some(id) if id == src => {}
             Some(id) => match self.state.tree.get(id) {
                 Some(n) if n.is_file() => self.soft_delete(id)?,
-                _ => {
-                    return Err(Failure::conflict(format!(
-                        "{} is a folder",
-                        self.display(dest)
-                    )))
-                }
+                _ => return Err(Failure::conflict(format!("{} is a folder", self.display(dest)))),
             },
             None => {}
         }
-        self.commit(Op::Move {
-            node: src,
-            parent,
-            name,
-        })?;
+        self.commit(Op::Move { node: src, parent, name })?;
         Ok(src)
     }
 
@@ -202,17 +157,10 @@ impl Store {
         }
         if let Some(id) = self.state.tree.child_live(parent, &name) {
             if id != src {
-                return Err(Failure::conflict(format!(
-                    "Folder {} already exists",
-                    self.display(dest)
-                )));
+                return Err(Failure::conflict(format!("Folder {} already exists", self.display(dest))));
             }
         }
-        self.commit(Op::Move {
-            node: src,
-            parent,
-            name,
-        })?;
+        self.commit(Op::Move { node: src, parent, name })?;
         Ok(src)
     }
 
@@ -235,16 +183,9 @@ impl Store {
     pub fn restore_file(&mut self, node: NodeId) -> Outcome<()> {
         let (parent_segs, name) = {
             let tree = &self.state.tree;
-            let n = tree
-                .get(node)
-                .ok_or_else(|| Failure::not_found("file vanished"))?;
+            let n = tree.get(node).ok_or_else(|| Failure::not_found("file vanished"))?;
             let parent = n.parent.ok_or_else(|| Failure::bad_request("not a file"))?;
-            let segs: Vec<String> = tree
-                .names(parent)
-                .iter()
-                .skip(1)
-                .map(|s| s.to_string())
-                .collect();
+            let segs: Vec<String> = tree.names(parent).iter().skip(1).map(|s| s.to_string()).collect();
             (segs, n.name.clone())
         };
         let parent = self.mkdir_p(&parent_segs)?;
@@ -261,12 +202,7 @@ impl Store {
             .nodes
             .values()
             .filter(|n| n.deleted.is_some())
-            .filter(|n| {
-                n.parent
-                    .and_then(|p| tree.get(p))
-                    .map(|p| p.deleted.is_none())
-                    .unwrap_or(true)
-            })
+            .filter(|n| n.parent.and_then(|p| tree.get(p)).map(|p| p.deleted.is_none()).unwrap_or(true))
             .map(|n| n.id)
             .collect();
         let (mut folders, mut files) = (0, 0);
@@ -285,12 +221,7 @@ impl Store {
 
     /// Give a file a stable public URI, or take it away.
     pub fn share(&mut self, node: NodeId, on: bool) -> Outcome<()> {
-        let existing = self
-            .state
-            .tree
-            .get(node)
-            .and_then(|n| n.file())
-            .and_then(|f| f.public_uri.clone());
+        let existing = self.state.tree.get(node).and_then(|n| n.file()).and_then(|f| f.public_uri.clone());
         let uri = match (on, existing) {
             (true, Some(_)) | (false, None) => return Ok(()),
             (true, None) => Some(ids::hex32()),

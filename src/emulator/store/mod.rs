@@ -48,20 +48,10 @@ impl Store {
         // The part files are the truth about partial uploads: bytes may have reached the disk after
         // the last logged progress (kill -9 mid-upload).
         for p in state.uploads.values_mut() {
-            p.received = std::fs::metadata(blobs.part_path(&p.id))
-                .map(|m| m.len())
-                .unwrap_or(0)
-                .min(p.size);
+            p.received = std::fs::metadata(blobs.part_path(&p.id)).map(|m| m.len()).unwrap_or(0).min(p.size);
         }
         let log = persist::compact(dir, &state, seq)?;
-        let mut store = Store {
-            state,
-            blobs,
-            seq,
-            log,
-            dir: dir.to_path_buf(),
-            sizes: OnceCell::new(),
-        };
+        let mut store = Store { state, blobs, seq, log, dir: dir.to_path_buf(), sizes: OnceCell::new() };
         store.ensure_builtins()?;
         Ok((store, fresh))
     }
@@ -69,18 +59,11 @@ impl Store {
     /// Apply a change and append it to the log before anyone is told about it.
     pub fn commit(&mut self, op: Op) -> Outcome<()> {
         self.seq += 1;
-        let entry = Entry {
-            seq: self.seq,
-            t: timefmt::now(),
-            op,
-        };
+        let entry = Entry { seq: self.seq, t: timefmt::now(), op };
         self.state.apply(entry.t, &entry.op);
         self.sizes = OnceCell::new();
         self.log.append(&entry).map_err(|e| {
-            log::error!(
-                "emulator: cannot append to {}: {e}",
-                self.log.path().display()
-            );
+            log::error!("emulator: cannot append to {}: {e}", self.log.path().display());
             Failure::from_io(e)
         })
     }
@@ -92,18 +75,12 @@ impl Store {
     }
 
     pub fn sizes(&self) -> &Sizes {
-        self.sizes.get_or_init(|| Sizes {
-            per_mount_point: self.state.tree.live_sizes(),
-            usage: self.state.tree.usage(),
-        })
+        self.sizes
+            .get_or_init(|| Sizes { per_mount_point: self.state.tree.live_sizes(), usage: self.state.tree.usage() })
     }
 
     pub fn user(&self) -> &str {
-        self.state
-            .tree
-            .get(ROOT)
-            .map(|n| n.name.as_str())
-            .unwrap_or("")
+        self.state.tree.get(ROOT).map(|n| n.name.as_str()).unwrap_or("")
     }
 
     pub fn alloc_id(&mut self) -> NodeId {
@@ -132,16 +109,8 @@ impl Store {
             return Ok((id, false));
         }
         let id = self.alloc_id();
-        let kind = Kind::Device {
-            dtype: dtype.to_string(),
-            sid: super::ids::uuid(),
-        };
-        self.commit(Op::Create {
-            id,
-            parent: ROOT,
-            name: name.to_string(),
-            kind,
-        })?;
+        let kind = Kind::Device { dtype: dtype.to_string(), sid: super::ids::uuid() };
+        self.commit(Op::Create { id, parent: ROOT, name: name.to_string(), kind })?;
         Ok((id, true))
     }
 
@@ -150,19 +119,15 @@ impl Store {
             return Ok((id, false));
         }
         let id = self.alloc_id();
-        self.commit(Op::Create {
-            id,
-            parent: device,
-            name: name.to_string(),
-            kind: Kind::MountPoint,
-        })?;
+        self.commit(Op::Create { id, parent: device, name: name.to_string(), kind: Kind::MountPoint })?;
         Ok((id, true))
     }
 
     /// The live device of that name.
     pub fn device(&self, name: &str) -> Outcome<NodeId> {
-        self.state.tree.child_live(ROOT, name).ok_or_else(|| {
-            Failure::no_such_mount_point(format!("Device /{}/{name} does not exist", self.user()))
-        })
+        self.state
+            .tree
+            .child_live(ROOT, name)
+            .ok_or_else(|| Failure::no_such_mount_point(format!("Device /{}/{name} does not exist", self.user())))
     }
 }

@@ -92,11 +92,7 @@ pub struct State {
 
 impl State {
     pub fn new(user: &str) -> Self {
-        State {
-            tree: Tree::new(user),
-            uploads: HashMap::new(),
-            next_id: 1,
-        }
+        State { tree: Tree::new(user), uploads: HashMap::new(), next_id: 1 }
     }
 
     /// Mount points and devices record their last change.
@@ -112,12 +108,7 @@ impl State {
 
     pub fn apply(&mut self, t: i64, op: &Op) {
         match op {
-            Op::Create {
-                id,
-                parent,
-                name,
-                kind,
-            } => {
+            Op::Create { id, parent, name, kind } => {
                 self.tree.insert(Node {
                     id: *id,
                     parent: Some(*parent),
@@ -178,25 +169,8 @@ impl State {
             Op::UploadClose { id } => {
                 self.uploads.remove(id);
             }
-            Op::Seed {
-                parent,
-                first_id,
-                dirs,
-                files_per_dir,
-                md5,
-                size,
-                uuid_seed,
-            } => {
-                self.seed(
-                    t,
-                    *parent,
-                    *first_id,
-                    *dirs,
-                    *files_per_dir,
-                    md5,
-                    *size,
-                    *uuid_seed,
-                );
+            Op::Seed { parent, first_id, dirs, files_per_dir, md5, size, uuid_seed } => {
+                self.seed(t, *parent, *first_id, *dirs, *files_per_dir, md5, *size, *uuid_seed);
             }
         }
     }

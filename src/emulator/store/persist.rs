@@ -42,21 +42,15 @@ pub fn load(dir: &Path, user: &str) -> io::Result<(State, u64, bool)> {
     let mut seq = 0;
     if snap.exists() {
         let reader = BufReader::new(File::open(&snap)?);
-        let s: Snapshot = serde_json::from_reader(reader).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{}: {e}", snap.display()),
-            )
-        })?;
+        let s: Snapshot = serde_json::from_reader(reader)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", snap.display())))?;
         seq = s.seq;
         state.tree = Tree::from_nodes(user, s.nodes);
         state.next_id = s.next_id;
         state.uploads = s.uploads.into_iter().map(|p| (p.id.clone(), p)).collect();
     }
     if logp.exists() {
-        let lines: Vec<String> = BufReader::new(File::open(&logp)?)
-            .lines()
-            .collect::<io::Result<_>>()?;
+        let lines: Vec<String> = BufReader::new(File::open(&logp)?).lines().collect::<io::Result<_>>()?;
         let last = lines.len().saturating_sub(1);
         for (i, line) in lines.iter().enumerate() {
             if line.trim().is_empty() {
@@ -84,12 +78,7 @@ pub fn compact(dir: &Path, state: &State, seq: u64) -> io::Result<Log> {
         let mut w = BufWriter::new(File::create(&tmp)?);
         let mut nodes: Vec<&Node> = state.tree.nodes.values().collect();
         nodes.sort_by_key(|n| n.id);
-        let s = SnapshotRef {
-            seq,
-            next_id: state.next_id,
-            nodes,
-            uploads: state.uploads.values().collect(),
-        };
+        let s = SnapshotRef { seq, next_id: state.next_id, nodes, uploads: state.uploads.values().collect() };
         serde_json::to_writer(&mut w, &s).map_err(io::Error::other)?;
         w.flush()?;
     }

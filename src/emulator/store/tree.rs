@@ -55,17 +55,12 @@ pub struct FileData {
 impl FileData {
     /// Newest completed revision: what downloads serve.
     pub fn current(&self) -> Option<&Revision> {
-        self.revisions
-            .iter()
-            .rev()
-            .find(|r| r.state == RevState::Completed)
+        self.revisions.iter().rev().find(|r| r.state == RevState::Completed)
     }
 
     /// The newest revision when it is a failed or in-progress attempt.
     pub fn latest_failed(&self) -> Option<&Revision> {
-        self.revisions
-            .last()
-            .filter(|r| r.state != RevState::Completed)
+        self.revisions.last().filter(|r| r.state != RevState::Completed)
     }
 
     pub fn next_number(&self) -> u32 {
@@ -158,10 +153,7 @@ impl Tree {
         let links: Vec<(NodeId, NodeId, String, bool)> = tree
             .nodes
             .values()
-            .filter_map(|n| {
-                n.parent
-                    .map(|p| (p, n.id, key(&n.name), n.deleted.is_none()))
-            })
+            .filter_map(|n| n.parent.map(|p| (p, n.id, key(&n.name), n.deleted.is_none())))
             .collect();
         for (parent, id, k, live) in links {
             if let Some(p) = tree.nodes.get_mut(&parent) {
@@ -183,8 +175,7 @@ impl Tree {
     }
 
     pub fn child_live(&self, parent: NodeId, name: &str) -> Option<NodeId> {
-        self.get(parent)
-            .and_then(|p| p.children.live.get(&key(name)).copied())
+        self.get(parent).and_then(|p| p.children.live.get(&key(name)).copied())
     }
 
     /// The live child of that name, else the most recently deleted one (so a trashed item is still
@@ -213,12 +204,7 @@ impl Tree {
 
     /// Attach a node (its `parent` set) to its parent's indexes.
     pub fn insert(&mut self, node: Node) {
-        let (id, parent, k, live) = (
-            node.id,
-            node.parent,
-            key(&node.name),
-            node.deleted.is_none(),
-        );
+        let (id, parent, k, live) = (node.id, node.parent, key(&node.name), node.deleted.is_none());
         self.nodes.insert(id, node);
         if let Some(p) = parent.and_then(|p| self.nodes.get_mut(&p)) {
             if live {
@@ -378,9 +364,6 @@ impl Tree {
     /// Account usage: current revisions of live *and* trashed files (trash still occupies space until
     /// purged; old revisions are not counted, matching the "current bytes" figure the web UI shows).
     pub fn usage(&self) -> u64 {
-        self.nodes
-            .values()
-            .filter_map(|n| n.file().and_then(|f| f.current()).map(|r| r.size))
-            .sum()
+        self.nodes.values().filter_map(|n| n.file().and_then(|f| f.current()).map(|r| r.size)).sum()
     }
 }

@@ -132,10 +132,7 @@ const ERROR: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 fn reference_examples() {
     let a = parse_account(USER.as_bytes()).unwrap();
     assert_eq!(a.username, "3f9c2a7be1d04c6a9b1e2d70");
-    assert_eq!(
-        (a.capacity, a.usage, a.write_locked),
-        (None, 1_048_576, false)
-    );
+    assert_eq!((a.capacity, a.usage, a.write_locked), (None, 1_048_576, false));
     assert_eq!(a.devices.len(), 2);
     assert!(a.devices[0].is_builtin());
     assert_eq!(a.devices[1].display_name, None);
@@ -143,60 +140,30 @@ fn reference_examples() {
 
     let d = parse_device(DEVICE.as_bytes()).unwrap();
     assert_eq!(d.device.name, "Jotta");
-    let names: Vec<_> = d
-        .mount_points
-        .iter()
-        .map(|m| (m.name.as_str(), m.deleted.is_some()))
-        .collect();
+    let names: Vec<_> = d.mount_points.iter().map(|m| (m.name.as_str(), m.deleted.is_some())).collect();
     assert_eq!(names, [("OldBackupSet", true), ("Archive", false)]);
 
     let l = parse_listing(FOLDER.as_bytes()).unwrap();
-    assert_eq!(
-        (l.name.as_str(), l.is_mount_point, l.deleted),
-        ("docs", false, None)
-    );
-    assert_eq!(
-        l.folders
-            .iter()
-            .map(|f| f.deleted.is_some())
-            .collect::<Vec<_>>(),
-        [false, true]
-    );
+    assert_eq!((l.name.as_str(), l.is_mount_point, l.deleted), ("docs", false, None));
+    assert_eq!(l.folders.iter().map(|f| f.deleted.is_some()).collect::<Vec<_>>(), [false, true]);
     assert_eq!(l.files[0].md5(), Some("27f60b341727cb8ed1de139b0da7c173"));
     assert!(l.files[0].is_live());
     assert!(!l.files[1].is_live());
-    assert_eq!(
-        l.files[1].latest.as_ref().map(|r| (r.state, r.size)),
-        Some((RevisionState::Incomplete, None))
-    );
+    assert_eq!(l.files[1].latest.as_ref().map(|r| (r.state, r.size)), Some((RevisionState::Incomplete, None)));
 
     let m = parse_listing(MOUNT_POINT_EMPTY.as_bytes()).unwrap();
     assert!(m.is_mount_point && m.folders.is_empty() && m.files.is_empty() && m.modified.is_none());
     assert_eq!(m.name, "Archive");
 
     let f = parse_file(FILE.as_bytes()).unwrap();
-    assert_eq!(
-        (f.size(), f.revisions.len(), f.abspath.as_deref()),
-        (15, 1, Some("/u/Jotta/Archive/docs"))
-    );
-    assert!(matches!(
-        parse_item(FILE.as_bytes()).unwrap(),
-        Item::File(_)
-    ));
-    assert!(matches!(
-        parse_item(FOLDER.as_bytes()).unwrap(),
-        Item::Folder(_)
-    ));
-    assert!(matches!(
-        parse_item(DEVICE.as_bytes()),
-        Err(RemoteError::Protocol(_))
-    ));
+    assert_eq!((f.size(), f.revisions.len(), f.abspath.as_deref()), (15, 1, Some("/u/Jotta/Archive/docs")));
+    assert!(matches!(parse_item(FILE.as_bytes()).unwrap(), Item::File(_)));
+    assert!(matches!(parse_item(FOLDER.as_bytes()).unwrap(), Item::Folder(_)));
+    assert!(matches!(parse_item(DEVICE.as_bytes()), Err(RemoteError::Protocol(_))));
 
     let e = parse_error(ERROR.as_bytes()).unwrap();
     assert_eq!(e.code, Some(404));
-    assert!(e
-        .message
-        .starts_with("no.jotta.backup.errors.NoSuchFileException"));
+    assert!(e.message.starts_with("no.jotta.backup.errors.NoSuchFileException"));
     assert_eq!(e.reason, "Not Found");
     assert_eq!(parse_error(FILE.as_bytes()), None);
     assert_eq!(parse_error(b"Bad gateway"), None);
@@ -208,16 +175,10 @@ fn liststream_is_made_relative_and_checked() {
     let t = parse_liststream(LISTSTREAM.as_bytes(), "/archive/Docs").unwrap();
     assert_eq!(t.folders, ["drafts", "drafts/deep"]);
     assert_eq!(t.files.len(), 2);
-    assert_eq!(
-        (t.files[0].parent.as_str(), t.files[0].name.as_str()),
-        ("", "notes.txt")
-    );
+    assert_eq!((t.files[0].parent.as_str(), t.files[0].name.as_str()), ("", "notes.txt"));
     assert_eq!(t.files[0].md5, "27f60b341727cb8ed1de139b0da7c173");
     assert_eq!(t.files[0].modified, Some(1_709_629_500));
-    assert_eq!(
-        (t.files[1].parent.as_str(), t.files[1].name.as_str()),
-        ("drafts/deep", "a b+c.txt")
-    );
+    assert_eq!((t.files[1].parent.as_str(), t.files[1].name.as_str()), ("drafts/deep", "a b+c.txt"));
     assert_eq!(t.files[1].modified, None);
 
     // Listing from the mount point root.
@@ -225,16 +186,9 @@ fn liststream_is_made_relative_and_checked() {
     assert_eq!(t.folders, ["docs", "docs/drafts", "docs/drafts/deep"]);
 
     // Empty folder: no entries, stats 0/0 (or absent).
-    let empty =
-        r#"<?xml version="1.0"?><r><stats><folders>0</folders><files>0</files></stats></r>"#;
-    assert_eq!(
-        parse_liststream(empty.as_bytes(), "/Archive/x").unwrap(),
-        Tree::default()
-    );
-    assert_eq!(
-        parse_liststream(b"<r/>", "/Archive/x").unwrap(),
-        Tree::default()
-    );
+    let empty = r#"<?xml version="1.0"?><r><stats><folders>0</folders><files>0</files></stats></r>"#;
+    assert_eq!(parse_liststream(empty.as_bytes(), "/Archive/x").unwrap(), Tree::default());
+    assert_eq!(parse_liststream(b"<r/>", "/Archive/x").unwrap(), Tree::default());
 
     // Stats that disagree, missing stats, and a cut-off stream are all refused.
     let wrong = LISTSTREAM.replace("<files>2</files>", "<files>3</files>");
@@ -273,11 +227,7 @@ fn garbage_and_truncation_are_protocol_errors() {
             parse_searchresult(body).map(|_| ()),
         ] {
             let e = result.unwrap_err();
-            assert!(
-                matches!(e, RemoteError::Protocol(_)),
-                "{:?}: {e}",
-                String::from_utf8_lossy(body)
-            );
+            assert!(matches!(e, RemoteError::Protocol(_)), "{:?}: {e}", String::from_utf8_lossy(body));
             assert!(!e.to_string().contains('\n'), "one-line message: {e}");
         }
     }
@@ -303,10 +253,7 @@ fn read(name: &str) -> Vec<u8> {
 }
 
 fn file_named<'a>(files: &'a [FileInfo], name: &str) -> &'a FileInfo {
-    files
-        .iter()
-        .find(|f| f.name == name)
-        .unwrap_or_else(|| panic!("no file {name}"))
+    files.iter().find(|f| f.name == name).unwrap_or_else(|| panic!("no file {name}"))
 }
 
 #[test]
@@ -318,18 +265,11 @@ fn every_captured_reply_parses() {
         .filter(|n| n.ends_with(".xml"))
         .collect();
     names.sort();
-    assert!(
-        names.len() >= 27,
-        "expected the 27 captured replies, found {}",
-        names.len()
-    );
+    assert!(names.len() >= 27, "expected the 27 captured replies, found {}", names.len());
     for name in &names {
         let body = read(name);
         let checked = check_captured(name, &body);
-        assert!(
-            checked,
-            "{name}: no parser assigned; add it to check_captured"
-        );
+        assert!(checked, "{name}: no parser assigned; add it to check_captured");
     }
 }
 
@@ -339,36 +279,17 @@ fn check_captured(name: &str, body: &[u8]) -> bool {
     match name {
         "User.xml" => {
             let a = parse_account(body).unwrap();
-            assert_eq!(
-                (a.username.as_str(), a.account_type.as_str()),
-                ("user01", "unlimited")
-            );
-            assert_eq!(
-                (a.capacity, a.usage, a.read_locked, a.write_locked),
-                (None, 156_876, false, false)
-            );
+            assert_eq!((a.username.as_str(), a.account_type.as_str()), ("user01", "unlimited"));
+            assert_eq!((a.capacity, a.usage, a.read_locked, a.write_locked), (None, 156_876, false, false));
             assert_eq!(a.devices.len(), 1);
             assert_eq!(a.devices[0].name, "Jotta");
-            assert_eq!(
-                a.devices[0].sid.as_deref(),
-                Some("94f8ebe1-32ce-4fa3-8f47-452cb1552d31")
-            );
-            assert_eq!(
-                a.devices[0].modified,
-                time::parse("2017-03-02-T11:10:14Z").unwrap()
-            );
+            assert_eq!(a.devices[0].sid.as_deref(), Some("94f8ebe1-32ce-4fa3-8f47-452cb1552d31"));
+            assert_eq!(a.devices[0].modified, time::parse("2017-03-02-T11:10:14Z").unwrap());
         }
         "Device.xml" => {
             let d = parse_device(body).unwrap();
-            assert_eq!(
-                (d.device.name.as_str(), d.device.size),
-                ("Jotta", 108_697_072)
-            );
-            let got: Vec<_> = d
-                .mount_points
-                .iter()
-                .map(|m| (m.name.as_str(), m.deleted.is_some()))
-                .collect();
+            assert_eq!((d.device.name.as_str(), d.device.size), ("Jotta", 108_697_072));
+            let got: Vec<_> = d.mount_points.iter().map(|m| (m.name.as_str(), m.deleted.is_some())).collect();
             assert_eq!(
                 got,
                 [
@@ -380,19 +301,13 @@ fn check_captured(name: &str, body: &[u8]) -> bool {
                     ("Sync", false)
                 ]
             );
-            assert_eq!(
-                d.mount_points[0].deleted,
-                time::parse("2017-03-06-T10:45:57Z").unwrap()
-            );
+            assert_eq!(d.mount_points[0].deleted, time::parse("2017-03-06-T10:45:57Z").unwrap());
             assert_eq!(d.mount_points[1].modified, None);
             assert_eq!(d.mount_points[2].size, 86_734_506);
         }
         "MountPointDeletePermanentPostResponse.xml" => {
             let d = parse_device(body).unwrap();
-            assert_eq!(
-                (d.device.name.as_str(), d.device.device_type.as_str()),
-                ("PC01", "WORKSTATION")
-            );
+            assert_eq!((d.device.name.as_str(), d.device.device_type.as_str()), ("PC01", "WORKSTATION"));
             assert!(d.mount_points.is_empty());
         }
         "MountPoint.xml" | "MountPointCreatePostResponse.xml" => {
@@ -400,17 +315,8 @@ fn check_captured(name: &str, body: &[u8]) -> bool {
             assert!(l.is_mount_point && l.deleted.is_none());
             if name == "MountPoint.xml" {
                 assert_eq!(l.name, "Archive");
-                assert_eq!(
-                    l.folders
-                        .iter()
-                        .map(|f| f.name.as_str())
-                        .collect::<Vec<_>>(),
-                    ["Test"]
-                );
-                assert_eq!(
-                    (l.files[0].name.as_str(), l.files[0].size()),
-                    ("AUTHORS.md", 318)
-                );
+                assert_eq!(l.folders.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["Test"]);
+                assert_eq!((l.files[0].name.as_str(), l.files[0].size()), ("AUTHORS.md", 318));
             } else {
                 assert_eq!((l.name.as_str(), l.modified), ("Test2", None));
                 assert!(l.folders.is_empty() && l.files.is_empty());
@@ -418,10 +324,7 @@ fn check_captured(name: &str, body: &[u8]) -> bool {
         }
         "Trash.xml" => {
             let l = parse_listing(body).unwrap();
-            assert_eq!(
-                (l.name.as_str(), l.folders.len(), l.files.len()),
-                ("Trash", 8, 3)
-            );
+            assert_eq!((l.name.as_str(), l.folders.len(), l.files.len()), ("Trash", 8, 3));
             assert!(l.folders.iter().all(|f| f.deleted.is_some()));
             assert!(l.files.iter().all(|f| f.deleted.is_some() && !f.is_live()));
             assert_eq!(l.folders[1].abspath.as_deref(), Some("/user01/PC01"));
@@ -429,37 +332,14 @@ fn check_captured(name: &str, body: &[u8]) -> bool {
         }
         "Folder.xml" => {
             let l = parse_listing(body).unwrap();
-            assert_eq!(
-                (l.name.as_str(), l.is_mount_point, l.deleted),
-                ("Test", false, None)
-            );
-            let folders: Vec<_> = l
-                .folders
-                .iter()
-                .map(|f| (f.name.as_str(), f.deleted.is_some()))
-                .collect();
-            assert_eq!(
-                folders,
-                [
-                    ("contrib", false),
-                    ("Duplicati", false),
-                    ("NewSubfolder", true)
-                ]
-            );
+            assert_eq!((l.name.as_str(), l.is_mount_point, l.deleted), ("Test", false, None));
+            let folders: Vec<_> = l.folders.iter().map(|f| (f.name.as_str(), f.deleted.is_some())).collect();
+            assert_eq!(folders, [("contrib", false), ("Duplicati", false), ("NewSubfolder", true)]);
             assert_eq!(l.files.len(), 8);
             assert!(file_named(&l.files, "qt.py").deleted.is_some());
             assert!(file_named(&l.files, "cli.py").is_live());
-            assert_eq!(
-                file_named(&l.files, "cli.py")
-                    .current
-                    .as_ref()
-                    .map(|r| r.number),
-                Some(2)
-            );
-            assert_eq!(
-                file_named(&l.files, "__init__.py").md5(),
-                Some("48022a5ef9eca64885c330e2e427a1ed")
-            );
+            assert_eq!(file_named(&l.files, "cli.py").current.as_ref().map(|r| r.number), Some(2));
+            assert_eq!(file_named(&l.files, "__init__.py").md5(), Some("48022a5ef9eca64885c330e2e427a1ed"));
         }
         "FolderDeleted.xml" => {
             let l = parse_listing(body).unwrap();
@@ -474,15 +354,9 @@ fn check_captured(name: &str, body: &[u8]) -> bool {
             assert_eq!(md5, "59c4bd52ec0e2f4bb8ac230266b2d358");
             let corrupt = file_named(&l.files, "_corrupt_file_");
             assert!(corrupt.current.is_none() && !corrupt.is_live());
-            assert_eq!(
-                corrupt.latest.as_ref().map(|r| (r.state, r.size)),
-                Some((RevisionState::Corrupt, None))
-            );
+            assert_eq!(corrupt.latest.as_ref().map(|r| (r.state, r.size)), Some((RevisionState::Corrupt, None)));
             let inc = file_named(&l.files, "_incomplete_file_");
-            assert_eq!(
-                inc.latest.as_ref().map(|r| r.state),
-                Some(RevisionState::Incomplete)
-            );
+            assert_eq!(inc.latest.as_ref().map(|r| r.state), Some(RevisionState::Incomplete));
             let prev = file_named(&l.files, "_previously_corrupt_file_");
             assert!(prev.is_live());
             assert_eq!(prev.size(), 7);
@@ -491,73 +365,45 @@ fn check_captured(name: &str, body: &[u8]) -> bool {
         }
         "File.xml" => {
             let f = parse_file(body).unwrap();
-            assert_eq!(
-                (f.name.as_str(), f.size(), f.is_live()),
-                ("AUTHORS.md", 318, true)
-            );
-            assert_eq!(
-                f.uuid.as_deref(),
-                Some("2a9c996f-3ff7-4910-bd9b-6c944700281e")
-            );
+            assert_eq!((f.name.as_str(), f.size(), f.is_live()), ("AUTHORS.md", 318, true));
+            assert_eq!(f.uuid.as_deref(), Some("2a9c996f-3ff7-4910-bd9b-6c944700281e"));
             assert_eq!(f.abspath.as_deref(), Some("/user01/Jotta/Archive"));
             assert_eq!(f.modified(), time::parse("2017-03-02-T11:10:13Z").unwrap());
-            assert_eq!(
-                f.current.as_ref().and_then(|r| r.mime.as_deref()),
-                Some("application/octet-stream")
-            );
+            assert_eq!(f.current.as_ref().and_then(|r| r.mime.as_deref()), Some("application/octet-stream"));
         }
         "FileCorrupt.xml" => {
             let f = parse_file(body).unwrap();
             assert!(f.current.is_none() && !f.is_live());
-            assert_eq!(
-                f.latest.as_ref().map(|r| (r.state, r.number)),
-                Some((RevisionState::Corrupt, 3))
-            );
+            assert_eq!(f.latest.as_ref().map(|r| (r.state, r.number)), Some((RevisionState::Corrupt, 3)));
         }
         "FileIncomplete.xml" => {
             let f = parse_file(body).unwrap();
             let r = f.latest.as_ref().unwrap();
-            assert_eq!(
-                (r.state, r.size),
-                (RevisionState::Incomplete, Some(100_483_008))
-            );
+            assert_eq!((r.state, r.size), (RevisionState::Incomplete, Some(100_483_008)));
             assert!(f.current.is_none());
         }
         "FileDeleted.xml" | "FileDeletePostResponse.xml" => {
             let f = parse_file(body).unwrap();
             assert!(f.deleted.is_some() && !f.is_live());
-            assert_eq!(
-                f.current.as_ref().map(|r| r.state),
-                Some(RevisionState::Completed)
-            );
+            assert_eq!(f.current.as_ref().map(|r| r.state), Some(RevisionState::Completed));
         }
         "FileMovePostResponse.xml" => {
             let f = parse_file(body).unwrap();
             assert_eq!(f.name, "jottacloud_renamed.py");
-            assert_eq!(
-                f.uuid.as_deref(),
-                Some("07d52b07-2cdf-4e72-9ff3-349053b58352")
-            );
+            assert_eq!(f.uuid.as_deref(), Some("07d52b07-2cdf-4e72-9ff3-349053b58352"));
             assert!(f.is_live());
         }
         "FileEnableShare.xml" | "FileDisableShare.xml" => {
             let f = parse_file(body).unwrap();
             assert_eq!((f.name.as_str(), f.size()), ("empty.proto", 2422));
-            let want =
-                (name == "FileEnableShare.xml").then_some("c8d5d14fa0b7458a8221452e0ff60bda");
+            let want = (name == "FileEnableShare.xml").then_some("c8d5d14fa0b7458a8221452e0ff60bda");
             assert_eq!(f.public_uri.as_deref(), want);
         }
         "FileWithHistory.xml" => {
             let f = parse_file(body).unwrap();
             assert_eq!(f.current.as_ref().map(|r| r.number), Some(10));
-            assert_eq!(
-                f.revisions.iter().map(|r| r.number).collect::<Vec<_>>(),
-                [9, 8, 7, 6]
-            );
-            assert_eq!(
-                f.public_uri.as_deref(),
-                Some("2d7994106f034a60b3eb1542167ee783")
-            );
+            assert_eq!(f.revisions.iter().map(|r| r.number).collect::<Vec<_>>(), [9, 8, 7, 6]);
+            assert_eq!(f.public_uri.as_deref(), Some("2d7994106f034a60b3eb1542167ee783"));
             assert_eq!(f.md5(), Some("7909481653b3e89780847b08407db8be"));
         }
         n if n.starts_with("FileUploadPostResponse") => {
@@ -566,17 +412,11 @@ fn check_captured(name: &str, body: &[u8]) -> bool {
             assert!(f.md5().map(lower).unwrap_or(false), "{n}: md5 lowercased");
             match n {
                 "FileUploadPostResponseCorrupt.xml" => {
-                    assert_eq!(
-                        f.latest.as_ref().map(|r| (r.state, r.size)),
-                        Some((RevisionState::Corrupt, None))
-                    );
+                    assert_eq!(f.latest.as_ref().map(|r| (r.state, r.size)), Some((RevisionState::Corrupt, None)));
                     assert_eq!(f.abspath, None);
                 }
                 "FileUploadPostResponseIncomplete.xml" => {
-                    assert_eq!(
-                        f.latest.as_ref().map(|r| r.state),
-                        Some(RevisionState::Incomplete)
-                    );
+                    assert_eq!(f.latest.as_ref().map(|r| r.state), Some(RevisionState::Incomplete));
                 }
                 "FileUploadPostResponseUpdateSuccess.xml" => {
                     let states: Vec<_> = f.revisions.iter().map(|r| r.state).collect();
@@ -588,31 +428,20 @@ fn check_captured(name: &str, body: &[u8]) -> bool {
         }
         "FileDirList.xml" => {
             let folders = parse_filedirlist(body).unwrap();
-            let got: Vec<_> = folders
-                .iter()
-                .map(|f| (f.name.as_str(), f.files.len()))
-                .collect();
+            let got: Vec<_> = folders.iter().map(|f| (f.name.as_str(), f.files.len())).collect();
             assert_eq!(got, [("Archive", 1), ("Test", 8), ("contrib", 3)]);
-            assert_eq!(
-                folders[2].parent.as_deref(),
-                Some("/user01/Jotta/Archive/Test")
-            );
+            assert_eq!(folders[2].parent.as_deref(), Some("/user01/Jotta/Archive/Test"));
             assert_eq!(file_named(&folders[2].files, "__init__.py").size(), 0);
         }
         "SearchResult.xml" | "Links.xml" => {
             let files = parse_searchresult(body).unwrap();
             if name == "Links.xml" {
                 assert_eq!(files.len(), 4);
-                assert!(files
-                    .iter()
-                    .all(|f| f.public_uri.is_some() && f.deleted.is_some()));
+                assert!(files.iter().all(|f| f.public_uri.is_some() && f.deleted.is_some()));
                 assert_eq!(files[2].abspath.as_deref(), Some("/user01/PC01/AsusWRT"));
             } else {
                 assert_eq!(files.len(), 12);
-                assert_eq!(
-                    files[6].abspath.as_deref(),
-                    Some("/user01/Jotta/Archive/Test/contrib")
-                );
+                assert_eq!(files[6].abspath.as_deref(), Some("/user01/Jotta/Archive/Test/contrib"));
                 assert!(files.iter().all(FileInfo::is_live));
             }
         }
