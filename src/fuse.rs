@@ -4,10 +4,12 @@
 use crate::remote::{Remote, UnixTime};
 use crate::vfs::{Attr, FsError, JottaFs, NodeKind};
 use fuser::{
-    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig,
-    LockOwner, OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen,
-    ReplyStatfs, ReplyXattr, Request,
+    BsdFileFlags, CopyFileRangeFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
+    INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
+    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr,
+    Request, TimeOrNow, WriteFlags,
 };
+use std::path::Path;
 use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -121,11 +123,9 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        if flags.0 & libc::O_ACCMODE != libc::O_RDONLY {
-            let e = FsError::ReadOnly("writing through the mount is not available yet".into());
-            return reply.error(report("open", &e));
-        }
-        match self.fs.open(ino.0) {
+        let write = flags.0 & libc::O_ACCMODE != libc::O_RDONLY;
+        let truncate = write && flags.0 & libc::O_TRUNC != 0;
+        match self.fs.open(ino.0, write, truncate) {
             Ok((fh, keep)) => {
                 let f = if keep { FopenFlags::FOPEN_KEEP_CACHE } else { FopenFlags::empty() };
                 reply.opened(FileHandle(fh), f)
@@ -151,8 +151,11 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         }
     }
 
-    fn flush(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, _lock_owner: LockOwner, reply: ReplyEmpty) {
-        reply.ok();
+    fn flush(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _lock_owner: LockOwner, reply: ReplyEmpty) {
+        match self.fs.flush(fh.0) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(report("flush", &e)),
+        }
     }
 
     fn release(
@@ -165,8 +168,159 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.fs.release(fh.0);
-        reply.ok();
+        match self.fs.release(fh.0) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(report("release", &e)),
+        }
+    }
+
+    fn create(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        _flags: i32,
+        reply: ReplyCreate,
+    ) {
+        if mode & libc::S_IFMT != 0 && mode & libc::S_IFMT != libc::S_IFREG {
+            return reply.error(Errno::EPERM);
+        }
+        match name_str(name).and_then(|n| self.fs.create(parent.0, n)) {
+            Ok((a, fh)) => {
+                reply.created(&self.entry_ttl(), &self.file_attr(&a), Generation(0), FileHandle(fh), FopenFlags::empty())
+            }
+            Err(e) => reply.error(report("create", &e)),
+        }
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        match self.fs.write(fh.0, offset, data) {
+            Ok(n) => reply.written(n),
+            Err(e) => reply.error(report("write", &e)),
+        }
+    }
+
+    fn fsync(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
+        match self.fs.fsync(fh.0) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(report("fsync", &e)),
+        }
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _mode: Option<u32>,
+        _uid: Option<u32>,
+        _gid: Option<u32>,
+        size: Option<u64>,
+        _atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        _fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        let mtime = mtime.map(|t| match t {
+            TimeOrNow::SpecificTime(t) => {
+                t.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as UnixTime).unwrap_or(0)
+            }
+            TimeOrNow::Now => chrono::Utc::now().timestamp(),
+        });
+        match self.fs.setattr(ino.0, size, mtime) {
+            Ok(a) => reply.attr(&self.ttl(), &self.file_attr(&a)),
+            Err(e) => reply.error(report("setattr", &e)),
+        }
+    }
+
+    fn mkdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, _mode: u32, _umask: u32, reply: ReplyEntry) {
+        match name_str(name).and_then(|n| self.fs.mkdir(parent.0, n)) {
+            Ok(a) => reply.entry(&self.entry_ttl(), &self.file_attr(&a), Generation(0)),
+            Err(e) => reply.error(report("mkdir", &e)),
+        }
+    }
+
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        match name_str(name).and_then(|n| self.fs.unlink(parent.0, n)) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(report("unlink", &e)),
+        }
+    }
+
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        match name_str(name).and_then(|n| self.fs.rmdir(parent.0, n)) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(report("rmdir", &e)),
+        }
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        if flags.bits() != 0 {
+            // RENAME_EXCHANGE / RENAME_NOREPLACE: not expressible with the service's move.
+            return reply.error(Errno::EINVAL);
+        }
+        let result = name_str(name)
+            .and_then(|n| name_str(newname).map(|nn| (n, nn)))
+            .and_then(|(n, nn)| self.fs.rename(parent.0, n, newparent.0, nn));
+        match result {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(report("rename", &e)),
+        }
+    }
+
+    fn symlink(&self, _req: &Request, _parent: INodeNo, link_name: &OsStr, _target: &Path, reply: ReplyEntry) {
+        log::info!("symlink {link_name:?} refused: JottaCloud has no symbolic links");
+        reply.error(Errno::EPERM);
+    }
+
+    fn link(&self, _req: &Request, _ino: INodeNo, _newparent: INodeNo, newname: &OsStr, reply: ReplyEntry) {
+        log::info!("hard link {newname:?} refused: JottaCloud has no hard links");
+        reply.error(Errno::EPERM);
+    }
+
+    fn copy_file_range(
+        &self,
+        _req: &Request,
+        _ino_in: INodeNo,
+        fh_in: FileHandle,
+        offset_in: u64,
+        _ino_out: INodeNo,
+        fh_out: FileHandle,
+        offset_out: u64,
+        len: u64,
+        _flags: CopyFileRangeFlags,
+        reply: ReplyWrite,
+    ) {
+        match self.fs.copy_range(fh_in.0, offset_in, fh_out.0, offset_out, len) {
+            Ok(n) => reply.written(n.min(u32::MAX as u64) as u32),
+            Err(e) => reply.error(report("copy_file_range", &e)),
+        }
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {

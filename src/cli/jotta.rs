@@ -40,6 +40,12 @@ enum Command {
     Put { local: PathBuf, remote: String },
     /// Download a file; the local file appears only once complete and verified.
     Get { remote: String, local: Option<PathBuf> },
+    /// Show running mounts: pending uploads and bytes, failures with their reason, dedupe hits.
+    Status {
+        /// Print the raw status documents as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the protocol-faithful JottaCloud emulator (for tests, benchmarks and the demo).
     Emulator(super::emulator::EmulatorArgs),
 }
@@ -48,6 +54,9 @@ pub fn main() -> ExitCode {
     let args = JottaArgs::parse();
     if let Command::Emulator(a) = args.command {
         return super::emulator::run(a);
+    }
+    if let Command::Status { json } = args.command {
+        return status(json);
     }
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).try_init();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -112,7 +121,7 @@ async fn dispatch(args: JottaArgs) -> Result<(), String> {
             let client = HttpRemote::connect(opts).await.map_err(|e| e.to_string())?;
             get(&client, &parse_path(remote)?, local.as_deref()).await
         }
-        Command::Emulator(_) => unreachable!("handled before the runtime starts"),
+        Command::Emulator(_) | Command::Status { .. } => unreachable!("handled before the runtime starts"),
     }
 }
 
@@ -254,4 +263,37 @@ async fn get(remote: &HttpRemote, path: &RemotePath, local: Option<&Path>) -> Re
     result?;
     println!("{} <- {path} ({} bytes)", target.display(), info.size());
     Ok(())
+}
+
+fn status(json: bool) -> ExitCode {
+    let mounts = crate::mount::status::read_all(&crate::dirs::cache_dir());
+    if json {
+        println!("{}", serde_json::to_string_pretty(&mounts).unwrap_or_else(|_| "[]".into()));
+        return ExitCode::SUCCESS;
+    }
+    if mounts.is_empty() {
+        println!("no jottafuse mount is running (for this user's cache dir)");
+        return ExitCode::SUCCESS;
+    }
+    for m in mounts {
+        let r = &m.report;
+        let n = |k: &str| r["stats"][k].as_u64().unwrap_or(0);
+        let pending = r["pending"].as_array().cloned().unwrap_or_default();
+        println!("{} ({}, pid {})", m.mountpoint, m.root, m.pid);
+        println!(
+            "  pending: {} file(s), {:.1} MiB; uploaded: {}; dedupe hits: {}; sent: {:.1} MiB; failed attempts: {}",
+            pending.len(),
+            r["pending_bytes"].as_u64().unwrap_or(0) as f64 / 1048576.0,
+            n("uploaded"),
+            n("deduplicated"),
+            n("bytes_sent") as f64 / 1048576.0,
+            n("failures"),
+        );
+        for p in pending {
+            let state = if p["in_flight"].as_bool().unwrap_or(false) { "uploading" } else { "waiting" };
+            let err = p["last_error"].as_str().map(|e| format!(" (last error: {e})")).unwrap_or_default();
+            println!("    {state:9} {:>12} {}{err}", p["size"].as_u64().unwrap_or(0), p["path"].as_str().unwrap_or("?"));
+        }
+    }
+    ExitCode::SUCCESS
 }

@@ -6,6 +6,7 @@ pub mod checks;
 pub mod daemon;
 pub mod demo;
 pub mod options;
+pub mod status;
 
 use crate::fuse::FuseAdapter;
 use crate::remote::RemotePath;
@@ -138,8 +139,22 @@ fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mu
     if let Some(a) = s.attr_cache {
         cfg.attr_ttl = a;
     }
-    let fs = Arc::new(JottaFs::new(Arc::new(remote), rt.handle().clone(), cfg));
+    if let Some(d) = s.writeback_delay {
+        cfg.writeback_delay = d;
+    }
+    if let Some(n) = s.uploads {
+        cfg.upload_workers = n;
+    }
+    let cache_base = s.cache_dir.as_ref().map(PathBuf::from).unwrap_or_else(crate::dirs::cache_dir);
+    let account_dir = cache_base.join("accounts").join(account_key(&remote));
+    cfg.cache_root = Some(account_dir.clone());
+    let fs = JottaFs::new(Arc::new(remote), rt.handle().clone(), cfg)
+        .map_err(|e| format!("cannot use the cache dir {}: {e}", account_dir.display()))?;
+    let fs = Arc::new(fs);
     fs.check_root().map_err(|e| format!("cannot mount {}: {e}", fs.config().root))?;
+    fs.start_uploads();
+    let status = status::StatusFile::new(&cache_base, mountpoint, &fs.config().root.to_string());
+    status.spawn_writer(&rt, fs.clone());
 
     let mut fuse_cfg = fuser::Config::default();
     fuse_cfg.mount_options = s.fuse_options.clone();
@@ -175,11 +190,26 @@ fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mu
 
     let result = session.run();
     log::info!("unmounted {}", mountpoint.display());
+    let drain = s.drain_timeout.unwrap_or(Duration::from_secs(3600));
+    let left = fs.drain(drain);
+    if left > 0 {
+        eprintln!("jottafuse: {left} upload(s) left in the journal; they continue at the next mount of this account");
+    }
+    status.remove();
     if let Some(d) = demo {
         rt.block_on(d.stop());
     }
     rt.shutdown_timeout(Duration::from_secs(5));
     result.map_err(|e| format!("FUSE session ended with an error: {e}"))
+}
+
+/// One cache folder per account (and service), so two accounts never share a journal.
+fn account_key(remote: &HttpRemote) -> String {
+    use md5::{Digest, Md5};
+    let who = format!("{}|{}", remote.endpoints().jfs, remote.username());
+    let digest = hex::encode(Md5::digest(who.as_bytes()));
+    let safe: String = remote.username().chars().filter(|c| c.is_ascii_alphanumeric()).take(24).collect();
+    format!("{safe}-{}", &digest[..12])
 }
 
 async fn wait_for_stop_signal() {

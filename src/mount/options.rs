@@ -21,6 +21,12 @@ pub struct MountSettings {
     pub threads: Option<usize>,
     pub endpoint: Option<String>,
     pub log_file: Option<String>,
+    /// Staging files and the upload journal (default: $XDG_CACHE_HOME/jottafuse).
+    pub cache_dir: Option<String>,
+    pub writeback_delay: Option<Duration>,
+    pub uploads: Option<usize>,
+    /// How long unmount waits for pending uploads before leaving them to the next mount.
+    pub drain_timeout: Option<Duration>,
 }
 
 /// Options that only mean something to mount(8) or systemd; the daemon accepts and ignores them.
@@ -89,6 +95,16 @@ impl MountSettings {
                 ("root", Some(v)) => self.root = Some(v.to_string()),
                 ("endpoint", Some(v)) => self.endpoint = Some(v.to_string()),
                 ("log_file", Some(v)) => self.log_file = Some(v.to_string()),
+                ("cache_dir", Some(v)) => self.cache_dir = Some(v.to_string()),
+                ("writeback_delay", Some(v)) => self.writeback_delay = Some(parse_secs(key, v)?),
+                ("drain_timeout", Some(v)) => self.drain_timeout = Some(parse_secs(key, v)?),
+                ("uploads", Some(v)) => {
+                    let n = parse_u32(key, v, 10)? as usize;
+                    if n == 0 {
+                        return Err("mount option uploads=0: at least one upload worker is needed".into());
+                    }
+                    self.uploads = Some(n)
+                }
                 ("dir_cache", Some(v)) => self.dir_cache = Some(parse_secs(key, v)?),
                 ("attr_cache", Some(v)) => self.attr_cache = Some(parse_secs(key, v)?),
                 ("threads", Some(v)) => {

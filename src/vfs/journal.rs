@@ -76,6 +76,12 @@ impl Journal {
         sync_dir(&dir)
     }
 
+    /// Forget only the record (the staging file is still the file's local copy).
+    pub fn remove_record(&self, id: u64) {
+        let _ = fs::remove_file(self.record_path(id));
+        let _ = sync_dir(&self.root.join("journal"));
+    }
+
     /// Forget an entry and its staging file (after the server confirmed it, or when the file was deleted).
     pub fn remove(&self, id: u64) {
         let _ = fs::remove_file(self.record_path(id));
@@ -110,8 +116,10 @@ impl Journal {
         out
     }
 
-    /// Staging files with no record: left by writers that never closed before a crash. Removed.
-    pub fn sweep_orphans(&self) {
+    /// Staging files with no record: left by writers that never closed before a crash. Removed, except
+    /// the ids given (staging files in use).
+    pub fn sweep_orphans_except(&self, keep: &[u64]) {
+        let keep: std::collections::HashSet<String> = keep.iter().map(|id| format!("{id:016x}")).collect();
         let records: std::collections::HashSet<String> = fs::read_dir(self.root.join("journal"))
             .into_iter()
             .flatten()
@@ -120,7 +128,7 @@ impl Journal {
             .collect();
         for e in fs::read_dir(self.root.join("staging")).into_iter().flatten().flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if !records.contains(&name) {
+            if !records.contains(&name) && !keep.contains(&name) {
                 let _ = fs::remove_file(e.path());
             }
         }
@@ -145,7 +153,7 @@ mod tests {
         let j2 = Journal::open(dir.path()).unwrap();
         assert_eq!(j2.pending(), vec![e]);
         assert!(dir.path().join("journal/bad.broken").exists());
-        j2.sweep_orphans();
+        j2.sweep_orphans_except(&[]);
         assert!(!j2.staging_path(orphan).exists());
         assert!(j2.staging_path(id).exists());
         j2.remove(id);

@@ -5,17 +5,25 @@
 //! Lock order: `listing gate` (per folder) -> `table`. Never call the remote while holding `table`.
 
 pub mod error;
+pub mod journal;
 pub mod node;
 pub mod reader;
+pub mod staging;
+pub mod upload;
+pub mod upload_queue;
+pub mod write;
 
 pub use error::{FsError, FsResult};
 pub use node::{FileMeta, NodeKind, ROOT_INO};
 pub use reader::ReadAheadConfig;
 
 use crate::remote::{Remote, RemotePath, UnixTime};
+use journal::Journal;
 use node::InodeTable;
 use reader::FileReader;
 use std::collections::HashMap;
+use std::path::PathBuf;
+use upload_queue::UploadQueue;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -37,6 +45,12 @@ pub struct VfsConfig {
     pub umask: u32,
     pub read_only: bool,
     pub read_ahead: ReadAheadConfig,
+    /// Where this account's staging files and upload journal live; `None` makes the mount read-only.
+    pub cache_root: Option<PathBuf>,
+    /// How long a closed file waits before its upload starts (so rsync's temp-file dance is one upload).
+    pub writeback_delay: Duration,
+    /// Uploads in flight at once.
+    pub upload_workers: usize,
 }
 
 impl Default for VfsConfig {
@@ -50,6 +64,9 @@ impl Default for VfsConfig {
             umask: 0o022,
             read_only: false,
             read_ahead: ReadAheadConfig::default(),
+            cache_root: None,
+            writeback_delay: Duration::from_secs(2),
+            upload_workers: 4,
         }
     }
 }
@@ -81,10 +98,12 @@ pub struct StatFs {
     pub unlimited: bool,
 }
 
-/// What the kernel may keep in its page cache for an inode: valid while the content generation holds.
+/// An open file handle: the remote reader (used while the file has no local copy) and whether the
+/// handle may write.
 struct OpenFile<R: Remote> {
     ino: u64,
     reader: FileReader<R>,
+    write: bool,
 }
 
 pub struct JottaFs<R: Remote> {
@@ -100,6 +119,10 @@ pub struct JottaFs<R: Remote> {
     /// Content generation each inode had when the kernel last cached its pages.
     cached_generation: Mutex<HashMap<u64, u64>>,
     statfs_cache: Mutex<Option<(Instant, StatFs)>>,
+    journal: Option<Journal>,
+    queue: UploadQueue,
+    /// Journal records from an earlier run whose inode does not exist yet, by lowercase parent path.
+    recovered: Mutex<HashMap<String, Vec<journal::JournalEntry>>>,
 }
 
 fn now() -> UnixTime {
@@ -117,14 +140,20 @@ fn representable(name: &str) -> bool {
 }
 
 impl<R: Remote> JottaFs<R> {
-    pub fn new(remote: Arc<R>, rt: Handle, cfg: VfsConfig) -> Self {
+    /// Build the core. With a `cache_root` the journal is opened there (an unusable cache dir is an
+    /// error: writes could not be made durable).
+    pub fn new(remote: Arc<R>, rt: Handle, cfg: VfsConfig) -> std::io::Result<Self> {
         let root_kind = match cfg.root.depth() {
             0 => NodeKind::Account,
             1 => NodeKind::Device,
             _ => NodeKind::Folder,
         };
         let mounted_at = now();
-        JottaFs {
+        let journal = match (&cfg.cache_root, cfg.read_only) {
+            (Some(root), false) => Some(Journal::open(root)?),
+            _ => None,
+        };
+        Ok(JottaFs {
             remote,
             rt,
             table: Mutex::new(InodeTable::new(cfg.root.clone(), root_kind, mounted_at)),
@@ -135,7 +164,10 @@ impl<R: Remote> JottaFs<R> {
             next_fh: AtomicU64::new(1),
             cached_generation: Mutex::new(HashMap::new()),
             statfs_cache: Mutex::new(None),
-        }
+            journal,
+            queue: UploadQueue::default(),
+            recovered: Mutex::new(HashMap::new()),
+        })
     }
 
     pub fn config(&self) -> &VfsConfig {
@@ -156,11 +188,16 @@ impl<R: Remote> JottaFs<R> {
         let writable_dir = !self.cfg.read_only && n.kind == NodeKind::Folder && n.depth >= 2;
         let (size, perm, nlink) = match n.kind {
             NodeKind::File => {
-                (n.file.as_ref().map(|f| f.size).unwrap_or(0), if self.cfg.read_only { 0o444 } else { 0o666 }, 1)
+                let size = match &n.local {
+                    Some(l) => l.size,
+                    None => n.file.as_ref().map(|f| f.size).unwrap_or(0),
+                };
+                (size, if self.cfg.read_only { 0o444 } else { 0o666 }, 1)
             }
             _ => (0, if writable_dir { 0o777 } else { 0o555 }, 2),
         };
-        Attr { ino, kind: n.kind, size, mtime: n.mtime, ctime: n.mtime, perm: (perm & !self.cfg.umask) as u16, nlink }
+        let mtime = n.local.as_ref().map(|l| l.mtime).unwrap_or(n.mtime);
+        Attr { ino, kind: n.kind, size, mtime, ctime: mtime, perm: (perm & !self.cfg.umask) as u16, nlink }
     }
 
     fn gate(&self, ino: u64) -> Arc<Mutex<()>> {
@@ -201,6 +238,10 @@ impl<R: Remote> JottaFs<R> {
             inos.push(table.upsert(ino, &name, kind, mtime, meta));
         }
         table.set_children(ino, inos);
+        drop(table);
+        if kind == NodeKind::Folder {
+            self.attach_recovered(ino, &path);
+        }
         Ok(())
     }
 
@@ -267,6 +308,11 @@ impl<R: Remote> JottaFs<R> {
         let table = lock(&self.table);
         let ino = table.child(parent, name).ok_or(FsError::NotFound)?;
         let node = table.get(ino).ok_or(FsError::NotFound)?;
+        // The service compares names case-insensitively, but a lookup must not answer for another
+        // spelling: creating `A.txt` beside `a.txt` has to reach `create` and be refused there.
+        if node.name != name {
+            return Err(FsError::NotFound);
+        }
         Ok(self.attr_of(ino, node))
     }
 
@@ -299,9 +345,12 @@ impl<R: Remote> JottaFs<R> {
             .collect())
     }
 
-    /// Open a file for reading. Returns the handle and whether the kernel may keep its cached pages
-    /// (true while the content is unchanged since they were cached).
-    pub fn open(&self, ino: u64) -> FsResult<(u64, bool)> {
+    /// Open a file. Returns the handle and whether the kernel may keep its cached pages (true while the
+    /// content is unchanged since they were cached). Writing handles get a local copy first.
+    pub fn open(&self, ino: u64, write: bool, truncate: bool) -> FsResult<(u64, bool)> {
+        if write {
+            self.open_for_write(ino, truncate)?;
+        }
         let (path, size, generation) = {
             let table = lock(&self.table);
             let node = table.get(ino).ok_or(FsError::NotFound)?;
@@ -311,32 +360,57 @@ impl<R: Remote> JottaFs<R> {
             let size = node.file.as_ref().map(|f| f.size).unwrap_or(0);
             (table.path(ino).ok_or(FsError::NotFound)?, size, node.generation)
         };
-        let keep_cache = {
+        let keep_cache = !write && {
             let mut cached = lock(&self.cached_generation);
             let keep = cached.get(&ino) == Some(&generation);
             cached.insert(ino, generation);
             keep
         };
+        Ok((self.new_handle(ino, path, size, write), keep_cache))
+    }
+
+    fn new_handle(&self, ino: u64, path: RemotePath, size: u64, write: bool) -> u64 {
         let reader = FileReader::new(self.remote.clone(), self.rt.clone(), path, size, self.cfg.read_ahead);
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        lock(&self.handles).insert(fh, Arc::new(OpenFile { ino, reader }));
-        Ok((fh, keep_cache))
+        lock(&self.handles).insert(fh, Arc::new(OpenFile { ino, reader, write }));
+        fh
     }
 
+    fn handle(&self, fh: u64) -> FsResult<Arc<OpenFile<R>>> {
+        lock(&self.handles).get(&fh).cloned().ok_or(FsError::BadHandle)
+    }
+
+    /// Read through a handle: from the local copy while there is one (read your own writes), else
+    /// streamed from the service.
     pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
-        let file = lock(&self.handles).get(&fh).cloned().ok_or(FsError::BadHandle)?;
-        let _ = file.ino;
-        file.reader.read(offset, size)
+        let file = self.handle(fh)?;
+        let local = lock(&self.table).get(file.ino).and_then(|n| n.local.clone());
+        match local {
+            Some(l) => l.read_at(offset, size).map_err(|e| FsError::Io(format!("reading the local copy: {e}"))),
+            None => file.reader.read(offset, size),
+        }
     }
 
-    pub fn release(&self, fh: u64) {
-        lock(&self.handles).remove(&fh);
+    /// Close a handle. The last writer to close queues the upload (the journal record was written
+    /// at flush, before close returned).
+    pub fn release(&self, fh: u64) -> FsResult<()> {
+        let file = lock(&self.handles).remove(&fh);
+        match file {
+            Some(f) if f.write => self.writer_closed(f.ino),
+            _ => Ok(()),
+        }
     }
 
     pub fn statfs(&self) -> FsResult<StatFs> {
+        let pending = self.queue.pending_bytes();
+        let with_pending = |mut s: StatFs| {
+            s.used += pending;
+            s.free = s.free.saturating_sub(pending);
+            s
+        };
         if let Some((at, s)) = *lock(&self.statfs_cache) {
             if at.elapsed() < Duration::from_secs(30) {
-                return Ok(s);
+                return Ok(with_pending(s));
             }
         }
         let account = self.rt.block_on(self.remote.account())?;
@@ -354,7 +428,7 @@ impl<R: Remote> JottaFs<R> {
             },
         };
         *lock(&self.statfs_cache) = Some((Instant::now(), s));
-        Ok(s)
+        Ok(with_pending(s))
     }
 
     /// `user.jotta.md5`, `user.jotta.revision`, `user.jotta.uuid` of a file; nothing for folders.

@@ -4,6 +4,7 @@
 //! Invariant: a (parent, lowercase name) pair maps to at most one live inode, matching the service's
 //! case-insensitive namespace.
 
+use super::staging::LocalFile;
 use crate::remote::{FileInfo, RemotePath, UnixTime};
 use std::collections::HashMap;
 use std::time::Instant;
@@ -72,6 +73,16 @@ pub struct Node {
     pub attr_at: Instant,
     /// Bumped whenever the content may have changed, so readers and the page cache can tell.
     pub generation: u64,
+    /// Files being written or waiting for upload: the local copy, which wins over what the server says.
+    pub local: Option<LocalFile>,
+}
+
+impl Node {
+    /// Whether the service has (a completed revision of) this node. Folders made here are created on
+    /// the server at once, so only new files can be local-only.
+    pub fn on_server(&self) -> bool {
+        self.kind != NodeKind::File || self.file.as_ref().map(|f| f.revision > 0).unwrap_or(false)
+    }
 }
 
 #[derive(Debug)]
@@ -103,6 +114,7 @@ impl InodeTable {
                 listed_at: None,
                 attr_at: Instant::now(),
                 generation: 0,
+                local: None,
             },
         );
         InodeTable { nodes, by_name: HashMap::new(), next: ROOT_INO + 1, root_path }
@@ -155,10 +167,64 @@ impl InodeTable {
                 listed_at: None,
                 attr_at: now,
                 generation: 0,
+                local: None,
             },
         );
         self.by_name.insert((parent, key(name)), ino);
         ino
+    }
+
+    /// Add a node made here (mkdir, create) to its parent's listing without waiting for a relisting.
+    pub fn add_child(&mut self, parent: u64, ino: u64) {
+        if let Some(p) = self.nodes.get_mut(&parent) {
+            if let Some(children) = p.children.as_mut() {
+                if !children.contains(&ino) {
+                    children.push(ino);
+                }
+            }
+        }
+    }
+
+    /// Move a node to a new parent and name (rename); a node already there is detached first.
+    pub fn rename(&mut self, ino: u64, new_parent: u64, new_name: &str) {
+        if let Some(existing) = self.child(new_parent, new_name) {
+            if existing != ino {
+                self.detach(existing);
+            }
+        }
+        let Some(node) = self.nodes.get(&ino) else { return };
+        let (old_parent, old_key) = (node.parent, key(&node.name));
+        if self.by_name.get(&(old_parent, old_key.clone())) == Some(&ino) {
+            self.by_name.remove(&(old_parent, old_key));
+        }
+        if let Some(p) = self.nodes.get_mut(&old_parent) {
+            if let Some(children) = p.children.as_mut() {
+                children.retain(|c| *c != ino);
+            }
+        }
+        let depth = self.nodes.get(&new_parent).map(|p| p.depth + 1).unwrap_or(0);
+        if let Some(node) = self.nodes.get_mut(&ino) {
+            node.parent = new_parent;
+            node.name = new_name.to_string();
+            node.depth = depth;
+        }
+        self.by_name.insert((new_parent, key(new_name)), ino);
+        self.add_child(new_parent, ino);
+    }
+
+    /// Inodes below a folder (recursively) that hold local content.
+    pub fn local_descendants(&self, ino: u64) -> Vec<u64> {
+        let mut out = Vec::new();
+        let mut stack = vec![ino];
+        while let Some(i) = stack.pop() {
+            if let Some(n) = self.nodes.get(&i) {
+                if n.local.is_some() {
+                    out.push(i);
+                }
+                stack.extend(n.children.iter().flatten().copied());
+            }
+        }
+        out
     }
 
     /// Remove a node (and, recursively, what the table knows below it) from the namespace.
@@ -182,12 +248,18 @@ impl InodeTable {
         }
     }
 
-    /// Replace a folder's children with a fresh listing; children no longer listed are detached.
-    pub fn set_children(&mut self, parent: u64, children: Vec<u64>) {
+    /// Replace a folder's children with a fresh listing; children no longer listed are detached, except
+    /// files that exist only here so far (written, not yet uploaded).
+    pub fn set_children(&mut self, parent: u64, mut children: Vec<u64>) {
         let old = self.nodes.get(&parent).and_then(|n| n.children.clone()).unwrap_or_default();
         let keep: std::collections::HashSet<u64> = children.iter().copied().collect();
         for c in old {
-            if !keep.contains(&c) {
+            if keep.contains(&c) {
+                continue;
+            }
+            if self.nodes.get(&c).map(|n| n.local.is_some()).unwrap_or(false) {
+                children.push(c);
+            } else {
                 self.detach(c);
             }
         }

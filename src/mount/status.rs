@@ -1,0 +1,79 @@
+//! The status file of a running mount, read by `jotta status`: pending uploads and bytes, failures with
+//! their reason, dedupe hits. Written atomically once a second under `<cache>/status/<pid>.json`, removed
+//! at exit; a file whose pid is gone is stale and ignored by readers.
+
+use crate::remote::Remote;
+use crate::vfs::JottaFs;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MountStatus {
+    pub pid: u32,
+    pub mountpoint: String,
+    pub root: String,
+    pub report: serde_json::Value,
+}
+
+pub struct StatusFile {
+    path: PathBuf,
+    mountpoint: String,
+    root: String,
+}
+
+impl StatusFile {
+    pub fn new(cache_base: &Path, mountpoint: &Path, root: &str) -> Self {
+        let path = cache_base.join("status").join(format!("{}.json", std::process::id()));
+        StatusFile { path, mountpoint: mountpoint.display().to_string(), root: root.to_string() }
+    }
+
+    pub fn spawn_writer<R: Remote>(&self, rt: &tokio::runtime::Runtime, fs: Arc<JottaFs<R>>) {
+        let (path, mountpoint, root) = (self.path.clone(), self.mountpoint.clone(), self.root.clone());
+        rt.spawn(async move {
+            loop {
+                let status = MountStatus {
+                    pid: std::process::id(),
+                    mountpoint: mountpoint.clone(),
+                    root: root.clone(),
+                    report: serde_json::to_value(fs.status()).unwrap_or_default(),
+                };
+                if let Err(e) = write_atomic(&path, &status) {
+                    log::debug!("cannot write the status file {}: {e}", path.display());
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+
+    pub fn remove(&self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn write_atomic(path: &Path, status: &MountStatus) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(status).map_err(std::io::Error::other)?)?;
+    std::fs::rename(tmp, path)
+}
+
+/// Status of every live mount that keeps its cache under `cache_base`.
+pub fn read_all(cache_base: &Path) -> Vec<MountStatus> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(cache_base.join("status")).into_iter().flatten().flatten() {
+        let Some(status) = std::fs::read(e.path()).ok().and_then(|b| serde_json::from_slice::<MountStatus>(&b).ok())
+        else {
+            continue;
+        };
+        // SAFETY: kill with signal 0 only checks that the process exists.
+        if unsafe { libc::kill(status.pid as i32, 0) } == 0 {
+            out.push(status);
+        }
+    }
+    out.sort_by(|a, b| a.mountpoint.cmp(&b.mountpoint));
+    out
+}

@@ -1,0 +1,166 @@
+//! A file's local copy while it is being written or waits for upload: the staging file in the cache
+//! dir, its size and mtime as the mount shows them, and the md5 computed on the fly while writes arrive
+//! in order (so the common case, a sequential copy, needs no second pass over the bytes).
+
+use crate::remote::UnixTime;
+use md5::{Digest, Md5};
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The md5 of the bytes written so far, while they came strictly in order.
+#[derive(Clone)]
+pub enum HashState {
+    /// `upto` bytes from offset 0 have been hashed.
+    Sequential { hasher: Md5, upto: u64 },
+    /// Writes came out of order: hash the staging file once the writers are done.
+    Unknown,
+}
+
+impl std::fmt::Debug for HashState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HashState::Sequential { upto, .. } => write!(f, "Sequential({upto})"),
+            HashState::Unknown => f.write_str("Unknown"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LocalFile {
+    /// Journal and staging id.
+    pub id: u64,
+    pub path: PathBuf,
+    pub file: Arc<File>,
+    pub size: u64,
+    pub mtime: UnixTime,
+    /// Open handles that may write.
+    pub writers: u32,
+    /// Changed since the last journal record.
+    pub dirty: bool,
+    /// A journal record exists: the file will be uploaded.
+    pub queued: bool,
+    pub hash: HashState,
+}
+
+impl LocalFile {
+    /// A new, empty staging file.
+    pub fn create(id: u64, path: &Path, mtime: UnixTime) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path)?;
+        Ok(LocalFile {
+            id,
+            path: path.to_path_buf(),
+            file: Arc::new(file),
+            size: 0,
+            mtime,
+            writers: 0,
+            dirty: true,
+            queued: false,
+            hash: HashState::Sequential { hasher: Md5::new(), upto: 0 },
+        })
+    }
+
+    /// Reopen the staging file of a journal record left by an earlier run.
+    pub fn reopen(id: u64, path: &Path, size: u64, mtime: UnixTime) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
+        Ok(LocalFile {
+            id,
+            path: path.to_path_buf(),
+            file: Arc::new(file),
+            size,
+            mtime,
+            writers: 0,
+            dirty: false,
+            queued: true,
+            hash: HashState::Unknown,
+        })
+    }
+
+    /// Write at an offset; keeps the running md5 while writes stay in order.
+    pub fn write_at(&mut self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.file.write_all_at(data, offset)?;
+        let end = offset + data.len() as u64;
+        if let HashState::Sequential { hasher, upto } = &mut self.hash {
+            if offset == *upto && offset == self.size {
+                hasher.update(data);
+                *upto = end;
+            } else {
+                self.hash = HashState::Unknown;
+            }
+        }
+        self.size = self.size.max(end);
+        self.dirty = true;
+        Ok(())
+    }
+
+    pub fn read_at(&self, offset: u64, len: u32) -> std::io::Result<Vec<u8>> {
+        if offset >= self.size {
+            return Ok(Vec::new());
+        }
+        let n = (len as u64).min(self.size - offset) as usize;
+        let mut buf = vec![0u8; n];
+        self.file.read_exact_at(&mut buf, offset)?;
+        Ok(buf)
+    }
+
+    pub fn truncate(&mut self, size: u64) -> std::io::Result<()> {
+        self.file.set_len(size)?;
+        if size == 0 {
+            self.hash = HashState::Sequential { hasher: Md5::new(), upto: 0 };
+        } else if let HashState::Sequential { upto, .. } = &self.hash {
+            if size != *upto {
+                self.hash = HashState::Unknown;
+            }
+        }
+        self.size = size;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// The md5 of the content: from the running hash when complete, else one pass over the file.
+    pub fn md5(&self) -> std::io::Result<String> {
+        if let HashState::Sequential { hasher, upto } = &self.hash {
+            if *upto == self.size {
+                return Ok(hex::encode(hasher.clone().finalize()));
+            }
+        }
+        hash_file(&self.path)
+    }
+}
+
+pub fn hash_file(path: &Path) -> std::io::Result<String> {
+    let mut f = File::open(path)?;
+    let mut h = Md5::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_md5_matches_and_falls_back_for_random_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = LocalFile::create(1, &dir.path().join("a"), 0).unwrap();
+        f.write_at(0, b"hello ").unwrap();
+        f.write_at(6, b"world").unwrap();
+        assert!(matches!(f.hash, HashState::Sequential { upto: 11, .. }));
+        assert_eq!(f.md5().unwrap(), hex::encode(Md5::digest(b"hello world")));
+        f.write_at(0, b"J").unwrap();
+        assert!(matches!(f.hash, HashState::Unknown));
+        assert_eq!(f.md5().unwrap(), hex::encode(Md5::digest(b"Jello world")));
+        f.truncate(5).unwrap();
+        assert_eq!(f.read_at(0, 100).unwrap(), b"Jello");
+        assert_eq!(f.md5().unwrap(), hex::encode(Md5::digest(b"Jello")));
+    }
+}

@@ -1,0 +1,273 @@
+//! The upload workers, recovery of an earlier run's journal, draining at unmount, and the status report.
+//!
+//! A worker takes a due record whose file has no open writer (or that fsync forced), uploads the staging
+//! file to the file's current path (allocate with md5 first, so known content costs nothing), and only
+//! then removes the journal record. Failures stay in the journal and are retried with backoff; a rename
+//! or unlink that happened during the upload is applied on the server afterwards.
+
+use super::journal::JournalEntry;
+use super::node::{FileMeta, NodeKind};
+use super::staging::LocalFile;
+use super::upload_queue::{PendingReport, QueueStats};
+use super::{lock, JottaFs};
+use crate::remote::{Remote, RemoteError, RemotePath, UploadOutcome, UploadRequest};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Job {
+    id: u64,
+    ino: Option<u64>,
+    path: RemotePath,
+    entry: JournalEntry,
+}
+
+/// What `jotta status` shows for one running mount.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub pending: Vec<PendingReport>,
+    pub pending_bytes: u64,
+    pub stats: QueueStats,
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_secs(1u64 << attempt.min(6)).min(Duration::from_secs(60))
+}
+
+impl<R: Remote> JottaFs<R> {
+    /// Queue what an earlier run left in the journal, and start the upload workers.
+    pub fn start_uploads(self: &Arc<Self>) {
+        let Some(journal) = &self.journal else { return };
+        journal.sweep_orphans_except(&[]);
+        let pending = journal.pending();
+        if !pending.is_empty() {
+            log::info!("resuming {} upload(s) left by an earlier run", pending.len());
+        }
+        for entry in pending {
+            let parent = RemotePath::parse(&entry.path).ok().and_then(|p| p.parent()).map(|p| p.to_string());
+            if let Some(parent) = parent {
+                lock(&self.recovered).entry(parent.to_lowercase()).or_default().push(entry.clone());
+            }
+            self.queue.schedule(entry, None, Duration::ZERO);
+        }
+        for _ in 0..self.cfg.upload_workers.max(1) {
+            let fs = self.clone();
+            self.rt.spawn(async move { fs.upload_worker().await });
+        }
+    }
+
+    /// Show recovered pending files in their folder as soon as it is listed.
+    pub(super) fn attach_recovered(&self, folder: u64, path: &RemotePath) {
+        let Some(journal) = &self.journal else { return };
+        let entries = match lock(&self.recovered).remove(&path.to_string().to_lowercase()) {
+            Some(e) => e,
+            None => return,
+        };
+        let mut table = lock(&self.table);
+        for entry in entries {
+            if !self.queue.contains(entry.id) || self.queue.is_in_flight(entry.id) {
+                continue;
+            }
+            let Some(name) = RemotePath::parse(&entry.path).ok().and_then(|p| p.name().map(str::to_string)) else {
+                continue;
+            };
+            let staging = journal.staging_path(entry.id);
+            let Ok(local) = LocalFile::reopen(entry.id, &staging, entry.size, entry.mtime) else { continue };
+            let meta = table_meta(&table, folder, &name);
+            let ino = table.upsert(folder, &name, NodeKind::File, entry.mtime, meta);
+            if let Some(n) = table.get_mut(ino) {
+                n.local = Some(local);
+            }
+            table.add_child(folder, ino);
+            self.queue.set_ino(entry.id, ino);
+        }
+    }
+
+    async fn upload_worker(self: Arc<Self>) {
+        loop {
+            let job = self.queue.due().into_iter().find_map(|(id, ino)| self.claim(id, ino));
+            match job {
+                Some(job) => self.run(job).await,
+                None => {
+                    let wait = self.queue.next_due_in();
+                    tokio::select! {
+                        _ = self.queue.wake.notified() => {}
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Take a due record unless its file is still open for writing (fsync overrides that).
+    fn claim(&self, id: u64, ino: Option<u64>) -> Option<Job> {
+        let table = lock(&self.table);
+        let mut path = None;
+        if let Some(ino) = ino {
+            if let Some(node) = table.get(ino) {
+                if let Some(l) = &node.local {
+                    if l.id == id && l.writers > 0 && !self.queue.is_forced(id) {
+                        self.queue.postpone(id, self.cfg.writeback_delay);
+                        return None;
+                    }
+                }
+                path = table.path(ino);
+            }
+        }
+        let entry = self.queue.claim(id)?;
+        let path = match path.or_else(|| RemotePath::parse(&entry.path).ok()) {
+            Some(p) => p,
+            None => {
+                log::error!("journal record {id:016x} has an unusable path '{}'", entry.path);
+                self.queue.failed(id, "unusable path in the journal", None);
+                return None;
+            }
+        };
+        Some(Job { id, ino, path, entry })
+    }
+
+    async fn run(&self, job: Job) {
+        let Some(journal) = &self.journal else { return };
+        let req = UploadRequest {
+            source: journal.staging_path(job.id),
+            size: job.entry.size,
+            md5: job.entry.md5.clone(),
+            created: Some(job.entry.mtime),
+            modified: Some(job.entry.mtime),
+        };
+        match self.remote.upload(&job.path, &req).await {
+            Ok(outcome) => self.uploaded(job, outcome).await,
+            Err(e) => self.upload_failed(job, e),
+        }
+    }
+
+    async fn uploaded(&self, job: Job, outcome: UploadOutcome) {
+        let Some(journal) = &self.journal else { return };
+        let cancelled = self.queue.finished(job.id, outcome.deduplicated, outcome.bytes_sent).map(|p| p.cancelled);
+        let mut now_at = None;
+        let mut staging_in_use = false;
+        if let Some(ino) = job.ino {
+            let mut table = lock(&self.table);
+            now_at = table.path(ino);
+            if let Some(node) = table.get_mut(ino) {
+                let mut meta = FileMeta::from_info(&outcome.file);
+                if meta.revision == 0 {
+                    meta.revision = 1;
+                }
+                node.file = Some(meta);
+                match &node.local {
+                    Some(l) if l.id == job.id && !l.dirty && l.writers == 0 => {
+                        node.mtime = job.entry.mtime;
+                        node.local = None;
+                    }
+                    Some(l) if l.id == job.id => staging_in_use = true,
+                    _ => {}
+                }
+            }
+        }
+        log::info!(
+            "uploaded {} ({} bytes{})",
+            job.path,
+            job.entry.size,
+            if outcome.deduplicated { ", already on the server: nothing sent" } else { "" }
+        );
+        if cancelled == Some(true) {
+            if let Err(e) = self.remote.delete(&job.path, false).await {
+                log::warn!("{}: deleted while uploading, but removing it failed: {e}", job.path);
+            }
+        } else if let Some(to) = now_at.filter(|p| *p != job.path) {
+            if let Err(e) = self.remote.rename(&job.path, &to, false).await {
+                log::error!("{}: renamed to {to} while uploading, but the move failed: {e}", job.path);
+            }
+        }
+        if staging_in_use {
+            journal.remove_record(job.id);
+        } else {
+            journal.remove(job.id);
+        }
+    }
+
+    fn upload_failed(&self, job: Job, e: RemoteError) {
+        let attempts = self.queue.attempts(job.id);
+        let retry_in = match &e {
+            RemoteError::QuotaExceeded(_) => {
+                log::error!(
+                    "{}: the account is full; the file stays in the journal and is retried every minute \
+                     (free space with `jotta trash empty` or a bigger plan)",
+                    job.path
+                );
+                Some(Duration::from_secs(60))
+            }
+            RemoteError::Unauthorized(_) | RemoteError::Forbidden(_) | RemoteError::Config(_) => {
+                log::error!("{}: {e}; the file stays in the journal and is retried every minute", job.path);
+                Some(Duration::from_secs(60))
+            }
+            RemoteError::InvalidName(_) => {
+                log::error!("{}: {e}; the service will not take this name; rename the file", job.path);
+                None
+            }
+            _ => {
+                log::warn!("{}: upload attempt {attempts} failed: {e}; retrying", job.path);
+                Some(backoff(attempts))
+            }
+        };
+        if let RemoteError::Corrupt(_) = e {
+            // The staging file no longer matches the recorded md5 (changed underneath): record it anew.
+            if let (Some(journal), Ok(md5)) = (&self.journal, super::staging::hash_file(&self.staging(job.id))) {
+                let mut entry = job.entry.clone();
+                entry.md5 = md5;
+                entry.size = std::fs::metadata(self.staging(job.id)).map(|m| m.len()).unwrap_or(entry.size);
+                let _ = journal.write(&entry);
+                self.queue.schedule(entry, job.ino, Duration::from_secs(1));
+                return;
+            }
+        }
+        if let Some(entry) = self.queue.failed(job.id, &e.to_string(), retry_in) {
+            if let Some(journal) = &self.journal {
+                let _ = journal.write(&entry);
+            }
+        }
+    }
+
+    fn staging(&self, id: u64) -> std::path::PathBuf {
+        self.journal.as_ref().map(|j| j.staging_path(id)).unwrap_or_default()
+    }
+
+    /// Unmount: record what is still dirty, then wait (at most `limit`) for the queue to drain, logging
+    /// progress. Returns how many uploads are left in the journal for the next mount.
+    pub fn drain(&self, limit: Duration) -> usize {
+        let dirty: Vec<u64> = {
+            let table = lock(&self.table);
+            self.queue_inos(&table)
+        };
+        for ino in dirty {
+            if let Err(e) = self.commit(ino) {
+                log::error!("cannot record a file at unmount: {e}");
+            }
+        }
+        self.queue.hurry_all();
+        let drained = self.queue.wait_empty(limit, |n, bytes| {
+            log::info!("waiting for {n} upload(s), {:.1} MiB, to reach JottaCloud", bytes as f64 / 1048576.0);
+            eprintln!("jottafuse: waiting for {n} upload(s), {:.1} MiB, to reach JottaCloud", bytes as f64 / 1048576.0);
+        });
+        let left = self.queue.report().0.len();
+        if !drained || left > 0 {
+            log::warn!("{left} upload(s) stay in the journal and continue at the next mount");
+        }
+        left
+    }
+
+    fn queue_inos(&self, table: &super::node::InodeTable) -> Vec<u64> {
+        table.local_descendants(super::ROOT_INO)
+    }
+
+    pub fn status(&self) -> StatusReport {
+        let (pending, stats) = self.queue.report();
+        StatusReport { pending_bytes: pending.iter().map(|p| p.size).sum(), pending, stats }
+    }
+}
+
+/// Keep what the table knows of a file's server state when a recovered record is attached.
+fn table_meta(table: &super::node::InodeTable, folder: u64, name: &str) -> Option<FileMeta> {
+    table.child(folder, name).and_then(|i| table.get(i)).and_then(|n| n.file.clone()).or(Some(FileMeta::default()))
+}

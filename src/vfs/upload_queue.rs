@@ -1,0 +1,311 @@
+//! The upload queue: which journaled files wait for upload, when each may start (the write-back delay,
+//! or a backoff after a failure), which are in flight, and the figures `jotta status` shows. Pure
+//! bookkeeping: the workers that move bytes live in `upload.rs`.
+//!
+//! Lock order: the inode table before this queue's lock, never the other way round.
+
+use super::journal::JournalEntry;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Waiting,
+    InFlight,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub entry: JournalEntry,
+    /// The inode showing this file, if the mount has one (records recovered at start may not, yet).
+    pub ino: Option<u64>,
+    pub ready_at: Instant,
+    pub attempts: u32,
+    pub phase: Phase,
+    /// Unlinked while in flight: delete what the upload made.
+    pub cancelled: bool,
+    /// A failure that no retry will cure (a name the service refuses); kept, not retried.
+    pub stuck: bool,
+    /// fsync asked for it: upload even while the file is still open for writing.
+    pub forced: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct QueueStats {
+    pub uploaded: u64,
+    pub deduplicated: u64,
+    pub bytes_sent: u64,
+    pub failures: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    pending: HashMap<u64, Pending>,
+    stats: QueueStats,
+}
+
+#[derive(Default)]
+pub struct UploadQueue {
+    inner: Mutex<Inner>,
+    /// Signalled whenever an upload finishes or fails (fsync and drain wait on it).
+    changed: Condvar,
+    /// Wakes the workers when something becomes ready.
+    pub wake: tokio::sync::Notify,
+}
+
+/// One row of `jotta status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PendingReport {
+    pub path: String,
+    pub size: u64,
+    pub attempts: u32,
+    pub in_flight: bool,
+    pub last_error: Option<String>,
+}
+
+impl UploadQueue {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Add or replace a record; it may start after `delay`.
+    pub fn schedule(&self, entry: JournalEntry, ino: Option<u64>, delay: Duration) {
+        let mut inner = self.lock();
+        let id = entry.id;
+        let attempts = inner.pending.get(&id).map(|p| p.attempts).unwrap_or(0);
+        inner.pending.insert(
+            id,
+            Pending {
+                entry,
+                ino,
+                ready_at: Instant::now() + delay,
+                attempts,
+                phase: Phase::Waiting,
+                cancelled: false,
+                stuck: false,
+                forced: false,
+            },
+        );
+        drop(inner);
+        self.wake.notify_waiters();
+        self.wake.notify_one();
+    }
+
+    /// Start the given waiting record now, open writers or not (fsync).
+    pub fn force(&self, id: u64) {
+        if let Some(p) = self.lock().pending.get_mut(&id) {
+            p.ready_at = Instant::now();
+            p.stuck = false;
+            p.forced = true;
+        }
+        self.wake.notify_waiters();
+        self.wake.notify_one();
+    }
+
+    pub fn is_forced(&self, id: u64) -> bool {
+        self.lock().pending.get(&id).map(|p| p.forced).unwrap_or(false)
+    }
+
+    pub fn hurry_all(&self) {
+        for p in self.lock().pending.values_mut() {
+            p.ready_at = Instant::now();
+        }
+        self.wake.notify_waiters();
+    }
+
+    /// Waiting records that are due, earliest first (the caller claims one with `claim`).
+    pub fn due(&self) -> Vec<(u64, Option<u64>)> {
+        let now = Instant::now();
+        let inner = self.lock();
+        let mut due: Vec<_> = inner
+            .pending
+            .iter()
+            .filter(|(_, p)| p.phase == Phase::Waiting && !p.stuck && p.ready_at <= now)
+            .map(|(id, p)| (p.ready_at, *id, p.ino))
+            .collect();
+        due.sort();
+        due.into_iter().map(|(_, id, ino)| (id, ino)).collect()
+    }
+
+    /// How long until the next waiting record is due (bounded, so workers re-check now and then).
+    pub fn next_due_in(&self) -> Duration {
+        let now = Instant::now();
+        self.lock()
+            .pending
+            .values()
+            .filter(|p| p.phase == Phase::Waiting && !p.stuck)
+            .map(|p| p.ready_at.saturating_duration_since(now))
+            .min()
+            .unwrap_or(Duration::from_secs(1))
+            .min(Duration::from_secs(1))
+    }
+
+    /// Mark a due record in flight; returns its record, or None if someone else took it.
+    pub fn claim(&self, id: u64) -> Option<JournalEntry> {
+        let mut inner = self.lock();
+        let p = inner.pending.get_mut(&id)?;
+        if p.phase != Phase::Waiting {
+            return None;
+        }
+        p.phase = Phase::InFlight;
+        p.attempts += 1;
+        Some(p.entry.clone())
+    }
+
+    pub fn is_in_flight(&self, id: u64) -> bool {
+        self.lock().pending.get(&id).map(|p| p.phase == Phase::InFlight).unwrap_or(false)
+    }
+
+    pub fn contains(&self, id: u64) -> bool {
+        self.lock().pending.contains_key(&id)
+    }
+
+    /// Postpone a due record (its file is open for writing again).
+    pub fn postpone(&self, id: u64, by: Duration) {
+        if let Some(p) = self.lock().pending.get_mut(&id) {
+            p.ready_at = Instant::now() + by;
+        }
+    }
+
+    pub fn set_ino(&self, id: u64, ino: u64) {
+        if let Some(p) = self.lock().pending.get_mut(&id) {
+            p.ino = Some(ino);
+        }
+    }
+
+    /// Keep the record's target path current (renames before the upload).
+    pub fn set_path(&self, id: u64, path: &str) -> Option<JournalEntry> {
+        let mut inner = self.lock();
+        let p = inner.pending.get_mut(&id)?;
+        p.entry.path = path.to_string();
+        Some(p.entry.clone())
+    }
+
+    /// Drop a waiting record (the file was deleted or rewritten); an in-flight one is marked cancelled.
+    /// Returns true if it was waiting (and so is gone now).
+    pub fn cancel(&self, id: u64) -> bool {
+        let mut inner = self.lock();
+        let waiting = match inner.pending.get_mut(&id) {
+            Some(p) if p.phase == Phase::Waiting => true,
+            Some(p) => {
+                p.cancelled = true;
+                false
+            }
+            None => false,
+        };
+        if waiting {
+            inner.pending.remove(&id);
+        }
+        drop(inner);
+        self.changed.notify_all();
+        waiting
+    }
+
+    /// The upload of `id` finished: forget it. Returns whether it had been cancelled meanwhile.
+    pub fn finished(&self, id: u64, deduplicated: bool, bytes_sent: u64) -> Option<Pending> {
+        let mut inner = self.lock();
+        let p = inner.pending.remove(&id);
+        inner.stats.uploaded += 1;
+        inner.stats.bytes_sent += bytes_sent;
+        if deduplicated {
+            inner.stats.deduplicated += 1;
+        }
+        drop(inner);
+        self.changed.notify_all();
+        p
+    }
+
+    /// The upload failed; retry after `retry_in` (None: stuck until someone hurries it).
+    pub fn failed(&self, id: u64, error: &str, retry_in: Option<Duration>) -> Option<JournalEntry> {
+        let mut inner = self.lock();
+        inner.stats.failures += 1;
+        let p = inner.pending.get_mut(&id)?;
+        p.phase = Phase::Waiting;
+        p.entry.last_error = Some(error.to_string());
+        match retry_in {
+            Some(d) => p.ready_at = Instant::now() + d,
+            None => p.stuck = true,
+        }
+        let entry = p.entry.clone();
+        drop(inner);
+        self.changed.notify_all();
+        Some(entry)
+    }
+
+    pub fn attempts(&self, id: u64) -> u32 {
+        self.lock().pending.get(&id).map(|p| p.attempts).unwrap_or(0)
+    }
+
+    /// Wait until `id` is no longer pending (Ok) or its last attempt failed (Err with the reason),
+    /// at most `timeout`.
+    pub fn wait_done(&self, id: u64, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        let mut inner = self.lock();
+        let start_failures = inner.pending.get(&id).map(|p| p.attempts).unwrap_or(0);
+        loop {
+            match inner.pending.get(&id) {
+                None => return Ok(()),
+                Some(p) if p.phase == Phase::Waiting && p.attempts > start_failures => {
+                    return Err(p.entry.last_error.clone().unwrap_or_else(|| "upload failed".into()))
+                }
+                Some(p) if p.stuck => {
+                    return Err(p.entry.last_error.clone().unwrap_or_else(|| "upload cannot proceed".into()))
+                }
+                _ => {}
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err("timed out waiting for the upload".into());
+            }
+            inner = self.changed.wait_timeout(inner, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
+    /// Wait until nothing is pending or `timeout` passes; `progress` is called about every two seconds.
+    pub fn wait_empty(&self, timeout: Duration, mut progress: impl FnMut(usize, u64)) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut last = Instant::now();
+        let mut inner = self.lock();
+        loop {
+            let live = inner.pending.values().filter(|p| !p.stuck).count();
+            if live == 0 {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            if now.duration_since(last) >= Duration::from_secs(2) {
+                let bytes = inner.pending.values().map(|p| p.entry.size).sum();
+                progress(inner.pending.len(), bytes);
+                last = now;
+            }
+            let wait = (deadline - now).min(Duration::from_millis(500));
+            inner = self.changed.wait_timeout(inner, wait).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
+    /// Bytes that will reach the account once the queue drains (for the free-space check).
+    pub fn pending_bytes(&self) -> u64 {
+        self.lock().pending.values().map(|p| p.entry.size).sum()
+    }
+
+    pub fn report(&self) -> (Vec<PendingReport>, QueueStats) {
+        let inner = self.lock();
+        let mut rows: Vec<PendingReport> = inner
+            .pending
+            .values()
+            .map(|p| PendingReport {
+                path: p.entry.path.clone(),
+                size: p.entry.size,
+                attempts: p.attempts,
+                in_flight: p.phase == Phase::InFlight,
+                last_error: p.entry.last_error.clone(),
+            })
+            .collect();
+        rows.sort_by(|a, b| a.path.cmp(&b.path));
+        (rows, inner.stats.clone())
+    }
+}
