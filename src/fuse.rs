@@ -323,6 +323,11 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         }
     }
 
+    fn access(&self, _req: &Request, _ino: INodeNo, _mask: fuser::AccessFlags, reply: ReplyEmpty) {
+        // Permission checks follow the attributes (use -o default_permissions for the kernel's own).
+        reply.ok();
+    }
+
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         match self.fs.getattr(ino.0) {
             Ok(a) if a.kind != NodeKind::File => reply.opened(FileHandle(0), FopenFlags::empty()),

@@ -33,8 +33,9 @@ fn browse_the_account_tree_like_jottalib() {
     assert_eq!(meta.mtime(), 1_700_000_000, "mtime comes from the revision's modified time");
     assert_eq!(fs::read(m.p("Jotta/Archive/docs/hello.txt")).unwrap(), b"hello world\n");
     assert!(fs::metadata(m.p("Jotta/Archive/docs")).unwrap().is_dir());
-    // Case-insensitive lookups, as on the service.
-    assert_eq!(fs::read(m.p("Jotta/archive/DOCS/Hello.TXT")).unwrap(), b"hello world\n");
+    // Names are case-preserving; another spelling is not the same name to the kernel (creating it is
+    // refused with EEXIST, see mount_write.rs).
+    assert!(fs::metadata(m.p("Jotta/Archive/docs/HELLO.txt")).is_err());
     assert_eq!(fs::metadata(m.p("Jotta/Archive/missing")).unwrap_err().kind(), std::io::ErrorKind::NotFound);
     // Devices are read-only.
     assert_eq!(fs::metadata(m.p("Jotta")).unwrap().mode() & 0o222, 0);

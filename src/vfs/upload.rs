@@ -119,7 +119,7 @@ impl<R: Remote> JottaFs<R> {
             Some(p) => p,
             None => {
                 log::error!("journal record {id:016x} has an unusable path '{}'", entry.path);
-                self.queue.failed(id, "unusable path in the journal", None);
+                self.queue.failed(id, "unusable path in the journal", None, false);
                 return None;
             }
         };
@@ -189,6 +189,10 @@ impl<R: Remote> JottaFs<R> {
 
     fn upload_failed(&self, job: Job, e: RemoteError) {
         let attempts = self.queue.attempts(job.id);
+        let blocked = matches!(
+            e,
+            RemoteError::QuotaExceeded(_) | RemoteError::Unauthorized(_) | RemoteError::Forbidden(_) | RemoteError::Config(_)
+        );
         let retry_in = match &e {
             RemoteError::QuotaExceeded(_) => {
                 log::error!(
@@ -222,7 +226,7 @@ impl<R: Remote> JottaFs<R> {
                 return;
             }
         }
-        if let Some(entry) = self.queue.failed(job.id, &e.to_string(), retry_in) {
+        if let Some(entry) = self.queue.failed(job.id, &e.to_string(), retry_in, blocked) {
             if let Some(journal) = &self.journal {
                 let _ = journal.write(&entry);
             }

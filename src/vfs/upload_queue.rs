@@ -30,6 +30,9 @@ pub struct Pending {
     pub stuck: bool,
     /// fsync asked for it: upload even while the file is still open for writing.
     pub forced: bool,
+    /// The last attempt failed for a reason only the user can cure (account full, credentials gone):
+    /// still retried while mounted, but unmount does not wait for it.
+    pub blocked: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -86,6 +89,7 @@ impl UploadQueue {
                 cancelled: false,
                 stuck: false,
                 forced: false,
+                blocked: false,
             },
         );
         drop(inner);
@@ -217,12 +221,14 @@ impl UploadQueue {
         p
     }
 
-    /// The upload failed; retry after `retry_in` (None: stuck until someone hurries it).
-    pub fn failed(&self, id: u64, error: &str, retry_in: Option<Duration>) -> Option<JournalEntry> {
+    /// The upload failed; retry after `retry_in` (None: stuck until someone hurries it). `blocked`
+    /// marks a failure only the user can cure.
+    pub fn failed(&self, id: u64, error: &str, retry_in: Option<Duration>, blocked: bool) -> Option<JournalEntry> {
         let mut inner = self.lock();
         inner.stats.failures += 1;
         let p = inner.pending.get_mut(&id)?;
         p.phase = Phase::Waiting;
+        p.blocked = blocked;
         p.entry.last_error = Some(error.to_string());
         match retry_in {
             Some(d) => p.ready_at = Instant::now() + d,
@@ -269,7 +275,7 @@ impl UploadQueue {
         let mut last = Instant::now();
         let mut inner = self.lock();
         loop {
-            let live = inner.pending.values().filter(|p| !p.stuck).count();
+            let live = inner.pending.values().filter(|p| !p.stuck && !p.blocked).count();
             if live == 0 {
                 return true;
             }
@@ -285,6 +291,11 @@ impl UploadQueue {
             let wait = (deadline - now).min(Duration::from_millis(500));
             inner = self.changed.wait_timeout(inner, wait).unwrap_or_else(|e| e.into_inner()).0;
         }
+    }
+
+    /// Size recorded for a queued upload (0 if not queued).
+    pub fn queued_size(&self, id: u64) -> u64 {
+        self.lock().pending.get(&id).map(|p| p.entry.size).unwrap_or(0)
     }
 
     /// Bytes that will reach the account once the queue drains (for the free-space check).

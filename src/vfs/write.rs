@@ -55,15 +55,24 @@ impl<R: Remote> JottaFs<R> {
         table.path(parent).ok_or(FsError::NotFound)?.join(name).map_err(FsError::from)
     }
 
-    /// Fail early when the account cannot take `growth` more bytes (capacity minus usage minus pending).
-    fn check_space(&self, growth: u64) -> FsResult<()> {
-        if growth == 0 {
+    /// Fail early when the account cannot take a file growing to `new_size` (capacity minus usage minus
+    /// pending uploads; the file's own queued upload, if any, is already counted in the pending part).
+    fn check_space(&self, ino: u64, new_size: u64) -> FsResult<()> {
+        let (current, queued) = {
+            let table = lock(&self.table);
+            let local = table.get(ino).and_then(|n| n.local.as_ref());
+            let current = local.map(|l| l.size).unwrap_or(0);
+            let queued = local.map(|l| self.queue.queued_size(l.id)).unwrap_or(0);
+            (current, queued)
+        };
+        if new_size <= current {
             return Ok(());
         }
         let s = self.statfs()?;
-        if !s.unlimited && growth > s.free {
+        let needed = new_size.saturating_sub(queued);
+        if !s.unlimited && needed > s.free {
             return Err(FsError::NoSpace(format!(
-                "JottaCloud account full: {} bytes free after pending uploads, {growth} more needed",
+                "JottaCloud account full: {} bytes free after pending uploads, this file needs {needed}",
                 s.free
             )));
         }
@@ -197,8 +206,7 @@ impl<R: Remote> JottaFs<R> {
             // The local copy was handed to the server (a whole-file server-side copy); take it back.
             self.ensure_local(ino, true, true)?;
         }
-        let size = lock(&self.table).get(ino).and_then(|n| n.local.as_ref().map(|l| l.size)).unwrap_or(0);
-        self.check_space((offset + data.len() as u64).saturating_sub(size))?;
+        self.check_space(ino, offset + data.len() as u64)?;
         self.with_local(ino, |l| {
             l.write_at(offset, data)?;
             l.mtime = now();
@@ -298,8 +306,7 @@ impl<R: Remote> JottaFs<R> {
             if !has_local {
                 self.ensure_local(ino, size > 0, false)?;
             }
-            let current = lock(&self.table).get(ino).and_then(|n| n.local.as_ref().map(|l| l.size)).unwrap_or(0);
-            self.check_space(size.saturating_sub(current))?;
+            self.check_space(ino, size)?;
             self.with_local(ino, |l| {
                 l.truncate(size)?;
                 l.mtime = now();
@@ -434,6 +441,9 @@ impl<R: Remote> JottaFs<R> {
             return Err(FsError::from(e));
         }
         let ino = self.child_exact(parent, name)?;
+        if parent == new_parent && name == new_name {
+            return Ok(());
+        }
         self.ensure_listing(new_parent, false)?;
         let (from, to, kind, src_on_server, src_local, target) = {
             let table = lock(&self.table);

@@ -100,6 +100,28 @@ impl TestService {
         self.counters()["bytes_received"].as_u64().unwrap_or(0)
     }
 
+    /// Content of a file on the server, through the client (None if it is not there).
+    pub fn server_bytes(&self, client: &HttpRemote, path: &str) -> Option<Vec<u8>> {
+        use futures_util::StreamExt;
+        let p = RemotePath::parse(path).expect("path");
+        self.rt.block_on(async {
+            let mut s = client.download(&p, None).await.ok()?;
+            let mut out = Vec::new();
+            while let Some(piece) = s.next().await {
+                out.extend_from_slice(&piece.ok()?);
+            }
+            Some(out)
+        })
+    }
+
+    pub fn server_file(&self, client: &HttpRemote, path: &str) -> Option<jottafuse::remote::FileInfo> {
+        let p = RemotePath::parse(path).expect("path");
+        match self.rt.block_on(client.stat(&p)) {
+            Ok(jottafuse::remote::Item::File(f)) if f.is_live() => Some(f),
+            _ => None,
+        }
+    }
+
     pub fn set_faults(&self, faults: serde_json::Value) {
         let url = format!("{}/_emulator/faults", self.endpoint());
         let resp = self.rt.block_on(reqwest::Client::new().put(url).json(&faults).send()).expect("set faults");
@@ -141,7 +163,7 @@ pub struct TestMount {
     pub path: PathBuf,
     pub child: Option<Child>,
     pub config_home: PathBuf,
-    _dir: TempDir,
+    _dir: Option<TempDir>,
 }
 
 impl TestMount {
@@ -151,24 +173,35 @@ impl TestMount {
     }
 
     pub fn with_args(svc: &TestService, options: &str, extra: &[&str]) -> Self {
-        fuse_available();
         let dir = tempfile::tempdir().expect("temp dir");
-        let config_home = dir.path().join("config");
+        let base = dir.path().to_path_buf();
+        let mut m = Self::in_dir(svc, options, extra, &base);
+        m._dir = Some(dir);
+        m
+    }
+
+    /// Mount with config, cache and mount point under `base`; a second mount on the same `base` finds
+    /// the same credentials and the same upload journal (what a remount after a crash sees).
+    pub fn in_dir(svc: &TestService, options: &str, extra: &[&str], base: &Path) -> Self {
+        fuse_available();
+        let config_home = base.join("config");
         let creds = config_home.join("jottafuse");
-        std::fs::create_dir_all(&creds).expect("config");
-        svc.rt
-            .block_on(jottafuse::remote::auth::login(&svc.emu().login_token(), Some(&svc.endpoint()), &creds))
-            .expect("login");
-        let path = dir.path().join("mnt");
-        std::fs::create_dir(&path).expect("mountpoint");
+        if !creds.join("credentials.json").exists() {
+            std::fs::create_dir_all(&creds).expect("config");
+            svc.rt
+                .block_on(jottafuse::remote::auth::login(&svc.emu().login_token(), Some(&svc.endpoint()), &creds))
+                .expect("login");
+        }
+        let path = base.join("mnt");
+        std::fs::create_dir_all(&path).expect("mountpoint");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_jottafuse"));
-        cmd.arg("-f").arg(&path).env("XDG_CONFIG_HOME", &config_home).env("XDG_CACHE_HOME", dir.path().join("cache"));
+        cmd.arg("-f").arg(&path).env("XDG_CONFIG_HOME", &config_home).env("XDG_CACHE_HOME", base.join("cache"));
         if !options.is_empty() {
             cmd.arg("-o").arg(options);
         }
         cmd.args(extra).env("RUST_LOG", "info").stdout(Stdio::null()).stderr(Stdio::inherit());
         let child = cmd.spawn().expect("spawn jottafuse");
-        let mut m = TestMount { path, child: Some(child), config_home, _dir: dir };
+        let mut m = TestMount { path, child: Some(child), config_home, _dir: None };
         m.wait_mounted();
         m
     }
@@ -209,12 +242,21 @@ impl TestMount {
             .unwrap_or(0)
     }
 
+    /// kill -9 the daemon (a crash): nothing is drained; the dead mount is detached.
+    pub fn crash(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = Command::new("fusermount3").arg("-u").arg("-z").arg(&self.path).status();
+    }
+
     /// SIGTERM and wait for the daemon to unmount and exit; returns its exit status code.
     pub fn terminate(&mut self) -> Option<i32> {
         let mut child = self.child.take()?;
         // SAFETY: signalling our own child process.
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(120);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
                 return status.code();

@@ -1,0 +1,382 @@
+//! The write side of the mount, through real FUSE mounts against the emulator: rsync twice, cp/mv/edit,
+//! kill -9 with uploads pending, dedupe proven by the emulator's byte counters, fsync, limits, faults,
+//! and a seeded random sequence of operations compared with a local directory after every step.
+
+mod common;
+
+use common::{md5_hex, pattern, TestMount, TestService};
+use std::fs;
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn build_tree(root: &Path) {
+    fs::create_dir_all(root.join("a/b/c")).unwrap();
+    fs::create_dir_all(root.join("empty dir")).unwrap();
+    fs::create_dir_all(root.join("ünïcødé ✓")).unwrap();
+    fs::write(root.join("a/empty.txt"), b"").unwrap();
+    fs::write(root.join("a/b/c/deep.txt"), b"deep down\n").unwrap();
+    fs::write(root.join("big one.bin"), pattern(10 << 20, 1)).unwrap();
+    fs::write(root.join("a/big two.bin"), pattern(10 << 20, 2)).unwrap();
+    fs::write(root.join("ünïcødé ✓/fïlé with spaces & plus+.txt"), b"unicode\n").unwrap();
+    for i in 0..20 {
+        fs::write(root.join(format!("a/b/small-{i}.txt")), format!("small file {i}\n")).unwrap();
+    }
+}
+
+fn rsync(args: &[&str]) -> String {
+    let out = Command::new("rsync").args(args).output().expect("rsync is installed");
+    assert!(out.status.success(), "rsync failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every file under `root` with its size, mtime and md5 (folders by name), for comparing trees.
+fn snapshot(root: &Path) -> Vec<(String, u64, i64, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let m = fs::metadata(&p).unwrap();
+            if m.is_dir() {
+                out.push((rel + "/", 0, 0, String::new()));
+                stack.push(p);
+            } else {
+                out.push((rel, m.len(), m.mtime(), md5_hex(&fs::read(&p).unwrap())));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn rsync_twice_transfers_nothing_and_survives_a_remount() {
+    let svc = TestService::start();
+    let src = svc.dir.path().join("src");
+    build_tree(&src);
+    let base = tempfile::tempdir().unwrap();
+    let mut m = TestMount::in_dir(&svc, "writeback_delay=0.5", &[], base.path());
+    let dst = m.p("Jotta/Archive/backup");
+    fs::create_dir(&dst).unwrap();
+    rsync(&["-a", &format!("{}/", src.display()), &format!("{}/", dst.display())]);
+    assert_eq!(m.terminate(), Some(0), "unmount drains the queue and exits cleanly");
+
+    let m = TestMount::in_dir(&svc, "", &[], base.path());
+    let dst = m.p("Jotta/Archive/backup");
+    let out = Command::new("diff").arg("-r").arg(&src).arg(&dst).output().unwrap();
+    assert!(out.status.success(), "diff -r: {}", String::from_utf8_lossy(&out.stdout));
+    let files = |s: Vec<(String, u64, i64, String)>| s.into_iter().filter(|e| !e.0.ends_with('/')).collect::<Vec<_>>();
+    assert_eq!(files(snapshot(&src)), files(snapshot(&dst)), "sizes, mtimes and content equal");
+    svc.reset_counters();
+    let second = rsync(&["-ai", &format!("{}/", src.display()), &format!("{}/", dst.display())]);
+    let transfers: Vec<&str> = second.lines().filter(|l| l.starts_with('>') || l.starts_with('<')).collect();
+    assert!(transfers.is_empty(), "second rsync transferred: {transfers:?}");
+    assert_eq!(svc.bytes_received(), 0);
+}
+
+#[test]
+fn cp_mv_and_in_place_edits_reach_the_server() {
+    let svc = TestService::start();
+    let c = svc.client();
+    let src = svc.dir.path().join("src");
+    build_tree(&src);
+    let mut m = TestMount::new(&svc, "writeback_delay=0.2");
+    let archive = m.p("Jotta/Archive");
+    assert!(Command::new("cp").arg("-r").arg(&src).arg(archive.join("copy")).status().unwrap().success());
+    fs::rename(archive.join("copy/a"), archive.join("moved-a")).unwrap();
+    // Random writes in place, an append, a truncate.
+    let mut expected = pattern(10 << 20, 1);
+    {
+        let f = fs::OpenOptions::new().write(true).open(archive.join("copy/big one.bin")).unwrap();
+        for (off, byte) in [(5u64, 1u8), (4 << 20, 2), ((10 << 20) - 1, 3), (12345, 4)] {
+            f.write_all_at(&[byte; 100][..(expected.len() - off as usize).min(100)], off).unwrap();
+            let end = (off as usize + 100).min(expected.len());
+            expected[off as usize..end].fill(byte);
+        }
+    }
+    {
+        let mut f = fs::OpenOptions::new().append(true).open(archive.join("copy/ünïcødé ✓/fïlé with spaces & plus+.txt")).unwrap();
+        f.write_all(b"appended\n").unwrap();
+    }
+    {
+        let f = fs::OpenOptions::new().write(true).open(archive.join("moved-a/big two.bin")).unwrap();
+        f.set_len(1000).unwrap();
+    }
+    // Read your own writes before anything is uploaded.
+    assert_eq!(md5_hex(&fs::read(archive.join("copy/big one.bin")).unwrap()), md5_hex(&expected));
+    assert_eq!(m.terminate(), Some(0));
+
+    assert_eq!(md5_hex(&svc.server_bytes(&c, "/Jotta/Archive/copy/big one.bin").unwrap()), md5_hex(&expected));
+    assert_eq!(
+        svc.server_bytes(&c, "/Jotta/Archive/copy/ünïcødé ✓/fïlé with spaces & plus+.txt").unwrap(),
+        b"unicode\nappended\n"
+    );
+    assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/moved-a/big two.bin").unwrap(), pattern(1000, 2));
+    assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/moved-a/b/c/deep.txt").unwrap(), b"deep down\n");
+    assert!(svc.server_file(&c, "/Jotta/Archive/copy/a/empty.txt").is_none(), "the folder moved away");
+    assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/moved-a/empty.txt").unwrap(), b"");
+}
+
+#[test]
+fn kill_9_after_close_loses_nothing() {
+    let svc = TestService::start();
+    let c = svc.client();
+    let base = tempfile::tempdir().unwrap();
+    // A long write-back delay: at the kill, every upload is still pending.
+    let mut m = TestMount::in_dir(&svc, "writeback_delay=600", &[], base.path());
+    let data: Vec<Vec<u8>> = (0..5).map(|i| pattern(300_000 + i * 1000, 50 + i as u64)).collect();
+    for (i, d) in data.iter().enumerate() {
+        fs::write(m.p(&format!("Jotta/Archive/k{i}.bin")), d).unwrap();
+    }
+    m.crash();
+    assert!(svc.server_file(&c, "/Jotta/Archive/k0.bin").is_none(), "nothing was uploaded before the crash");
+
+    // The next mount of the same account uploads the journal while serving.
+    let m = TestMount::in_dir(&svc, "", &[], base.path());
+    wait_until("the journal to reach the server", || {
+        (0..5).all(|i| svc.server_file(&c, &format!("/Jotta/Archive/k{i}.bin")).is_some())
+    });
+    for (i, d) in data.iter().enumerate() {
+        assert_eq!(svc.server_bytes(&c, &format!("/Jotta/Archive/k{i}.bin")).unwrap(), *d, "k{i}");
+        assert_eq!(fs::read(m.p(&format!("Jotta/Archive/k{i}.bin"))).unwrap(), *d);
+    }
+}
+
+#[test]
+fn identical_content_and_mtime_changes_send_no_bytes() {
+    let svc = TestService::start();
+    let c = svc.client();
+    let data = pattern(2 << 20, 9);
+    svc.put(&c, "/Jotta/Archive/original.bin", &data);
+    let mut m = TestMount::new(&svc, "writeback_delay=0.2");
+    fs::metadata(m.p("Jotta/Archive/original.bin")).unwrap();
+    svc.reset_counters();
+    fs::write(m.p("Jotta/Archive/duplicate.bin"), &data).unwrap();
+    let touch = Command::new("touch").args(["-d", "2021-06-01 12:00:00Z"]).arg(m.p("Jotta/Archive/original.bin")).status();
+    assert!(touch.unwrap().success());
+    assert_eq!(m.terminate(), Some(0));
+    assert_eq!(svc.bytes_received(), 0, "dedupe and utimens must not send content");
+    assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/duplicate.bin").unwrap(), data);
+    let f = svc.server_file(&c, "/Jotta/Archive/original.bin").unwrap();
+    assert_eq!(f.modified(), Some(1_622_548_800));
+}
+
+#[test]
+fn fsync_returns_once_the_content_is_on_the_server() {
+    let svc = TestService::start();
+    let c = svc.client();
+    let m = TestMount::new(&svc, "writeback_delay=600");
+    let mut f = fs::File::create(m.p("Jotta/Archive/synced.txt")).unwrap();
+    f.write_all(b"durable now").unwrap();
+    f.sync_all().unwrap();
+    assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/synced.txt").unwrap(), b"durable now");
+    f.seek(SeekFrom::End(0)).unwrap();
+    f.write_all(b", and more").unwrap();
+    f.sync_all().unwrap();
+    assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/synced.txt").unwrap(), b"durable now, and more");
+}
+
+#[test]
+fn names_and_space_fail_early_with_the_right_errno() {
+    let svc = TestService::start_with(|cfg| cfg.quota = Some(3 << 20));
+    let c = svc.client();
+    svc.put(&c, "/Jotta/Archive/a.txt", b"lower");
+    let m = TestMount::new(&svc, "");
+    let err = fs::write(m.p("Jotta/Archive/A.txt"), b"upper").unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EEXIST), "case-insensitive clash");
+    let err = fs::create_dir(m.p("Jotta/Archive/A.TXT")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EEXIST));
+    let err = fs::write(m.p("Jotta/Archive/bad\u{1}name"), b"x").unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "control characters are refused");
+    // Writing beyond the account's free space fails at write time.
+    let mut f = fs::File::create(m.p("Jotta/Archive/too-big.bin")).unwrap();
+    let err = f.write_all(&pattern(4 << 20, 3)).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOSPC));
+    // Devices and the list of mount points are read-only.
+    let err = fs::create_dir(m.p("Jotta/NewMountPoint")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EROFS));
+    let err = std::os::unix::fs::symlink("a.txt", m.p("Jotta/Archive/link")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EPERM));
+}
+
+#[test]
+fn rmdir_unlink_and_rename_over_existing() {
+    let svc = TestService::start();
+    let c = svc.client();
+    svc.put(&c, "/Jotta/Archive/d/keep.txt", b"keep");
+    svc.put(&c, "/Jotta/Archive/target.txt", b"old version");
+    let mut m = TestMount::new(&svc, "writeback_delay=0.2");
+    assert_eq!(fs::remove_dir(m.p("Jotta/Archive/d")).unwrap_err().raw_os_error(), Some(libc::ENOTEMPTY));
+    fs::remove_file(m.p("Jotta/Archive/d/keep.txt")).unwrap();
+    fs::remove_dir(m.p("Jotta/Archive/d")).unwrap();
+    // rsync's pattern: a temp file renamed over the old version becomes its next revision.
+    fs::write(m.p("Jotta/Archive/.target.txt.tmp"), b"new version").unwrap();
+    fs::rename(m.p("Jotta/Archive/.target.txt.tmp"), m.p("Jotta/Archive/target.txt")).unwrap();
+    assert_eq!(fs::read(m.p("Jotta/Archive/target.txt")).unwrap(), b"new version");
+    assert_eq!(m.terminate(), Some(0));
+    assert!(svc.server_file(&c, "/Jotta/Archive/d/keep.txt").is_none());
+    assert!(svc.server_file(&c, "/Jotta/Archive/.target.txt.tmp").is_none(), "the temp name never reached the server");
+    let f = svc.server_file(&c, "/Jotta/Archive/target.txt").unwrap();
+    assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/target.txt").unwrap(), b"new version");
+    assert_eq!(f.current.as_ref().map(|r| r.number), Some(2), "a new revision of the same file");
+}
+
+#[test]
+fn uploads_survive_server_errors_and_dropped_connections() {
+    let svc = TestService::start();
+    let c = svc.client();
+    let mut m = TestMount::new(&svc, "writeback_delay=0.1");
+    svc.set_faults(serde_json::json!({
+        "fail_next": [{"kind": "upload", "status": 500, "count": 2}, {"kind": "allocate", "status": 503, "count": 1}],
+        "drop_next": [{"kind": "upload", "after_bytes": 1000000, "count": 1}]
+    }));
+    let data = pattern(3 << 20, 77);
+    fs::write(m.p("Jotta/Archive/faulty.bin"), &data).unwrap();
+    assert_eq!(m.terminate(), Some(0));
+    let f = svc.server_file(&c, "/Jotta/Archive/faulty.bin").expect("on the server");
+    assert_eq!(f.md5(), Some(md5_hex(&data).as_str()));
+    assert!(f.latest.is_none(), "no INCOMPLETE/CORRUPT attempt left as the latest revision");
+    assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/faulty.bin").unwrap(), data);
+}
+
+#[test]
+fn a_full_account_keeps_the_file_in_the_journal_and_status_says_why() {
+    let svc = TestService::start_with(|cfg| cfg.quota = Some(2 << 20));
+    let c = svc.client();
+    let base = tempfile::tempdir().unwrap();
+    let m = TestMount::in_dir(&svc, "writeback_delay=2", &[], base.path());
+    fs::write(m.p("Jotta/Archive/fits.bin"), pattern(1 << 20, 1)).unwrap();
+    // Someone else fills the account before the write-back delay is over.
+    svc.put(&c, "/Jotta/Archive/elsewhere.bin", &pattern((1 << 20) + 500_000, 2));
+    let mut last = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(last.contains("fits.bin") && last.contains("out of space")) {
+        assert!(Instant::now() < deadline, "status never said why: {last}");
+        std::thread::sleep(Duration::from_millis(200));
+        let out = Command::new(env!("CARGO_BIN_EXE_jotta"))
+            .arg("status")
+            .env("XDG_CACHE_HOME", base.path().join("cache"))
+            .output()
+            .unwrap();
+        last = String::from_utf8_lossy(&out.stdout).into_owned();
+    }
+    assert!(svc.server_file(&c, "/Jotta/Archive/fits.bin").is_none());
+    let accounts: Vec<_> = fs::read_dir(base.path().join("cache/jottafuse/accounts")).unwrap().collect();
+    assert_eq!(accounts.len(), 1);
+    let journal = accounts[0].as_ref().unwrap().path().join("journal");
+    let records = fs::read_dir(journal).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some()).count();
+    assert_eq!(records, 1, "the file waits in the journal");
+}
+
+#[test]
+fn jotta_status_lists_pending_uploads() {
+    let svc = TestService::start();
+    let base = tempfile::tempdir().unwrap();
+    let m = TestMount::in_dir(&svc, "writeback_delay=600", &[], base.path());
+    fs::write(m.p("Jotta/Archive/waiting.bin"), pattern(123_456, 4)).unwrap();
+    wait_until("the status file", || {
+        let out = Command::new(env!("CARGO_BIN_EXE_jotta"))
+            .arg("status")
+            .env("XDG_CACHE_HOME", base.path().join("cache"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.contains("/Jotta/Archive/waiting.bin") && text.contains("123456") && text.contains("pending: 1 file")
+    });
+}
+
+/// A small deterministic generator, so a failing sequence can be replayed from its seed.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+fn tree_state(root: &Path) -> Vec<(String, Option<Vec<u8>>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if p.is_dir() {
+                out.push((rel, None));
+                stack.push(p);
+            } else {
+                out.push((rel, Some(fs::read(&p).unwrap())));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn random_operations_match_a_local_directory() {
+    let svc = TestService::start();
+    let c = svc.client();
+    let mut m = TestMount::new(&svc, "writeback_delay=0.3");
+    let mount_root = m.p("Jotta/Archive/model");
+    fs::create_dir(&mount_root).unwrap();
+    let local_root = svc.dir.path().join("model");
+    fs::create_dir(&local_root).unwrap();
+    let names = ["a", "b", "c", "d e", "f+g"];
+    let dirs = ["", "x", "x/y"];
+    let mut rng = Rng(0x5eed_1234_abcd);
+    for step in 0..150 {
+        let dir = dirs[rng.below(dirs.len() as u64) as usize];
+        let name = names[rng.below(names.len() as u64) as usize];
+        let rel = if dir.is_empty() { name.to_string() } else { format!("{dir}/{name}") };
+        let op = rng.below(8);
+        let seed = rng.next();
+        let len = rng.below(200_000) as usize;
+        let off = rng.below(100_000);
+        let other = names[rng.below(names.len() as u64) as usize];
+        let apply = |root: &Path| -> std::io::Result<()> {
+            let p = root.join(&rel);
+            match op {
+                0 | 1 => fs::write(&p, pattern(len, seed)),
+                2 => fs::OpenOptions::new().write(true).open(&p).and_then(|f| f.write_all_at(&pattern(len % 5000, seed), off)),
+                3 => fs::OpenOptions::new().append(true).open(&p).and_then(|mut f| f.write_all(&pattern(len % 3000, seed))),
+                4 => fs::OpenOptions::new().write(true).open(&p).and_then(|f| f.set_len(off)),
+                5 => fs::remove_file(&p),
+                6 => fs::rename(&p, root.join(dir).join(other)),
+                _ => fs::create_dir_all(root.join(dir)),
+            }
+        };
+        let expect = apply(&local_root).map_err(|e| e.kind());
+        let got = apply(&mount_root).map_err(|e| e.kind());
+        assert_eq!(got, expect, "step {step}: op {op} on {rel}");
+        assert_eq!(tree_state(&mount_root), tree_state(&local_root), "after step {step}: op {op} on {rel}");
+    }
+    assert_eq!(m.terminate(), Some(0));
+    // Everything reached the server as the model says.
+    for (rel, content) in tree_state(&local_root) {
+        if let Some(content) = content {
+            assert_eq!(svc.server_bytes(&c, &format!("/Jotta/Archive/model/{rel}")), Some(content), "{rel}");
+        }
+    }
+}
