@@ -545,13 +545,8 @@ fn forbidden_names_are_refused_before_any_request() {
     // Paths too shallow for the operation are refused by the client too.
     let data = svc.dir.path().join("x");
     std::fs::write(&data, b"x").expect("write");
-    let req = jottafuse::remote::UploadRequest {
-        source: data,
-        size: 1,
-        md5: md5_hex(b"x"),
-        created: None,
-        modified: None,
-    };
+    let req =
+        jottafuse::remote::UploadRequest { source: data, size: 1, md5: md5_hex(b"x"), created: None, modified: None };
     let results = svc.rt.block_on(async {
         vec![
             c.upload(&rp("/Jotta/Archive"), &req).await.map(|_| ()),
@@ -753,7 +748,11 @@ fn forced_expiry_refreshes_once_and_rotates_the_saved_refresh_token() {
     let resp = svc.rt.block_on(async {
         let r = reqwest::Client::new()
             .post(&token_url)
-            .form(&[("grant_type", "refresh_token"), ("client_id", "jottacli"), ("refresh_token", &before.refresh_token)])
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", "jottacli"),
+                ("refresh_token", &before.refresh_token),
+            ])
             .send()
             .await
             .expect("token request");
@@ -897,8 +896,11 @@ fn netrc_login_uses_basic_auth() {
     let home = svc.dir.path().join("home-netrc");
     std::fs::create_dir_all(&home).expect("home");
     let netrc = home.join(".netrc");
-    std::fs::write(&netrc, "machine example.org login x password y\nmachine jottacloud login demo password demo-password\n")
-        .expect("netrc");
+    std::fs::write(
+        &netrc,
+        "machine example.org login x password y\nmachine jottacloud login demo password demo-password\n",
+    )
+    .expect("netrc");
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&netrc, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let empty_cfg = svc.dir.path().join("no-login");
@@ -950,7 +952,11 @@ fn one_off_server_errors_are_retried() {
     assert_eq!(out.file.md5(), Some(md5_hex(&data).as_str()));
     assert_eq!(svc.download(&c, "/Jotta/Archive/r/g.bin", None).expect("download"), data);
     let left = svc.rt.block_on(async {
-        reqwest::get(format!("{}/_emulator/faults", svc.endpoint())).await.expect("faults").json::<serde_json::Value>().await
+        reqwest::get(format!("{}/_emulator/faults", svc.endpoint()))
+            .await
+            .expect("faults")
+            .json::<serde_json::Value>()
+            .await
     });
     assert_eq!(left.expect("json")["fail_next"], json!([]), "every injected fault was hit");
 }
@@ -960,8 +966,9 @@ fn random_errors_still_end_with_verified_content() {
     let svc = TestService::start();
     let c = svc.client_with(RetryPolicy { max_attempts: 10, ..fast_retry() });
     svc.set_faults(json!({"error_rate": 0.3, "seed": 42}));
-    let files: Vec<(String, Vec<u8>)> =
-        (0..10).map(|i| (format!("/Jotta/Archive/soak/f{i}.bin"), pattern(20_000 + i * 1000, 100 + i as u64))).collect();
+    let files: Vec<(String, Vec<u8>)> = (0..10)
+        .map(|i| (format!("/Jotta/Archive/soak/f{i}.bin"), pattern(20_000 + i * 1000, 100 + i as u64)))
+        .collect();
     svc.rt.block_on(async {
         let ups = files.iter().map(|(p, d)| upload_bytes(&c, svc.dir.path(), p, d, T0));
         for (r, (p, _)) in futures_util::future::join_all(ups).await.into_iter().zip(&files) {

@@ -312,7 +312,7 @@ impl TokenManager {
     pub(crate) async fn access_token(&self) -> RemoteResult<String> {
         let mut state = self.state.lock().await;
         if state.access_expiry - time::now() < REFRESH_MARGIN_SECS {
-            self.refresh(&mut state).await?;
+            self.refresh(&mut state, None).await?;
         }
         Ok(state.access_token.clone())
     }
@@ -321,12 +321,28 @@ impl TokenManager {
     pub(crate) async fn refresh_after_rejection(&self, rejected: &str) -> RemoteResult<()> {
         let mut state = self.state.lock().await;
         if state.access_token == rejected {
-            self.refresh(&mut state).await?;
+            self.refresh(&mut state, Some(rejected)).await?;
         }
         Ok(())
     }
 
-    async fn refresh(&self, state: &mut SavedCredentials) -> RemoteResult<()> {
+    /// Rotate the tokens. Other clients may share the config dir (a mount and the CLI, two mounts): they
+    /// are serialised by a lock file, and a rotation one of them already saved is adopted instead of
+    /// presenting our spent refresh token, which the server would take for theft and end the session.
+    async fn refresh(&self, state: &mut SavedCredentials, rejected: Option<&str>) -> RemoteResult<()> {
+        let _lock = credentials::lock(&self.config_dir).await?;
+        if let Ok(Some(disk)) = credentials::load(&self.config_dir) {
+            if disk.refresh_token != state.refresh_token && disk.token_endpoint == state.token_endpoint {
+                log::debug!("adopting the tokens another client saved in {}", self.config_dir.display());
+                state.refresh_token = disk.refresh_token;
+                state.access_token = disk.access_token;
+                state.access_expiry = disk.access_expiry;
+                let usable = Some(state.access_token.as_str()) != rejected && state.access_expiry > time::now();
+                if usable {
+                    return Ok(());
+                }
+            }
+        }
         log::debug!("refreshing the access token at {}", state.token_endpoint);
         check_transport(&state.token_endpoint)?;
         let form = [

@@ -2,12 +2,12 @@
 //! `TestMount`, the real `jottafuse` binary mounted on a temp dir and unmounted on drop.
 #![allow(dead_code)]
 
-use jottafuse::emulator::{self, EmulatorConfig, RunningEmulator};
 use futures_util::StreamExt;
+use jottafuse::emulator::{self, EmulatorConfig, RunningEmulator};
 use jottafuse::remote::{ConnectOptions, HttpRemote, RetryPolicy};
-use jottafuse::remote::{Remote, RemoteResult, RemotePath, UploadOutcome, UploadRequest};
-use std::ops::Range;
+use jottafuse::remote::{Remote, RemotePath, RemoteResult, UploadOutcome, UploadRequest};
 use md5::{Digest, Md5};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
