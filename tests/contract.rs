@@ -33,6 +33,14 @@ fn exists(svc: &TestService, c: &HttpRemote, path: &str) -> bool {
     }
 }
 
+/// The error of a download that must fail (an unexpected success reports only its length).
+fn download_err(svc: &TestService, c: &HttpRemote, path: &str, range: Option<std::ops::Range<u64>>) -> RemoteError {
+    match svc.download(c, path, range) {
+        Ok(data) => panic!("download {path} succeeded with {} bytes", data.len()),
+        Err(e) => e,
+    }
+}
+
 fn names_of(listing: &jottafuse::remote::Listing) -> (Vec<String>, Vec<String>) {
     let mut folders: Vec<String> = listing.folders.iter().map(|f| f.name.clone()).collect();
     let mut files: Vec<String> = listing.files.iter().map(|f| f.name.clone()).collect();
@@ -188,16 +196,16 @@ fn download_whole_and_by_byte_range() {
     assert_eq!(svc.download(&c, "/Jotta/Archive/d.bin", Some(99_990..100_000)).expect("end"), &data[99_990..]);
     // A range running past the end is clipped to the file.
     assert_eq!(svc.download(&c, "/Jotta/Archive/d.bin", Some(99_000..200_000)).expect("past"), &data[99_000..]);
-    let e = svc.download(&c, "/Jotta/Archive/d.bin", Some(100_000..100_010)).unwrap_err();
+    let e = download_err(&svc, &c, "/Jotta/Archive/d.bin", Some(100_000..100_010));
     assert!(matches!(e, RemoteError::RangeNotSatisfiable(_)), "{e:?}");
-    let e = svc.download(&c, "/Jotta/Archive/d.bin", Some(500_000..500_001)).unwrap_err();
+    let e = download_err(&svc, &c, "/Jotta/Archive/d.bin", Some(500_000..500_001));
     assert!(matches!(e, RemoteError::RangeNotSatisfiable(_)), "{e:?}");
 
     assert_eq!(svc.download(&c, "/Jotta/Archive/empty", None).expect("empty"), b"");
     let f = stat_file(&svc, &c, "/Jotta/Archive/empty");
     assert!(f.is_live() && f.size() == 0, "{f:?}");
 
-    let e = svc.download(&c, "/Jotta/Archive/missing", None).unwrap_err();
+    let e = download_err(&svc, &c, "/Jotta/Archive/missing", None);
     assert!(matches!(e, RemoteError::NotFound(_)), "{e:?}");
     // Bytes leave the server only for what was asked.
     svc.reset_counters();
@@ -676,7 +684,7 @@ fn persistent_faults_end_in_transient_after_retries() {
     assert!(matches!(e, RemoteError::Transient(_)), "{e:?}");
     assert!(e.is_transient());
     assert_eq!(svc.requests("list"), 3, "max_attempts tries");
-    let e = svc.download(&c, "/Jotta/Archive/f", None).unwrap_err();
+    let e = download_err(&svc, &c, "/Jotta/Archive/f", None);
     assert!(matches!(e, RemoteError::Transient(_)), "{e:?}");
     assert_eq!(svc.requests("download"), 3);
 
@@ -965,7 +973,7 @@ fn one_off_server_errors_are_retried() {
 fn random_errors_still_end_with_verified_content() {
     let svc = TestService::start();
     let c = svc.client_with(RetryPolicy { max_attempts: 10, ..fast_retry() });
-    svc.set_faults(json!({"error_rate": 0.3, "seed": 42}));
+    svc.set_faults(json!({"error_rate": 0.3, "throttle_rate": 0.1, "seed": 42}));
     let files: Vec<(String, Vec<u8>)> = (0..10)
         .map(|i| (format!("/Jotta/Archive/soak/f{i}.bin"), pattern(20_000 + i * 1000, 100 + i as u64)))
         .collect();
@@ -1074,4 +1082,43 @@ fn everything_survives_a_restart() {
     assert_eq!(svc.bytes_received(), 0);
     svc.hook("expire-tokens");
     svc.rt.block_on(c.account()).expect("refresh after restart");
+}
+
+#[test]
+fn cut_download_is_an_error_or_a_retry_never_a_short_file() {
+    let svc = TestService::start();
+    let c = svc.client_with(fast_retry());
+    let data = pattern(200_000, 70);
+    svc.upload(&c, "/Jotta/Archive/cut.bin", &data).expect("upload");
+    for (range, after) in [(None, 50_000u64), (Some(100..150_000u64), 1000), (None, 0)] {
+        svc.set_faults(json!({"drop_next": [{"kind": "download", "after_bytes": after}]}));
+        svc.reset_counters();
+        let want = match &range {
+            Some(r) => &data[r.start as usize..r.end as usize],
+            None => &data[..],
+        };
+        // A cut before the reply headers were read is retried (GET); a cut inside the body surfaces as
+        // Transient so the caller resumes. Either way, never fewer bytes passed off as the whole answer.
+        match svc.download(&c, "/Jotta/Archive/cut.bin", range.clone()) {
+            Ok(got) => {
+                assert!(got == want, "{range:?}: {} bytes instead of {}", got.len(), want.len());
+                assert_eq!(svc.requests("download"), 2, "retried after the cut");
+            }
+            Err(e) => assert!(matches!(e, RemoteError::Transient(_)), "{range:?}: {e:?}"),
+        }
+    }
+    // Once the fault is gone, the same calls deliver everything.
+    assert_eq!(svc.download(&c, "/Jotta/Archive/cut.bin", Some(100..150_000)).expect("range"), &data[100..150_000]);
+}
+
+#[test]
+fn short_lived_access_tokens_are_not_refreshed_on_every_request() {
+    let svc = TestService::start_with(|cfg| cfg.access_token_lifetime = Duration::from_secs(4));
+    let dir = svc.login("churn");
+    let c = svc.connect(&dir, fast_retry());
+    svc.reset_counters();
+    for _ in 0..10 {
+        svc.rt.block_on(c.list(&rp("/Jotta/Archive"))).expect("list");
+    }
+    assert!(svc.requests("token") <= 1, "{}", svc.counters());
 }

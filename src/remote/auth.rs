@@ -157,6 +157,7 @@ pub async fn login(token: &str, endpoint: Option<&str>, config_dir: &Path) -> Re
         username,
         access_token: reply.access_token,
         access_expiry: time::now() + reply.expires_in,
+        access_lifetime: reply.expires_in,
         refresh_token: reply.refresh_token.unwrap_or_default(),
     };
     if saved.refresh_token.is_empty() {
@@ -308,10 +309,11 @@ impl TokenManager {
         TokenManager { config_dir, client, retry, state: tokio::sync::Mutex::new(saved) }
     }
 
-    /// A token good for at least `REFRESH_MARGIN_SECS`, refreshing first if needed.
+    /// A token good for at least `REFRESH_MARGIN_SECS` (half its lifetime for short-lived tokens, which
+    /// would otherwise be refreshed before every request), refreshing first if needed.
     pub(crate) async fn access_token(&self) -> RemoteResult<String> {
         let mut state = self.state.lock().await;
-        if state.access_expiry - time::now() < REFRESH_MARGIN_SECS {
+        if state.access_expiry - time::now() < refresh_margin(state.access_lifetime) {
             self.refresh(&mut state, None).await?;
         }
         Ok(state.access_token.clone())
@@ -337,6 +339,7 @@ impl TokenManager {
                 state.refresh_token = disk.refresh_token;
                 state.access_token = disk.access_token;
                 state.access_expiry = disk.access_expiry;
+                state.access_lifetime = disk.access_lifetime;
                 let usable = Some(state.access_token.as_str()) != rejected && state.access_expiry > time::now();
                 if usable {
                     return Ok(());
@@ -353,11 +356,21 @@ impl TokenManager {
         let reply = token_request(&self.client, &self.retry, &state.token_endpoint, &form, TokenUse::Refresh).await?;
         state.access_token = reply.access_token;
         state.access_expiry = time::now() + reply.expires_in;
+        state.access_lifetime = reply.expires_in;
         if let Some(rt) = reply.refresh_token.filter(|r| !r.is_empty()) {
             state.refresh_token = rt;
         }
         // The old refresh token is spent now: the new one must be on disk before anything else happens.
         credentials::save(&self.config_dir, state)
+    }
+}
+
+/// How long before expiry to refresh an access token issued for `lifetime` seconds (0 = unknown).
+fn refresh_margin(lifetime: i64) -> i64 {
+    if lifetime > 0 {
+        REFRESH_MARGIN_SECS.min(lifetime / 2)
+    } else {
+        REFRESH_MARGIN_SECS
     }
 }
 
@@ -486,6 +499,7 @@ mod tests {
             username: "saved".into(),
             access_token: "a".into(),
             access_expiry: 0,
+            access_lifetime: 0,
             refresh_token: "r".into(),
         };
         credentials::save(&cfg, &saved).unwrap();

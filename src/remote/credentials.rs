@@ -24,6 +24,9 @@ pub struct SavedCredentials {
     pub access_token: String,
     /// Unix seconds at which the access token stops working.
     pub access_expiry: UnixTime,
+    /// Seconds the access token was issued for (`expires_in`); 0 when unknown (older files).
+    #[serde(default)]
+    pub access_lifetime: i64,
     pub refresh_token: String,
 }
 
@@ -183,6 +186,7 @@ mod tests {
             username: "user01".into(),
             access_token: "at".into(),
             access_expiry: 1_700_000_000,
+            access_lifetime: 3600,
             refresh_token: refresh.into(),
         }
     }
