@@ -992,7 +992,6 @@ fn random_errors_still_end_with_verified_content() {
     for (p, d) in &files {
         assert_eq!(stat_file(&svc, &c, p).md5(), Some(md5_hex(d).as_str()), "{p}");
     }
-    assert!(svc.counters()["requests"].as_object().map(|m| m.len()).unwrap_or(0) > 0);
 }
 
 #[test]
