@@ -157,6 +157,7 @@ pub async fn login(token: &str, endpoint: Option<&str>, config_dir: &Path) -> Re
         username,
         access_token: reply.access_token,
         access_expiry: time::now() + reply.expires_in,
+        access_lifetime: reply.expires_in,
         refresh_token: reply.refresh_token.unwrap_or_default(),
     };
     if saved.refresh_token.is_empty() {
@@ -308,11 +309,12 @@ impl TokenManager {
         TokenManager { config_dir, client, retry, state: tokio::sync::Mutex::new(saved) }
     }
 
-    /// A token good for at least `REFRESH_MARGIN_SECS`, refreshing first if needed.
+    /// A token good for at least `REFRESH_MARGIN_SECS` (half its lifetime for short-lived tokens, which
+    /// would otherwise be refreshed before every request), refreshing first if needed.
     pub(crate) async fn access_token(&self) -> RemoteResult<String> {
         let mut state = self.state.lock().await;
-        if state.access_expiry - time::now() < REFRESH_MARGIN_SECS {
-            self.refresh(&mut state).await?;
+        if state.access_expiry - time::now() < refresh_margin(state.access_lifetime) {
+            self.refresh(&mut state, None).await?;
         }
         Ok(state.access_token.clone())
     }
@@ -321,12 +323,29 @@ impl TokenManager {
     pub(crate) async fn refresh_after_rejection(&self, rejected: &str) -> RemoteResult<()> {
         let mut state = self.state.lock().await;
         if state.access_token == rejected {
-            self.refresh(&mut state).await?;
+            self.refresh(&mut state, Some(rejected)).await?;
         }
         Ok(())
     }
 
-    async fn refresh(&self, state: &mut SavedCredentials) -> RemoteResult<()> {
+    /// Rotate the tokens. Other clients may share the config dir (a mount and the CLI, two mounts): they
+    /// are serialised by a lock file, and a rotation one of them already saved is adopted instead of
+    /// presenting our spent refresh token, which the server would take for theft and end the session.
+    async fn refresh(&self, state: &mut SavedCredentials, rejected: Option<&str>) -> RemoteResult<()> {
+        let _lock = credentials::lock(&self.config_dir).await?;
+        if let Ok(Some(disk)) = credentials::load(&self.config_dir) {
+            if disk.refresh_token != state.refresh_token && disk.token_endpoint == state.token_endpoint {
+                log::debug!("adopting the tokens another client saved in {}", self.config_dir.display());
+                state.refresh_token = disk.refresh_token;
+                state.access_token = disk.access_token;
+                state.access_expiry = disk.access_expiry;
+                state.access_lifetime = disk.access_lifetime;
+                let usable = Some(state.access_token.as_str()) != rejected && state.access_expiry > time::now();
+                if usable {
+                    return Ok(());
+                }
+            }
+        }
         log::debug!("refreshing the access token at {}", state.token_endpoint);
         check_transport(&state.token_endpoint)?;
         let form = [
@@ -337,11 +356,21 @@ impl TokenManager {
         let reply = token_request(&self.client, &self.retry, &state.token_endpoint, &form, TokenUse::Refresh).await?;
         state.access_token = reply.access_token;
         state.access_expiry = time::now() + reply.expires_in;
+        state.access_lifetime = reply.expires_in;
         if let Some(rt) = reply.refresh_token.filter(|r| !r.is_empty()) {
             state.refresh_token = rt;
         }
         // The old refresh token is spent now: the new one must be on disk before anything else happens.
         credentials::save(&self.config_dir, state)
+    }
+}
+
+/// How long before expiry to refresh an access token issued for `lifetime` seconds (0 = unknown).
+fn refresh_margin(lifetime: i64) -> i64 {
+    if lifetime > 0 {
+        REFRESH_MARGIN_SECS.min(lifetime / 2)
+    } else {
+        REFRESH_MARGIN_SECS
     }
 }
 
@@ -470,6 +499,7 @@ mod tests {
             username: "saved".into(),
             access_token: "a".into(),
             access_expiry: 0,
+            access_lifetime: 0,
             refresh_token: "r".into(),
         };
         credentials::save(&cfg, &saved).unwrap();

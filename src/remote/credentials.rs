@@ -24,6 +24,9 @@ pub struct SavedCredentials {
     pub access_token: String,
     /// Unix seconds at which the access token stops working.
     pub access_expiry: UnixTime,
+    /// Seconds the access token was issued for (`expires_in`); 0 when unknown (older files).
+    #[serde(default)]
+    pub access_lifetime: i64,
     pub refresh_token: String,
 }
 
@@ -81,6 +84,64 @@ pub fn save(config_dir: &Path, creds: &SavedCredentials) -> RemoteResult<()> {
     Ok(())
 }
 
+/// Held while a client refreshes the tokens, so that clients sharing the config dir (in this process or
+/// another) rotate one at a time; released on drop.
+pub struct RefreshLock {
+    _file: std::fs::File,
+}
+
+/// Take the exclusive refresh lock of `config_dir` (`credentials.lock`), waiting for another holder.
+pub async fn lock(config_dir: &Path) -> RemoteResult<RefreshLock> {
+    let dir = config_dir.to_path_buf();
+    let fail = |e: std::io::Error| RemoteError::Config(format!("cannot lock {}: {e}", dir.join(LOCK_NAME).display()));
+    let file = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || -> std::io::Result<std::fs::File> {
+            create_private_dir(&dir)?;
+            let file = open_lock(&dir.join(LOCK_NAME))?;
+            lock_exclusive(&file)?;
+            Ok(file)
+        }
+    })
+    .await
+    .map_err(|e| fail(std::io::Error::other(e)))?
+    .map_err(fail)?;
+    Ok(RefreshLock { _file: file })
+}
+
+pub const LOCK_NAME: &str = "credentials.lock";
+
+#[cfg(unix)]
+fn open_lock(p: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(p)
+}
+
+#[cfg(not(unix))]
+fn open_lock(p: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(p)
+}
+
+#[cfg(unix)]
+fn lock_exclusive(file: &std::fs::File) -> std::io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    loop {
+        // SAFETY: flock on a descriptor we own; the lock goes with the descriptor when the file closes.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn lock_exclusive(_file: &std::fs::File) -> std::io::Result<()> {
+    Ok(())
+}
+
 /// Forget the saved login (`jotta logout`). Missing is fine.
 pub fn remove(config_dir: &Path) -> RemoteResult<()> {
     match std::fs::remove_file(path(config_dir)) {
@@ -125,6 +186,7 @@ mod tests {
             username: "user01".into(),
             access_token: "at".into(),
             access_expiry: 1_700_000_000,
+            access_lifetime: 3600,
             refresh_token: refresh.into(),
         }
     }

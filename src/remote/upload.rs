@@ -62,19 +62,34 @@ pub(crate) async fn upload(remote: &HttpRemote, path: &RemotePath, req: &UploadR
 
     let sent = Arc::new(AtomicU64::new(0));
     let max_attempts = remote.inner.retry.max_attempts.max(1);
-    let mut resumed_from = None;
+    let mut resumed_from = 0;
+    // Whether any byte POST was attempted: a COMPLETED allocate before that is dedupe.
+    let mut transferred = false;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let alloc = allocate(remote, &what, &request).await?;
-        resumed_from.get_or_insert(alloc.resume_pos);
+        // Allocating the same (path, md5, size) again converges on the same pending upload (§5.2, §7.8):
+        // it is how a resume starts, so a busy or cut-off allocate is simply asked again.
+        let alloc = match allocate(remote, &what, &request).await {
+            Ok(a) => a,
+            Err(e @ RemoteError::Transient(_)) if attempt < max_attempts => {
+                log::info!("{e}; allocating again (attempt {attempt} of {max_attempts})");
+                tokio::time::sleep(remote.inner.retry.backoff(attempt)).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        // The latest position the server reported: where this call's bytes actually started.
+        if alloc.resume_pos > 0 && !alloc.state.eq_ignore_ascii_case("COMPLETED") {
+            resumed_from = alloc.resume_pos;
+        }
         if alloc.state.eq_ignore_ascii_case("COMPLETED") {
-            // On the first allocate this is dedupe; later it means the last transfer did finish.
+            // Before any transfer this is dedupe; later it means the last transfer did finish.
             let file = remote.file_doc(path).await?;
             return Ok(UploadOutcome {
-                deduplicated: attempt == 1,
+                deduplicated: !transferred,
                 bytes_sent: sent.load(Ordering::Relaxed),
-                resumed_from: resumed_from.unwrap_or(0),
+                resumed_from,
                 file,
             });
         }
@@ -88,6 +103,7 @@ pub(crate) async fn upload(remote: &HttpRemote, path: &RemotePath, req: &UploadR
                 alloc.resume_pos, req.size
             )));
         }
+        transferred = true;
         match send_bytes(remote, &what, req, &url, alloc.resume_pos, &sent).await {
             Ok(()) => break,
             Err(e @ (RemoteError::Transient(_) | RemoteError::Incomplete(_))) if attempt < max_attempts => {
@@ -109,12 +125,7 @@ pub(crate) async fn upload(remote: &HttpRemote, path: &RemotePath, req: &UploadR
             )));
         }
     }
-    Ok(UploadOutcome {
-        deduplicated: false,
-        bytes_sent: sent.load(Ordering::Relaxed),
-        resumed_from: resumed_from.unwrap_or(0),
-        file,
-    })
+    Ok(UploadOutcome { deduplicated: false, bytes_sent: sent.load(Ordering::Relaxed), resumed_from, file })
 }
 
 async fn allocate(remote: &HttpRemote, what: &str, request: &serde_json::Value) -> RemoteResult<Allocation> {

@@ -2,10 +2,12 @@
 //! `TestMount`, the real `jottafuse` binary mounted on a temp dir and unmounted on drop.
 #![allow(dead_code)]
 
+use futures_util::StreamExt;
 use jottafuse::emulator::{self, EmulatorConfig, RunningEmulator};
-use jottafuse::remote::{ConnectOptions, HttpRemote};
-use jottafuse::remote::{Remote, RemotePath, UploadRequest};
+use jottafuse::remote::{ConnectOptions, HttpRemote, RetryPolicy};
+use jottafuse::remote::{Remote, RemotePath, RemoteResult, UploadOutcome, UploadRequest};
 use md5::{Digest, Md5};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -64,6 +66,48 @@ impl TestService {
         let dir = self.login(&format!("client-{}", rand_suffix()));
         let opts = ConnectOptions { config_dir: dir, endpoint: Some(self.endpoint()), ..ConnectOptions::default() };
         self.rt.block_on(HttpRemote::connect(opts)).expect("connect")
+    }
+
+    /// A client with its own fresh login and the given retry policy.
+    pub fn client_with(&self, retry: RetryPolicy) -> HttpRemote {
+        let dir = self.login(&format!("client-{}", rand_suffix()));
+        self.connect(&dir, retry)
+    }
+
+    /// A client on an existing config dir (a saved login, or none for the legacy Basic fall-backs).
+    pub fn connect(&self, config_dir: &Path, retry: RetryPolicy) -> HttpRemote {
+        self.rt.block_on(HttpRemote::connect(self.options(config_dir, retry))).expect("connect")
+    }
+
+    pub fn options(&self, config_dir: &Path, retry: RetryPolicy) -> ConnectOptions {
+        ConnectOptions { config_dir: config_dir.to_path_buf(), endpoint: Some(self.endpoint()), retry }
+    }
+
+    /// Upload bytes with explicit times, returning what the client reports.
+    pub fn upload(&self, client: &HttpRemote, path: &str, data: &[u8]) -> RemoteResult<UploadOutcome> {
+        self.rt.block_on(upload_bytes(client, self.dir.path(), path, data, 1_700_000_000))
+    }
+
+    /// Download (a range of) a file whole into memory.
+    pub fn download(&self, client: &HttpRemote, path: &str, range: Option<Range<u64>>) -> RemoteResult<Vec<u8>> {
+        self.rt.block_on(download_bytes(client, path, range))
+    }
+
+    /// Requests of one kind counted by the emulator since the last reset.
+    pub fn requests(&self, kind: &str) -> u64 {
+        self.counters()["requests"][kind].as_u64().unwrap_or(0)
+    }
+
+    /// All requests (test hooks excluded) counted since the last reset.
+    pub fn total_requests(&self) -> u64 {
+        self.counters()["requests"].as_object().map(|m| m.values().filter_map(|v| v.as_u64()).sum()).unwrap_or(0)
+    }
+
+    /// POST a test hook such as `expire-tokens`.
+    pub fn hook(&self, name: &str) {
+        let url = format!("{}/_emulator/{name}", self.endpoint());
+        let resp = self.rt.block_on(reqwest::Client::new().post(url).send()).expect("hook");
+        assert!(resp.status().is_success(), "hook {name}: {}", resp.status());
     }
 
     /// Upload bytes through the client (the way a change "from elsewhere" reaches the account).
@@ -127,6 +171,48 @@ impl TestService {
         let resp = self.rt.block_on(reqwest::Client::new().put(url).json(&faults).send()).expect("set faults");
         assert!(resp.status().is_success(), "set faults: {}", resp.status());
     }
+}
+
+/// A path that must parse.
+pub fn rp(path: &str) -> RemotePath {
+    RemotePath::parse(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Retries that keep the suite fast: same attempt count as the default, millisecond backoff.
+pub fn fast_retry() -> RetryPolicy {
+    RetryPolicy { max_attempts: 6, base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(50) }
+}
+
+/// Write `data` to a temp file under `dir` and upload it with the given times.
+pub async fn upload_bytes(
+    client: &HttpRemote,
+    dir: &Path,
+    path: &str,
+    data: &[u8],
+    modified: i64,
+) -> RemoteResult<UploadOutcome> {
+    let local = dir.join(format!("upload-{}", rand_suffix()));
+    std::fs::write(&local, data).expect("write temp");
+    let req = UploadRequest {
+        source: local.clone(),
+        size: data.len() as u64,
+        md5: md5_hex(data),
+        created: Some(modified),
+        modified: Some(modified),
+    };
+    let out = client.upload(&rp(path), &req).await;
+    let _ = std::fs::remove_file(local);
+    out
+}
+
+/// A download collected into memory; a mid-stream error is returned as the error.
+pub async fn download_bytes(client: &HttpRemote, path: &str, range: Option<Range<u64>>) -> RemoteResult<Vec<u8>> {
+    let mut stream = client.download(&rp(path), range).await?;
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk?);
+    }
+    Ok(out)
 }
 
 pub fn rand_suffix() -> String {
