@@ -9,10 +9,10 @@ use fuser::{
     ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr,
     Request, TimeOrNow, WriteFlags,
 };
-use std::path::Path;
 use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -188,9 +188,13 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
             return reply.error(Errno::EPERM);
         }
         match name_str(name).and_then(|n| self.fs.create(parent.0, n)) {
-            Ok((a, fh)) => {
-                reply.created(&self.entry_ttl(), &self.file_attr(&a), Generation(0), FileHandle(fh), FopenFlags::empty())
-            }
+            Ok((a, fh)) => reply.created(
+                &self.entry_ttl(),
+                &self.file_attr(&a),
+                Generation(0),
+                FileHandle(fh),
+                FopenFlags::empty(),
+            ),
             Err(e) => reply.error(report("create", &e)),
         }
     }
@@ -239,9 +243,7 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         reply: ReplyAttr,
     ) {
         let mtime = mtime.map(|t| match t {
-            TimeOrNow::SpecificTime(t) => {
-                t.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as UnixTime).unwrap_or(0)
-            }
+            TimeOrNow::SpecificTime(t) => t.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as UnixTime).unwrap_or(0),
             TimeOrNow::Now => chrono::Utc::now().timestamp(),
         });
         match self.fs.setattr(ino.0, size, mtime) {

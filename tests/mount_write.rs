@@ -111,7 +111,10 @@ fn cp_mv_and_in_place_edits_reach_the_server() {
         }
     }
     {
-        let mut f = fs::OpenOptions::new().append(true).open(archive.join("copy/ünïcødé ✓/fïlé with spaces & plus+.txt")).unwrap();
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(archive.join("copy/ünïcødé ✓/fïlé with spaces & plus+.txt"))
+            .unwrap();
         f.write_all(b"appended\n").unwrap();
     }
     {
@@ -168,7 +171,8 @@ fn identical_content_and_mtime_changes_send_no_bytes() {
     fs::metadata(m.p("Jotta/Archive/original.bin")).unwrap();
     svc.reset_counters();
     fs::write(m.p("Jotta/Archive/duplicate.bin"), &data).unwrap();
-    let touch = Command::new("touch").args(["-d", "2021-06-01 12:00:00Z"]).arg(m.p("Jotta/Archive/original.bin")).status();
+    let touch =
+        Command::new("touch").args(["-d", "2021-06-01 12:00:00Z"]).arg(m.p("Jotta/Archive/original.bin")).status();
     assert!(touch.unwrap().success());
     assert_eq!(m.terminate(), Some(0));
     assert_eq!(svc.bytes_received(), 0, "dedupe and utimens must not send content");
@@ -359,8 +363,14 @@ fn random_operations_match_a_local_directory() {
             let p = root.join(&rel);
             match op {
                 0 | 1 => fs::write(&p, pattern(len, seed)),
-                2 => fs::OpenOptions::new().write(true).open(&p).and_then(|f| f.write_all_at(&pattern(len % 5000, seed), off)),
-                3 => fs::OpenOptions::new().append(true).open(&p).and_then(|mut f| f.write_all(&pattern(len % 3000, seed))),
+                2 => fs::OpenOptions::new()
+                    .write(true)
+                    .open(&p)
+                    .and_then(|f| f.write_all_at(&pattern(len % 5000, seed), off)),
+                3 => fs::OpenOptions::new()
+                    .append(true)
+                    .open(&p)
+                    .and_then(|mut f| f.write_all(&pattern(len % 3000, seed))),
                 4 => fs::OpenOptions::new().write(true).open(&p).and_then(|f| f.set_len(off)),
                 5 => fs::remove_file(&p),
                 6 => fs::rename(&p, root.join(dir).join(other)),

@@ -292,7 +292,11 @@ fn status(json: bool) -> ExitCode {
         for p in pending {
             let state = if p["in_flight"].as_bool().unwrap_or(false) { "uploading" } else { "waiting" };
             let err = p["last_error"].as_str().map(|e| format!(" (last error: {e})")).unwrap_or_default();
-            println!("    {state:9} {:>12} {}{err}", p["size"].as_u64().unwrap_or(0), p["path"].as_str().unwrap_or("?"));
+            println!(
+                "    {state:9} {:>12} {}{err}",
+                p["size"].as_u64().unwrap_or(0),
+                p["path"].as_str().unwrap_or("?")
+            );
         }
     }
     ExitCode::SUCCESS

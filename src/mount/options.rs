@@ -27,6 +27,8 @@ pub struct MountSettings {
     pub uploads: Option<usize>,
     /// How long unmount waits for pending uploads before leaving them to the next mount.
     pub drain_timeout: Option<Duration>,
+    /// Kernel read-ahead for the mount, in KiB (root only; default 8192).
+    pub read_ahead_kb: Option<u32>,
 }
 
 /// Options that only mean something to mount(8) or systemd; the daemon accepts and ignores them.
@@ -98,6 +100,7 @@ impl MountSettings {
                 ("cache_dir", Some(v)) => self.cache_dir = Some(v.to_string()),
                 ("writeback_delay", Some(v)) => self.writeback_delay = Some(parse_secs(key, v)?),
                 ("drain_timeout", Some(v)) => self.drain_timeout = Some(parse_secs(key, v)?),
+                ("read_ahead_kb", Some(v)) => self.read_ahead_kb = Some(parse_u32(key, v, 10)?),
                 ("uploads", Some(v)) => {
                     let n = parse_u32(key, v, 10)? as usize;
                     if n == 0 {

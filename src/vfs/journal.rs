@@ -145,7 +145,8 @@ mod tests {
         let j = Journal::open(dir.path()).unwrap();
         let id = j.new_id();
         fs::write(j.staging_path(id), b"data").unwrap();
-        let e = JournalEntry { id, path: "/Jotta/Archive/a".into(), size: 4, md5: "x".into(), mtime: 5, last_error: None };
+        let e =
+            JournalEntry { id, path: "/Jotta/Archive/a".into(), size: 4, md5: "x".into(), mtime: 5, last_error: None };
         j.write(&e).unwrap();
         fs::write(dir.path().join("journal/bad.json"), b"{not json").unwrap();
         let orphan = j.new_id();

@@ -23,11 +23,11 @@ use node::InodeTable;
 use reader::FileReader;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use upload_queue::UploadQueue;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
+use upload_queue::UploadQueue;
 
 /// Mount points the service lists but that are not folders (search results, not trees).
 const PSEUDO_MOUNT_POINTS: [&str; 3] = ["Latest", "Links", "Trash"];

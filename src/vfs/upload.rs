@@ -191,7 +191,10 @@ impl<R: Remote> JottaFs<R> {
         let attempts = self.queue.attempts(job.id);
         let blocked = matches!(
             e,
-            RemoteError::QuotaExceeded(_) | RemoteError::Unauthorized(_) | RemoteError::Forbidden(_) | RemoteError::Config(_)
+            RemoteError::QuotaExceeded(_)
+                | RemoteError::Unauthorized(_)
+                | RemoteError::Forbidden(_)
+                | RemoteError::Config(_)
         );
         let retry_in = match &e {
             RemoteError::QuotaExceeded(_) => {

@@ -535,7 +535,8 @@ impl<R: Remote> JottaFs<R> {
             let d = table.get(dst).ok_or(FsError::NotFound)?;
             let s_size = s.file.as_ref().map(|f| f.size).unwrap_or(0);
             let d_fresh = !d.on_server() && d.local.as_ref().map(|l| l.size == 0).unwrap_or(false);
-            let whole = off_in == 0 && off_out == 0 && len >= s_size && s_size > 0 && s.local.is_none() && s.on_server();
+            let whole =
+                off_in == 0 && off_out == 0 && len >= s_size && s_size > 0 && s.local.is_none() && s.on_server();
             (whole && d_fresh).then(|| (table.path(src), table.path(dst), s_size))
         };
         if let Some((Some(from), Some(to), size)) = whole {
