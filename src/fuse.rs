@@ -145,9 +145,15 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        match self.fs.read(fh.0, offset, size) {
-            Ok(data) => reply.data(&data),
-            Err(e) => reply.error(report("read", &e)),
+        // The reply is sent from inside the read, straight from the read-ahead buffer.
+        let mut reply = Some(reply);
+        let result = self.fs.read_with(fh.0, offset, size, |data| {
+            if let Some(r) = reply.take() {
+                r.data(data)
+            }
+        });
+        if let (Err(e), Some(r)) = (result, reply) {
+            r.error(report("read", &e));
         }
     }
 

@@ -42,6 +42,32 @@ struct ChunkBuf {
     error: Option<String>,
 }
 
+/// Chunk buffers are reused: a fresh multi-MiB buffer costs a page fault per 4 KiB on first touch, which
+/// at streaming speed is a large share of the CPU. At most `POOL_MAX` idle buffers are kept.
+static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+const POOL_MAX: usize = 12;
+
+fn pooled_buffer(len: usize) -> Vec<u8> {
+    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    match pool.iter().position(|b| b.capacity() >= len) {
+        Some(i) => pool.swap_remove(i),
+        None => Vec::with_capacity(len),
+    }
+}
+
+impl Drop for ChunkBuf {
+    fn drop(&mut self) {
+        if self.data.capacity() >= 1 << 20 {
+            let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+            if pool.len() < POOL_MAX {
+                let mut b = std::mem::take(&mut self.data);
+                b.clear();
+                pool.push(b);
+            }
+        }
+    }
+}
+
 struct ChunkState {
     /// Bytes this chunk will hold when complete.
     len: u64,
@@ -94,19 +120,21 @@ impl<R: Remote> FileReader<R> {
     }
 
     /// Read up to `len` bytes at `offset`; short only at end of file.
-    pub fn read(&self, offset: u64, len: u32) -> FsResult<Vec<u8>> {
+    /// Read up to `len` bytes at `offset` (short only at end of file) and hand them to `reply`. A read
+    /// that lies within one chunk is handed over straight from the chunk's buffer, without a copy.
+    pub fn read_with<T>(&self, offset: u64, len: u32, reply: impl FnOnce(&[u8]) -> T) -> FsResult<T> {
         if offset >= self.size || len == 0 {
-            return Ok(Vec::new());
+            return Ok(reply(&[]));
         }
         let end = (offset + len as u64).min(self.size);
         let Some(needed) = self.plan_for(offset, end)? else {
-            return self.fetch_direct(offset, end);
+            return Ok(reply(&self.fetch_direct(offset, end)?));
         };
-        let mut out = Vec::with_capacity((end - offset) as usize);
+        let mut out = Vec::new();
+        let single = needed.len() == 1;
         for (start, state) in needed {
             let from = offset.max(start) - start;
-            let to_abs = end.min(start + state.len);
-            let to = to_abs - start;
+            let to = end.min(start + state.len) - start;
             let mut buf = state.buf.lock().map_err(|_| FsError::Io("reader lock poisoned".into()))?;
             while (buf.data.len() as u64) < to && !buf.done && buf.error.is_none() {
                 buf = state.ready.wait(buf).map_err(|_| FsError::Io("reader lock poisoned".into()))?;
@@ -119,6 +147,9 @@ impl<R: Remote> FileReader<R> {
                 return Err(FsError::Io(msg));
             }
             let have = (buf.data.len() as u64).min(to);
+            if single && have == to {
+                return Ok(reply(&buf.data[from as usize..to as usize]));
+            }
             if have > from {
                 out.extend_from_slice(&buf.data[from as usize..have as usize]);
             }
@@ -134,7 +165,12 @@ impl<R: Remote> FileReader<R> {
                 break;
             }
         }
-        Ok(out)
+        Ok(reply(&out))
+    }
+
+    /// `read_with` into an owned buffer.
+    pub fn read(&self, offset: u64, len: u32) -> FsResult<Vec<u8>> {
+        self.read_with(offset, len, |d| d.to_vec())
     }
 
     /// One plain range request, outside the read-ahead plan.
@@ -149,7 +185,8 @@ impl<R: Remote> FileReader<R> {
             .block_on(fetch_into(&*self.remote, &self.path, from, end, &state))
             .map_err(|e| FsError::Io(format!("{}: {e}", self.path)))?;
         let buf = state.buf.into_inner().map_err(|_| FsError::Io("reader lock poisoned".into()))?;
-        Ok(buf.data)
+        let mut buf = buf;
+        Ok(std::mem::take(&mut buf.data))
     }
 
     /// Schedule what this read needs (and the read-ahead behind it); return the chunks covering it.
@@ -201,7 +238,7 @@ impl<R: Remote> FileReader<R> {
             let end = (start + len).min(self.size);
             let state = Arc::new(ChunkState {
                 len: end - start,
-                buf: Mutex::new(ChunkBuf { data: Vec::with_capacity((end - start) as usize), ..Default::default() }),
+                buf: Mutex::new(ChunkBuf { data: pooled_buffer((end - start) as usize), done: false, error: None }),
                 ready: Condvar::new(),
                 cancelled: AtomicBool::new(false),
             });
