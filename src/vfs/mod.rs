@@ -120,6 +120,10 @@ pub struct JottaFs<R: Remote> {
     cached_generation: Mutex<HashMap<u64, u64>>,
     statfs_cache: Mutex<Option<(Instant, StatFs)>>,
     journal: Option<Journal>,
+    /// Serialises every change to journal records (commit, repath, upload done, drop), so a record
+    /// removed after its upload can never be written back by a late rename or commit.
+    /// Lock order: `journal_lock` -> `table` -> `queue`.
+    journal_lock: Mutex<()>,
     queue: UploadQueue,
     /// Journal records from an earlier run whose inode does not exist yet, by lowercase parent path.
     recovered: Mutex<HashMap<String, Vec<journal::JournalEntry>>>,
@@ -165,6 +169,7 @@ impl<R: Remote> JottaFs<R> {
             cached_generation: Mutex::new(HashMap::new()),
             statfs_cache: Mutex::new(None),
             journal,
+            journal_lock: Mutex::new(()),
             queue: UploadQueue::default(),
             recovered: Mutex::new(HashMap::new()),
         })

@@ -143,10 +143,14 @@ impl<R: Remote> JottaFs<R> {
 
     async fn uploaded(&self, job: Job, outcome: UploadOutcome) {
         let Some(journal) = &self.journal else { return };
-        let cancelled = self.queue.finished(job.id, outcome.deduplicated, outcome.bytes_sent).map(|p| p.cancelled);
+        let journal_guard = lock(&self.journal_lock);
+        let finished = self.queue.finished(job.id, outcome.deduplicated, outcome.bytes_sent);
+        let cancelled = finished.as_ref().map(|p| p.cancelled);
+        // A recovered record may have been attached to an inode after it was claimed.
+        let ino = finished.as_ref().and_then(|p| p.ino).or(job.ino);
         let mut now_at = None;
         let mut staging_in_use = false;
-        if let Some(ino) = job.ino {
+        if let Some(ino) = ino {
             let mut table = lock(&self.table);
             now_at = table.path(ino);
             if let Some(node) = table.get_mut(ino) {
@@ -165,6 +169,12 @@ impl<R: Remote> JottaFs<R> {
                 }
             }
         }
+        if staging_in_use {
+            journal.remove_record(job.id);
+        } else {
+            journal.remove(job.id);
+        }
+        drop(journal_guard);
         log::info!(
             "uploaded {} ({} bytes{})",
             job.path,
@@ -179,11 +189,6 @@ impl<R: Remote> JottaFs<R> {
             if let Err(e) = self.remote.rename(&job.path, &to, false).await {
                 log::error!("{}: renamed to {to} while uploading, but the move failed: {e}", job.path);
             }
-        }
-        if staging_in_use {
-            journal.remove_record(job.id);
-        } else {
-            journal.remove(job.id);
         }
     }
 
@@ -221,6 +226,7 @@ impl<R: Remote> JottaFs<R> {
         if let RemoteError::Corrupt(_) = e {
             // The staging file no longer matches the recorded md5 (changed underneath): record it anew.
             if let (Some(journal), Ok(md5)) = (&self.journal, super::staging::hash_file(&self.staging(job.id))) {
+                let _journal_guard = lock(&self.journal_lock);
                 let mut entry = job.entry.clone();
                 entry.md5 = md5;
                 entry.size = std::fs::metadata(self.staging(job.id)).map(|m| m.len()).unwrap_or(entry.size);
@@ -229,6 +235,7 @@ impl<R: Remote> JottaFs<R> {
                 return;
             }
         }
+        let _journal_guard = lock(&self.journal_lock);
         if let Some(entry) = self.queue.failed(job.id, &e.to_string(), retry_in, blocked) {
             if let Some(journal) = &self.journal {
                 let _ = journal.write(&entry);

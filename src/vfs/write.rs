@@ -230,6 +230,21 @@ impl<R: Remote> JottaFs<R> {
             let (local, path) = snapshot;
             local.file.sync_data().map_err(Self::local_io)?;
             let md5 = local.md5().map_err(Self::local_io)?;
+            let _journal_guard = lock(&self.journal_lock);
+            let current = {
+                let table = lock(&self.table);
+                table.get(ino).and_then(|n| n.local.as_ref().map(|l| (l.id, l.size, l.mtime, l.dirty)))
+            };
+            match current {
+                None => return Ok(()),
+                Some((id, size, mtime, dirty)) if id == local.id && size == local.size && mtime == local.mtime => {
+                    if !dirty {
+                        return Ok(());
+                    }
+                }
+                Some(_) => continue, // changed while we hashed: record again
+            }
+            let path = lock(&self.table).path(ino).unwrap_or(path);
             let entry = JournalEntry {
                 id: local.id,
                 path: path.to_string(),
@@ -335,12 +350,8 @@ impl<R: Remote> JottaFs<R> {
             let mut table = lock(&self.table);
             let path = table.path(ino).ok_or(FsError::NotFound)?;
             let node = table.get_mut(ino).ok_or(FsError::NotFound)?;
-            match node.local.as_mut() {
-                Some(l) => {
-                    l.mtime = t;
-                    l.dirty = true;
-                    None
-                }
+            match node.local.as_ref() {
+                Some(_) => None,
                 None => {
                     let meta = node.file.clone().unwrap_or_default();
                     Some((path, meta))
@@ -348,7 +359,13 @@ impl<R: Remote> JottaFs<R> {
             }
         };
         match remote_call {
-            None => self.commit_if_closed(ino),
+            None => {
+                self.with_local(ino, |l| {
+                    l.mtime = t;
+                    Ok(())
+                })?;
+                self.commit_if_closed(ino)
+            }
             Some((path, meta)) => {
                 let md5 = meta.md5_hex().ok_or_else(|| FsError::Io(format!("{path}: the server gave no md5")))?;
                 let info = self.rt.block_on(self.remote.set_times(&path, meta.size, &md5, t, t))?;
@@ -385,6 +402,7 @@ impl<R: Remote> JottaFs<R> {
 
     /// Forget a file's pending upload (deleted or replaced); an upload in flight deletes its result.
     fn drop_local(&self, ino: u64) {
+        let _journal_guard = lock(&self.journal_lock);
         let id = lock(&self.table).get_mut(ino).and_then(|n| n.local.take()).map(|l| l.id);
         if let (Some(id), Some(journal)) = (id, &self.journal) {
             if self.queue.cancel(id) || !self.queue.contains(id) {
@@ -510,6 +528,7 @@ impl<R: Remote> JottaFs<R> {
     fn repath_pending(&self, inos: &[u64]) {
         let Some(journal) = &self.journal else { return };
         for &ino in inos {
+            let _journal_guard = lock(&self.journal_lock);
             let found = {
                 let table = lock(&self.table);
                 table.get(ino).and_then(|n| n.local.as_ref().map(|l| l.id)).zip(table.path(ino))
