@@ -99,20 +99,35 @@ impl<R: Remote> JottaFs<R> {
         }
     }
 
-    /// Take a due record unless its file is still open for writing (fsync overrides that).
+    /// Take a due record unless its file is still open for writing (fsync overrides that). A record
+    /// whose file has moved on to newer content (or was dropped) is stale: it is removed, never uploaded
+    /// over the newer version.
     fn claim(&self, id: u64, ino: Option<u64>) -> Option<Job> {
-        let table = lock(&self.table);
         let mut path = None;
+        let mut stale = false;
         if let Some(ino) = ino {
+            let table = lock(&self.table);
             if let Some(node) = table.get(ino) {
-                if let Some(l) = &node.local {
-                    if l.id == id && l.writers > 0 && !self.queue.is_forced(id) {
-                        self.queue.postpone(id, self.cfg.writeback_delay);
-                        return None;
+                match &node.local {
+                    Some(l) if l.id == id => {
+                        if l.writers > 0 && !self.queue.is_forced(id) {
+                            self.queue.postpone(id, self.cfg.writeback_delay);
+                            return None;
+                        }
+                        path = table.path(ino);
                     }
+                    _ => stale = true,
                 }
-                path = table.path(ino);
             }
+        }
+        if stale {
+            let _journal_guard = lock(&self.journal_lock);
+            if self.queue.cancel(id) {
+                if let Some(journal) = &self.journal {
+                    journal.remove(id);
+                }
+            }
+            return None;
         }
         let entry = self.queue.claim(id)?;
         let path = match path.or_else(|| RemotePath::parse(&entry.path).ok()) {
