@@ -111,6 +111,12 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         let result = name_str(name).and_then(|n| self.fs.lookup(parent.0, n));
         match result {
             Ok(a) => reply.entry(&self.entry_ttl(), &self.file_attr(&a), Generation(0)),
+            Err(FsError::NotFound) => {
+                // A negative entry (node id 0) that the kernel caches for the listing's lifetime: tools
+                // probing for names that do not exist (.git, desktop.ini, ...) cost nothing the second time.
+                let none = Attr { ino: 0, kind: NodeKind::File, size: 0, mtime: 0, ctime: 0, perm: 0, nlink: 0 };
+                reply.entry(&self.entry_ttl(), &self.file_attr(&none), Generation(0))
+            }
             Err(e) => reply.error(report("lookup", &e)),
         }
     }

@@ -390,3 +390,99 @@ fn random_operations_match_a_local_directory() {
         }
     }
 }
+
+#[test]
+fn whole_file_copy_inside_the_mount_is_server_side() {
+    let svc = TestService::start();
+    let c = svc.client();
+    let data = pattern(3 << 20, 31);
+    svc.put(&c, "/Jotta/Archive/source.bin", &data);
+    let mut m = TestMount::new(&svc, "writeback_delay=0.1");
+    let src = fs::File::open(m.p("Jotta/Archive/source.bin")).unwrap();
+    let dst = fs::File::create(m.p("Jotta/Archive/copy.bin")).unwrap();
+    svc.reset_counters();
+    let mut copied = 0usize;
+    while copied < data.len() {
+        // SAFETY: valid descriptors and null offsets (the files' own positions are used).
+        let n = unsafe {
+            libc::copy_file_range(
+                std::os::fd::AsRawFd::as_raw_fd(&src),
+                std::ptr::null_mut(),
+                std::os::fd::AsRawFd::as_raw_fd(&dst),
+                std::ptr::null_mut(),
+                data.len() - copied,
+                0,
+            )
+        };
+        assert!(n > 0, "copy_file_range: {}", std::io::Error::last_os_error());
+        copied += n as usize;
+    }
+    drop((src, dst));
+    assert_eq!(fs::read(m.p("Jotta/Archive/copy.bin")).unwrap(), data);
+    assert_eq!(m.terminate(), Some(0));
+    assert_eq!(svc.bytes_received(), 0, "a whole-file copy travels no bytes");
+    assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/copy.bin").unwrap(), data);
+}
+
+#[test]
+fn a_full_cache_disk_fails_the_writer_and_keeps_what_was_accepted() {
+    common::fuse_available();
+    let svc = TestService::start();
+    let c = svc.client();
+    let base = tempfile::tempdir().unwrap();
+    let cache = base.path().join("small-cache");
+    fs::create_dir_all(&cache).unwrap();
+    // A 4 MiB tmpfs as the cache disk.
+    let ok = Command::new("mount").args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"]).arg(&cache).status().unwrap();
+    assert!(ok.success(), "mounting a tmpfs for the test");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(cache.clone());
+    let opts = format!("writeback_delay=600,cache_dir={}", cache.display());
+    let mut m = TestMount::in_dir(&svc, &opts, &[], base.path());
+    fs::write(m.p("Jotta/Archive/accepted.bin"), pattern(1 << 20, 1)).unwrap();
+    let err = fs::write(m.p("Jotta/Archive/too-much.bin"), pattern(8 << 20, 2)).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOSPC));
+    let _ = fs::remove_file(m.p("Jotta/Archive/too-much.bin"));
+    assert_eq!(m.terminate(), Some(0));
+    assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/accepted.bin").unwrap(), pattern(1 << 20, 1));
+}
+
+/// Regression: with uploads starting at once, rsync's rename of its temp file raced the upload and left
+/// temp-named copies on the server.
+#[test]
+fn rsync_with_immediate_uploads_leaves_no_temp_files_on_the_server() {
+    let svc = TestService::start();
+    let c = svc.client();
+    let src = svc.dir.path().join("many");
+    fs::create_dir_all(&src).unwrap();
+    for i in 0..300 {
+        fs::write(src.join(format!("f{i:03}")), pattern(4096, i)).unwrap();
+    }
+    let mut m = TestMount::new(&svc, "writeback_delay=0");
+    let dst = m.p("Jotta/Archive/many");
+    fs::create_dir(&dst).unwrap();
+    rsync(&["-a", &format!("{}/", src.display()), &format!("{}/", dst.display())]);
+    assert_eq!(m.terminate(), Some(0));
+    let listing = svc
+        .rt
+        .block_on(jottafuse::remote::Remote::list(
+            &c,
+            &jottafuse::remote::RemotePath::parse("/Jotta/Archive/many").unwrap(),
+        ))
+        .unwrap();
+    let live: Vec<&str> = listing.files.iter().filter(|f| f.is_live()).map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        live.len(),
+        300,
+        "exactly the 300 files, no temp names: {:?}",
+        live.iter().filter(|n| n.starts_with('.')).collect::<Vec<_>>()
+    );
+    for i in [0u64, 150, 299] {
+        assert_eq!(svc.server_bytes(&c, &format!("/Jotta/Archive/many/f{i:03}")).unwrap(), pattern(4096, i));
+    }
+}

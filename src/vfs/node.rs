@@ -137,6 +137,12 @@ impl InodeTable {
         let now = Instant::now();
         if let Some(ino) = self.child(parent, name) {
             if let Some(node) = self.nodes.get_mut(&ino) {
+                if node.kind == kind && node.local.is_some() {
+                    // A file being written or uploaded: what this mount did wins over a listing that may
+                    // have been taken half-way through an upload.
+                    node.attr_at = now;
+                    return ino;
+                }
                 if node.kind == kind {
                     if node.file != file || node.mtime != mtime {
                         node.generation += 1;

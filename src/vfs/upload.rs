@@ -138,6 +138,7 @@ impl<R: Remote> JottaFs<R> {
                 return None;
             }
         };
+        log::debug!("claimed {id:016x} (inode {ino:?}) for {path}");
         Some(Job { id, ino, path, entry })
     }
 
@@ -156,18 +157,61 @@ impl<R: Remote> JottaFs<R> {
         }
     }
 
+    /// The bytes are on the server at `job.path`. If the file was renamed or deleted meanwhile, apply
+    /// that on the server first (the file stays "in flight", so nothing else touches it), then settle
+    /// the bookkeeping under the journal lock once the path is stable.
     async fn uploaded(&self, job: Job, outcome: UploadOutcome) {
         let Some(journal) = &self.journal else { return };
-        let journal_guard = lock(&self.journal_lock);
-        let finished = self.queue.finished(job.id, outcome.deduplicated, outcome.bytes_sent);
-        let cancelled = finished.as_ref().map(|p| p.cancelled);
-        // A recovered record may have been attached to an inode after it was claimed.
-        let ino = finished.as_ref().and_then(|p| p.ino).or(job.ino);
-        let mut now_at = None;
+        let mut at = job.path.clone();
+        for _ in 0..8 {
+            let guard = lock(&self.journal_lock);
+            let (cancelled, ino) = self.queue.state_of(job.id).unwrap_or((false, job.ino));
+            let ino = ino.or(job.ino);
+            let target = ino.and_then(|i| lock(&self.table).path(i));
+            if cancelled {
+                drop(guard);
+                if let Err(e) = self.remote.delete(&at, false).await {
+                    log::warn!("{at}: deleted while uploading, but removing it failed: {e}");
+                }
+                let _guard = lock(&self.journal_lock);
+                self.queue.finished(job.id, outcome.deduplicated, outcome.bytes_sent);
+                journal.remove(job.id);
+                return;
+            }
+            if let Some(to) = target.filter(|t| *t != at) {
+                drop(guard);
+                log::debug!("settle rename on the server: {at} -> {to}");
+                match self.remote.rename(&at, &to, false).await {
+                    Ok(()) => at = to,
+                    Err(e) => {
+                        log::error!("{at}: renamed to {to} while uploading, but the move failed: {e}");
+                        break;
+                    }
+                }
+                continue;
+            }
+            self.settle(&job, ino, &outcome);
+            drop(guard);
+            log::info!(
+                "uploaded {at} ({} bytes{})",
+                job.entry.size,
+                if outcome.deduplicated { ", already on the server: nothing sent" } else { "" }
+            );
+            return;
+        }
+        let _guard = lock(&self.journal_lock);
+        let ino = self.queue.state_of(job.id).and_then(|s| s.1).or(job.ino);
+        self.settle(&job, ino, &outcome);
+    }
+
+    /// Bookkeeping after an upload, with `journal_lock` held: the file is on the server now; its local
+    /// copy goes unless it is in use or newer; the record goes.
+    fn settle(&self, job: &Job, ino: Option<u64>, outcome: &UploadOutcome) {
+        let Some(journal) = &self.journal else { return };
+        self.queue.finished(job.id, outcome.deduplicated, outcome.bytes_sent);
         let mut staging_in_use = false;
         if let Some(ino) = ino {
             let mut table = lock(&self.table);
-            now_at = table.path(ino);
             if let Some(node) = table.get_mut(ino) {
                 let mut meta = FileMeta::from_info(&outcome.file);
                 if meta.revision == 0 {
@@ -188,22 +232,6 @@ impl<R: Remote> JottaFs<R> {
             journal.remove_record(job.id);
         } else {
             journal.remove(job.id);
-        }
-        drop(journal_guard);
-        log::info!(
-            "uploaded {} ({} bytes{})",
-            job.path,
-            job.entry.size,
-            if outcome.deduplicated { ", already on the server: nothing sent" } else { "" }
-        );
-        if cancelled == Some(true) {
-            if let Err(e) = self.remote.delete(&job.path, false).await {
-                log::warn!("{}: deleted while uploading, but removing it failed: {e}", job.path);
-            }
-        } else if let Some(to) = now_at.filter(|p| *p != job.path) {
-            if let Err(e) = self.remote.rename(&job.path, &to, false).await {
-                log::error!("{}: renamed to {to} while uploading, but the move failed: {e}", job.path);
-            }
         }
     }
 

@@ -46,6 +46,9 @@ pub struct QueueStats {
 #[derive(Default)]
 struct Inner {
     pending: HashMap<u64, Pending>,
+    /// Inodes with an upload in flight: one upload per file at a time, so an older version can never
+    /// land after a newer one.
+    busy_inos: std::collections::HashSet<u64>,
     stats: QueueStats,
 }
 
@@ -77,6 +80,13 @@ impl UploadQueue {
     pub fn schedule(&self, entry: JournalEntry, ino: Option<u64>, delay: Duration) {
         let mut inner = self.lock();
         let id = entry.id;
+        if let Some(p) = inner.pending.get_mut(&id) {
+            if p.phase == Phase::InFlight {
+                // Never a second upload of the same record at once; the newer record waits its turn.
+                p.entry = entry;
+                return;
+            }
+        }
         let attempts = inner.pending.get(&id).map(|p| p.attempts).unwrap_or(0);
         inner.pending.insert(
             id,
@@ -119,17 +129,27 @@ impl UploadQueue {
         self.wake.notify_waiters();
     }
 
-    /// Waiting records that are due, earliest first (the caller claims one with `claim`).
+    /// A few waiting records that are due, earliest first, skipping files that already have an upload in
+    /// flight (the caller claims one with `claim`). Linear in the queue length, no sort of the whole queue.
     pub fn due(&self) -> Vec<(u64, Option<u64>)> {
+        const FEW: usize = 8;
         let now = Instant::now();
         let inner = self.lock();
-        let mut due: Vec<_> = inner
-            .pending
-            .iter()
-            .filter(|(_, p)| p.phase == Phase::Waiting && !p.stuck && p.ready_at <= now)
-            .map(|(id, p)| (p.ready_at, *id, p.ino))
-            .collect();
-        due.sort();
+        let mut due: Vec<(Instant, u64, Option<u64>)> = Vec::with_capacity(FEW + 1);
+        for (id, p) in &inner.pending {
+            if p.phase != Phase::Waiting || p.stuck || p.ready_at > now {
+                continue;
+            }
+            if p.ino.map(|i| inner.busy_inos.contains(&i)).unwrap_or(false) {
+                continue;
+            }
+            if due.len() == FEW && due.last().map(|l| l.0 <= p.ready_at).unwrap_or(false) {
+                continue;
+            }
+            let at = due.partition_point(|d| d.0 <= p.ready_at);
+            due.insert(at, (p.ready_at, *id, p.ino));
+            due.truncate(FEW);
+        }
         due.into_iter().map(|(_, id, ino)| (id, ino)).collect()
     }
 
@@ -149,13 +169,46 @@ impl UploadQueue {
     /// Mark a due record in flight; returns its record, or None if someone else took it.
     pub fn claim(&self, id: u64) -> Option<JournalEntry> {
         let mut inner = self.lock();
-        let p = inner.pending.get_mut(&id)?;
-        if p.phase != Phase::Waiting {
+        let p = inner.pending.get(&id)?;
+        if p.phase != Phase::Waiting || p.ino.map(|i| inner.busy_inos.contains(&i)).unwrap_or(false) {
             return None;
         }
+        let ino = p.ino;
+        let p = inner.pending.get_mut(&id)?;
         p.phase = Phase::InFlight;
         p.attempts += 1;
-        Some(p.entry.clone())
+        let entry = p.entry.clone();
+        if let Some(i) = ino {
+            inner.busy_inos.insert(i);
+        }
+        Some(entry)
+    }
+
+    fn release_ino(inner: &mut Inner, ino: Option<u64>) {
+        if let Some(i) = ino {
+            inner.busy_inos.remove(&i);
+        }
+    }
+
+    /// Keep uploads of a file from starting while the mount changes it on the server (rename, delete).
+    /// False if an upload is in flight already.
+    pub fn reserve_ino(&self, ino: u64) -> bool {
+        self.lock().busy_inos.insert(ino)
+    }
+
+    pub fn unreserve_ino(&self, ino: u64) {
+        self.lock().busy_inos.remove(&ino);
+        self.wake.notify_one();
+    }
+
+    /// Whether a file has an upload in flight right now.
+    pub fn is_ino_busy(&self, ino: u64) -> bool {
+        self.lock().busy_inos.contains(&ino)
+    }
+
+    /// Whether a record was cancelled while in flight, and the inode it belongs to.
+    pub fn state_of(&self, id: u64) -> Option<(bool, Option<u64>)> {
+        self.lock().pending.get(&id).map(|p| (p.cancelled, p.ino))
     }
 
     pub fn is_in_flight(&self, id: u64) -> bool {
@@ -174,8 +227,16 @@ impl UploadQueue {
     }
 
     pub fn set_ino(&self, id: u64, ino: u64) {
-        if let Some(p) = self.lock().pending.get_mut(&id) {
-            p.ino = Some(ino);
+        let mut inner = self.lock();
+        let in_flight = match inner.pending.get_mut(&id) {
+            Some(p) => {
+                p.ino = Some(ino);
+                p.phase == Phase::InFlight
+            }
+            None => false,
+        };
+        if in_flight {
+            inner.busy_inos.insert(ino);
         }
     }
 
@@ -211,6 +272,7 @@ impl UploadQueue {
     pub fn finished(&self, id: u64, deduplicated: bool, bytes_sent: u64) -> Option<Pending> {
         let mut inner = self.lock();
         let p = inner.pending.remove(&id);
+        Self::release_ino(&mut inner, p.as_ref().and_then(|p| p.ino));
         inner.stats.uploaded += 1;
         inner.stats.bytes_sent += bytes_sent;
         if deduplicated {
@@ -218,6 +280,8 @@ impl UploadQueue {
         }
         drop(inner);
         self.changed.notify_all();
+        // A newer record of the same file may have been waiting for this one.
+        self.wake.notify_one();
         p
     }
 
@@ -226,6 +290,8 @@ impl UploadQueue {
     pub fn failed(&self, id: u64, error: &str, retry_in: Option<Duration>, blocked: bool) -> Option<JournalEntry> {
         let mut inner = self.lock();
         inner.stats.failures += 1;
+        let ino = inner.pending.get(&id)?.ino;
+        Self::release_ino(&mut inner, ino);
         let p = inner.pending.get_mut(&id)?;
         p.phase = Phase::Waiting;
         p.blocked = blocked;

@@ -403,6 +403,11 @@ impl<R: Remote> JottaFs<R> {
     /// Forget a file's pending upload (deleted or replaced); an upload in flight deletes its result.
     fn drop_local(&self, ino: u64) {
         let _journal_guard = lock(&self.journal_lock);
+        self.drop_local_locked(ino);
+    }
+
+    /// `drop_local` with `journal_lock` already held.
+    fn drop_local_locked(&self, ino: u64) {
         let id = lock(&self.table).get_mut(ino).and_then(|n| n.local.take()).map(|l| l.id);
         if let (Some(id), Some(journal)) = (id, &self.journal) {
             if self.queue.cancel(id) || !self.queue.contains(id) {
@@ -414,20 +419,34 @@ impl<R: Remote> JottaFs<R> {
     pub fn unlink(&self, parent: u64, name: &str) -> FsResult<()> {
         self.writable_folder(parent)?;
         let ino = self.child_exact(parent, name)?;
-        let (path, kind, on_server) = {
+        let (path, kind) = {
             let table = lock(&self.table);
             let node = table.get(ino).ok_or(FsError::NotFound)?;
-            (table.path(ino).ok_or(FsError::NotFound)?, node.kind, node.on_server())
+            (table.path(ino).ok_or(FsError::NotFound)?, node.kind)
         };
         if kind != NodeKind::File {
             return Err(FsError::IsADirectory);
         }
-        if on_server {
-            self.rt.block_on(self.remote.delete(&path, false))?;
+        {
+            // Decided under the journal lock, so an upload finishing right now cannot slip through: either
+            // it finished before (and the file is on the server) or it sees the cancellation and deletes
+            // what it made. A file with an upload in flight is left to that upload for the same reason.
+            let _journal_guard = lock(&self.journal_lock);
+            let still_local = lock(&self.table).get(ino).map(|n| !n.on_server()).unwrap_or(false);
+            if still_local || !self.queue.reserve_ino(ino) {
+                self.drop_local_locked(ino);
+                lock(&self.table).detach(ino);
+                return Ok(());
+            }
         }
-        self.drop_local(ino);
-        lock(&self.table).detach(ino);
-        Ok(())
+        // Reserved: no upload of this file starts until it is gone from the table.
+        let result = self.rt.block_on(self.remote.delete(&path, false));
+        if result.is_ok() {
+            self.drop_local(ino);
+            lock(&self.table).detach(ino);
+        }
+        self.queue.unreserve_ino(ino);
+        Ok(result?)
     }
 
     pub fn rmdir(&self, parent: u64, name: &str) -> FsResult<()> {
@@ -474,17 +493,45 @@ impl<R: Remote> JottaFs<R> {
         if let Some(t) = target {
             self.clear_rename_target(ino, kind, t, src_on_server)?;
         }
-        if src_on_server {
-            self.rt.block_on(self.remote.rename(&from, &to, kind != NodeKind::File))?;
+        let _ = src_local;
+        if kind == NodeKind::File {
+            // A file not on the server yet (or with an upload in flight) moves only here, decided under
+            // the journal lock: the upload, when it finishes, sees the new path and moves its result
+            // there; or it finished first, and then the file is on the server and takes the branch below.
+            let _journal_guard = lock(&self.journal_lock);
+            let still_local = lock(&self.table).get(ino).map(|n| !n.on_server()).unwrap_or(false);
+            if still_local || !self.queue.reserve_ino(ino) {
+                let moved = {
+                    let mut table = lock(&self.table);
+                    table.rename(ino, new_parent, new_name);
+                    table.local_descendants(ino)
+                };
+                self.repath_pending_locked(&moved);
+                return Ok(());
+            }
+            // Reserved: no upload of this file starts (at the old path) until the table has the new one.
+            drop(_journal_guard);
+            let result = self.rt.block_on(self.remote.rename(&from, &to, false));
+            if result.is_ok() {
+                let _journal_guard = lock(&self.journal_lock);
+                let moved = {
+                    let mut table = lock(&self.table);
+                    table.rename(ino, new_parent, new_name);
+                    table.local_descendants(ino)
+                };
+                self.repath_pending_locked(&moved);
+            }
+            self.queue.unreserve_ino(ino);
+            return Ok(result?);
         }
+        self.rt.block_on(self.remote.rename(&from, &to, kind != NodeKind::File))?;
+        let _journal_guard = lock(&self.journal_lock);
         let moved = {
             let mut table = lock(&self.table);
             table.rename(ino, new_parent, new_name);
             table.local_descendants(ino)
         };
-        if src_local || !moved.is_empty() {
-            self.repath_pending(&moved);
-        }
+        self.repath_pending_locked(&moved);
         Ok(())
     }
 
@@ -525,10 +572,10 @@ impl<R: Remote> JottaFs<R> {
     }
 
     /// After a rename, pending uploads below it must land at the new place; rewrite their records.
-    fn repath_pending(&self, inos: &[u64]) {
+    /// Called with `journal_lock` held.
+    fn repath_pending_locked(&self, inos: &[u64]) {
         let Some(journal) = &self.journal else { return };
         for &ino in inos {
-            let _journal_guard = lock(&self.journal_lock);
             let found = {
                 let table = lock(&self.table);
                 table.get(ino).and_then(|n| n.local.as_ref().map(|l| l.id)).zip(table.path(ino))
