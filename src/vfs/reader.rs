@@ -45,7 +45,7 @@ struct ChunkBuf {
 /// Chunk buffers are reused: a fresh multi-MiB buffer costs a page fault per 4 KiB on first touch, which
 /// at streaming speed is a large share of the CPU. At most `POOL_MAX` idle buffers are kept.
 static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-const POOL_MAX: usize = 12;
+const POOL_MAX: usize = 8;
 
 fn pooled_buffer(len: usize) -> Vec<u8> {
     let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
@@ -199,6 +199,8 @@ impl<R: Remote> FileReader<R> {
         let mut plan = self.plan.lock().map_err(|_| FsError::Io("reader lock poisoned".into()))?;
         let slack = self.cfg.max_chunk * 2;
         let seek = plan.chunks.is_empty() || offset > plan.scheduled + slack || offset + slack < plan.base;
+        // What stays behind the reader: one chunk, for the kernel's slightly late requests.
+        let keep_behind = self.cfg.max_chunk;
         if seek {
             for c in plan.chunks.drain(..) {
                 c.cancel();
@@ -216,7 +218,7 @@ impl<R: Remote> FileReader<R> {
             self.schedule(&mut plan, target);
         }
         // Chunks well behind the reader are done with; the kernel's page cache holds their bytes.
-        while plan.chunks.front().map(|c| c.end + slack <= offset).unwrap_or(false) {
+        while plan.chunks.front().map(|c| c.end + keep_behind <= offset).unwrap_or(false) {
             plan.chunks.pop_front();
         }
         if let Some(front) = plan.chunks.front() {

@@ -266,16 +266,19 @@ impl<R: Remote> JottaFs<R> {
                 Some(backoff(attempts))
             }
         };
+        let mut retry_in = retry_in;
         if let RemoteError::Corrupt(_) = e {
-            // The staging file no longer matches the recorded md5 (changed underneath): record it anew.
-            if let (Some(journal), Ok(md5)) = (&self.journal, super::staging::hash_file(&self.staging(job.id))) {
-                let _journal_guard = lock(&self.journal_lock);
-                let mut entry = job.entry.clone();
-                entry.md5 = md5;
-                entry.size = std::fs::metadata(self.staging(job.id)).map(|m| m.len()).unwrap_or(entry.size);
-                let _ = journal.write(&entry);
-                self.queue.schedule(entry, job.ino, Duration::from_secs(1));
-                return;
+            // Staging files never change under a record (changes go to a new copy), so a staging file
+            // that no longer matches its md5 is damaged (a crash before it reached the disk): never send
+            // it as the file's content. A match means the bytes were damaged on the way: send again.
+            let damaged = super::staging::hash_file(&self.staging(job.id)).map(|m| m != job.entry.md5).unwrap_or(true);
+            if damaged {
+                log::error!(
+                    "{}: the local copy waiting for upload is damaged (md5 differs from when it was written); \
+                     it is kept in the journal and not uploaded",
+                    job.path
+                );
+                retry_in = None;
             }
         }
         let _journal_guard = lock(&self.journal_lock);

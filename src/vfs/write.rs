@@ -217,6 +217,12 @@ impl<R: Remote> JottaFs<R> {
 
     /// Make the current content durable: md5, then the journal record, before `close()` returns.
     pub fn commit(&self, ino: u64) -> FsResult<()> {
+        self.commit_with(ino, true)
+    }
+
+    /// `durable: false` skips flushing the staging file to disk: for fsync, which waits for the server
+    /// anyway, so the local flush would only double the work.
+    fn commit_with(&self, ino: u64, durable: bool) -> FsResult<()> {
         let journal = self.journal_or_ro()?;
         loop {
             let snapshot = {
@@ -228,7 +234,9 @@ impl<R: Remote> JottaFs<R> {
                 }
             };
             let (local, path) = snapshot;
-            local.file.sync_data().map_err(Self::local_io)?;
+            if durable {
+                local.file.sync_data().map_err(Self::local_io)?;
+            }
             let md5 = local.md5().map_err(Self::local_io)?;
             let _journal_guard = lock(&self.journal_lock);
             let current = {
@@ -299,7 +307,7 @@ impl<R: Remote> JottaFs<R> {
     /// fsync(): returns once the content is on the server.
     pub fn fsync(&self, fh: u64) -> FsResult<()> {
         let handle = self.handle(fh)?;
-        self.commit(handle.ino)?;
+        self.commit_with(handle.ino, false)?;
         let id = lock(&self.table).get(handle.ino).and_then(|n| n.local.as_ref().map(|l| l.id));
         let Some(id) = id else { return Ok(()) };
         if !self.queue.contains(id) {
