@@ -42,6 +42,11 @@ pub struct LocalFile {
     pub dirty: bool,
     /// A journal record exists: the file will be uploaded.
     pub queued: bool,
+    /// The content is on the local disk (flushed since the last write), so a record-only change such
+    /// as a new mtime needs no second flush.
+    pub synced: bool,
+    /// Bumped on every change, so a commit can tell whether what it recorded is still current.
+    pub version: u64,
     pub hash: HashState,
 }
 
@@ -58,6 +63,8 @@ impl LocalFile {
             writers: 0,
             dirty: true,
             queued: false,
+            synced: false,
+            version: 0,
             hash: HashState::Sequential { hasher: Md5::new(), upto: 0 },
         })
     }
@@ -74,6 +81,8 @@ impl LocalFile {
             writers: 0,
             dirty: false,
             queued: true,
+            synced: true,
+            version: 0,
             hash: HashState::Unknown,
         })
     }
@@ -92,6 +101,7 @@ impl LocalFile {
         }
         self.size = self.size.max(end);
         self.dirty = true;
+        self.synced = false;
         Ok(())
     }
 
@@ -116,6 +126,7 @@ impl LocalFile {
         }
         self.size = size;
         self.dirty = true;
+        self.synced = false;
         Ok(())
     }
 

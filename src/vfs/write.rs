@@ -187,11 +187,13 @@ impl<R: Remote> JottaFs<R> {
             let mut copy = LocalFile::reopen(id, &path, local.size, local.mtime).map_err(Self::local_io)?;
             copy.writers = local.writers;
             copy.dirty = true;
+            copy.synced = false;
             copy.queued = false;
             *local = copy;
         }
         let out = f(local).map_err(Self::local_io)?;
         local.dirty = true;
+        local.version += 1;
         Ok(out)
     }
 
@@ -234,18 +236,18 @@ impl<R: Remote> JottaFs<R> {
                 }
             };
             let (local, path) = snapshot;
-            if durable {
+            if durable && !local.synced {
                 local.file.sync_data().map_err(Self::local_io)?;
             }
             let md5 = local.md5().map_err(Self::local_io)?;
             let _journal_guard = lock(&self.journal_lock);
             let current = {
                 let table = lock(&self.table);
-                table.get(ino).and_then(|n| n.local.as_ref().map(|l| (l.id, l.size, l.mtime, l.dirty)))
+                table.get(ino).and_then(|n| n.local.as_ref().map(|l| (l.id, l.version, l.dirty)))
             };
             match current {
                 None => return Ok(()),
-                Some((id, size, mtime, dirty)) if id == local.id && size == local.size && mtime == local.mtime => {
+                Some((id, version, dirty)) if id == local.id && version == local.version => {
                     if !dirty {
                         return Ok(());
                     }
@@ -265,11 +267,12 @@ impl<R: Remote> JottaFs<R> {
             let mut table = lock(&self.table);
             let node = table.get_mut(ino).ok_or(FsError::NotFound)?;
             let Some(l) = node.local.as_mut() else { return Ok(()) };
-            if l.id != local.id || l.size != local.size || l.mtime != local.mtime {
-                continue; // changed while we hashed: record again
+            if l.id != local.id || l.version != local.version {
+                continue; // changed while we wrote the record: record again
             }
             l.dirty = false;
             l.queued = true;
+            l.synced = l.synced || durable;
             let delay = if l.writers > 0 { Duration::from_secs(3600) } else { self.cfg.writeback_delay };
             self.queue.schedule(entry, Some(ino), delay);
             return Ok(());
@@ -509,12 +512,7 @@ impl<R: Remote> JottaFs<R> {
             let _journal_guard = lock(&self.journal_lock);
             let still_local = lock(&self.table).get(ino).map(|n| !n.on_server()).unwrap_or(false);
             if still_local || !self.queue.reserve_ino(ino) {
-                let moved = {
-                    let mut table = lock(&self.table);
-                    table.rename(ino, new_parent, new_name);
-                    table.local_descendants(ino)
-                };
-                self.repath_pending_locked(&moved);
+                self.move_in_table_locked(ino, new_parent, new_name);
                 return Ok(());
             }
             // Reserved: no upload of this file starts (at the old path) until the table has the new one.
@@ -522,25 +520,26 @@ impl<R: Remote> JottaFs<R> {
             let result = self.rt.block_on(self.remote.rename(&from, &to, false));
             if result.is_ok() {
                 let _journal_guard = lock(&self.journal_lock);
-                let moved = {
-                    let mut table = lock(&self.table);
-                    table.rename(ino, new_parent, new_name);
-                    table.local_descendants(ino)
-                };
-                self.repath_pending_locked(&moved);
+                self.move_in_table_locked(ino, new_parent, new_name);
             }
             self.queue.unreserve_ino(ino);
             return Ok(result?);
         }
         self.rt.block_on(self.remote.rename(&from, &to, kind != NodeKind::File))?;
         let _journal_guard = lock(&self.journal_lock);
+        self.move_in_table_locked(ino, new_parent, new_name);
+        Ok(())
+    }
+
+    /// Move a node in the table and point the pending uploads below it at their new paths.
+    /// Called with `journal_lock` held.
+    fn move_in_table_locked(&self, ino: u64, new_parent: u64, new_name: &str) {
         let moved = {
             let mut table = lock(&self.table);
             table.rename(ino, new_parent, new_name);
             table.local_descendants(ino)
         };
         self.repath_pending_locked(&moved);
-        Ok(())
     }
 
     /// Make room at a rename's target. An existing file the source replaces goes to the trash, except
