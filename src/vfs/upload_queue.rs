@@ -49,7 +49,24 @@ struct Inner {
     /// Inodes with an upload in flight: one upload per file at a time, so an older version can never
     /// land after a newer one.
     busy_inos: std::collections::HashSet<u64>,
+    /// Sum of `entry.size` over `pending`, kept up to date (the free-space check asks on every write).
+    pending_bytes: u64,
     stats: QueueStats,
+}
+
+impl Inner {
+    fn put(&mut self, id: u64, p: Pending) {
+        self.pending_bytes += p.entry.size;
+        if let Some(old) = self.pending.insert(id, p) {
+            self.pending_bytes -= old.entry.size;
+        }
+    }
+
+    fn take(&mut self, id: u64) -> Option<Pending> {
+        let p = self.pending.remove(&id)?;
+        self.pending_bytes -= p.entry.size;
+        Some(p)
+    }
 }
 
 #[derive(Default)]
@@ -83,12 +100,14 @@ impl UploadQueue {
         if let Some(p) = inner.pending.get_mut(&id) {
             if p.phase == Phase::InFlight {
                 // Never a second upload of the same record at once; the newer record waits its turn.
+                let (old, new) = (p.entry.size, entry.size);
                 p.entry = entry;
+                inner.pending_bytes = inner.pending_bytes + new - old;
                 return;
             }
         }
         let attempts = inner.pending.get(&id).map(|p| p.attempts).unwrap_or(0);
-        inner.pending.insert(
+        inner.put(
             id,
             Pending {
                 entry,
@@ -261,7 +280,7 @@ impl UploadQueue {
             None => false,
         };
         if waiting {
-            inner.pending.remove(&id);
+            inner.take(id);
         }
         drop(inner);
         self.changed.notify_all();
@@ -271,7 +290,7 @@ impl UploadQueue {
     /// The upload of `id` finished: forget it. Returns whether it had been cancelled meanwhile.
     pub fn finished(&self, id: u64, deduplicated: bool, bytes_sent: u64) -> Option<Pending> {
         let mut inner = self.lock();
-        let p = inner.pending.remove(&id);
+        let p = inner.take(id);
         Self::release_ino(&mut inner, p.as_ref().and_then(|p| p.ino));
         inner.stats.uploaded += 1;
         inner.stats.bytes_sent += bytes_sent;
@@ -366,7 +385,7 @@ impl UploadQueue {
 
     /// Bytes that will reach the account once the queue drains (for the free-space check).
     pub fn pending_bytes(&self) -> u64 {
-        self.lock().pending.values().map(|p| p.entry.size).sum()
+        self.lock().pending_bytes
     }
 
     pub fn report(&self) -> (Vec<PendingReport>, QueueStats) {
