@@ -10,6 +10,7 @@ cp target/release/jotta target/release/jottafuse "$bin/"
 export PATH="$bin:$PATH" XDG_CONFIG_HOME="$work/config" XDG_CACHE_HOME="$work/cache" HOME="$work/home"
 mkdir -p "$HOME"
 cleanup() {
+  [ -n "${installed:-}" ] && rm -f "$installed"
   for m in "$work/fstab-mnt" "$HOME/jotta"; do mountpoint -q "$m" 2>/dev/null && fusermount3 -u -z "$m" || true; done
   [ -n "${emu_pid:-}" ] && kill "$emu_pid" 2>/dev/null || true
   rm -rf "$work"
@@ -25,7 +26,13 @@ jotta login "$token" --endpoint "$endpoint" >/dev/null
 echo "contrib check" > "$work/hello.txt"
 jotta put "$work/hello.txt" /Jotta/Archive/hello.txt >/dev/null
 
-# fstab: take the example line's source, type and options, point it at a temp mount point.
+# fstab: take the example line's source, type and options, point it at a temp mount point. mount(8) runs
+# mount.fuse3 with the system PATH, so the daemon must be installed there (as README says).
+installed=""
+if [ ! -e /usr/local/bin/jottafuse ]; then
+  install -m 0755 "$bin/jottafuse" /usr/local/bin/jottafuse
+  installed=/usr/local/bin/jottafuse
+fi
 read -r src _ type opts _ < <(grep -v '^#' contrib/fstab.example | grep fuse.jottafuse)
 opts=$(echo "$opts" | sed -e "s/uid=1000/uid=$(id -u)/" -e "s/gid=1000/gid=$(id -g)/")
 mkdir -p "$work/fstab-mnt"

@@ -163,8 +163,13 @@ fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mu
         fuse_cfg.mount_options.push(fuser::MountOption::FSName(name));
     }
     fuse_cfg.mount_options.push(fuser::MountOption::Subtype("jottafuse".into()));
-    fuse_cfg.mount_options.push(fuser::MountOption::NoDev);
-    fuse_cfg.mount_options.push(fuser::MountOption::NoSuid);
+    // nodev,nosuid unless asked otherwise (mount.fuse3 passes `dev,suid` along from mount(8)).
+    if !fuse_cfg.mount_options.contains(&fuser::MountOption::Dev) {
+        fuse_cfg.mount_options.push(fuser::MountOption::NoDev);
+    }
+    if !fuse_cfg.mount_options.contains(&fuser::MountOption::Suid) {
+        fuse_cfg.mount_options.push(fuser::MountOption::NoSuid);
+    }
     fuse_cfg.acl = s.acl;
     fuse_cfg.n_threads = Some(s.threads.unwrap_or(8));
     fuse_cfg.clone_fd = true;
