@@ -80,24 +80,45 @@ where
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let failure = match build().send().await {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                if attempt < policy.max_attempts && retry::should_retry(idem, Failure::Status(status)) {
-                    Failure::Status(status)
-                } else {
-                    return Ok(resp);
-                }
-            }
-            Err(e) => {
-                if attempt >= policy.max_attempts || !retry::should_retry(idem, failure_of(&e)) {
-                    return Err(RemoteError::Transient(format!("{what}: {}", one_line(&e))));
-                }
-                failure_of(&e)
-            }
+        let failure = match judge(policy, idem, attempt, what, build().send().await)? {
+            Verdict::Done(resp) => return Ok(resp),
+            Verdict::Retry(f) => f,
         };
         log::debug!("{what}: retrying after {failure:?} (attempt {attempt})");
         tokio::time::sleep(policy.backoff(attempt)).await;
+    }
+}
+
+/// What one attempt's outcome means for a retried request.
+enum Verdict {
+    Done(Response),
+    Retry(Failure),
+}
+
+/// The retry rule shared by every request loop: a status or transport failure is retried while the
+/// policy allows and the request is safe to repeat; a transport failure past that is `Transient`.
+fn judge(
+    policy: &RetryPolicy,
+    idem: Idempotency,
+    attempt: u32,
+    what: &str,
+    outcome: Result<Response, reqwest::Error>,
+) -> RemoteResult<Verdict> {
+    match outcome {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            if attempt < policy.max_attempts && retry::should_retry(idem, Failure::Status(status)) {
+                Ok(Verdict::Retry(Failure::Status(status)))
+            } else {
+                Ok(Verdict::Done(resp))
+            }
+        }
+        Err(e) => {
+            if attempt >= policy.max_attempts || !retry::should_retry(idem, failure_of(&e)) {
+                return Err(RemoteError::Transient(format!("{what}: {}", one_line(&e))));
+            }
+            Ok(Verdict::Retry(failure_of(&e)))
+        }
     }
 }
 
@@ -280,29 +301,20 @@ impl HttpRemote {
         loop {
             attempt += 1;
             let (rb, token) = self.inner.auth.apply(build()).await?;
-            let failure = match rb.send().await {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    if status == 401 && !refreshed {
-                        if let (Auth::Bearer(tm), Some(token)) = (&self.inner.auth, token) {
-                            refreshed = true;
-                            tm.refresh_after_rejection(&token).await?;
-                            attempt -= 1;
-                            continue;
-                        }
-                    }
-                    if attempt < policy.max_attempts && retry::should_retry(idem, Failure::Status(status)) {
-                        Failure::Status(status)
-                    } else {
-                        return Ok(resp);
+            let outcome = rb.send().await;
+            if let Ok(resp) = &outcome {
+                if resp.status().as_u16() == 401 && !refreshed {
+                    if let (Auth::Bearer(tm), Some(token)) = (&self.inner.auth, token) {
+                        refreshed = true;
+                        tm.refresh_after_rejection(&token).await?;
+                        attempt -= 1;
+                        continue;
                     }
                 }
-                Err(e) => {
-                    if attempt >= policy.max_attempts || !retry::should_retry(idem, failure_of(&e)) {
-                        return Err(RemoteError::Transient(format!("{what}: {}", one_line(&e))));
-                    }
-                    failure_of(&e)
-                }
+            }
+            let failure = match judge(policy, idem, attempt, what, outcome)? {
+                Verdict::Done(resp) => return Ok(resp),
+                Verdict::Retry(f) => f,
             };
             log::debug!("{what}: retrying after {failure:?} (attempt {attempt})");
             tokio::time::sleep(policy.backoff(attempt)).await;
