@@ -355,8 +355,8 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
             Ok(e) => e,
             Err(e) => return reply.error(report("readdir", &e)),
         };
-        let parent = self.fs.getattr(ino.0).map(|a| a.ino).unwrap_or(ino.0);
-        let dots = [(ino.0, "."), (parent, "..")];
+        // The kernel fills in ".." itself; its inode number here is not used.
+        let dots = [(ino.0, "."), (ino.0, "..")];
         let all = dots.iter().map(|(i, n)| (*i, FileType::Directory, *n)).chain(entries.iter().map(|e| {
             let kind = if e.attr.kind == NodeKind::File { FileType::RegularFile } else { FileType::Directory };
             (e.attr.ino, kind, e.name.as_str())

@@ -37,8 +37,10 @@ fn browse_the_account_tree_like_jottalib() {
     // refused with EEXIST, see mount_write.rs).
     assert!(fs::metadata(m.p("Jotta/Archive/docs/HELLO.txt")).is_err());
     assert_eq!(fs::metadata(m.p("Jotta/Archive/missing")).unwrap_err().kind(), std::io::ErrorKind::NotFound);
-    // Devices are read-only.
+    // Devices are read-only; inside a mount point, 0666/0777 minus the default umask 022.
     assert_eq!(fs::metadata(m.p("Jotta")).unwrap().mode() & 0o222, 0);
+    assert_eq!(meta.mode() & 0o777, 0o644);
+    assert_eq!(fs::metadata(m.p("Jotta/Archive/docs")).unwrap().mode() & 0o777, 0o755);
 }
 
 #[test]
@@ -331,4 +333,17 @@ fn a_gib_file_streams_with_bounded_memory() {
     assert_eq!((got_len, got_md5), (size, md5));
     let rss = m.peak_rss();
     assert!(rss > 0 && rss < 200 << 20, "peak RSS {} MiB", rss >> 20);
+}
+
+#[test]
+fn an_unchanged_file_is_read_from_the_page_cache_the_second_time() {
+    let svc = TestService::start();
+    let c = svc.client();
+    let data = pattern(3 << 20, 21);
+    svc.put(&c, "/Jotta/Archive/cached.bin", &data);
+    let m = TestMount::new(&svc, "");
+    assert_eq!(fs::read(m.p("Jotta/Archive/cached.bin")).unwrap(), data);
+    svc.reset_counters();
+    assert_eq!(fs::read(m.p("Jotta/Archive/cached.bin")).unwrap(), data);
+    assert_eq!(svc.bytes_sent(), 0, "the second open kept the kernel's cached pages");
 }

@@ -88,18 +88,16 @@ impl XmlWriter {
 
     /// `<tag>text</tag>`; an empty text gives `<tag></tag>` like the service's empty times.
     pub fn leaf(&mut self, tag: &str, text: &str) {
-        self.start_tag(tag, &[]);
-        self.buf.push('>');
-        self.buf.push_str(&escape(text));
-        self.buf.push_str("</");
-        self.buf.push_str(tag);
-        self.buf.push('>');
-        self.newline();
+        self.text_element(tag, &[], text);
     }
 
     /// A name/path element, which the service marks `xml:space="preserve"`.
     pub fn preserve(&mut self, tag: &str, text: &str) {
-        self.start_tag(tag, &[("xml:space", "preserve")]);
+        self.text_element(tag, &[("xml:space", "preserve")], text);
+    }
+
+    fn text_element(&mut self, tag: &str, attrs: &[(&str, &str)], text: &str) {
+        self.start_tag(tag, attrs);
         self.buf.push('>');
         self.buf.push_str(&escape(text));
         self.buf.push_str("</");

@@ -116,10 +116,9 @@ impl Journal {
         out
     }
 
-    /// Staging files with no record: left by writers that never closed before a crash. Removed, except
-    /// the ids given (staging files in use).
-    pub fn sweep_orphans_except(&self, keep: &[u64]) {
-        let keep: std::collections::HashSet<String> = keep.iter().map(|id| format!("{id:016x}")).collect();
+    /// Staging files with no record: left by writers that never closed before a crash. Removed (only at
+    /// mount time, before any staging file is in use).
+    pub fn sweep_orphans(&self) {
         let records: std::collections::HashSet<String> = fs::read_dir(self.root.join("journal"))
             .into_iter()
             .flatten()
@@ -128,7 +127,7 @@ impl Journal {
             .collect();
         for e in fs::read_dir(self.root.join("staging")).into_iter().flatten().flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if !records.contains(&name) && !keep.contains(&name) {
+            if !records.contains(&name) {
                 let _ = fs::remove_file(e.path());
             }
         }
@@ -154,7 +153,7 @@ mod tests {
         let j2 = Journal::open(dir.path()).unwrap();
         assert_eq!(j2.pending(), vec![e]);
         assert!(dir.path().join("journal/bad.broken").exists());
-        j2.sweep_orphans_except(&[]);
+        j2.sweep_orphans();
         assert!(!j2.staging_path(orphan).exists());
         assert!(j2.staging_path(id).exists());
         j2.remove(id);

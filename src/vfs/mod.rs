@@ -464,9 +464,4 @@ impl<R: Remote> JottaFs<R> {
         }
         Ok(out)
     }
-
-    /// Number of inodes known (for memory measurements).
-    pub fn inode_count(&self) -> usize {
-        lock(&self.table).len()
-    }
 }

@@ -294,14 +294,6 @@ impl InodeTable {
         segments.extend(names.into_iter().rev());
         RemotePath::from_segments(segments).ok()
     }
-
-    pub fn len(&self) -> usize {
-        self.nodes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
-    }
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ impl<R: Remote> JottaFs<R> {
     /// Queue what an earlier run left in the journal, and start the upload workers.
     pub fn start_uploads(self: &Arc<Self>) {
         let Some(journal) = &self.journal else { return };
-        journal.sweep_orphans_except(&[]);
+        journal.sweep_orphans();
         let pending = journal.pending();
         if !pending.is_empty() {
             log::info!("resuming {} upload(s) left by an earlier run", pending.len());
@@ -296,10 +296,7 @@ impl<R: Remote> JottaFs<R> {
     /// Unmount: record what is still dirty, then wait (at most `limit`) for the queue to drain, logging
     /// progress. Returns how many uploads are left in the journal for the next mount.
     pub fn drain(&self, limit: Duration) -> usize {
-        let dirty: Vec<u64> = {
-            let table = lock(&self.table);
-            self.queue_inos(&table)
-        };
+        let dirty = lock(&self.table).local_descendants(super::ROOT_INO);
         for ino in dirty {
             if let Err(e) = self.commit(ino) {
                 log::error!("cannot record a file at unmount: {e}");
@@ -315,10 +312,6 @@ impl<R: Remote> JottaFs<R> {
             log::warn!("{left} upload(s) stay in the journal and continue at the next mount");
         }
         left
-    }
-
-    fn queue_inos(&self, table: &super::node::InodeTable) -> Vec<u64> {
-        table.local_descendants(super::ROOT_INO)
     }
 
     pub fn status(&self) -> StatusReport {

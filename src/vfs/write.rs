@@ -493,18 +493,17 @@ impl<R: Remote> JottaFs<R> {
             return Ok(());
         }
         self.ensure_listing(new_parent, false)?;
-        let (from, to, kind, src_on_server, src_local, target) = {
+        let (from, to, kind, src_on_server, target) = {
             let table = lock(&self.table);
             let node = table.get(ino).ok_or(FsError::NotFound)?;
             let from = table.path(ino).ok_or(FsError::NotFound)?;
             let to = table.path(new_parent).ok_or(FsError::NotFound)?.join(new_name)?;
             let target = table.child(new_parent, new_name).filter(|t| *t != ino);
-            (from, to, node.kind, node.on_server(), node.local.is_some(), target)
+            (from, to, node.kind, node.on_server(), target)
         };
         if let Some(t) = target {
-            self.clear_rename_target(ino, kind, t, src_on_server)?;
+            self.clear_rename_target(kind, t, src_on_server)?;
         }
-        let _ = src_local;
         if kind == NodeKind::File {
             // A file not on the server yet (or with an upload in flight) moves only here, decided under
             // the journal lock: the upload, when it finishes, sees the new path and moves its result
@@ -545,14 +544,13 @@ impl<R: Remote> JottaFs<R> {
     /// Make room at a rename's target. An existing file the source replaces goes to the trash, except
     /// when the source is a new file not yet uploaded: then its upload becomes a new revision of the
     /// target instead (rsync's temp file renamed over the old version keeps the file's history).
-    fn clear_rename_target(&self, src: u64, kind: NodeKind, target: u64, src_on_server: bool) -> FsResult<()> {
+    fn clear_rename_target(&self, kind: NodeKind, target: u64, src_on_server: bool) -> FsResult<()> {
         let (t_kind, t_path, t_on_server, t_empty) = {
             let table = lock(&self.table);
             let t = table.get(target).ok_or(FsError::NotFound)?;
             let empty = t.children.as_ref().map(|c| c.is_empty());
             (t.kind, table.path(target).ok_or(FsError::NotFound)?, t.on_server(), empty)
         };
-        let _ = src;
         match (kind, t_kind) {
             (NodeKind::File, NodeKind::File) => {
                 self.drop_local(target);
