@@ -90,8 +90,9 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         for flag in [
             InitFlags::FUSE_ASYNC_READ,
             InitFlags::FUSE_PARALLEL_DIROPS,
+            // Always readdirplus (not "auto"): the directory the kernel caches is filled by one pass that
+            // also creates every entry with its attributes, so `ls -l` then needs no lookups.
             InitFlags::FUSE_DO_READDIRPLUS,
-            InitFlags::FUSE_READDIRPLUS_AUTO,
             InitFlags::FUSE_MAX_PAGES,
             InitFlags::FUSE_BIG_WRITES,
         ] {
@@ -343,9 +344,13 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match self.fs.getattr(ino.0) {
-            Ok(a) if a.kind != NodeKind::File => reply.opened(FileHandle(0), FopenFlags::empty()),
-            Ok(_) => reply.error(errno(&FsError::NotADirectory)),
+        // The kernel may cache the directory itself (warm `find`/`ls -R` then cost no round trip), and keeps
+        // that copy only while our listing is the one it was filled from.
+        match self.fs.opendir(ino.0) {
+            Ok(keep) => {
+                let keep = if keep { FopenFlags::FOPEN_KEEP_CACHE } else { FopenFlags::empty() };
+                reply.opened(FileHandle(0), FopenFlags::FOPEN_CACHE_DIR | keep)
+            }
             Err(e) => reply.error(report("opendir", &e)),
         }
     }
@@ -415,6 +420,12 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        // Only the user namespace exists here. Saying so for security.* and system.posix_acl_* (rather
+        // than "no such attribute") lets `ls -l` remember it per device instead of asking two FUSE round
+        // trips per entry; ENOSYS would instead switch off user.jotta.* for the whole mount.
+        if !name.as_bytes().starts_with(b"user.") {
+            return reply.error(Errno::EOPNOTSUPP);
+        }
         match self.fs.xattrs(ino.0) {
             Ok(list) => match list.into_iter().find(|(n, _)| n.as_bytes() == name.as_bytes()) {
                 Some((_, value)) => xattr_reply(reply, size, &value),

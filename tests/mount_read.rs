@@ -149,12 +149,27 @@ fn a_change_made_elsewhere_shows_after_the_cache_ttl() {
     let svc = TestService::start();
     let c = svc.client();
     svc.put(&c, "/Jotta/Archive/a.txt", b"first");
+    svc.put(&c, "/Jotta/Archive/gone.txt", b"to be deleted elsewhere");
     let m = TestMount::new(&svc, "dir_cache=1,attr_cache=1");
+    let names = |m: &TestMount| {
+        let mut v: Vec<String> = fs::read_dir(m.p("Jotta/Archive"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    // Listed twice, so the kernel holds the folder in its own directory cache.
+    assert_eq!(names(&m), ["a.txt", "gone.txt"]);
+    assert_eq!(names(&m), ["a.txt", "gone.txt"]);
     assert_eq!(fs::read(m.p("Jotta/Archive/a.txt")).unwrap(), b"first");
     assert!(fs::metadata(m.p("Jotta/Archive/b.txt")).is_err());
     svc.put(&c, "/Jotta/Archive/b.txt", b"second file");
     svc.put(&c, "/Jotta/Archive/a.txt", b"first, changed");
+    let gone = jottafuse::remote::RemotePath::parse("/Jotta/Archive/gone.txt").unwrap();
+    svc.rt.block_on(jottafuse::remote::Remote::delete(&c, &gone, false)).unwrap();
     std::thread::sleep(Duration::from_millis(2200));
+    assert_eq!(names(&m), ["a.txt", "b.txt"], "the kernel's cached directory must be dropped with our listing");
     assert_eq!(fs::read(m.p("Jotta/Archive/b.txt")).unwrap(), b"second file");
     assert_eq!(fs::read(m.p("Jotta/Archive/a.txt")).unwrap(), b"first, changed");
 }
@@ -209,6 +224,13 @@ fn xattrs_expose_md5_revision_and_uuid() {
     assert_eq!(getxattr(&p, "user.jotta.revision").unwrap(), "2");
     assert_eq!(getxattr(&p, "user.jotta.uuid").unwrap().len(), 36);
     assert!(getxattr(&p, "user.other").is_none());
+    assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(libc::ENODATA));
+    // Other namespaces do not exist here: EOPNOTSUPP (which `ls -l` remembers per device, instead of
+    // asking for a security label and ACLs of every entry).
+    for name in ["security.selinux", "system.posix_acl_access"] {
+        assert!(getxattr(&p, name).is_none());
+        assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(libc::EOPNOTSUPP), "{name}");
+    }
 }
 
 fn getxattr(p: &std::path::Path, name: &str) -> Option<String> {

@@ -336,6 +336,23 @@ impl<R: Remote> JottaFs<R> {
         Ok(self.attr_of(ino, node))
     }
 
+    /// Open a folder: its listing is made fresh now, and the answer says whether the kernel may keep the
+    /// directory it cached (true while the listing is the very one it cached from).
+    pub fn opendir(&self, ino: u64) -> FsResult<bool> {
+        if self.getattr(ino)?.kind == NodeKind::File {
+            return Err(FsError::NotADirectory);
+        }
+        self.ensure_listing(ino, false)?;
+        let generation = lock(&self.table).get(ino).ok_or(FsError::NotFound)?.generation;
+        Ok(self.same_generation_cached(ino, generation))
+    }
+
+    /// Record that the kernel now caches `ino` as of `generation`; true when it already did.
+    fn same_generation_cached(&self, ino: u64, generation: u64) -> bool {
+        let mut cached = lock(&self.cached_generation);
+        cached.insert(ino, generation) == Some(generation)
+    }
+
     /// Every visible child of a folder, with attributes (for readdir and readdirplus alike).
     pub fn readdir(&self, ino: u64) -> FsResult<Vec<DirEntry>> {
         self.ensure_listing(ino, false)?;
@@ -365,12 +382,7 @@ impl<R: Remote> JottaFs<R> {
             let size = node.file.as_ref().map(|f| f.size).unwrap_or(0);
             (table.path(ino).ok_or(FsError::NotFound)?, size, node.generation)
         };
-        let keep_cache = !write && {
-            let mut cached = lock(&self.cached_generation);
-            let keep = cached.get(&ino) == Some(&generation);
-            cached.insert(ino, generation);
-            keep
-        };
+        let keep_cache = !write && self.same_generation_cached(ino, generation);
         Ok((self.new_handle(ino, path, size, write), keep_cache))
     }
 

@@ -71,7 +71,9 @@ pub struct Node {
     pub listed_at: Option<Instant>,
     /// When the attributes were last confirmed by the service.
     pub attr_at: Instant,
-    /// Bumped whenever the content may have changed, so readers and the page cache can tell.
+    /// Bumped whenever the content may have changed, so readers and the page cache can tell. For folders
+    /// the content is the listing: bumped at every fetch and every change made here, so the kernel's
+    /// cached directory (and the entries it created alongside) is dropped when ours was renewed.
     pub generation: u64,
     /// Files being written or waiting for upload: the local copy, which wins over what the server says.
     pub local: Option<LocalFile>,
@@ -186,6 +188,7 @@ impl InodeTable {
             if let Some(children) = p.children.as_mut() {
                 if !children.contains(&ino) {
                     children.push(ino);
+                    p.generation += 1;
                 }
             }
         }
@@ -206,6 +209,7 @@ impl InodeTable {
         if let Some(p) = self.nodes.get_mut(&old_parent) {
             if let Some(children) = p.children.as_mut() {
                 children.retain(|c| *c != ino);
+                p.generation += 1;
             }
         }
         let depth = self.nodes.get(&new_parent).map(|p| p.depth + 1).unwrap_or(0);
@@ -246,6 +250,7 @@ impl InodeTable {
             if let Some(p) = self.nodes.get_mut(&node.parent) {
                 if let Some(children) = p.children.as_mut() {
                     children.retain(|c| *c != ino);
+                    p.generation += 1;
                 }
             }
             for c in node.children.unwrap_or_default() {
@@ -272,6 +277,7 @@ impl InodeTable {
         if let Some(p) = self.nodes.get_mut(&parent) {
             p.children = Some(children);
             p.listed_at = Some(Instant::now());
+            p.generation += 1;
         }
     }
 
