@@ -147,6 +147,13 @@ fn kill_9_after_close_loses_nothing() {
     for (i, d) in data.iter().enumerate() {
         fs::write(m.p(&format!("Jotta/Archive/k{i}.bin")), d).unwrap();
     }
+    // rsync's way: a temp name, then a time and a rename, which the journal keeps as metadata.
+    let last = pattern(123_456, 77);
+    fs::write(m.p("Jotta/Archive/.k5.bin.XyZ"), &last).unwrap();
+    let touch =
+        Command::new("touch").args(["-d", "2020-02-02 10:00:00Z"]).arg(m.p("Jotta/Archive/.k5.bin.XyZ")).status();
+    assert!(touch.unwrap().success());
+    fs::rename(m.p("Jotta/Archive/.k5.bin.XyZ"), m.p("Jotta/Archive/k5.bin")).unwrap();
     m.crash();
     assert!(svc.server_file(&c, "/Jotta/Archive/k0.bin").is_none(), "nothing was uploaded before the crash");
 
@@ -159,6 +166,11 @@ fn kill_9_after_close_loses_nothing() {
         assert_eq!(svc.server_bytes(&c, &format!("/Jotta/Archive/k{i}.bin")).unwrap(), *d, "k{i}");
         assert_eq!(fs::read(m.p(&format!("Jotta/Archive/k{i}.bin"))).unwrap(), *d);
     }
+    wait_until("the renamed file", || svc.server_file(&c, "/Jotta/Archive/k5.bin").is_some());
+    assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/k5.bin").unwrap(), last);
+    assert!(svc.server_file(&c, "/Jotta/Archive/.k5.bin.XyZ").is_none(), "uploaded under the final name only");
+    let mtime = fs::metadata(m.p("Jotta/Archive/k5.bin")).unwrap().modified().unwrap();
+    assert_eq!(mtime.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(), 1_580_637_600);
 }
 
 #[test]
@@ -284,7 +296,10 @@ fn a_full_account_keeps_the_file_in_the_journal_and_status_says_why() {
     let accounts: Vec<_> = fs::read_dir(base.path().join("cache/jottafuse/accounts")).unwrap().collect();
     assert_eq!(accounts.len(), 1);
     let journal = accounts[0].as_ref().unwrap().path().join("journal");
-    let records = fs::read_dir(journal).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some()).count();
+    let records = fs::read_dir(journal)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().and_then(|x| x.to_str()) == Some("json"))
+        .count();
     assert_eq!(records, 1, "the file waits in the journal");
 }
 

@@ -3,7 +3,14 @@
 //! before `close()` returns, and removed only after the server confirmed the upload, so a `kill -9` or a
 //! reboot in between loses nothing: the next mount of the same account finds the records and uploads them.
 //!
-//! Layout under the account's cache folder: `staging/<id>` (content) and `journal/<id>.json` (record).
+//! Changes of metadata alone (a rename, a new mtime, the reason of a failure) go to an overlay beside the
+//! record, written without fsync: like a rename on a local disk they survive a `kill -9` but may be lost
+//! to a power cut, in which case the durable record still uploads the same content under its earlier name
+//! and time. The overlay names the durable record it amends (`seq`), so a stale one is never applied, and
+//! a torn one is ignored: it can never cost the content.
+//!
+//! Layout under the account's cache folder: `staging/<id>` (content), `journal/<id>.json` (record) and
+//! `journal/<id>.meta` (overlay).
 
 use crate::remote::UnixTime;
 use serde::{Deserialize, Serialize};
@@ -22,6 +29,9 @@ pub struct JournalEntry {
     /// Why the last attempt failed, for `jotta status` (kept across restarts).
     #[serde(default)]
     pub last_error: Option<String>,
+    /// Which durable record of this id this is (bumped at each one); an overlay carries the one it amends.
+    #[serde(default)]
+    pub seq: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +63,10 @@ impl Journal {
         self.root.join("journal").join(format!("{id:016x}.json"))
     }
 
+    fn overlay_path(&self, id: u64) -> PathBuf {
+        self.root.join("journal").join(format!("{id:016x}.meta"))
+    }
+
     /// A fresh id that no staging file or record uses yet.
     pub fn new_id(&self) -> u64 {
         loop {
@@ -66,27 +80,54 @@ impl Journal {
     /// Durably record (or replace) an entry. When this returns Ok the record survives a crash.
     pub fn write(&self, entry: &JournalEntry) -> std::io::Result<()> {
         let dir = self.root.join("journal");
-        let tmp = dir.join(format!(".{:016x}.tmp", entry.id));
+        self.replace(entry, &self.record_path(entry.id), true)?;
+        // An overlay amends an older record; the new record already says everything it said.
+        let _ = fs::remove_file(self.overlay_path(entry.id));
+        sync_dir(&dir)
+    }
+
+    /// Record a change of metadata (path, mtime, last error) to an entry whose content is already
+    /// durably recorded as `entry.seq`: no fsync (see the header for what a power cut may cost).
+    pub fn write_metadata(&self, entry: &JournalEntry) -> std::io::Result<()> {
+        self.replace(entry, &self.overlay_path(entry.id), false)
+    }
+
+    /// Replace a file whole (temp file + rename), so a reader never sees half of it.
+    fn replace(&self, entry: &JournalEntry, to: &Path, durable: bool) -> std::io::Result<()> {
+        let ext = to.extension().and_then(|e| e.to_str()).unwrap_or("x");
+        let tmp = self.root.join("journal").join(format!(".{:016x}.{ext}.tmp", entry.id));
         {
             let mut f = File::create(&tmp)?;
             f.write_all(&serde_json::to_vec(entry).map_err(std::io::Error::other)?)?;
-            f.sync_all()?;
+            if durable {
+                f.sync_all()?;
+            }
         }
-        fs::rename(&tmp, self.record_path(entry.id))?;
-        sync_dir(&dir)
+        fs::rename(&tmp, to)
     }
 
     /// Forget only the record (the staging file is still the file's local copy).
     pub fn remove_record(&self, id: u64) {
+        let _ = fs::remove_file(self.overlay_path(id));
         let _ = fs::remove_file(self.record_path(id));
-        let _ = sync_dir(&self.root.join("journal"));
     }
 
     /// Forget an entry and its staging file (after the server confirmed it, or when the file was deleted).
+    /// Not flushed: a record that comes back after a power cut uploads content the server already has,
+    /// which costs one dedupe hit and no bytes.
     pub fn remove(&self, id: u64) {
-        let _ = fs::remove_file(self.record_path(id));
+        self.remove_record(id);
         let _ = fs::remove_file(self.staging_path(id));
-        let _ = sync_dir(&self.root.join("journal"));
+    }
+
+    /// The record's overlay, when it amends exactly this record and is whole.
+    fn amended(&self, entry: JournalEntry) -> JournalEntry {
+        let overlay =
+            fs::read(self.overlay_path(entry.id)).ok().and_then(|b| serde_json::from_slice::<JournalEntry>(&b).ok());
+        match overlay {
+            Some(o) if o.id == entry.id && o.seq == entry.seq && o.md5 == entry.md5 && o.size == entry.size => o,
+            _ => entry,
+        }
     }
 
     /// Every record left by an earlier run, oldest first; unreadable records are reported and kept aside.
@@ -99,7 +140,7 @@ impl Journal {
                 continue;
             }
             match fs::read(&p).ok().and_then(|b| serde_json::from_slice::<JournalEntry>(&b).ok()) {
-                Some(entry) if self.staging_path(entry.id).exists() => out.push(entry),
+                Some(entry) if self.staging_path(entry.id).exists() => out.push(self.amended(entry)),
                 Some(entry) => log::error!(
                     "journal record {} for {} has lost its staging file; the content cannot be recovered",
                     p.display(),
@@ -144,8 +185,15 @@ mod tests {
         let j = Journal::open(dir.path()).unwrap();
         let id = j.new_id();
         fs::write(j.staging_path(id), b"data").unwrap();
-        let e =
-            JournalEntry { id, path: "/Jotta/Archive/a".into(), size: 4, md5: "x".into(), mtime: 5, last_error: None };
+        let e = JournalEntry {
+            id,
+            path: "/Jotta/Archive/a".into(),
+            size: 4,
+            md5: "x".into(),
+            mtime: 5,
+            last_error: None,
+            seq: 1,
+        };
         j.write(&e).unwrap();
         fs::write(dir.path().join("journal/bad.json"), b"{not json").unwrap();
         let orphan = j.new_id();
@@ -158,5 +206,39 @@ mod tests {
         assert!(j2.staging_path(id).exists());
         j2.remove(id);
         assert!(j2.pending().is_empty());
+    }
+
+    #[test]
+    fn metadata_overlays_amend_only_their_own_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        let id = j.new_id();
+        fs::write(j.staging_path(id), b"data").unwrap();
+        let base = JournalEntry {
+            id,
+            path: "/Jotta/Archive/.a.tmp".into(),
+            size: 4,
+            md5: "m1".into(),
+            mtime: 5,
+            last_error: None,
+            seq: 1,
+        };
+        j.write(&base).unwrap();
+        let renamed = JournalEntry { path: "/Jotta/Archive/a".into(), mtime: 7, ..base.clone() };
+        j.write_metadata(&renamed).unwrap();
+        assert_eq!(j.pending(), vec![renamed.clone()]);
+        // A new durable record supersedes the overlay; a stale overlay that comes back is not applied.
+        let rewritten = JournalEntry { md5: "m2".into(), seq: 2, ..renamed.clone() };
+        j.write(&rewritten).unwrap();
+        assert_eq!(j.pending(), vec![rewritten.clone()]);
+        fs::write(j.overlay_path(id), serde_json::to_vec(&JournalEntry { path: "/old".into(), ..renamed }).unwrap())
+            .unwrap();
+        assert_eq!(j.pending(), vec![rewritten.clone()]);
+        // A torn overlay costs nothing either.
+        fs::write(j.overlay_path(id), b"{\"id\": 1, \"pa").unwrap();
+        assert_eq!(j.pending(), vec![rewritten]);
+        j.remove(id);
+        assert!(j.pending().is_empty());
+        assert!(!j.overlay_path(id).exists());
     }
 }

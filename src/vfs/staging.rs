@@ -47,6 +47,8 @@ pub struct LocalFile {
     pub synced: bool,
     /// Bumped on every change, so a commit can tell whether what it recorded is still current.
     pub version: u64,
+    /// The `seq` of the last durable journal record of this content (while `synced`).
+    pub record_seq: u64,
     pub hash: HashState,
 }
 
@@ -65,12 +67,13 @@ impl LocalFile {
             queued: false,
             synced: false,
             version: 0,
+            record_seq: 0,
             hash: HashState::Sequential { hasher: Md5::new(), upto: 0 },
         })
     }
 
     /// Reopen the staging file of a journal record left by an earlier run.
-    pub fn reopen(id: u64, path: &Path, size: u64, mtime: UnixTime) -> std::io::Result<Self> {
+    pub fn reopen(id: u64, path: &Path, size: u64, mtime: UnixTime, record_seq: u64) -> std::io::Result<Self> {
         let file = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
         Ok(LocalFile {
             id,
@@ -83,6 +86,7 @@ impl LocalFile {
             queued: true,
             synced: true,
             version: 0,
+            record_seq,
             hash: HashState::Unknown,
         })
     }

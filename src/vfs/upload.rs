@@ -72,7 +72,7 @@ impl<R: Remote> JottaFs<R> {
                 continue;
             };
             let staging = journal.staging_path(entry.id);
-            let Ok(local) = LocalFile::reopen(entry.id, &staging, entry.size, entry.mtime) else { continue };
+            let Ok(local) = LocalFile::reopen(entry.id, &staging, entry.size, entry.mtime, entry.seq) else { continue };
             let meta = table_meta(&table, folder, &name);
             let ino = table.upsert(folder, &name, NodeKind::File, entry.mtime, meta);
             if let Some(n) = table.get_mut(ino) {
@@ -284,7 +284,7 @@ impl<R: Remote> JottaFs<R> {
         let _journal_guard = lock(&self.journal_lock);
         if let Some(entry) = self.queue.failed(job.id, &e.to_string(), retry_in, blocked) {
             if let Some(journal) = &self.journal {
-                let _ = journal.write(&entry);
+                let _ = journal.write_metadata(&entry);
             }
         }
     }

@@ -184,7 +184,7 @@ impl<R: Remote> JottaFs<R> {
             let id = journal.new_id();
             let path = journal.staging_path(id);
             std::fs::copy(&local.path, &path).map_err(Self::local_io)?;
-            let mut copy = LocalFile::reopen(id, &path, local.size, local.mtime).map_err(Self::local_io)?;
+            let mut copy = LocalFile::reopen(id, &path, local.size, local.mtime, 0).map_err(Self::local_io)?;
             copy.writers = local.writers;
             copy.dirty = true;
             copy.synced = false;
@@ -255,6 +255,8 @@ impl<R: Remote> JottaFs<R> {
                 Some(_) => continue, // changed while we hashed: record again
             }
             let path = lock(&self.table).path(ino).unwrap_or(path);
+            // Content already durably recorded (only the time or name changed): an overlay is enough.
+            let metadata_only = local.synced;
             let entry = JournalEntry {
                 id: local.id,
                 path: path.to_string(),
@@ -262,8 +264,13 @@ impl<R: Remote> JottaFs<R> {
                 md5,
                 mtime: local.mtime,
                 last_error: None,
+                seq: if metadata_only { local.record_seq } else { local.record_seq + 1 },
             };
-            journal.write(&entry).map_err(Self::local_io)?;
+            if metadata_only {
+                journal.write_metadata(&entry).map_err(Self::local_io)?;
+            } else {
+                journal.write(&entry).map_err(Self::local_io)?;
+            }
             let mut table = lock(&self.table);
             let node = table.get_mut(ino).ok_or(FsError::NotFound)?;
             let Some(l) = node.local.as_mut() else { return Ok(()) };
@@ -273,6 +280,7 @@ impl<R: Remote> JottaFs<R> {
             l.dirty = false;
             l.queued = true;
             l.synced = l.synced || durable;
+            l.record_seq = entry.seq;
             let delay = if l.writers > 0 { Duration::from_secs(3600) } else { self.cfg.writeback_delay };
             self.queue.schedule(entry, Some(ino), delay);
             return Ok(());
@@ -587,7 +595,7 @@ impl<R: Remote> JottaFs<R> {
             };
             if let Some((id, path)) = found {
                 if let Some(entry) = self.queue.set_path(id, &path.to_string()) {
-                    if let Err(e) = journal.write(&entry) {
+                    if let Err(e) = journal.write_metadata(&entry) {
                         log::error!("cannot update the journal record of {path}: {e}");
                     }
                 }
