@@ -5,6 +5,7 @@
 //! Lock order: `listing gate` (per folder) -> `table`. Never call the remote while holding `table`.
 
 pub mod error;
+mod hasher;
 pub mod journal;
 pub mod node;
 pub mod reader;

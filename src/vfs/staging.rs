@@ -1,7 +1,8 @@
 //! A file's local copy while it is being written or waits for upload: the staging file in the cache
-//! dir, its size and mtime as the mount shows them, and the md5 computed on the fly while writes arrive
+//! dir, its size and mtime as the mount shows them, and the md5 computed alongside while writes arrive
 //! in order (so the common case, a sequential copy, needs no second pass over the bytes).
 
+use super::hasher::HashPipe;
 use crate::remote::UnixTime;
 use md5::{Digest, Md5};
 use std::fs::File;
@@ -11,20 +12,25 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The md5 of the bytes written so far, while they came strictly in order.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub enum HashState {
-    /// `upto` bytes from offset 0 have been hashed.
-    Sequential { hasher: Md5, upto: u64 },
+    /// Every write so far continued the last one; the pipe hashes them in the background.
+    Sequential(Arc<HashPipe>),
     /// Writes came out of order: hash the staging file once the writers are done.
     Unknown,
 }
 
-impl std::fmt::Debug for HashState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            HashState::Sequential { upto, .. } => write!(f, "Sequential({upto})"),
-            HashState::Unknown => f.write_str("Unknown"),
+impl HashState {
+    fn fresh(file: &Arc<File>) -> Self {
+        HashState::Sequential(HashPipe::new(file.clone()))
+    }
+
+    /// Leave the in-order state (the pipe's work is dropped).
+    fn give_up(&mut self) {
+        if let HashState::Sequential(pipe) = self {
+            pipe.abandon();
         }
+        *self = HashState::Unknown;
     }
 }
 
@@ -55,11 +61,12 @@ pub struct LocalFile {
 impl LocalFile {
     /// A new, empty staging file.
     pub fn create(id: u64, path: &Path, mtime: UnixTime) -> std::io::Result<Self> {
-        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path)?;
+        let file = Arc::new(std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path)?);
         Ok(LocalFile {
             id,
             path: path.to_path_buf(),
-            file: Arc::new(file),
+            hash: HashState::fresh(&file),
+            file,
             size: 0,
             mtime,
             writers: 0,
@@ -68,7 +75,6 @@ impl LocalFile {
             synced: false,
             version: 0,
             record_seq: 0,
-            hash: HashState::Sequential { hasher: Md5::new(), upto: 0 },
         })
     }
 
@@ -93,15 +99,15 @@ impl LocalFile {
 
     /// Write at an offset; keeps the running md5 while writes stay in order.
     pub fn write_at(&mut self, offset: u64, data: &[u8]) -> std::io::Result<()> {
-        self.file.write_all_at(data, offset)?;
         let end = offset + data.len() as u64;
-        if let HashState::Sequential { hasher, upto } = &mut self.hash {
-            if offset == *upto && offset == self.size {
-                hasher.update(data);
-                *upto = end;
-            } else {
-                self.hash = HashState::Unknown;
-            }
+        let in_order = matches!(&self.hash, HashState::Sequential(p) if offset == self.size && p.written() == offset);
+        if !in_order {
+            // Before the bytes land, so the hasher never mixes old and new content into a hash in use.
+            self.hash.give_up();
+        }
+        self.file.write_all_at(data, offset)?;
+        if let HashState::Sequential(pipe) = &self.hash {
+            pipe.advance(end);
         }
         self.size = self.size.max(end);
         self.dirty = true;
@@ -120,13 +126,13 @@ impl LocalFile {
     }
 
     pub fn truncate(&mut self, size: u64) -> std::io::Result<()> {
+        let unchanged = matches!(&self.hash, HashState::Sequential(p) if size == self.size && p.written() == size);
+        if !unchanged {
+            self.hash.give_up();
+        }
         self.file.set_len(size)?;
         if size == 0 {
-            self.hash = HashState::Sequential { hasher: Md5::new(), upto: 0 };
-        } else if let HashState::Sequential { upto, .. } = &self.hash {
-            if size != *upto {
-                self.hash = HashState::Unknown;
-            }
+            self.hash = HashState::fresh(&self.file);
         }
         self.size = size;
         self.dirty = true;
@@ -136,9 +142,9 @@ impl LocalFile {
 
     /// The md5 of the content: from the running hash when complete, else one pass over the file.
     pub fn md5(&self) -> std::io::Result<String> {
-        if let HashState::Sequential { hasher, upto } = &self.hash {
-            if *upto == self.size {
-                return Ok(hex::encode(hasher.clone().finalize()));
+        if let HashState::Sequential(pipe) = &self.hash {
+            if let Some(md5) = pipe.md5_of(self.size) {
+                return Ok(md5);
             }
         }
         hash_file(&self.path)
@@ -169,7 +175,7 @@ mod tests {
         let mut f = LocalFile::create(1, &dir.path().join("a"), 0).unwrap();
         f.write_at(0, b"hello ").unwrap();
         f.write_at(6, b"world").unwrap();
-        assert!(matches!(f.hash, HashState::Sequential { upto: 11, .. }));
+        assert!(matches!(&f.hash, HashState::Sequential(p) if p.written() == 11));
         assert_eq!(f.md5().unwrap(), hex::encode(Md5::digest(b"hello world")));
         f.write_at(0, b"J").unwrap();
         assert!(matches!(f.hash, HashState::Unknown));
