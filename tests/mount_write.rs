@@ -501,3 +501,30 @@ fn rsync_with_immediate_uploads_leaves_no_temp_files_on_the_server() {
         assert_eq!(svc.server_bytes(&c, &format!("/Jotta/Archive/many/f{i:03}")).unwrap(), pattern(4096, i));
     }
 }
+
+#[test]
+fn a_write_only_handle_never_leaves_stale_pages_for_readers() {
+    // Write-only handles bypass the kernel's page cache; what readers cached before must not survive.
+    let svc = TestService::start();
+    let c = svc.client();
+    svc.put(&c, "/Jotta/Archive/page.bin", &pattern(300_000, 1));
+    let m = TestMount::new(&svc, "writeback_delay=600");
+    let p = m.p("Jotta/Archive/page.bin");
+    assert_eq!(fs::read(&p).unwrap(), pattern(300_000, 1));
+    assert_eq!(fs::read(&p).unwrap(), pattern(300_000, 1), "now cached by the kernel");
+    let mut expected = pattern(300_000, 1);
+    let patch = pattern(5000, 2);
+    {
+        use std::os::unix::fs::FileExt;
+        let f = fs::OpenOptions::new().write(true).open(&p).unwrap();
+        // A reader caches the old pages while the writer is open...
+        assert_eq!(fs::read(&p).unwrap(), pattern(300_000, 1));
+        // ...then the writer changes them behind the kernel's cache.
+        f.write_all_at(&patch, 70_000).unwrap();
+    }
+    expected[70_000..75_000].copy_from_slice(&patch);
+    assert_eq!(fs::read(&p).unwrap(), expected);
+    // And a new file written in one go reads back whole, through a fresh handle.
+    fs::write(m.p("Jotta/Archive/new.bin"), pattern(2 << 20, 3)).unwrap();
+    assert_eq!(fs::read(m.p("Jotta/Archive/new.bin")).unwrap(), pattern(2 << 20, 3));
+}

@@ -194,6 +194,9 @@ impl<R: Remote> JottaFs<R> {
         let out = f(local).map_err(Self::local_io)?;
         local.dirty = true;
         local.version += 1;
+        // Pages the kernel cached before this change are stale now: writes through write-only handles
+        // bypass its cache (kernels since 6.6 drop the written range themselves; older ones do not).
+        node.generation += 1;
         Ok(out)
     }
 
