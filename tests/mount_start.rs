@@ -88,3 +88,108 @@ fn unknown_mount_options_are_named() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("frobnicate"));
 }
+
+/// Puts /dev/fuse back as it was when dropped.
+struct DevFuseMode(u32);
+
+impl Drop for DevFuseMode {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions("/dev/fuse", std::fs::Permissions::from_mode(self.0));
+    }
+}
+
+/// The daemon of a test, killed (and its mount detached) if the test ends early.
+struct Daemon(std::process::Child, std::path::PathBuf);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+            let _ = Command::new("umount").arg("-l").arg(&self.1).status();
+        }
+    }
+}
+
+/// Run a command as the unprivileged user `nobody` (65534).
+fn as_nobody(program: &std::path::Path) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(program);
+    c
+}
+
+#[test]
+fn a_normal_user_mounts_through_fusermount3() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    common::fuse_available();
+    // SAFETY: geteuid cannot fail.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "this test switches to the user nobody, so it must start as root");
+    // Distributions open /dev/fuse to everyone (0666) and leave the mounting to the setuid fusermount3;
+    // a sandbox may keep it root's alone, so give it the usual mode for the length of the test.
+    let mode = std::fs::metadata("/dev/fuse").unwrap().mode() & 0o7777;
+    let _restore = DevFuseMode(mode);
+    std::fs::set_permissions("/dev/fuse", std::fs::Permissions::from_mode(0o666)).unwrap();
+
+    let svc = common::TestService::start();
+    let base = tempfile::tempdir().unwrap();
+    let home = base.path();
+    std::fs::set_permissions(home, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let creds = home.join("config/jottafuse");
+    std::fs::create_dir_all(&creds).unwrap();
+    svc.rt.block_on(jottafuse::remote::auth::login(&svc.emu().login_token(), Some(&svc.endpoint()), &creds)).unwrap();
+    // The daemon runs from a copy nobody can reach (the build tree may sit under a private home).
+    let bin = home.join("jottafuse");
+    std::fs::copy(env!("CARGO_BIN_EXE_jottafuse"), &bin).unwrap();
+    let mnt = home.join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    assert!(Command::new("chown").args(["-R", "65534:65534"]).arg(home).status().unwrap().success());
+
+    let mut daemon = Daemon(
+        as_nobody(std::path::Path::new("env"))
+            .arg(format!("HOME={}", home.display()))
+            .arg(format!("XDG_CONFIG_HOME={}", home.join("config").display()))
+            .arg(format!("XDG_CACHE_HOME={}", home.join("cache").display()))
+            .arg(&bin)
+            .arg("-f")
+            .arg(&mnt)
+            .spawn()
+            .unwrap(),
+        mnt.clone(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !common::is_mounted(&mnt) {
+        assert!(Instant::now() < deadline, "the mount as nobody did not come up");
+        assert!(daemon.0.try_wait().unwrap().is_none(), "jottafuse as nobody exited before mounting");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    let line = mounts.lines().find(|l| l.contains(mnt.to_str().unwrap())).unwrap().to_string();
+    assert!(line.contains("user_id=65534"), "mounted for the user: {line}");
+
+    let file = mnt.join("Jotta/Archive/from-a-user.txt");
+    let write = as_nobody(std::path::Path::new("sh"))
+        .arg("-c")
+        .arg(format!("printf 'written by nobody' > '{}' && cat '{}'", file.display(), file.display()))
+        .output()
+        .unwrap();
+    assert!(write.status.success(), "{}", String::from_utf8_lossy(&write.stderr));
+    assert_eq!(write.stdout, b"written by nobody");
+    // Only the mounting user may look inside (not even root, without allow_root): ask as nobody.
+    let owner = as_nobody(std::path::Path::new("stat")).args(["-c", "%u"]).arg(&file).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&owner.stdout).trim(), "65534", "files belong to the mounting user");
+
+    let unmount = as_nobody(std::path::Path::new("fusermount3")).arg("-u").arg(&mnt).status().unwrap();
+    assert!(unmount.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = daemon.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the daemon did not end after fusermount3 -u");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    let c = svc.client();
+    assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/from-a-user.txt").unwrap(), b"written by nobody");
+}

@@ -101,7 +101,21 @@ fn init_logging(req: &MountRequest, background: bool) {
     let _ = builder.try_init();
 }
 
+/// Whether this process may open /dev/fuse (what mounting needs, directly or through fusermount3).
+fn dev_fuse_open_to_us() -> bool {
+    // SAFETY: a NUL-terminated constant path; access() only reads it.
+    unsafe { libc::access(c"/dev/fuse".as_ptr(), libc::R_OK | libc::W_OK) == 0 }
+}
+
 fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mut Readiness) -> Result<(), String> {
+    if !dev_fuse_open_to_us() {
+        // fusermount3 opens the device as the calling user too, so no helper can get around this.
+        return Err(format!(
+            "cannot mount on {}: /dev/fuse is not open to this user; distributions make it mode 0666 \
+             (ask the administrator: chmod 0666 /dev/fuse), or mount as root",
+            mountpoint.display()
+        ));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
