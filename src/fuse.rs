@@ -108,6 +108,11 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         Ok(())
     }
 
+    // (batch_forget: fuser's default hands each one to forget.)
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.fs.forget(ino.0, nlookup);
+    }
+
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let result = name_str(name).and_then(|n| self.fs.lookup(parent.0, n));
         match result {
@@ -386,11 +391,17 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         let ttl = self.entry_ttl();
         let dots = [(".", me.clone()), ("..", me)];
         let all = dots.iter().map(|(n, a)| (*n, a)).chain(entries.iter().map(|e| (e.name.as_str(), &e.attr)));
+        let mut handed = Vec::new();
         for (i, (name, attr)) in all.enumerate().skip(offset as usize) {
             if reply.add(INodeNo(attr.ino), (i + 1) as u64, name, &ttl, &self.file_attr(attr), Generation(0)) {
                 break;
             }
+            // The kernel takes a reference to every entry in the reply, except "." and "..".
+            if i >= 2 {
+                handed.push(attr.ino);
+            }
         }
+        self.fs.remember(&handed);
         reply.ok();
     }
 

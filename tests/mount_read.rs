@@ -369,3 +369,56 @@ fn an_unchanged_file_is_read_from_the_page_cache_the_second_time() {
     assert_eq!(fs::read(m.p("Jotta/Archive/cached.bin")).unwrap(), data);
     assert_eq!(svc.bytes_sent(), 0, "the second open kept the kernel's cached pages");
 }
+
+#[test]
+fn the_name_cache_is_bounded_and_refills_on_demand() {
+    let svc = TestService::start();
+    let url = format!("{}/_emulator/seed", svc.endpoint());
+    let body = serde_json::json!({"path": "/Jotta/Archive/tree", "dirs": 20, "files_per_dir": 30, "file_size": 0});
+    let resp = svc.rt.block_on(reqwest::Client::new().post(url).json(&body).send()).unwrap();
+    assert!(resp.status().is_success());
+    let base = tempfile::tempdir().unwrap();
+    let m = TestMount::in_dir(&svc, "cache_entries=200,dir_cache=600,attr_cache=600", &[], base.path());
+    let cached = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_jotta"))
+            .args(["status", "--json"])
+            .env("XDG_CACHE_HOME", base.path().join("cache"))
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v[0]["report"]["cached_entries"].as_u64().unwrap()
+    };
+    let tree = m.p("Jotta/Archive/tree");
+    let walk = |m: &TestMount| {
+        let mut n = 0;
+        let mut sizes = 0;
+        for d in fs::read_dir(m.p("Jotta/Archive/tree")).unwrap() {
+            for f in fs::read_dir(d.unwrap().path()).unwrap() {
+                sizes += f.unwrap().metadata().unwrap().len();
+                n += 1;
+            }
+        }
+        (n, sizes)
+    };
+    assert_eq!(walk(&m), (600, 0));
+    // While the kernel holds every name, nothing may be dropped, however old the listings are.
+    // (A name never asked before reaches the mount, whatever the kernel caches, and makes it tidy up.)
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(fs::metadata(tree.join("not-there-1")).is_err());
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(cached() > 600, "names the kernel holds stay: {}", cached());
+    // The kernel lets go of its names (as under memory pressure); once the listings are no longer
+    // recent, listing one more folder brings the table back under its bound.
+    fs::write("/proc/sys/vm/drop_caches", "2").unwrap();
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(fs::metadata(tree.join("not-there-2")).is_err());
+    std::thread::sleep(Duration::from_millis(1500));
+    let held = cached();
+    assert!(held <= 260, "bounded by cache_entries=200 (plus what is in use): {held}");
+    // Everything dropped is fetched again on demand, complete and correct, one listing per folder.
+    svc.reset_counters();
+    assert_eq!(walk(&m), (600, 0));
+    let counters = svc.counters();
+    let total: u64 = counters["requests"].as_object().unwrap().values().filter_map(|v| v.as_u64()).sum();
+    assert!(total <= 21, "at most one listing per folder: {counters}");
+}

@@ -289,6 +289,7 @@ fn status(json: bool) -> ExitCode {
             n("bytes_sent") as f64 / 1048576.0,
             n("failures"),
         );
+        println!("  names cached in memory: {}", r["cached_entries"].as_u64().unwrap_or(0));
         for p in pending {
             let state = if p["in_flight"].as_bool().unwrap_or(false) { "uploading" } else { "waiting" };
             let err = p["last_error"].as_str().map(|e| format!(" (last error: {e})")).unwrap_or_default();

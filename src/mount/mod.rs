@@ -151,6 +151,9 @@ fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mu
     if let Some(d) = s.dir_cache {
         cfg.dir_ttl = d;
     }
+    if let Some(n) = s.cache_entries {
+        cfg.cache_entries = n;
+    }
     if let Some(a) = s.attr_cache {
         cfg.attr_ttl = a;
     }

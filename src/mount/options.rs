@@ -19,6 +19,7 @@ pub struct MountSettings {
     pub dir_cache: Option<Duration>,
     pub attr_cache: Option<Duration>,
     pub threads: Option<usize>,
+    pub cache_entries: Option<usize>,
     pub endpoint: Option<String>,
     pub log_file: Option<String>,
     /// Staging files and the upload journal (default: $XDG_CACHE_HOME/jottafuse).
@@ -108,6 +109,7 @@ impl MountSettings {
                     }
                     self.uploads = Some(n)
                 }
+                ("cache_entries", Some(v)) => self.cache_entries = Some(parse_u32(key, v, 10)?.max(1) as usize),
                 ("dir_cache", Some(v)) => self.dir_cache = Some(parse_secs(key, v)?),
                 ("attr_cache", Some(v)) => self.attr_cache = Some(parse_secs(key, v)?),
                 ("threads", Some(v)) => {

@@ -52,6 +52,8 @@ pub struct VfsConfig {
     pub writeback_delay: Duration,
     /// Uploads in flight at once.
     pub upload_workers: usize,
+    /// Names kept in memory before listings not used lately (and not held by the kernel) are dropped.
+    pub cache_entries: usize,
 }
 
 impl Default for VfsConfig {
@@ -68,6 +70,8 @@ impl Default for VfsConfig {
             cache_root: None,
             writeback_delay: Duration::from_secs(2),
             upload_workers: 4,
+            // About 0.2 GiB at the measured ~800 bytes per entry; the kernel's own references come on top.
+            cache_entries: 250_000,
         }
     }
 }
@@ -161,7 +165,11 @@ impl<R: Remote> JottaFs<R> {
         Ok(JottaFs {
             remote,
             rt,
-            table: Mutex::new(InodeTable::new(cfg.root.clone(), root_kind, mounted_at)),
+            table: Mutex::new({
+                let mut t = InodeTable::new(cfg.root.clone(), root_kind, mounted_at);
+                t.set_max_nodes(cfg.cache_entries);
+                t
+            }),
             cfg,
             mounted_at,
             gates: Mutex::new(HashMap::new()),
@@ -244,11 +252,60 @@ impl<R: Remote> JottaFs<R> {
             inos.push(table.upsert(ino, &name, kind, mtime, meta));
         }
         table.set_children(ino, inos);
+        self.evict_locked(&mut table);
         drop(table);
         if kind == NodeKind::Folder {
             self.attach_recovered(ino, &path);
         }
         Ok(())
+    }
+
+    /// The table, locked, with `folder`'s listing present and fresh (fetched again should a busy mount
+    /// have dropped it between the fetch and the lock).
+    fn listed(&self, folder: u64) -> FsResult<std::sync::MutexGuard<'_, InodeTable>> {
+        for _ in 0..3 {
+            self.ensure_listing(folder, false)?;
+            let mut table = lock(&self.table);
+            if table.get(folder).ok_or(FsError::NotFound)?.children.is_some() {
+                table.touch_listing(folder);
+                self.evict_locked(&mut table);
+                return Ok(table);
+            }
+        }
+        Err(FsError::Io("the folder listing keeps being dropped; raise -o cache_entries".into()))
+    }
+
+    /// Keep the table within its bound (see node.rs); called with the table locked, whenever names come
+    /// in or references go.
+    fn evict_locked(&self, table: &mut InodeTable) {
+        if table.node_count() <= self.cfg.cache_entries {
+            return;
+        }
+        let gone = table.evict();
+        if !gone.is_empty() {
+            log::debug!("dropped {} cached names of folders not used lately", gone.len());
+            let mut cached = lock(&self.cached_generation);
+            let mut gates = lock(&self.gates);
+            for g in &gone {
+                cached.remove(g);
+                gates.remove(g);
+            }
+        }
+    }
+
+    /// The kernel was handed these entries (readdirplus): it holds a reference to each.
+    pub fn remember(&self, inos: &[u64]) {
+        let mut table = lock(&self.table);
+        for &i in inos {
+            table.remember(i);
+        }
+    }
+
+    /// The kernel dropped `n` references to `ino`.
+    pub fn forget(&self, ino: u64, n: u64) {
+        let mut table = lock(&self.table);
+        table.forget(ino, n);
+        self.evict_locked(&mut table);
     }
 
     /// Children of a container as (name, kind, mtime, file meta), hidden entries already removed.
@@ -310,8 +367,7 @@ impl<R: Remote> JottaFs<R> {
         if name.len() > 255 {
             return Err(FsError::NameTooLong);
         }
-        self.ensure_listing(parent, false)?;
-        let table = lock(&self.table);
+        let mut table = self.listed(parent)?;
         let ino = table.child(parent, name).ok_or(FsError::NotFound)?;
         let node = table.get(ino).ok_or(FsError::NotFound)?;
         // The service compares names case-insensitively, but a lookup must not answer for another
@@ -319,7 +375,10 @@ impl<R: Remote> JottaFs<R> {
         if node.name != name {
             return Err(FsError::NotFound);
         }
-        Ok(self.attr_of(ino, node))
+        let attr = self.attr_of(ino, node);
+        // Counted under the same lock: from here the node cannot be dropped while the kernel holds it.
+        table.remember(ino);
+        Ok(attr)
     }
 
     pub fn getattr(&self, ino: u64) -> FsResult<Attr> {
@@ -356,8 +415,7 @@ impl<R: Remote> JottaFs<R> {
 
     /// Every visible child of a folder, with attributes (for readdir and readdirplus alike).
     pub fn readdir(&self, ino: u64) -> FsResult<Vec<DirEntry>> {
-        self.ensure_listing(ino, false)?;
-        let table = lock(&self.table);
+        let table = self.listed(ino)?;
         let node = table.get(ino).ok_or(FsError::NotFound)?;
         Ok(node
             .children

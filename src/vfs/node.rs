@@ -3,6 +3,11 @@
 //! last listed, and — for folders — the children of the last listing and when it was fetched.
 //! Invariant: a (parent, lowercase name) pair maps to at most one live inode, matching the service's
 //! case-insensitive namespace.
+//!
+//! Bounded: each node counts the kernel's references (lookups, minus what it forgot); past the size
+//! limit, the least recently used folder listings whose children the kernel no longer references are
+//! dropped (they are fetched again when needed). Nodes the kernel knows, and files with local content,
+//! are never dropped, so an inode number the kernel holds always resolves.
 
 use super::staging::LocalFile;
 use crate::remote::{FileInfo, RemotePath, UnixTime};
@@ -10,6 +15,9 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 pub const ROOT_INO: u64 = 1;
+
+/// A listing used this recently is never dropped: an operation may be between fetching and reading it.
+const RECENT: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeKind {
@@ -77,6 +85,8 @@ pub struct Node {
     pub generation: u64,
     /// Files being written or waiting for upload: the local copy, which wins over what the server says.
     pub local: Option<LocalFile>,
+    /// References the kernel holds (entries it was given, minus what it forgot).
+    pub lookups: u64,
 }
 
 impl Node {
@@ -93,6 +103,10 @@ pub struct InodeTable {
     by_name: HashMap<(u64, String), u64>,
     next: u64,
     root_path: RemotePath,
+    /// Folders holding a listing, least recently used first, with when they were last used.
+    listings: lru::LruCache<u64, Instant>,
+    /// How many nodes to keep before old listings are dropped.
+    max_nodes: usize,
 }
 
 fn key(name: &str) -> String {
@@ -117,9 +131,82 @@ impl InodeTable {
                 attr_at: Instant::now(),
                 generation: 0,
                 local: None,
+                lookups: 0,
             },
         );
-        InodeTable { nodes, by_name: HashMap::new(), next: ROOT_INO + 1, root_path }
+        InodeTable {
+            nodes,
+            by_name: HashMap::new(),
+            next: ROOT_INO + 1,
+            root_path,
+            listings: lru::LruCache::unbounded(),
+            max_nodes: usize::MAX,
+        }
+    }
+
+    pub fn set_max_nodes(&mut self, max: usize) {
+        self.max_nodes = max.max(1);
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The kernel was handed an entry for `ino` (lookup, create, readdirplus).
+    pub fn remember(&mut self, ino: u64) {
+        if let Some(n) = self.nodes.get_mut(&ino) {
+            n.lookups += 1;
+        }
+    }
+
+    /// The kernel dropped `n` references to `ino`.
+    pub fn forget(&mut self, ino: u64, n: u64) {
+        if let Some(node) = self.nodes.get_mut(&ino) {
+            node.lookups = node.lookups.saturating_sub(n);
+        }
+    }
+
+    /// A folder's listing was used: it is the last to be dropped.
+    pub fn touch_listing(&mut self, ino: u64) {
+        if let Some(at) = self.listings.get_mut(&ino) {
+            *at = Instant::now();
+        }
+    }
+
+    /// Past the size limit, drop the least recently used listings that nothing depends on: children the
+    /// kernel does not reference, with no local content and no listing of their own. Returns the inode
+    /// numbers that are gone.
+    pub fn evict(&mut self) -> Vec<u64> {
+        let mut gone = Vec::new();
+        let mut tries = self.listings.len();
+        while self.nodes.len() > self.max_nodes && tries > 0 {
+            tries -= 1;
+            let Some((folder, used)) = self.listings.pop_lru() else { break };
+            if used.elapsed() < RECENT {
+                // Everything left was used just now (an operation may be reading it): keep it all.
+                self.listings.put(folder, used);
+                break;
+            }
+            let Some(children) = self.nodes.get(&folder).and_then(|n| n.children.clone()) else { continue };
+            let free = |c: &u64| {
+                self.nodes.get(c).map(|n| n.lookups == 0 && n.local.is_none() && n.children.is_none()).unwrap_or(true)
+            };
+            if folder == ROOT_INO || !children.iter().all(free) {
+                // Still in use: keep it, as if just used, and look further.
+                self.listings.put(folder, Instant::now());
+                continue;
+            }
+            for c in children {
+                self.detach(c);
+                gone.push(c);
+            }
+            if let Some(f) = self.nodes.get_mut(&folder) {
+                f.children = None;
+                f.listed_at = None;
+                f.generation += 1;
+            }
+        }
+        gone
     }
 
     pub fn get(&self, ino: u64) -> Option<&Node> {
@@ -176,6 +263,7 @@ impl InodeTable {
                 attr_at: now,
                 generation: 0,
                 local: None,
+                lookups: 0,
             },
         );
         self.by_name.insert((parent, key(name)), ino);
@@ -243,6 +331,7 @@ impl InodeTable {
             return;
         }
         if let Some(node) = self.nodes.remove(&ino) {
+            self.listings.pop(&ino);
             let k = (node.parent, key(&node.name));
             if self.by_name.get(&k) == Some(&ino) {
                 self.by_name.remove(&k);
@@ -278,6 +367,7 @@ impl InodeTable {
             p.children = Some(children);
             p.listed_at = Some(Instant::now());
             p.generation += 1;
+            self.listings.put(parent, Instant::now());
         }
     }
 

@@ -28,6 +28,8 @@ pub struct StatusReport {
     pub pending: Vec<PendingReport>,
     pub pending_bytes: u64,
     pub stats: QueueStats,
+    /// Names the mount holds in memory (bounded by `cache_entries`, plus what the kernel holds).
+    pub cached_entries: usize,
 }
 
 fn backoff(attempt: u32) -> Duration {
@@ -316,7 +318,8 @@ impl<R: Remote> JottaFs<R> {
 
     pub fn status(&self) -> StatusReport {
         let (pending, stats) = self.queue.report();
-        StatusReport { pending_bytes: pending.iter().map(|p| p.size).sum(), pending, stats }
+        let cached_entries = lock(&self.table).node_count();
+        StatusReport { pending_bytes: pending.iter().map(|p| p.size).sum(), pending, stats, cached_entries }
     }
 }
 

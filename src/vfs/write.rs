@@ -100,6 +100,7 @@ impl<R: Remote> JottaFs<R> {
                 n.local = Some(local);
             }
             table.add_child(parent, ino);
+            table.remember(ino);
             let node = table.get(ino).ok_or(FsError::NotFound)?;
             (ino, self.attr_of(ino, node))
         };
@@ -408,6 +409,7 @@ impl<R: Remote> JottaFs<R> {
         let ino = table.upsert(parent, name, NodeKind::Folder, self.mounted_at, None);
         table.set_children(ino, Vec::new());
         table.add_child(parent, ino);
+        table.remember(ino);
         let node = table.get(ino).ok_or(FsError::NotFound)?;
         Ok(self.attr_of(ino, node))
     }
