@@ -76,8 +76,7 @@ pub fn run(req: MountRequest) -> i32 {
 fn bound_allocator() {
     // SAFETY: mallopt only tunes the allocator; called before the worker threads start.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
         libc::mallopt(libc::M_ARENA_MAX, 4);
     }
 }
