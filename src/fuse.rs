@@ -380,12 +380,14 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
     }
 
     fn readdirplus(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, offset: u64, mut reply: ReplyDirectoryPlus) {
-        let entries = match self.fs.readdir(ino.0) {
-            Ok(e) => e,
-            Err(e) => return reply.error(report("readdirplus", &e)),
-        };
+        // The folder's own attributes first: that may fetch its parent's listing (slow), and nothing may
+        // come between the snapshot of the entries and counting the ones handed to the kernel.
         let me = match self.fs.getattr(ino.0) {
             Ok(a) => a,
+            Err(e) => return reply.error(report("readdirplus", &e)),
+        };
+        let entries = match self.fs.readdir(ino.0) {
+            Ok(e) => e,
             Err(e) => return reply.error(report("readdirplus", &e)),
         };
         let ttl = self.entry_ttl();

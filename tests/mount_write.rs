@@ -528,3 +528,40 @@ fn a_write_only_handle_never_leaves_stale_pages_for_readers() {
     fs::write(m.p("Jotta/Archive/new.bin"), pattern(2 << 20, 3)).unwrap();
     assert_eq!(fs::read(m.p("Jotta/Archive/new.bin")).unwrap(), pattern(2 << 20, 3));
 }
+
+#[test]
+fn a_damaged_local_copy_is_never_uploaded_even_after_a_rename_or_touch() {
+    // As after a power cut that hurt a staging file: the journal's md5 no longer matches the bytes.
+    let svc = TestService::start();
+    let c = svc.client();
+    let base = tempfile::tempdir().unwrap();
+    let mut m = TestMount::in_dir(&svc, "writeback_delay=600", &[], base.path());
+    let good = pattern(200_000, 31);
+    fs::write(m.p("Jotta/Archive/d.bin"), &good).unwrap();
+    m.crash();
+    let accounts = base.path().join("cache/jottafuse/accounts");
+    let account = fs::read_dir(&accounts).unwrap().next().unwrap().unwrap().path();
+    let staging = fs::read_dir(account.join("staging")).unwrap().next().unwrap().unwrap().path();
+    let mut damaged = fs::read(&staging).unwrap();
+    damaged[1000..1100].fill(0xEE);
+    fs::write(&staging, &damaged).unwrap();
+
+    // A time and a name change are only metadata: they must not bless the damaged bytes with a new md5.
+    let m = TestMount::in_dir(&svc, "writeback_delay=0.2", &[], base.path());
+    let touch = Command::new("touch").args(["-d", "2022-03-03 03:03:03Z"]).arg(m.p("Jotta/Archive/d.bin")).status();
+    assert!(touch.unwrap().success());
+    fs::rename(m.p("Jotta/Archive/d.bin"), m.p("Jotta/Archive/e.bin")).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    for name in ["d.bin", "e.bin"] {
+        if let Some(f) = svc.server_file(&c, &format!("/Jotta/Archive/{name}")) {
+            assert_ne!(f.md5(), Some(md5_hex(&damaged).as_str()), "{name}: damaged content went up as valid");
+        }
+    }
+    let status = Command::new(env!("CARGO_BIN_EXE_jotta"))
+        .arg("status")
+        .env("XDG_CACHE_HOME", base.path().join("cache"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("e.bin"), "kept in the journal, under its new name: {text}");
+}

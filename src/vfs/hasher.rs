@@ -46,7 +46,13 @@ fn queue() -> &'static Mutex<Sender<Arc<HashPipe>>> {
             .spawn(move || {
                 let mut buf = vec![0u8; CHUNK];
                 while let Ok(pipe) = rx.recv() {
-                    pipe.catch_up(&mut buf);
+                    // One chunk per turn, so a file written faster than md5 cannot hold up the others.
+                    if pipe.step(&mut buf) {
+                        let again = queue().lock().unwrap_or_else(|e| e.into_inner()).send(pipe.clone());
+                        if again.is_err() {
+                            pipe.abandon();
+                        }
+                    }
                 }
             })
             .expect("cannot start the md5 thread");
@@ -114,39 +120,43 @@ impl HashPipe {
         }
     }
 
-    /// The hasher thread's part: hash everything written so far.
-    fn catch_up(&self, buf: &mut [u8]) {
-        loop {
-            let (mut hasher, from, to) = {
-                let mut s = self.lock();
-                if s.abandoned || s.hashed >= s.written {
-                    s.scheduled = false;
-                    drop(s);
-                    self.progress.notify_all();
-                    return;
-                }
-                let Some(h) = s.hasher.take() else {
-                    s.scheduled = false;
-                    return;
-                };
-                (h, s.hashed, s.written.min(s.hashed + CHUNK as u64))
-            };
-            let n = (to - from) as usize;
-            let ok = self.file.read_exact_at(&mut buf[..n], from).is_ok();
-            if ok {
-                hasher.update(&buf[..n]);
-            }
+    /// The hasher thread's part: hash the next chunk of what is written. True when more is waiting (the
+    /// pipe stays scheduled and must be queued again).
+    fn step(&self, buf: &mut [u8]) -> bool {
+        let (mut hasher, from, to) = {
             let mut s = self.lock();
-            s.hasher = Some(hasher);
-            if ok {
-                s.hashed = to;
-            } else {
-                // Read short: the file was truncated behind us, so the writes are not in order any more.
-                s.abandoned = true;
+            if s.abandoned || s.hashed >= s.written {
+                s.scheduled = false;
+                drop(s);
+                self.progress.notify_all();
+                return false;
             }
-            drop(s);
-            self.progress.notify_all();
+            let Some(h) = s.hasher.take() else {
+                s.scheduled = false;
+                return false;
+            };
+            (h, s.hashed, s.written.min(s.hashed + CHUNK as u64))
+        };
+        let n = (to - from) as usize;
+        let ok = self.file.read_exact_at(&mut buf[..n], from).is_ok();
+        if ok {
+            hasher.update(&buf[..n]);
         }
+        let mut s = self.lock();
+        s.hasher = Some(hasher);
+        if ok {
+            s.hashed = to;
+        } else {
+            // Read short: the file was truncated behind us, so the writes are not in order any more.
+            s.abandoned = true;
+        }
+        let more = !s.abandoned && s.hashed < s.written;
+        if !more {
+            s.scheduled = false;
+        }
+        drop(s);
+        self.progress.notify_all();
+        more
     }
 }
 

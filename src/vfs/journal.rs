@@ -108,8 +108,9 @@ impl Journal {
 
     /// Forget only the record (the staging file is still the file's local copy).
     pub fn remove_record(&self, id: u64) {
-        let _ = fs::remove_file(self.overlay_path(id));
+        // Record first: an overlay left alone is ignored, a record left without its overlay is not.
         let _ = fs::remove_file(self.record_path(id));
+        let _ = fs::remove_file(self.overlay_path(id));
     }
 
     /// Forget an entry and its staging file (after the server confirmed it, or when the file was deleted).
@@ -160,12 +161,20 @@ impl Journal {
     /// Staging files with no record: left by writers that never closed before a crash. Removed (only at
     /// mount time, before any staging file is in use).
     pub fn sweep_orphans(&self) {
-        let records: std::collections::HashSet<String> = fs::read_dir(self.root.join("journal"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| e.path().file_stem().and_then(|s| s.to_str()).map(str::to_string))
-            .collect();
+        let in_journal = |ext: &str| -> std::collections::HashSet<String> {
+            fs::read_dir(self.root.join("journal"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().and_then(|x| x.to_str()) == Some(ext))
+                .filter_map(|p| p.file_stem().and_then(|s| s.to_str()).map(str::to_string))
+                .collect()
+        };
+        let records = in_journal("json");
+        for stem in in_journal("meta").difference(&records) {
+            let _ = fs::remove_file(self.root.join("journal").join(format!("{stem}.meta")));
+        }
         for e in fs::read_dir(self.root.join("staging")).into_iter().flatten().flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if !records.contains(&name) {
@@ -239,6 +248,10 @@ mod tests {
         assert_eq!(j.pending(), vec![rewritten]);
         j.remove(id);
         assert!(j.pending().is_empty());
+        assert!(!j.overlay_path(id).exists());
+        // An overlay whose record is gone (a crash between the two removals) is swept at the next mount.
+        fs::write(j.overlay_path(id), b"{}").unwrap();
+        j.sweep_orphans();
         assert!(!j.overlay_path(id).exists());
     }
 }

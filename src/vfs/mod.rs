@@ -219,12 +219,15 @@ impl<R: Remote> JottaFs<R> {
     }
 
     fn listing_fresh(&self, ino: u64) -> FsResult<bool> {
-        let table = lock(&self.table);
+        let mut table = lock(&self.table);
         let node = table.get(ino).ok_or(FsError::NotFound)?;
         if !node.kind.is_dir() {
             return Err(FsError::NotADirectory);
         }
-        Ok(node.listed_at.map(|t| t.elapsed() < self.cfg.dir_ttl).unwrap_or(false))
+        let fresh = node.listed_at.map(|t| t.elapsed() < self.cfg.dir_ttl).unwrap_or(false);
+        // Whoever asks is about to use the listing: keep it from being dropped meanwhile.
+        table.touch_listing(ino);
+        Ok(fresh)
     }
 
     /// Make sure a folder's children are known and fresh (one listing request when they are not).

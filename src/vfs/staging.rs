@@ -53,8 +53,9 @@ pub struct LocalFile {
     pub synced: bool,
     /// Bumped on every change, so a commit can tell whether what it recorded is still current.
     pub version: u64,
-    /// The `seq` of the last durable journal record of this content (while `synced`).
+    /// The `seq` and md5 of the last durable journal record of this file (of this content while `synced`).
     pub record_seq: u64,
+    pub record_md5: Option<String>,
     pub hash: HashState,
 }
 
@@ -75,11 +76,18 @@ impl LocalFile {
             synced: false,
             version: 0,
             record_seq: 0,
+            record_md5: None,
         })
     }
 
     /// Reopen the staging file of a journal record left by an earlier run.
-    pub fn reopen(id: u64, path: &Path, size: u64, mtime: UnixTime, record_seq: u64) -> std::io::Result<Self> {
+    pub fn reopen(
+        id: u64,
+        path: &Path,
+        size: u64,
+        mtime: UnixTime,
+        record: Option<(u64, String)>,
+    ) -> std::io::Result<Self> {
         let file = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
         Ok(LocalFile {
             id,
@@ -92,7 +100,8 @@ impl LocalFile {
             queued: true,
             synced: true,
             version: 0,
-            record_seq,
+            record_seq: record.as_ref().map(|r| r.0).unwrap_or(0),
+            record_md5: record.map(|r| r.1),
             hash: HashState::Unknown,
         })
     }

@@ -74,7 +74,11 @@ impl<R: Remote> JottaFs<R> {
                 continue;
             };
             let staging = journal.staging_path(entry.id);
-            let Ok(local) = LocalFile::reopen(entry.id, &staging, entry.size, entry.mtime, entry.seq) else { continue };
+            let Ok(local) =
+                LocalFile::reopen(entry.id, &staging, entry.size, entry.mtime, Some((entry.seq, entry.md5.clone())))
+            else {
+                continue;
+            };
             let meta = table_meta(&table, folder, &name);
             let ino = table.upsert(folder, &name, NodeKind::File, entry.mtime, meta);
             if let Some(n) = table.get_mut(ino) {
@@ -220,12 +224,19 @@ impl<R: Remote> JottaFs<R> {
                     meta.revision = 1;
                 }
                 node.file = Some(meta);
-                match &node.local {
+                match node.local.as_mut() {
                     Some(l) if l.id == job.id && !l.dirty && l.writers == 0 => {
                         node.mtime = job.entry.mtime;
                         node.local = None;
                     }
-                    Some(l) if l.id == job.id => staging_in_use = true,
+                    Some(l) if l.id == job.id => {
+                        // Still open or changed again: the local copy stays, its record goes. What comes
+                        // next must be recorded afresh (durably), not as an overlay of a removed record.
+                        staging_in_use = true;
+                        l.queued = false;
+                        l.synced = false;
+                        l.record_md5 = None;
+                    }
                     _ => {}
                 }
             }

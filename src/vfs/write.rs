@@ -185,7 +185,7 @@ impl<R: Remote> JottaFs<R> {
             let id = journal.new_id();
             let path = journal.staging_path(id);
             std::fs::copy(&local.path, &path).map_err(Self::local_io)?;
-            let mut copy = LocalFile::reopen(id, &path, local.size, local.mtime, 0).map_err(Self::local_io)?;
+            let mut copy = LocalFile::reopen(id, &path, local.size, local.mtime, None).map_err(Self::local_io)?;
             copy.writers = local.writers;
             copy.dirty = true;
             copy.synced = false;
@@ -236,6 +236,20 @@ impl<R: Remote> JottaFs<R> {
                 let node = table.get(ino).ok_or(FsError::NotFound)?;
                 match &node.local {
                     Some(l) if l.dirty => (l.clone(), table.path(ino).ok_or(FsError::NotFound)?),
+                    // Recorded already (by fsync, which skips the local flush) but not yet on disk: a
+                    // close() must still make the content durable before it returns.
+                    Some(l) if durable && l.queued && !l.synced => {
+                        let (file, version) = (l.file.clone(), l.version);
+                        drop(table);
+                        file.sync_data().map_err(Self::local_io)?;
+                        let mut table = lock(&self.table);
+                        if let Some(l) = table.get_mut(ino).and_then(|n| n.local.as_mut()) {
+                            if l.version == version && !l.dirty && l.queued {
+                                l.synced = true;
+                            }
+                        }
+                        return Ok(());
+                    }
                     _ => return Ok(()),
                 }
             };
@@ -243,7 +257,13 @@ impl<R: Remote> JottaFs<R> {
             if durable && !local.synced {
                 local.file.sync_data().map_err(Self::local_io)?;
             }
-            let md5 = local.md5().map_err(Self::local_io)?;
+            // Content already durably recorded (only the time or name changed): an overlay is enough,
+            // and the md5 is the record's (never a new pass over a staging file a crash may have hurt).
+            let metadata_only = local.synced && local.record_md5.is_some();
+            let md5 = match (&local.record_md5, metadata_only) {
+                (Some(m), true) => m.clone(),
+                _ => local.md5().map_err(Self::local_io)?,
+            };
             let _journal_guard = lock(&self.journal_lock);
             let current = {
                 let table = lock(&self.table);
@@ -259,8 +279,6 @@ impl<R: Remote> JottaFs<R> {
                 Some(_) => continue, // changed while we hashed: record again
             }
             let path = lock(&self.table).path(ino).unwrap_or(path);
-            // Content already durably recorded (only the time or name changed): an overlay is enough.
-            let metadata_only = local.synced;
             let entry = JournalEntry {
                 id: local.id,
                 path: path.to_string(),
@@ -285,6 +303,7 @@ impl<R: Remote> JottaFs<R> {
             l.queued = true;
             l.synced = l.synced || durable;
             l.record_seq = entry.seq;
+            l.record_md5 = Some(entry.md5.clone());
             let delay = if l.writers > 0 { Duration::from_secs(3600) } else { self.cfg.writeback_delay };
             self.queue.schedule(entry, Some(ino), delay);
             return Ok(());
