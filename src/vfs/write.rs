@@ -237,8 +237,9 @@ impl<R: Remote> JottaFs<R> {
                 match &node.local {
                     Some(l) if l.dirty => (l.clone(), table.path(ino).ok_or(FsError::NotFound)?),
                     // Recorded already (by fsync, which skips the local flush) but not yet on disk: a
-                    // close() must still make the content durable before it returns.
-                    Some(l) if durable && l.queued && !l.synced => {
+                    // close() must still make the content durable before it returns, unless the upload
+                    // is done (it has left the queue) and the server holds it.
+                    Some(l) if durable && l.queued && !l.synced && self.queue.contains(l.id) => {
                         let (file, version) = (l.file.clone(), l.version);
                         drop(table);
                         file.sync_data().map_err(Self::local_io)?;
