@@ -565,3 +565,39 @@ fn a_damaged_local_copy_is_never_uploaded_even_after_a_rename_or_touch() {
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(text.contains("e.bin"), "kept in the journal, under its new name: {text}");
 }
+
+#[test]
+fn a_pending_file_changed_in_place_keeps_what_close_acknowledged() {
+    use std::os::unix::fs::FileExt;
+    let svc = TestService::start();
+    let c = svc.client();
+    let base = tempfile::tempdir().unwrap();
+    let mut m = TestMount::in_dir(&svc, "writeback_delay=600", &[], base.path());
+    let first = pattern(300_000, 41);
+    fs::write(m.p("Jotta/Archive/p.bin"), &first).unwrap();
+    // Reopened, changed in place, still open when the daemon dies: what the first close() acknowledged
+    // must still reach the server.
+    let f = fs::OpenOptions::new().write(true).open(m.p("Jotta/Archive/p.bin")).unwrap();
+    f.write_all_at(&pattern(1000, 42), 5000).unwrap();
+    m.crash();
+    drop(f);
+    let mut m = TestMount::in_dir(&svc, "writeback_delay=0.2", &[], base.path());
+    wait_until("the acknowledged content on the server", || svc.server_file(&c, "/Jotta/Archive/p.bin").is_some());
+    assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/p.bin").unwrap(), first);
+
+    // The same change made and closed normally wins, and leaves no record behind.
+    let mut expected = first.clone();
+    expected[5000..6000].copy_from_slice(&pattern(1000, 42));
+    fs::write(m.p("Jotta/Archive/q.bin"), &first).unwrap();
+    {
+        let f = fs::OpenOptions::new().write(true).open(m.p("Jotta/Archive/q.bin")).unwrap();
+        f.write_all_at(&pattern(1000, 42), 5000).unwrap();
+    }
+    assert_eq!(fs::read(m.p("Jotta/Archive/q.bin")).unwrap(), expected);
+    assert_eq!(m.terminate(), Some(0));
+    assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/q.bin").unwrap(), expected);
+    let accounts = base.path().join("cache/jottafuse/accounts");
+    let account = fs::read_dir(&accounts).unwrap().next().unwrap().unwrap().path();
+    let left: Vec<_> = fs::read_dir(account.join("journal")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "journal empty after the drain: {left:?}");
+}

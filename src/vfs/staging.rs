@@ -56,6 +56,11 @@ pub struct LocalFile {
     /// The `seq` and md5 of the last durable journal record of this file (of this content while `synced`).
     pub record_seq: u64,
     pub record_md5: Option<String>,
+    pub record_size: u64,
+    /// The id of the earlier local copy whose durable record still stands for this file until this one
+    /// is recorded (a pending file changed in place is changed in a copy, so a crash keeps what the
+    /// earlier close() acknowledged).
+    pub supersedes: Option<u64>,
     pub hash: HashState,
 }
 
@@ -77,6 +82,8 @@ impl LocalFile {
             version: 0,
             record_seq: 0,
             record_md5: None,
+            record_size: 0,
+            supersedes: None,
         })
     }
 
@@ -101,7 +108,9 @@ impl LocalFile {
             synced: true,
             version: 0,
             record_seq: record.as_ref().map(|r| r.0).unwrap_or(0),
+            record_size: if record.is_some() { size } else { 0 },
             record_md5: record.map(|r| r.1),
+            supersedes: None,
             hash: HashState::Unknown,
         })
     }

@@ -122,6 +122,12 @@ impl<R: Remote> JottaFs<R> {
                         }
                         path = table.path(ino);
                     }
+                    // The file is being changed in a copy: this record stands for it until the copy is
+                    // recorded (then it is dropped); sending its older content meanwhile would be wasted.
+                    Some(l) if l.supersedes == Some(id) => {
+                        self.queue.postpone(id, self.cfg.writeback_delay);
+                        return None;
+                    }
                     _ => stale = true,
                 }
             }

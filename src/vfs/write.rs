@@ -169,19 +169,28 @@ impl<R: Remote> JottaFs<R> {
     pub(super) fn open_for_write(&self, ino: u64, truncate: bool) -> FsResult<()> {
         self.ensure_local(ino, !truncate, true)?;
         if truncate {
-            self.with_local(ino, |l| l.truncate(0))?;
+            self.with_local(ino, Some(0), |l| l.truncate(0))?;
         }
         Ok(())
     }
 
-    /// Run a change on a file's local copy. A copy whose upload is in flight is first duplicated under a
-    /// new id, so the upload keeps reading exactly the bytes it announced.
-    fn with_local<T>(&self, ino: u64, f: impl FnOnce(&mut LocalFile) -> std::io::Result<T>) -> FsResult<T> {
+    /// Run a change on a file's local copy; `from` is the first byte it may alter (None: metadata only).
+    /// The change goes to a duplicate under a new id when the bytes it alters are promised elsewhere:
+    /// to an upload in flight (which keeps reading exactly the bytes it announced), or to a durable
+    /// journal record (which keeps standing for the file until the changed copy is recorded).
+    fn with_local<T>(
+        &self,
+        ino: u64,
+        from: Option<u64>,
+        f: impl FnOnce(&mut LocalFile) -> std::io::Result<T>,
+    ) -> FsResult<T> {
         let journal = self.journal_or_ro()?;
         let mut table = lock(&self.table);
         let node = table.get_mut(ino).ok_or(FsError::NotFound)?;
         let local = node.local.as_mut().ok_or(FsError::BadHandle)?;
-        if self.queue.is_in_flight(local.id) {
+        let in_flight = self.queue.is_in_flight(local.id);
+        let recorded = local.queued && local.record_md5.is_some() && from.is_some_and(|f| f < local.record_size);
+        if in_flight || recorded {
             let id = journal.new_id();
             let path = journal.staging_path(id);
             std::fs::copy(&local.path, &path).map_err(Self::local_io)?;
@@ -190,6 +199,7 @@ impl<R: Remote> JottaFs<R> {
             copy.dirty = true;
             copy.synced = false;
             copy.queued = false;
+            copy.supersedes = if in_flight { None } else { Some(local.id) }.or(local.supersedes);
             *local = copy;
         }
         let out = f(local).map_err(Self::local_io)?;
@@ -213,7 +223,7 @@ impl<R: Remote> JottaFs<R> {
             self.ensure_local(ino, true, true)?;
         }
         self.check_space(ino, offset + data.len() as u64)?;
-        self.with_local(ino, |l| {
+        self.with_local(ino, Some(offset), |l| {
             l.write_at(offset, data)?;
             l.mtime = now();
             Ok(())
@@ -305,8 +315,18 @@ impl<R: Remote> JottaFs<R> {
             l.synced = l.synced || durable;
             l.record_seq = entry.seq;
             l.record_md5 = Some(entry.md5.clone());
+            l.record_size = entry.size;
+            let superseded = if metadata_only { None } else { l.supersedes.take() };
             let delay = if l.writers > 0 { Duration::from_secs(3600) } else { self.cfg.writeback_delay };
             self.queue.schedule(entry, Some(ino), delay);
+            drop(table);
+            if let Some(old) = superseded {
+                // The changed copy is recorded now; the earlier record has nothing left to keep. (One in
+                // flight finishes and is settled as stale.)
+                if self.queue.cancel(old) || !self.queue.contains(old) {
+                    journal.remove(old);
+                }
+            }
             return Ok(());
         }
     }
@@ -365,7 +385,7 @@ impl<R: Remote> JottaFs<R> {
                 self.ensure_local(ino, size > 0, false)?;
             }
             self.check_space(ino, size)?;
-            self.with_local(ino, |l| {
+            self.with_local(ino, Some(size), |l| {
                 l.truncate(size)?;
                 l.mtime = now();
                 Ok(())
@@ -403,7 +423,7 @@ impl<R: Remote> JottaFs<R> {
         };
         match remote_call {
             None => {
-                self.with_local(ino, |l| {
+                self.with_local(ino, None, |l| {
                     l.mtime = t;
                     Ok(())
                 })?;
@@ -452,8 +472,11 @@ impl<R: Remote> JottaFs<R> {
 
     /// `drop_local` with `journal_lock` already held.
     fn drop_local_locked(&self, ino: u64) {
-        let id = lock(&self.table).get_mut(ino).and_then(|n| n.local.take()).map(|l| l.id);
-        if let (Some(id), Some(journal)) = (id, &self.journal) {
+        let local = lock(&self.table).get_mut(ino).and_then(|n| n.local.take());
+        let ids = local.map(|l| [Some(l.id), l.supersedes]).unwrap_or_default();
+        let Some(journal) = &self.journal else { return };
+        // The record a changed copy supersedes goes too: it stands for the same file.
+        for id in ids.into_iter().flatten() {
             if self.queue.cancel(id) || !self.queue.contains(id) {
                 journal.remove(id);
             }
