@@ -380,12 +380,7 @@ fn the_name_cache_is_bounded_and_refills_on_demand() {
     let base = tempfile::tempdir().unwrap();
     let m = TestMount::in_dir(&svc, "cache_entries=200,dir_cache=600,attr_cache=600", &[], base.path());
     let cached = || {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_jotta"))
-            .args(["status", "--json"])
-            .env("XDG_CACHE_HOME", base.path().join("cache"))
-            .output()
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&common::jotta_status(base.path(), &["--json"])).unwrap();
         v[0]["report"]["cached_entries"].as_u64().unwrap()
     };
     let tree = m.p("Jotta/Archive/tree");

@@ -285,17 +285,10 @@ fn a_full_account_keeps_the_file_in_the_journal_and_status_says_why() {
     while !(last.contains("fits.bin") && last.contains("out of space")) {
         assert!(Instant::now() < deadline, "status never said why: {last}");
         std::thread::sleep(Duration::from_millis(200));
-        let out = Command::new(env!("CARGO_BIN_EXE_jotta"))
-            .arg("status")
-            .env("XDG_CACHE_HOME", base.path().join("cache"))
-            .output()
-            .unwrap();
-        last = String::from_utf8_lossy(&out.stdout).into_owned();
+        last = common::jotta_status(base.path(), &[]);
     }
     assert!(svc.server_file(&c, "/Jotta/Archive/fits.bin").is_none());
-    let accounts: Vec<_> = fs::read_dir(base.path().join("cache/jottafuse/accounts")).unwrap().collect();
-    assert_eq!(accounts.len(), 1);
-    let journal = accounts[0].as_ref().unwrap().path().join("journal");
+    let journal = common::account_dir(base.path()).join("journal");
     let records = fs::read_dir(journal)
         .unwrap()
         .filter(|e| e.as_ref().unwrap().path().extension().and_then(|x| x.to_str()) == Some("json"))
@@ -310,12 +303,7 @@ fn jotta_status_lists_pending_uploads() {
     let m = TestMount::in_dir(&svc, "writeback_delay=600", &[], base.path());
     fs::write(m.p("Jotta/Archive/waiting.bin"), pattern(123_456, 4)).unwrap();
     wait_until("the status file", || {
-        let out = Command::new(env!("CARGO_BIN_EXE_jotta"))
-            .arg("status")
-            .env("XDG_CACHE_HOME", base.path().join("cache"))
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
+        let text = common::jotta_status(base.path(), &[]);
         text.contains("/Jotta/Archive/waiting.bin") && text.contains("123456") && text.contains("pending: 1 file")
     });
 }
@@ -539,8 +527,7 @@ fn a_damaged_local_copy_is_never_uploaded_even_after_a_rename_or_touch() {
     let good = pattern(200_000, 31);
     fs::write(m.p("Jotta/Archive/d.bin"), &good).unwrap();
     m.crash();
-    let accounts = base.path().join("cache/jottafuse/accounts");
-    let account = fs::read_dir(&accounts).unwrap().next().unwrap().unwrap().path();
+    let account = common::account_dir(base.path());
     let staging = fs::read_dir(account.join("staging")).unwrap().next().unwrap().unwrap().path();
     let mut damaged = fs::read(&staging).unwrap();
     damaged[1000..1100].fill(0xEE);
@@ -557,12 +544,7 @@ fn a_damaged_local_copy_is_never_uploaded_even_after_a_rename_or_touch() {
             assert_ne!(f.md5(), Some(md5_hex(&damaged).as_str()), "{name}: damaged content went up as valid");
         }
     }
-    let status = Command::new(env!("CARGO_BIN_EXE_jotta"))
-        .arg("status")
-        .env("XDG_CACHE_HOME", base.path().join("cache"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&status.stdout);
+    let text = common::jotta_status(base.path(), &[]);
     assert!(text.contains("e.bin"), "kept in the journal, under its new name: {text}");
 }
 
@@ -596,8 +578,9 @@ fn a_pending_file_changed_in_place_keeps_what_close_acknowledged() {
     assert_eq!(fs::read(m.p("Jotta/Archive/q.bin")).unwrap(), expected);
     assert_eq!(m.terminate(), Some(0));
     assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/q.bin").unwrap(), expected);
-    let accounts = base.path().join("cache/jottafuse/accounts");
-    let account = fs::read_dir(&accounts).unwrap().next().unwrap().unwrap().path();
-    let left: Vec<_> = fs::read_dir(account.join("journal")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let left: Vec<_> = fs::read_dir(common::account_dir(base.path()).join("journal"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert!(left.is_empty(), "journal empty after the drain: {left:?}");
 }

@@ -48,16 +48,22 @@ fn queue() -> &'static Mutex<Sender<Arc<HashPipe>>> {
                 while let Ok(pipe) = rx.recv() {
                     // One chunk per turn, so a file written faster than md5 cannot hold up the others.
                     if pipe.step(&mut buf) {
-                        let again = queue().lock().unwrap_or_else(|e| e.into_inner()).send(pipe.clone());
-                        if again.is_err() {
-                            pipe.abandon();
-                        }
+                        enqueue(pipe);
                     }
                 }
             })
             .expect("cannot start the md5 thread");
         Mutex::new(tx)
     })
+}
+
+/// Hand a pipe to the md5 thread; should that thread be gone, the pipe is abandoned (a full pass at close
+/// then computes the md5 instead).
+fn enqueue(pipe: Arc<HashPipe>) {
+    let sent = queue().lock().unwrap_or_else(|e| e.into_inner()).send(pipe.clone());
+    if sent.is_err() {
+        pipe.abandon();
+    }
 }
 
 impl HashPipe {
@@ -86,10 +92,7 @@ impl HashPipe {
         if !s.scheduled && !s.abandoned {
             s.scheduled = true;
             drop(s);
-            let sent = queue().lock().unwrap_or_else(|e| e.into_inner()).send(self.clone());
-            if sent.is_err() {
-                self.abandon();
-            }
+            enqueue(self.clone());
         }
     }
 

@@ -370,3 +370,25 @@ pub fn is_mounted(path: &Path) -> bool {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     info.lines().filter_map(|l| l.split(' ').nth(4)).any(|mp| Path::new(mp) == want)
 }
+
+/// What `jotta status ARGS` prints for the mounts whose cache lives under `base` (the layout of
+/// `TestMount::in_dir`).
+pub fn jotta_status(base: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_jotta"))
+        .arg("status")
+        .args(args)
+        .env("XDG_CACHE_HOME", base.join("cache"))
+        .output()
+        .expect("run jotta status");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The one account folder (staging files and journal) of the mounts under `base`.
+pub fn account_dir(base: &Path) -> PathBuf {
+    let accounts: Vec<_> = std::fs::read_dir(base.join("cache/jottafuse/accounts"))
+        .expect("accounts folder")
+        .map(|e| e.expect("account entry").path())
+        .collect();
+    assert_eq!(accounts.len(), 1, "one account: {accounts:?}");
+    accounts[0].clone()
+}
