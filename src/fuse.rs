@@ -56,6 +56,19 @@ impl<R: Remote> FuseAdapter<R> {
     fn entry_ttl(&self) -> Duration {
         self.fs.config().dir_ttl
     }
+
+    /// Which handles skip the kernel's page cache: all of them with `-o direct_io`; otherwise those that
+    /// can only write. For a write-only handle the bytes go from the writer's buffer straight into the
+    /// request instead of being copied into cached pages first, which nearly halves the cost of a large
+    /// copy onto the mount; nothing can read through it, and every write bumps the file's generation, so
+    /// later opens drop pages cached before it.
+    fn direct(&self, flags: i32) -> FopenFlags {
+        if self.fs.config().direct_io || flags & libc::O_ACCMODE == libc::O_WRONLY {
+            FopenFlags::FOPEN_DIRECT_IO
+        } else {
+            FopenFlags::empty()
+        }
+    }
 }
 
 fn to_system_time(t: UnixTime) -> SystemTime {
@@ -89,6 +102,10 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         // Ask for what makes a network filesystem fast; the kernel may refuse some, that is fine.
         for flag in [
             InitFlags::FUSE_ASYNC_READ,
+            // A large read on a direct-I/O handle goes out as several requests at once, not one by one.
+            InitFlags::FUSE_ASYNC_DIO,
+            // mmap (an executable, a database file) keeps working on a `-o direct_io` mount.
+            InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP,
             InitFlags::FUSE_PARALLEL_DIROPS,
             // Always readdirplus (not "auto"): the directory the kernel caches is filled by one pass that
             // also creates every entry with its attributes, so `ls -l` then needs no lookups.
@@ -140,7 +157,7 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         match self.fs.open(ino.0, write, truncate) {
             Ok((fh, keep)) => {
                 let f = if keep { FopenFlags::FOPEN_KEEP_CACHE } else { FopenFlags::empty() };
-                reply.opened(FileHandle(fh), f | write_only_direct(flags.0))
+                reply.opened(FileHandle(fh), f | self.direct(flags.0))
             }
             Err(e) => reply.error(report("open", &e)),
         }
@@ -206,13 +223,9 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
             return reply.error(Errno::EPERM);
         }
         match name_str(name).and_then(|n| self.fs.create(parent.0, n)) {
-            Ok((a, fh)) => reply.created(
-                &self.entry_ttl(),
-                &self.file_attr(&a),
-                Generation(0),
-                FileHandle(fh),
-                write_only_direct(flags),
-            ),
+            Ok((a, fh)) => {
+                reply.created(&self.entry_ttl(), &self.file_attr(&a), Generation(0), FileHandle(fh), self.direct(flags))
+            }
             Err(e) => reply.error(report("create", &e)),
         }
     }
@@ -446,18 +459,6 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
             },
             Err(e) => reply.error(report("getxattr", &e)),
         }
-    }
-}
-
-/// Handles that can only write skip the kernel's page cache: the bytes go from the writer's buffer
-/// straight into the request instead of being copied into cached pages first, which nearly halves the
-/// cost of a large copy onto the mount. Nothing can read through such a handle, and every write bumps
-/// the file's generation, so later opens drop pages cached before it.
-fn write_only_direct(flags: i32) -> FopenFlags {
-    if flags & libc::O_ACCMODE == libc::O_WRONLY {
-        FopenFlags::FOPEN_DIRECT_IO
-    } else {
-        FopenFlags::empty()
     }
 }
 

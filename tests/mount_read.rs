@@ -417,3 +417,39 @@ fn the_name_cache_is_bounded_and_refills_on_demand() {
     let total: u64 = counters["requests"].as_object().unwrap().values().filter_map(|v| v.as_u64()).sum();
     assert!(total <= 21, "at most one listing per folder: {counters}");
 }
+
+#[test]
+fn direct_io_reads_skip_the_page_cache_and_mmap_still_works() {
+    let svc = TestService::start();
+    let c = svc.client();
+    let data = pattern((5 << 20) + 77, 23);
+    svc.put(&c, "/Jotta/Archive/direct.bin", &data);
+    let m = TestMount::new(&svc, "direct_io");
+    let path = m.p("Jotta/Archive/direct.bin");
+    assert_eq!(fs::read(&path).unwrap(), data);
+    svc.reset_counters();
+    assert_eq!(fs::read(&path).unwrap(), data);
+    assert!(svc.bytes_sent() >= data.len() as u64, "the second read came from the page cache");
+
+    let f = fs::File::open(&path).unwrap();
+    for off in [0u64, 4095, 1 << 20, (5 << 20) + 70] {
+        let mut buf = vec![0u8; 100_000];
+        let n = f.read_at(&mut buf, off).unwrap();
+        let end = (off as usize + buf.len()).min(data.len());
+        assert_eq!(&buf[..n], &data[off as usize..end], "offset {off}");
+    }
+    // SAFETY: a read-only shared mapping of a file we keep open, unmapped before the file is dropped.
+    unsafe {
+        use std::os::fd::AsRawFd;
+        let len = data.len();
+        let p = libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, f.as_raw_fd(), 0);
+        assert_ne!(p, libc::MAP_FAILED, "mmap on a direct_io mount: {}", std::io::Error::last_os_error());
+        let mapped = std::slice::from_raw_parts(p as *const u8, len);
+        let same = mapped == &data[..];
+        libc::munmap(p, len);
+        assert!(same, "mapped bytes differ from the file");
+    }
+
+    fs::write(m.p("Jotta/Archive/direct-written.bin"), &data[..1 << 20]).unwrap();
+    assert_eq!(fs::read(m.p("Jotta/Archive/direct-written.bin")).unwrap(), &data[..1 << 20]);
+}

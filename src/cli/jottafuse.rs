@@ -16,7 +16,9 @@ use std::process::ExitCode;
 (a subtree), or `demo` (the embedded demo account).\n\
 OPTIONS (-o, comma separated): ro, allow_other, allow_root, default_permissions, auto_unmount, uid=N, gid=N, \
 umask=OCTAL, fsname=NAME, root=/Device/MountPoint[/path], demo, endpoint=URL, dir_cache=SECS, attr_cache=SECS, \
-threads=N, log_file=PATH; fstab words such as defaults, _netdev, noauto, user are accepted and ignored."
+threads=N, log_file=PATH, cache_dir=PATH, writeback_delay=SECS, uploads=N, drain_timeout=SECS, \
+read_ahead_kb=N, cache_entries=N, direct_io (reads skip the page cache: faster one-pass streaming, no \
+caching across opens); fstab words such as defaults, _netdev, noauto, user are accepted and ignored."
 )]
 pub struct JottafuseArgs {
     /// `[SOURCE] MOUNTPOINT`

@@ -145,6 +145,7 @@ fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mu
         gid: s.gid.unwrap_or(gid),
         umask: s.umask.unwrap_or(0o022),
         read_only: s.read_only,
+        direct_io: s.direct_io,
         ..VfsConfig::default()
     };
     if let Some(d) = s.dir_cache {

@@ -30,6 +30,8 @@ pub struct MountSettings {
     pub drain_timeout: Option<Duration>,
     /// Kernel read-ahead for the mount, in KiB (root only; default 8192).
     pub read_ahead_kb: Option<u32>,
+    /// Reads bypass the kernel's page cache.
+    pub direct_io: bool,
 }
 
 /// Options that only mean something to mount(8) or systemd; the daemon accepts and ignores them.
@@ -90,6 +92,7 @@ impl MountSettings {
                 ("atime", None) => self.fuse_options.push(MountOption::Atime),
                 ("noatime", None) => self.fuse_options.push(MountOption::NoAtime),
                 ("demo", None) => self.demo = true,
+                ("direct_io", None) => self.direct_io = true,
                 ("uid", Some(v)) => self.uid = Some(parse_u32(key, v, 10)?),
                 ("gid", Some(v)) => self.gid = Some(parse_u32(key, v, 10)?),
                 ("umask", Some(v)) => self.umask = Some(parse_u32(key, v, 8)? & 0o777),

@@ -54,6 +54,9 @@ pub struct VfsConfig {
     pub upload_workers: usize,
     /// Names kept in memory before listings not used lately (and not held by the kernel) are dropped.
     pub cache_entries: usize,
+    /// Reads bypass the kernel's page cache (`-o direct_io`): each read goes to the read-ahead buffers,
+    /// which saves the page-cache fill on one-pass streaming but keeps nothing across opens.
+    pub direct_io: bool,
 }
 
 impl Default for VfsConfig {
@@ -72,6 +75,7 @@ impl Default for VfsConfig {
             upload_workers: 4,
             // About 0.2 GiB at the measured ~800 bytes per entry; the kernel's own references come on top.
             cache_entries: 250_000,
+            direct_io: false,
         }
     }
 }
