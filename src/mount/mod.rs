@@ -5,6 +5,7 @@
 pub mod checks;
 pub mod daemon;
 pub mod demo;
+mod logging;
 pub mod options;
 pub mod status;
 
@@ -54,7 +55,7 @@ pub fn run(req: MountRequest) -> i32 {
             }
         }
     };
-    init_logging(&req, readiness.is_background());
+    logging::init(req.debug, req.settings.log_file.as_deref(), readiness.is_background());
     bound_allocator();
     match serve(&req, &mountpoint, root, &mut readiness) {
         Ok(()) => 0,
@@ -79,26 +80,6 @@ fn bound_allocator() {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
         libc::mallopt(libc::M_ARENA_MAX, 4);
     }
-}
-
-fn init_logging(req: &MountRequest, background: bool) {
-    let default = if req.debug { "debug" } else { "info" };
-    let mut builder = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default));
-    if background {
-        let path = req
-            .settings
-            .log_file
-            .as_ref()
-            .map(PathBuf::from)
-            .unwrap_or_else(|| crate::dirs::cache_dir().join("jottafuse.log"));
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        if let Ok(f) = std::fs::OpenOptions::new().create(true).append(true).open(&path) {
-            builder.target(env_logger::Target::Pipe(Box::new(f)));
-        }
-    }
-    let _ = builder.try_init();
 }
 
 /// Whether this process may open /dev/fuse (what mounting needs, directly or through fusermount3).
