@@ -102,8 +102,6 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         // Ask for what makes a network filesystem fast; the kernel may refuse some, that is fine.
         for flag in [
             InitFlags::FUSE_ASYNC_READ,
-            // A large read on a direct-I/O handle goes out as several requests at once, not one by one.
-            InitFlags::FUSE_ASYNC_DIO,
             // mmap (an executable, a database file) keeps working on a `-o direct_io` mount.
             InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP,
             InitFlags::FUSE_PARALLEL_DIROPS,

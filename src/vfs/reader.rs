@@ -3,7 +3,8 @@
 //! The first read of a handle fetches a small range; while reads stay sequential the window doubles up
 //! to `max_window`, cut into chunks of at most `max_chunk` so that several range requests are in flight
 //! at once on pooled connections. A read outside the scheduled region is a seek: pending chunks are
-//! dropped and a new small window starts there. Memory per handle is bounded by `max_window`.
+//! dropped and a new small window starts there. Memory per handle is bounded by `max_window` plus the
+//! two chunks kept behind the reader.
 //!
 //! Locking: the reader's own mutex is held only to plan; waiting for bytes happens on the chunk's
 //! condvar, which its download task signals. Download tasks never take the reader's lock.
