@@ -113,6 +113,12 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         ] {
             if config.add_capabilities(flag).is_err() {
                 log::debug!("kernel does not offer {flag:?}");
+                if flag == InitFlags::FUSE_DIRECT_IO_ALLOW_MMAP && self.fs.config().direct_io {
+                    log::warn!(
+                        "direct_io: this kernel (older than Linux 6.6) refuses shared mmap of files on a \
+                         direct_io mount (ENODEV); mount without direct_io if a program needs it"
+                    );
+                }
             }
         }
         let _ = config.set_max_readahead(4 << 20);

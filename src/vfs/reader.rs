@@ -3,8 +3,8 @@
 //! The first read of a handle fetches a small range; while reads stay sequential the window doubles up
 //! to `max_window`, cut into chunks of at most `max_chunk` so that several range requests are in flight
 //! at once on pooled connections. A read outside the scheduled region is a seek: pending chunks are
-//! dropped and a new small window starts there. Memory per handle is bounded by `max_window` plus the
-//! two chunks kept behind the reader.
+//! dropped and a new small window starts there. Memory per handle is bounded by `max_window` plus up
+//! to three chunks behind the reader (the two kept for late requests and the one being read).
 //!
 //! Locking: the reader's own mutex is held only to plan; waiting for bytes happens on the chunk's
 //! condvar, which its download task signals. Download tasks never take the reader's lock.
@@ -228,7 +228,8 @@ impl<R: Remote> FileReader<R> {
             let target = end.max(offset + plan.window).min(self.size);
             self.schedule(&mut plan, target);
         }
-        // Chunks well behind the reader are done with; the kernel's page cache holds their bytes.
+        // Chunks well behind the reader are done with: the kernel has their bytes in its page cache or,
+        // with direct I/O, has handed them to the reader.
         while plan.chunks.front().map(|c| c.end + keep_behind <= offset).unwrap_or(false) {
             plan.chunks.pop_front();
         }
