@@ -4,15 +4,16 @@
 //!
 //! Lock order: `listing gate` (per folder) -> `table`. Never call the remote while holding `table`.
 
+mod commit;
 pub mod error;
 mod hasher;
 pub mod journal;
+mod namespace;
 pub mod node;
 pub mod reader;
 pub mod staging;
 pub mod upload;
 pub mod upload_queue;
-pub mod write;
 
 pub use error::{FsError, FsResult};
 pub use node::{FileMeta, NodeKind, ROOT_INO};

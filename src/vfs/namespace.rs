@@ -1,0 +1,279 @@
+//! Namespace operations of the filesystem core: create, mkdir, unlink, rmdir and rename, with the
+//! service's rules for names (case-insensitive, case-preserving) and what each does to a file's local
+//! life (see `lifecycle.rs`). Renames and deletes of files not yet uploaded never touch the network.
+//!
+//! Lock order: `journal_lock` -> `table` -> `queue`. The remote is never called with `table` held.
+
+use super::error::{FsError, FsResult};
+use super::node::{FileMeta, NodeKind};
+use super::staging::LocalFile;
+use super::{lock, now, Attr, JottaFs};
+use crate::remote::{path::validate_name, Remote, RemotePath};
+
+impl<R: Remote> JottaFs<R> {
+    /// Folders below a mount point (and mount points themselves) take new entries; the account root,
+    /// devices and the mount-point lists do not.
+    pub(super) fn writable_folder(&self, ino: u64) -> FsResult<()> {
+        self.journal_or_ro()?;
+        let table = lock(&self.table);
+        let node = table.get(ino).ok_or(FsError::NotFound)?;
+        match node.kind {
+            NodeKind::Folder if node.depth >= 2 => Ok(()),
+            NodeKind::File => Err(FsError::NotADirectory),
+            _ => Err(FsError::ReadOnly("devices and the list of mount points cannot be changed here".into())),
+        }
+    }
+
+    /// A new name must follow the service's rules and must not collide, in any letter case, with a
+    /// sibling (the service is case-insensitive).
+    pub(super) fn check_new_name(&self, parent: u64, name: &str) -> FsResult<RemotePath> {
+        if name.len() > 255 {
+            return Err(FsError::NameTooLong);
+        }
+        if let Err(e) = validate_name(name) {
+            log::warn!("refusing name: {e}");
+            return Err(FsError::from(e));
+        }
+        self.writable_folder(parent)?;
+        self.ensure_listing(parent, false)?;
+        let table = lock(&self.table);
+        if let Some(existing) = table.child(parent, name) {
+            let shown = table.get(existing).map(|n| n.name.clone()).unwrap_or_default();
+            if shown != name {
+                log::info!("refusing '{name}': '{shown}' exists and JottaCloud names ignore letter case");
+            }
+            return Err(FsError::Exists);
+        }
+        table.path(parent).ok_or(FsError::NotFound)?.join(name).map_err(FsError::from)
+    }
+
+    pub fn create(&self, parent: u64, name: &str) -> FsResult<(Attr, u64)> {
+        let path = self.check_new_name(parent, name)?;
+        let journal = self.journal_or_ro()?;
+        let id = journal.new_id();
+        let mut local = LocalFile::create(id, &journal.staging_path(id), now()).map_err(Self::local_io)?;
+        local.writers = 1;
+        let (ino, attr) = {
+            let mut table = lock(&self.table);
+            let ino = table.upsert(parent, name, NodeKind::File, local.mtime, Some(FileMeta::default()));
+            if let Some(n) = table.get_mut(ino) {
+                n.local = Some(local);
+            }
+            table.add_child(parent, ino);
+            table.remember(ino);
+            let node = table.get(ino).ok_or(FsError::NotFound)?;
+            (ino, self.attr_of(ino, node))
+        };
+        let fh = self.new_handle(ino, path, 0, true);
+        Ok((attr, fh))
+    }
+
+    pub fn mkdir(&self, parent: u64, name: &str) -> FsResult<Attr> {
+        let path = self.check_new_name(parent, name)?;
+        self.rt.block_on(self.remote.mkdir(&path))?;
+        let mut table = lock(&self.table);
+        let ino = table.upsert(parent, name, NodeKind::Folder, self.mounted_at, None);
+        table.set_children(ino, Vec::new());
+        table.add_child(parent, ino);
+        table.remember(ino);
+        let node = table.get(ino).ok_or(FsError::NotFound)?;
+        Ok(self.attr_of(ino, node))
+    }
+
+    pub(super) fn child_exact(&self, parent: u64, name: &str) -> FsResult<u64> {
+        self.ensure_listing(parent, false)?;
+        let table = lock(&self.table);
+        let ino = table.child(parent, name).ok_or(FsError::NotFound)?;
+        match table.get(ino) {
+            Some(n) if n.name == name => Ok(ino),
+            _ => Err(FsError::NotFound),
+        }
+    }
+
+    /// Forget a file's pending upload (deleted or replaced); an upload in flight deletes its result.
+    pub(super) fn drop_local(&self, ino: u64) {
+        let _journal_guard = lock(&self.journal_lock);
+        self.drop_local_locked(ino);
+    }
+
+    /// `drop_local` with `journal_lock` already held.
+    pub(super) fn drop_local_locked(&self, ino: u64) {
+        let local = lock(&self.table).get_mut(ino).and_then(|n| n.local.take());
+        let ids = local.map(|l| [Some(l.id), l.supersedes]).unwrap_or_default();
+        let Some(journal) = &self.journal else { return };
+        // The record a changed copy supersedes goes too: it stands for the same file.
+        for id in ids.into_iter().flatten() {
+            if self.queue.cancel(id) || !self.queue.contains(id) {
+                journal.remove(id);
+            }
+        }
+    }
+
+    pub fn unlink(&self, parent: u64, name: &str) -> FsResult<()> {
+        self.writable_folder(parent)?;
+        let ino = self.child_exact(parent, name)?;
+        let (path, kind) = {
+            let table = lock(&self.table);
+            let node = table.get(ino).ok_or(FsError::NotFound)?;
+            (table.path(ino).ok_or(FsError::NotFound)?, node.kind)
+        };
+        if kind != NodeKind::File {
+            return Err(FsError::IsADirectory);
+        }
+        {
+            // Decided under the journal lock, so an upload finishing right now cannot slip through: either
+            // it finished before (and the file is on the server) or it sees the cancellation and deletes
+            // what it made. A file with an upload in flight is left to that upload for the same reason.
+            let _journal_guard = lock(&self.journal_lock);
+            let still_local = lock(&self.table).get(ino).map(|n| !n.on_server()).unwrap_or(false);
+            if still_local || !self.queue.reserve_ino(ino) {
+                self.drop_local_locked(ino);
+                lock(&self.table).detach(ino);
+                return Ok(());
+            }
+        }
+        // Reserved: no upload of this file starts until it is gone from the table.
+        let result = self.rt.block_on(self.remote.delete(&path, false));
+        if result.is_ok() {
+            self.drop_local(ino);
+            lock(&self.table).detach(ino);
+        }
+        self.queue.unreserve_ino(ino);
+        Ok(result?)
+    }
+
+    pub fn rmdir(&self, parent: u64, name: &str) -> FsResult<()> {
+        self.writable_folder(parent)?;
+        let ino = self.child_exact(parent, name)?;
+        let kind = lock(&self.table).get(ino).map(|n| n.kind).ok_or(FsError::NotFound)?;
+        if kind != NodeKind::Folder {
+            return Err(FsError::NotADirectory);
+        }
+        self.ensure_listing(ino, true)?;
+        let path = {
+            let table = lock(&self.table);
+            let node = table.get(ino).ok_or(FsError::NotFound)?;
+            if node.children.as_ref().map(|c| !c.is_empty()).unwrap_or(false) {
+                return Err(FsError::NotEmpty);
+            }
+            table.path(ino).ok_or(FsError::NotFound)?
+        };
+        self.rt.block_on(self.remote.delete(&path, true))?;
+        lock(&self.table).detach(ino);
+        Ok(())
+    }
+
+    pub fn rename(&self, parent: u64, name: &str, new_parent: u64, new_name: &str) -> FsResult<()> {
+        self.writable_folder(parent)?;
+        self.writable_folder(new_parent)?;
+        if let Err(e) = validate_name(new_name) {
+            log::warn!("refusing rename to '{new_name}': {e}");
+            return Err(FsError::from(e));
+        }
+        let ino = self.child_exact(parent, name)?;
+        if parent == new_parent && name == new_name {
+            return Ok(());
+        }
+        self.ensure_listing(new_parent, false)?;
+        let (from, to, kind, src_on_server, target) = {
+            let table = lock(&self.table);
+            let node = table.get(ino).ok_or(FsError::NotFound)?;
+            let from = table.path(ino).ok_or(FsError::NotFound)?;
+            let to = table.path(new_parent).ok_or(FsError::NotFound)?.join(new_name)?;
+            let target = table.child(new_parent, new_name).filter(|t| *t != ino);
+            (from, to, node.kind, node.on_server(), target)
+        };
+        if let Some(t) = target {
+            self.clear_rename_target(kind, t, src_on_server)?;
+        }
+        if kind == NodeKind::File {
+            // A file not on the server yet (or with an upload in flight) moves only here, decided under
+            // the journal lock: the upload, when it finishes, sees the new path and moves its result
+            // there; or it finished first, and then the file is on the server and takes the branch below.
+            let _journal_guard = lock(&self.journal_lock);
+            let still_local = lock(&self.table).get(ino).map(|n| !n.on_server()).unwrap_or(false);
+            if still_local || !self.queue.reserve_ino(ino) {
+                self.move_in_table_locked(ino, new_parent, new_name);
+                return Ok(());
+            }
+            // Reserved: no upload of this file starts (at the old path) until the table has the new one.
+            drop(_journal_guard);
+            let result = self.rt.block_on(self.remote.rename(&from, &to, false));
+            if result.is_ok() {
+                let _journal_guard = lock(&self.journal_lock);
+                self.move_in_table_locked(ino, new_parent, new_name);
+            }
+            self.queue.unreserve_ino(ino);
+            return Ok(result?);
+        }
+        self.rt.block_on(self.remote.rename(&from, &to, kind != NodeKind::File))?;
+        let _journal_guard = lock(&self.journal_lock);
+        self.move_in_table_locked(ino, new_parent, new_name);
+        Ok(())
+    }
+
+    /// Move a node in the table and point the pending uploads below it at their new paths.
+    /// Called with `journal_lock` held.
+    pub(super) fn move_in_table_locked(&self, ino: u64, new_parent: u64, new_name: &str) {
+        let moved = {
+            let mut table = lock(&self.table);
+            table.rename(ino, new_parent, new_name);
+            table.local_descendants(ino)
+        };
+        self.repath_pending_locked(&moved);
+    }
+
+    /// Make room at a rename's target. An existing file the source replaces goes to the trash, except
+    /// when the source is a new file not yet uploaded: then its upload becomes a new revision of the
+    /// target instead (rsync's temp file renamed over the old version keeps the file's history).
+    pub(super) fn clear_rename_target(&self, kind: NodeKind, target: u64, src_on_server: bool) -> FsResult<()> {
+        let (t_kind, t_path, t_on_server, t_empty) = {
+            let table = lock(&self.table);
+            let t = table.get(target).ok_or(FsError::NotFound)?;
+            let empty = t.children.as_ref().map(|c| c.is_empty());
+            (t.kind, table.path(target).ok_or(FsError::NotFound)?, t.on_server(), empty)
+        };
+        match (kind, t_kind) {
+            (NodeKind::File, NodeKind::File) => {
+                self.drop_local(target);
+                if t_on_server && src_on_server {
+                    self.rt.block_on(self.remote.delete(&t_path, false))?;
+                }
+                Ok(())
+            }
+            (NodeKind::File, _) => Err(FsError::IsADirectory),
+            (_, NodeKind::File) => Err(FsError::NotADirectory),
+            _ => {
+                if t_empty != Some(true) {
+                    self.ensure_listing(target, true)?;
+                    let empty = lock(&self.table).get(target).and_then(|t| t.children.as_ref().map(|c| c.is_empty()));
+                    if empty != Some(true) {
+                        return Err(FsError::NotEmpty);
+                    }
+                }
+                self.rt.block_on(self.remote.delete(&t_path, true))?;
+                lock(&self.table).detach(target);
+                Ok(())
+            }
+        }
+    }
+
+    /// After a rename, pending uploads below it must land at the new place; rewrite their records.
+    /// Called with `journal_lock` held.
+    pub(super) fn repath_pending_locked(&self, inos: &[u64]) {
+        let Some(journal) = &self.journal else { return };
+        for &ino in inos {
+            let found = {
+                let table = lock(&self.table);
+                table.get(ino).and_then(|n| n.local.as_ref().map(|l| l.id)).zip(table.path(ino))
+            };
+            if let Some((id, path)) = found {
+                if let Some(entry) = self.queue.set_path(id, &path.to_string()) {
+                    if let Err(e) = journal.write_metadata(&entry) {
+                        log::error!("cannot update the journal record of {path}: {e}");
+                    }
+                }
+            }
+        }
+    }
+}
