@@ -6,6 +6,7 @@
 
 use super::error::{FsError, FsResult};
 use super::journal::JournalEntry;
+use super::lifecycle::{Due, Record};
 use super::node::{FileMeta, NodeKind};
 use super::staging::LocalFile;
 use super::{lock, now, Attr, JottaFs};
@@ -78,7 +79,9 @@ impl<R: Remote> JottaFs<R> {
         let mut table = lock(&self.table);
         let node = table.get_mut(ino).ok_or(FsError::NotFound)?;
         local.mtime = node.mtime;
-        local.dirty = !fetch || !on_server;
+        if fetch && on_server {
+            local.fetched();
+        }
         if let Some(existing) = node.local.as_mut() {
             // Someone else made a local copy meanwhile; use theirs.
             journal.remove(id);
@@ -126,31 +129,72 @@ impl<R: Remote> JottaFs<R> {
         from: Option<u64>,
         f: impl FnOnce(&mut LocalFile) -> std::io::Result<T>,
     ) -> FsResult<T> {
-        let journal = self.journal_or_ro()?;
-        let mut table = lock(&self.table);
+        self.journal_or_ro()?;
+        let mut table = loop {
+            let table = lock(&self.table);
+            let local = table.get(ino).ok_or(FsError::NotFound)?.local.as_ref().ok_or(FsError::BadHandle)?;
+            if !self.must_copy(local, from) {
+                break table;
+            }
+            drop(table);
+            self.copy_aside(ino, from)?;
+        };
         let node = table.get_mut(ino).ok_or(FsError::NotFound)?;
         let local = node.local.as_mut().ok_or(FsError::BadHandle)?;
-        let in_flight = self.queue.is_in_flight(local.id);
-        let recorded = local.queued && local.record_md5.is_some() && from.is_some_and(|f| f < local.record_size);
-        if in_flight || recorded {
-            let id = journal.new_id();
-            let path = journal.staging_path(id);
-            std::fs::copy(&local.path, &path).map_err(Self::local_io)?;
-            let mut copy = LocalFile::reopen(id, &path, local.size, local.mtime, None).map_err(Self::local_io)?;
-            copy.writers = local.writers;
-            copy.dirty = true;
-            copy.synced = false;
-            copy.queued = false;
-            copy.supersedes = if in_flight { None } else { Some(local.id) }.or(local.supersedes);
-            *local = copy;
-        }
         let out = f(local).map_err(Self::local_io)?;
-        local.dirty = true;
-        local.version += 1;
+        if from.is_none() {
+            local.metadata_changed();
+        }
         // Pages the kernel cached before this change are stale now: writes through write-only handles
         // bypass its cache (kernels since 6.6 drop the written range themselves; older ones do not).
         node.generation += 1;
         Ok(out)
+    }
+
+    /// Whether a change from byte `from` must go to a copy (see `with_local`).
+    fn must_copy(&self, local: &LocalFile, from: Option<u64>) -> bool {
+        let recorded = local.record.as_ref().is_some_and(|r| from.is_some_and(|f| f < r.size));
+        recorded || self.queue.is_in_flight(local.id)
+    }
+
+    /// Copy a file's local copy under a new id, with neither `table` nor `journal_lock` held (a large
+    /// pending file rewritten in place would otherwise freeze the whole mount for the copy's duration).
+    /// The file's gate keeps two writers of the same file from copying at once; a copy that a change
+    /// overtook is thrown away, and the caller looks again.
+    fn copy_aside(&self, ino: u64, from: Option<u64>) -> FsResult<()> {
+        let journal = self.journal_or_ro()?;
+        let gate = self.gate(ino);
+        let _gate = lock(&gate);
+        let source = {
+            let table = lock(&self.table);
+            let local = table.get(ino).ok_or(FsError::NotFound)?.local.as_ref().ok_or(FsError::BadHandle)?;
+            if !self.must_copy(local, from) {
+                return Ok(());
+            }
+            (local.id, local.version, local.file.clone(), local.size, local.mtime)
+        };
+        let (old_id, version, file, size, mtime) = source;
+        let id = journal.new_id();
+        super::test_hold::wait("copy");
+        let mut copy = LocalFile::copy_of(&file, size, id, &journal.staging_path(id), mtime).map_err(Self::local_io)?;
+        let mut table = lock(&self.table);
+        let current =
+            table.get_mut(ino).and_then(|n| n.local.as_mut()).filter(|l| l.id == old_id && l.version == version);
+        let Some(local) = current else {
+            drop(table);
+            journal.remove(id);
+            return Ok(());
+        };
+        copy.writers = local.writers;
+        // While an upload of the old id is in flight, that upload (settled as stale) stands for nothing
+        // the user still needs; otherwise the old durable record stands until the copy is recorded.
+        let in_flight = self.queue.is_in_flight(old_id);
+        copy.supersedes = if in_flight { None } else { Some(old_id) }.or(local.supersedes);
+        if local.is_orphaned() {
+            copy.orphan();
+        }
+        *local = copy;
+        Ok(())
     }
 
     pub fn write(&self, fh: u64, offset: u64, data: &[u8]) -> FsResult<u32> {
@@ -180,85 +224,87 @@ impl<R: Remote> JottaFs<R> {
 
     /// `durable: false` skips flushing the staging file to disk: for fsync, which waits for the server
     /// anyway, so the local flush would only double the work.
+    ///
+    /// The slow parts (flush, md5, the record's fsync, the folder's fsync) run with no lock held;
+    /// `journal_lock` covers only checking that the content is still the one hashed, putting the record
+    /// in place and the stage change, so a close never waits for another file's fsync.
     pub(super) fn commit_with(&self, ino: u64, durable: bool) -> FsResult<()> {
         let journal = self.journal_or_ro()?;
         loop {
-            let snapshot = {
+            let (local, path, due) = {
                 let table = lock(&self.table);
                 let node = table.get(ino).ok_or(FsError::NotFound)?;
-                match &node.local {
-                    Some(l) if l.dirty => (l.clone(), table.path(ino).ok_or(FsError::NotFound)?),
-                    // Recorded already (by fsync, which skips the local flush) but not yet on disk: a
-                    // close() must still make the content durable before it returns, unless the upload
-                    // is done (it has left the queue) and the server holds it.
-                    Some(l) if durable && l.queued && !l.synced && self.queue.contains(l.id) => {
-                        let (file, version) = (l.file.clone(), l.version);
-                        drop(table);
-                        file.sync_data().map_err(Self::local_io)?;
-                        let mut table = lock(&self.table);
-                        if let Some(l) = table.get_mut(ino).and_then(|n| n.local.as_mut()) {
-                            if l.version == version && !l.dirty && l.queued {
-                                l.synced = true;
-                            }
+                let Some(l) = &node.local else { return Ok(()) };
+                let due = l.due(durable);
+                if due == Due::Nothing {
+                    return Ok(());
+                }
+                (l.clone(), table.path(ino).ok_or(FsError::NotFound)?, due)
+            };
+            if due == Due::Flush {
+                // Recorded already (by fsync, which skips the local flush) but not yet on disk: close()
+                // must still make the content durable, unless the upload is done and the server holds it.
+                if self.queue.contains(local.id) {
+                    local.file.sync_data().map_err(Self::local_io)?;
+                    let mut table = lock(&self.table);
+                    if let Some(l) = table.get_mut(ino).and_then(|n| n.local.as_mut()) {
+                        if l.id == local.id && l.version == local.version {
+                            l.flushed();
                         }
-                        return Ok(());
-                    }
-                    _ => return Ok(()),
-                }
-            };
-            let (local, path) = snapshot;
-            if durable && !local.synced {
-                local.file.sync_data().map_err(Self::local_io)?;
-            }
-            // Content already durably recorded (only the time or name changed): an overlay is enough,
-            // and the md5 is the record's (never a new pass over a staging file a crash may have hurt).
-            let metadata_only = local.synced && local.record_md5.is_some();
-            let md5 = match (&local.record_md5, metadata_only) {
-                (Some(m), true) => m.clone(),
-                _ => local.md5().map_err(Self::local_io)?,
-            };
-            let _journal_guard = lock(&self.journal_lock);
-            let current = {
-                let table = lock(&self.table);
-                table.get(ino).and_then(|n| n.local.as_ref().map(|l| (l.id, l.version, l.dirty)))
-            };
-            match current {
-                None => return Ok(()),
-                Some((id, version, dirty)) if id == local.id && version == local.version => {
-                    if !dirty {
-                        return Ok(());
                     }
                 }
-                Some(_) => continue, // changed while we hashed: record again
+                return Ok(());
             }
-            let path = lock(&self.table).path(ino).unwrap_or(path);
-            let entry = JournalEntry {
+            let (md5, seq, full) = match &due {
+                // Content already durably recorded (only the time or name changed): an overlay is enough,
+                // and the md5 is the record's (never a new pass over a staging file a crash may have hurt).
+                Due::Overlay(r) => (r.md5.clone(), r.seq, false),
+                _ => {
+                    if durable {
+                        local.file.sync_data().map_err(Self::local_io)?;
+                    }
+                    let md5 = local.md5().map_err(Self::local_io)?;
+                    (md5, local.record.as_ref().map(|r| r.seq).unwrap_or(0) + 1, true)
+                }
+            };
+            let mut entry = JournalEntry {
                 id: local.id,
                 path: path.to_string(),
                 size: local.size,
                 md5,
                 mtime: local.mtime,
                 last_error: None,
-                seq: if metadata_only { local.record_seq } else { local.record_seq + 1 },
+                seq,
             };
-            if metadata_only {
-                journal.write_metadata(&entry).map_err(Self::local_io)?;
-            } else {
-                journal.write(&entry).map_err(Self::local_io)?;
-            }
+            let prepared = if full { Some(journal.prepare(&entry).map_err(Self::local_io)?) } else { None };
+            let journal_guard = lock(&self.journal_lock);
             let mut table = lock(&self.table);
-            let node = table.get_mut(ino).ok_or(FsError::NotFound)?;
-            let Some(l) = node.local.as_mut() else { return Ok(()) };
-            if l.id != local.id || l.version != local.version {
-                continue; // changed while we wrote the record: record again
+            let Some(node) = table.get(ino) else { return Ok(()) };
+            let still = node.local.as_ref().is_some_and(|l| l.id == local.id && l.version == local.version);
+            if !still {
+                // Changed (or dropped) while we hashed: look again.
+                drop(table);
+                if let Some(p) = prepared {
+                    journal.discard(p);
+                }
+                continue;
             }
-            l.dirty = false;
-            l.queued = true;
-            l.synced = l.synced || durable;
-            l.record_seq = entry.seq;
-            l.record_md5 = Some(entry.md5.clone());
-            l.record_size = entry.size;
-            let superseded = if metadata_only { None } else { l.supersedes.take() };
+            // Renamed meanwhile: the record goes to the path the file has now.
+            let now_at = table.path(ino).map(|p| p.to_string()).unwrap_or_else(|| entry.path.clone());
+            let moved = now_at != entry.path;
+            entry.path = now_at;
+            match prepared {
+                Some(p) => {
+                    journal.install(p).map_err(Self::local_io)?;
+                    if moved {
+                        journal.write_metadata(&entry).map_err(Self::local_io)?;
+                    }
+                }
+                None => journal.write_metadata(&entry).map_err(Self::local_io)?,
+            }
+            let Some(l) = table.get_mut(ino).and_then(|n| n.local.as_mut()) else { return Ok(()) };
+            l.recorded(Record { seq: entry.seq, md5: entry.md5.clone(), size: entry.size }, durable);
+            let superseded = if full { l.supersedes.take() } else { None };
             let delay = if l.writers > 0 { Duration::from_secs(3600) } else { self.cfg.writeback_delay };
             self.queue.schedule(entry, Some(ino), delay);
             drop(table);
@@ -268,6 +314,10 @@ impl<R: Remote> JottaFs<R> {
                 if self.queue.cancel(old) || !self.queue.contains(old) {
                     journal.remove(old);
                 }
+            }
+            drop(journal_guard);
+            if full {
+                journal.sync_records().map_err(Self::local_io)?;
             }
             return Ok(());
         }

@@ -34,6 +34,13 @@ pub struct JournalEntry {
     pub seq: u64,
 }
 
+/// A record written and flushed under a temporary name, waiting to be put in place.
+#[derive(Debug)]
+pub struct Prepared {
+    tmp: PathBuf,
+    id: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct Journal {
     root: PathBuf,
@@ -79,31 +86,54 @@ impl Journal {
 
     /// Durably record (or replace) an entry. When this returns Ok the record survives a crash.
     pub fn write(&self, entry: &JournalEntry) -> std::io::Result<()> {
-        let dir = self.root.join("journal");
-        self.replace(entry, &self.record_path(entry.id), true)?;
+        let prepared = self.prepare(entry)?;
+        self.install(prepared)?;
+        self.sync_records()
+    }
+
+    /// The slow half of a durable record: written and flushed under a temporary name of its own, so
+    /// it can run with no lock held (nothing reads it until `install`).
+    pub fn prepare(&self, entry: &JournalEntry) -> std::io::Result<Prepared> {
+        let tmp = self.write_tmp(entry, "json", true)?;
+        Ok(Prepared { tmp, id: entry.id })
+    }
+
+    /// Put a prepared record in place (a rename: cheap, atomic). Durable once `sync_records` returns.
+    pub fn install(&self, prepared: Prepared) -> std::io::Result<()> {
+        fs::rename(&prepared.tmp, self.record_path(prepared.id))?;
         // An overlay amends an older record; the new record already says everything it said.
-        let _ = fs::remove_file(self.overlay_path(entry.id));
-        sync_dir(&dir)
+        let _ = fs::remove_file(self.overlay_path(prepared.id));
+        Ok(())
+    }
+
+    /// A prepared record that is no longer wanted (the content changed while it was written).
+    pub fn discard(&self, prepared: Prepared) {
+        let _ = fs::remove_file(prepared.tmp);
+    }
+
+    /// Flush the records folder, so the renames of installed records survive a crash.
+    pub fn sync_records(&self) -> std::io::Result<()> {
+        super::test_hold::wait("journal fsync");
+        sync_dir(&self.root.join("journal"))
     }
 
     /// Record a change of metadata (path, mtime, last error) to an entry whose content is already
     /// durably recorded as `entry.seq`: no fsync (see the header for what a power cut may cost).
     pub fn write_metadata(&self, entry: &JournalEntry) -> std::io::Result<()> {
-        self.replace(entry, &self.overlay_path(entry.id), false)
+        let tmp = self.write_tmp(entry, "meta", false)?;
+        fs::rename(tmp, self.overlay_path(entry.id))
     }
 
-    /// Replace a file whole (temp file + rename), so a reader never sees half of it.
-    fn replace(&self, entry: &JournalEntry, to: &Path, durable: bool) -> std::io::Result<()> {
-        let ext = to.extension().and_then(|e| e.to_str()).unwrap_or("x");
-        let tmp = self.root.join("journal").join(format!(".{:016x}.{ext}.tmp", entry.id));
-        {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&serde_json::to_vec(entry).map_err(std::io::Error::other)?)?;
-            if durable {
-                f.sync_all()?;
-            }
+    /// Write a record to a temporary file of its own (temp + rename makes every replacement whole).
+    fn write_tmp(&self, entry: &JournalEntry, ext: &str, durable: bool) -> std::io::Result<PathBuf> {
+        let tmp = self.root.join("journal").join(format!(".{:016x}.{ext}.{:08x}.tmp", entry.id, rand::random::<u32>()));
+        let mut f = File::create(&tmp)?;
+        f.write_all(&serde_json::to_vec(entry).map_err(std::io::Error::other)?)?;
+        if durable {
+            super::test_hold::wait("journal fsync");
+            f.sync_all()?;
         }
-        fs::rename(&tmp, to)
+        Ok(tmp)
     }
 
     /// Forget only the record (the staging file is still the file's local copy).
@@ -172,6 +202,12 @@ impl Journal {
                 .collect()
         };
         let records = in_journal("json");
+        // Records being written when the last run stopped never took effect.
+        for e in fs::read_dir(self.root.join("journal")).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().ends_with(".tmp") {
+                let _ = fs::remove_file(e.path());
+            }
+        }
         for stem in in_journal("meta").difference(&records) {
             let _ = fs::remove_file(self.root.join("journal").join(format!("{stem}.meta")));
         }

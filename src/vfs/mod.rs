@@ -8,10 +8,12 @@ mod commit;
 pub mod error;
 mod hasher;
 pub mod journal;
+pub mod lifecycle;
 mod namespace;
 pub mod node;
 pub mod reader;
 pub mod staging;
+mod test_hold;
 pub mod upload;
 pub mod upload_queue;
 
@@ -21,6 +23,7 @@ pub use reader::ReadAheadConfig;
 
 use crate::remote::{Remote, RemotePath, UnixTime};
 use journal::Journal;
+use lifecycle::Stage;
 use node::InodeTable;
 use reader::FileReader;
 use std::collections::HashMap;
@@ -167,7 +170,7 @@ impl<R: Remote> JottaFs<R> {
             (Some(root), false) => Some(Journal::open(root)?),
             _ => None,
         };
-        Ok(JottaFs {
+        let fs = JottaFs {
             remote,
             rt,
             table: Mutex::new({
@@ -186,7 +189,9 @@ impl<R: Remote> JottaFs<R> {
             journal_lock: Mutex::new(()),
             queue: UploadQueue::default(),
             recovered: Mutex::new(HashMap::new()),
-        })
+        };
+        fs.recover_journal();
+        Ok(fs)
     }
 
     pub fn config(&self) -> &VfsConfig {
@@ -211,7 +216,8 @@ impl<R: Remote> JottaFs<R> {
                     Some(l) => l.size,
                     None => n.file.as_ref().map(|f| f.size).unwrap_or(0),
                 };
-                (size, if self.cfg.read_only { 0o444 } else { 0o666 }, 1)
+                let nlink = if n.local.as_ref().is_some_and(|l| l.is_orphaned()) { 0 } else { 1 };
+                (size, if self.cfg.read_only { 0o444 } else { 0o666 }, nlink)
             }
             _ => (0, if writable_dir { 0o777 } else { 0o555 }, 2),
         };
@@ -260,11 +266,10 @@ impl<R: Remote> JottaFs<R> {
             inos.push(table.upsert(ino, &name, kind, mtime, meta));
         }
         table.set_children(ino, inos);
-        self.evict_locked(&mut table);
-        drop(table);
         if kind == NodeKind::Folder {
-            self.attach_recovered(ino, &path);
+            self.attach_recovered(&mut table, ino, &path);
         }
+        self.evict_locked(&mut table);
         Ok(())
     }
 
@@ -456,6 +461,9 @@ impl<R: Remote> JottaFs<R> {
     fn new_handle(&self, ino: u64, path: RemotePath, size: u64, write: bool) -> u64 {
         let reader = FileReader::new(self.remote.clone(), self.rt.clone(), path, size, self.cfg.read_ahead);
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        if let Some(n) = lock(&self.table).get_mut(ino) {
+            n.handles += 1;
+        }
         lock(&self.handles).insert(fh, Arc::new(OpenFile { ino, reader, write }));
         fh
     }
@@ -488,10 +496,29 @@ impl<R: Remote> JottaFs<R> {
     /// Close a handle. The last writer to close queues the upload (the journal record was written
     /// at flush, before close returned).
     pub fn release(&self, fh: u64) -> FsResult<()> {
-        let file = lock(&self.handles).remove(&fh);
-        match file {
-            Some(f) if f.write => self.writer_closed(f.ino),
-            _ => Ok(()),
+        let Some(file) = lock(&self.handles).remove(&fh) else { return Ok(()) };
+        let result = if file.write { self.writer_closed(file.ino) } else { Ok(()) };
+        self.handle_closed(file.ino);
+        result
+    }
+
+    /// One handle less on `ino`. At the last one, a local copy that only served the handles goes: an
+    /// orphan (unlinked or replaced while open) with its node, a clean copy (the server holds the same).
+    fn handle_closed(&self, ino: u64) {
+        let mut table = lock(&self.table);
+        let Some(node) = table.get_mut(ino) else { return };
+        node.handles = node.handles.saturating_sub(1);
+        if node.handles > 0 {
+            return;
+        }
+        let done = node.local.as_ref().filter(|l| l.writers == 0 && (l.is_orphaned() || l.is_clean())).map(|l| l.id);
+        if let Some(id) = done {
+            node.local = None;
+            table.remove_orphan(ino);
+            drop(table);
+            if let Some(journal) = &self.journal {
+                journal.remove(id);
+            }
         }
     }
 
@@ -530,8 +557,15 @@ impl<R: Remote> JottaFs<R> {
         let table = lock(&self.table);
         let node = table.get(ino).ok_or(FsError::NotFound)?;
         let mut out = Vec::new();
+        // A file waiting for upload shows the md5 of what it will upload (once recorded), not the
+        // server's older one.
+        let pending_md5 = node.local.as_ref().and_then(|l| match (l.stage, &l.record) {
+            (Stage::Recorded { .. } | Stage::Retimed, Some(r)) => Some(Some(r.md5.clone())),
+            (Stage::Clean | Stage::Orphaned, _) => None,
+            _ => Some(None),
+        });
         if let Some(f) = &node.file {
-            if let Some(md5) = f.md5_hex() {
+            if let Some(md5) = pending_md5.unwrap_or_else(|| f.md5_hex()) {
                 out.push(("user.jotta.md5", md5.into_bytes()));
             }
             if f.revision > 0 {

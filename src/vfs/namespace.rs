@@ -109,6 +109,50 @@ impl<R: Remote> JottaFs<R> {
         }
     }
 
+    /// A file leaves the namespace (unlinked, or replaced by a rename), with `journal_lock` held. While
+    /// handles are open on it, it lives on as an orphan that only they see: its local copy stays, its
+    /// records go, nothing of it is uploaded (POSIX: an unlinked open file keeps working until closed).
+    pub(super) fn retire_locked(&self, ino: u64) {
+        let mut table = lock(&self.table);
+        let Some(node) = table.get_mut(ino) else { return };
+        if node.handles == 0 || node.local.is_none() {
+            drop(table);
+            self.drop_local_locked(ino);
+            lock(&self.table).detach(ino);
+            return;
+        }
+        let (own, ids) = match node.local.as_mut() {
+            Some(l) => (l.id, l.orphan()),
+            None => return,
+        };
+        node.generation += 1;
+        table.orphan(ino);
+        drop(table);
+        let Some(journal) = &self.journal else { return };
+        for id in ids.into_iter().flatten() {
+            if self.queue.cancel(id) || !self.queue.contains(id) {
+                // The orphan's own staging file still serves its handles; it goes at the last close.
+                if id == own {
+                    journal.remove_record(id);
+                } else {
+                    journal.remove(id);
+                }
+            }
+        }
+    }
+
+    /// Before a file open elsewhere leaves the namespace, make sure its handles have a copy of their
+    /// own to go on with: the content a reader is streaming from the server is about to go to the trash
+    /// or be replaced there. (Costs a download only for a file that is open and not local yet.)
+    pub(super) fn keep_for_open_handles(&self, ino: u64) -> FsResult<()> {
+        let needed = lock(&self.table).get(ino).is_some_and(|n| n.handles > 0 && n.local.is_none());
+        if needed {
+            log::debug!("inode {ino} is open while it leaves the namespace: keeping a copy for its handles");
+            self.ensure_local(ino, true, false)?;
+        }
+        Ok(())
+    }
+
     pub fn unlink(&self, parent: u64, name: &str) -> FsResult<()> {
         self.writable_folder(parent)?;
         let ino = self.child_exact(parent, name)?;
@@ -120,6 +164,7 @@ impl<R: Remote> JottaFs<R> {
         if kind != NodeKind::File {
             return Err(FsError::IsADirectory);
         }
+        self.keep_for_open_handles(ino)?;
         {
             // Decided under the journal lock, so an upload finishing right now cannot slip through: either
             // it finished before (and the file is on the server) or it sees the cancellation and deletes
@@ -127,16 +172,15 @@ impl<R: Remote> JottaFs<R> {
             let _journal_guard = lock(&self.journal_lock);
             let still_local = lock(&self.table).get(ino).map(|n| !n.on_server()).unwrap_or(false);
             if still_local || !self.queue.reserve_ino(ino) {
-                self.drop_local_locked(ino);
-                lock(&self.table).detach(ino);
+                self.retire_locked(ino);
                 return Ok(());
             }
         }
         // Reserved: no upload of this file starts until it is gone from the table.
         let result = self.rt.block_on(self.remote.delete(&path, false));
         if result.is_ok() {
-            self.drop_local(ino);
-            lock(&self.table).detach(ino);
+            let _journal_guard = lock(&self.journal_lock);
+            self.retire_locked(ino);
         }
         self.queue.unreserve_ino(ino);
         Ok(result?)
@@ -181,6 +225,12 @@ impl<R: Remote> JottaFs<R> {
             let from = table.path(ino).ok_or(FsError::NotFound)?;
             let to = table.path(new_parent).ok_or(FsError::NotFound)?.join(new_name)?;
             let target = table.child(new_parent, new_name).filter(|t| *t != ino);
+            if let Some(shown) = target.and_then(|t| table.get(t)).map(|t| t.name.as_str()).filter(|s| *s != new_name) {
+                // Another file whose name differs only in letter case: for the service it is the same
+                // name, so replacing it would silently lose a different file.
+                log::info!("refusing rename to '{new_name}': '{shown}' exists and JottaCloud names ignore letter case");
+                return Err(FsError::Exists);
+            }
             (from, to, node.kind, node.on_server(), target)
         };
         if let Some(t) = target {
@@ -235,10 +285,12 @@ impl<R: Remote> JottaFs<R> {
         };
         match (kind, t_kind) {
             (NodeKind::File, NodeKind::File) => {
-                self.drop_local(target);
+                self.keep_for_open_handles(target)?;
                 if t_on_server && src_on_server {
                     self.rt.block_on(self.remote.delete(&t_path, false))?;
                 }
+                let _journal_guard = lock(&self.journal_lock);
+                self.retire_locked(target);
                 Ok(())
             }
             (NodeKind::File, _) => Err(FsError::IsADirectory),

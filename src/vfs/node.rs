@@ -87,6 +87,8 @@ pub struct Node {
     pub local: Option<LocalFile>,
     /// References the kernel holds (entries it was given, minus what it forgot).
     pub lookups: u64,
+    /// Open file handles (readers and writers) on this node.
+    pub handles: u32,
 }
 
 impl Node {
@@ -132,6 +134,7 @@ impl InodeTable {
                 generation: 0,
                 local: None,
                 lookups: 0,
+                handles: 0,
             },
         );
         InodeTable {
@@ -264,6 +267,7 @@ impl InodeTable {
                 generation: 0,
                 local: None,
                 lookups: 0,
+                handles: 0,
             },
         );
         self.by_name.insert((parent, key(name)), ino);
@@ -369,6 +373,50 @@ impl InodeTable {
             p.generation += 1;
             self.listings.put(parent, Instant::now());
         }
+    }
+
+    /// Take a file out of the namespace but keep its node: it was unlinked or replaced while open, and
+    /// its handles still use it (`fstat`, reads, writes). Gone with `remove_orphan` at the last close.
+    pub fn orphan(&mut self, ino: u64) {
+        let Some(node) = self.nodes.get(&ino) else { return };
+        let k = (node.parent, key(&node.name));
+        let parent = node.parent;
+        if self.by_name.get(&k) == Some(&ino) {
+            self.by_name.remove(&k);
+        }
+        if let Some(p) = self.nodes.get_mut(&parent) {
+            if let Some(children) = p.children.as_mut() {
+                children.retain(|c| *c != ino);
+                p.generation += 1;
+            }
+        }
+    }
+
+    /// Whether a node is still reachable by name (not orphaned).
+    pub fn is_linked(&self, ino: u64) -> bool {
+        ino == ROOT_INO
+            || self.nodes.get(&ino).is_some_and(|n| self.by_name.get(&(n.parent, key(&n.name))) == Some(&ino))
+    }
+
+    /// Drop an orphaned node for good (its last handle closed).
+    pub fn remove_orphan(&mut self, ino: u64) {
+        if !self.is_linked(ino) {
+            self.nodes.remove(&ino);
+        }
+    }
+
+    /// The node shown at a service path, if the table knows it.
+    pub fn find(&self, path: &RemotePath) -> Option<u64> {
+        let root = self.root_path.segments();
+        let segments = path.segments();
+        if segments.len() < root.len() || !segments.iter().zip(root).all(|(a, b)| a.eq_ignore_ascii_case(b)) {
+            return None;
+        }
+        let mut ino = ROOT_INO;
+        for name in &segments[root.len()..] {
+            ino = self.child(ino, name)?;
+        }
+        Some(ino)
     }
 
     /// Forget a folder's listing so the next access fetches it again.

@@ -3,6 +3,7 @@
 //! in order (so the common case, a sequential copy, needs no second pass over the bytes).
 
 use super::hasher::HashPipe;
+use super::lifecycle::{Record, Stage};
 use crate::remote::UnixTime;
 use md5::{Digest, Md5};
 use std::fs::File;
@@ -44,19 +45,12 @@ pub struct LocalFile {
     pub mtime: UnixTime,
     /// Open handles that may write.
     pub writers: u32,
-    /// Changed since the last journal record.
-    pub dirty: bool,
-    /// A journal record exists: the file will be uploaded.
-    pub queued: bool,
-    /// The content is on the local disk (flushed since the last write), so a record-only change such
-    /// as a new mtime needs no second flush.
-    pub synced: bool,
+    /// Where this copy stands in its life (`lifecycle.rs` has the table of stages and transitions).
+    pub stage: Stage,
     /// Bumped on every change, so a commit can tell whether what it recorded is still current.
     pub version: u64,
-    /// The `seq` and md5 of the last durable journal record of this file (of this content while `synced`).
-    pub record_seq: u64,
-    pub record_md5: Option<String>,
-    pub record_size: u64,
+    /// The last durable journal record of this id, while one exists.
+    pub record: Option<Record>,
     /// The id of the earlier local copy whose durable record still stands for this file until this one
     /// is recorded (a pending file changed in place is changed in a copy, so a crash keeps what the
     /// earlier close() acknowledged).
@@ -76,25 +70,15 @@ impl LocalFile {
             size: 0,
             mtime,
             writers: 0,
-            dirty: true,
-            queued: false,
-            synced: false,
+            stage: Stage::Changed,
             version: 0,
-            record_seq: 0,
-            record_md5: None,
-            record_size: 0,
+            record: None,
             supersedes: None,
         })
     }
 
     /// Reopen the staging file of a journal record left by an earlier run.
-    pub fn reopen(
-        id: u64,
-        path: &Path,
-        size: u64,
-        mtime: UnixTime,
-        record: Option<(u64, String)>,
-    ) -> std::io::Result<Self> {
+    pub fn reopen(id: u64, path: &Path, size: u64, mtime: UnixTime, record: Record) -> std::io::Result<Self> {
         let file = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
         Ok(LocalFile {
             id,
@@ -103,16 +87,32 @@ impl LocalFile {
             size,
             mtime,
             writers: 0,
-            dirty: false,
-            queued: true,
-            synced: true,
+            stage: Stage::Recorded { flushed: true },
             version: 0,
-            record_seq: record.as_ref().map(|r| r.0).unwrap_or(0),
-            record_size: if record.is_some() { size } else { 0 },
-            record_md5: record.map(|r| r.1),
+            record: Some(record),
             supersedes: None,
             hash: HashState::Unknown,
         })
+    }
+
+    /// A copy of `size` bytes of `source` in a new staging file, changed since any record. Read through
+    /// the open descriptor: the source's name may already be gone (its upload finished and removed it).
+    pub fn copy_of(source: &File, size: u64, id: u64, path: &Path, mtime: UnixTime) -> std::io::Result<Self> {
+        let mut copy = LocalFile::create(id, path, mtime)?;
+        copy.hash.give_up();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut at = 0u64;
+        while at < size {
+            let n = source.read_at(&mut buf[..(size - at).min(1 << 20) as usize], at)?;
+            if n == 0 {
+                break;
+            }
+            copy.file.write_all_at(&buf[..n], at)?;
+            at += n as u64;
+        }
+        copy.file.set_len(size)?;
+        copy.size = size;
+        Ok(copy)
     }
 
     /// Write at an offset; keeps the running md5 while writes stay in order.
@@ -128,8 +128,7 @@ impl LocalFile {
             pipe.advance(end);
         }
         self.size = self.size.max(end);
-        self.dirty = true;
-        self.synced = false;
+        self.content_changed();
         Ok(())
     }
 
@@ -153,8 +152,7 @@ impl LocalFile {
             self.hash = HashState::fresh(&self.file);
         }
         self.size = size;
-        self.dirty = true;
-        self.synced = false;
+        self.content_changed();
         Ok(())
     }
 

@@ -6,6 +6,8 @@
 //! or unlink that happened during the upload is applied on the server afterwards.
 
 use super::journal::JournalEntry;
+use super::lifecycle::Record;
+use super::node::InodeTable;
 use super::node::{FileMeta, NodeKind};
 use super::staging::LocalFile;
 use super::upload_queue::{PendingReport, QueueStats};
@@ -37,8 +39,9 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 impl<R: Remote> JottaFs<R> {
-    /// Queue what an earlier run left in the journal, and start the upload workers.
-    pub fn start_uploads(self: &Arc<Self>) {
+    /// Queue what an earlier run left in the journal (before anything is listed, so that every
+    /// recovered file shows in its folder from the folder's first listing on).
+    pub(super) fn recover_journal(&self) {
         let Some(journal) = &self.journal else { return };
         journal.sweep_orphans();
         let pending = journal.pending();
@@ -52,37 +55,49 @@ impl<R: Remote> JottaFs<R> {
             }
             self.queue.schedule(entry, None, Duration::ZERO);
         }
+    }
+
+    /// Start the upload workers.
+    pub fn start_uploads(self: &Arc<Self>) {
+        if self.journal.is_none() {
+            return;
+        }
         for _ in 0..self.cfg.upload_workers.max(1) {
             let fs = self.clone();
             self.rt.spawn(async move { fs.upload_worker().await });
         }
     }
 
-    /// Show recovered pending files in their folder as soon as it is listed.
-    pub(super) fn attach_recovered(&self, folder: u64, path: &RemotePath) {
+    /// Show recovered pending files in their folder, in the same table lock as the folder's listing, so
+    /// no lookup ever sees the listing without them. A record whose upload is in flight is shown too
+    /// (its local copy wins until the upload settles); one already uploaded is not needed any more.
+    pub(super) fn attach_recovered(&self, table: &mut InodeTable, folder: u64, path: &RemotePath) {
         let Some(journal) = &self.journal else { return };
         let entries = match lock(&self.recovered).remove(&path.to_string().to_lowercase()) {
             Some(e) => e,
             None => return,
         };
-        let mut table = lock(&self.table);
         for entry in entries {
-            if !self.queue.contains(entry.id) || self.queue.is_in_flight(entry.id) {
+            if !self.queue.contains(entry.id) {
                 continue;
             }
             let Some(name) = RemotePath::parse(&entry.path).ok().and_then(|p| p.name().map(str::to_string)) else {
                 continue;
             };
             let staging = journal.staging_path(entry.id);
-            let Ok(local) =
-                LocalFile::reopen(entry.id, &staging, entry.size, entry.mtime, Some((entry.seq, entry.md5.clone())))
-            else {
-                continue;
+            let record = Record { seq: entry.seq, md5: entry.md5.clone(), size: entry.size };
+            let local = match LocalFile::reopen(entry.id, &staging, entry.size, entry.mtime, record) {
+                Ok(l) => l,
+                Err(e) => {
+                    log::error!("{}: cannot open its local copy {}: {e}", entry.path, staging.display());
+                    continue;
+                }
             };
-            let meta = table_meta(&table, folder, &name);
+            let meta = table_meta(table, folder, &name);
             let ino = table.upsert(folder, &name, NodeKind::File, entry.mtime, meta);
             if let Some(n) = table.get_mut(ino) {
                 n.local = Some(local);
+                n.generation += 1;
             }
             table.add_child(folder, ino);
             self.queue.set_ino(entry.id, ino);
@@ -222,6 +237,9 @@ impl<R: Remote> JottaFs<R> {
         let Some(journal) = &self.journal else { return };
         self.queue.finished(job.id, outcome.deduplicated, outcome.bytes_sent);
         let mut staging_in_use = false;
+        // A recovered record that settles before its folder was listed: the table may still show the
+        // file as the server had it before; it must show what was just uploaded.
+        let ino = ino.or_else(|| RemotePath::parse(&job.entry.path).ok().and_then(|p| lock(&self.table).find(&p)));
         if let Some(ino) = ino {
             let mut table = lock(&self.table);
             if let Some(node) = table.get_mut(ino) {
@@ -230,8 +248,10 @@ impl<R: Remote> JottaFs<R> {
                     meta.revision = 1;
                 }
                 node.file = Some(meta);
+                node.generation += 1;
+                let handles = node.handles;
                 match node.local.as_mut() {
-                    Some(l) if l.id == job.id && !l.dirty && l.writers == 0 => {
+                    Some(l) if l.id == job.id && l.is_recorded() && l.writers == 0 && handles == 0 => {
                         node.mtime = job.entry.mtime;
                         node.local = None;
                     }
@@ -239,9 +259,10 @@ impl<R: Remote> JottaFs<R> {
                         // Still open or changed again: the local copy stays, its record goes. What comes
                         // next must be recorded afresh (durably), not as an overlay of a removed record.
                         staging_in_use = true;
-                        l.queued = false;
-                        l.synced = false;
-                        l.record_md5 = None;
+                        if l.is_recorded() {
+                            node.mtime = job.entry.mtime;
+                        }
+                        l.uploaded_while_in_use();
                     }
                     _ => {}
                 }

@@ -269,6 +269,19 @@ impl TestMount {
     /// Mount with config, cache and mount point under `base`; a second mount on the same `base` finds
     /// the same credentials and the same upload journal (what a remount after a crash sees).
     pub fn in_dir(svc: &TestService, options: &str, extra: &[&str], base: &Path) -> Self {
+        Self::start(svc, options, extra, base, &[], None)
+    }
+
+    /// `in_dir` with extra environment for the daemon (test hooks) and, if `log` is given, its log
+    /// written there instead of to the test's stderr (for tests that read it).
+    pub fn start(
+        svc: &TestService,
+        options: &str,
+        extra: &[&str],
+        base: &Path,
+        env: &[(&str, &str)],
+        log: Option<&Path>,
+    ) -> Self {
         fuse_available();
         let config_home = base.join("config");
         let creds = config_home.join("jottafuse");
@@ -286,6 +299,11 @@ impl TestMount {
             cmd.arg("-o").arg(options);
         }
         cmd.args(extra).env("RUST_LOG", "info").stdout(Stdio::null()).stderr(Stdio::inherit());
+        cmd.envs(env.iter().copied());
+        if let Some(log) = log {
+            let f = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("daemon log file");
+            cmd.stderr(Stdio::from(f));
+        }
         let child = cmd.spawn().expect("spawn jottafuse");
         let mut m = TestMount { path, child: Some(child), config_home, _dir: None };
         m.wait_mounted();
@@ -362,6 +380,43 @@ impl Drop for TestMount {
             let _ = Command::new("fusermount3").arg("-u").arg("-z").arg(&self.path).status();
         }
     }
+}
+
+/// A user.* extended attribute of a file, as text (None when it is missing).
+pub fn getxattr(p: &Path, name: &str) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let cp = std::ffi::CString::new(p.as_os_str().as_bytes()).expect("path");
+    let cn = std::ffi::CString::new(name).expect("name");
+    let mut buf = vec![0u8; 256];
+    // SAFETY: valid C strings and a buffer of the stated size.
+    let n = unsafe { libc::getxattr(cp.as_ptr(), cn.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return None;
+    }
+    buf.truncate(n as usize);
+    String::from_utf8(buf).ok()
+}
+
+/// Poll `cond` every 50 ms for up to a minute; panics naming `what` if it never holds.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Run `f` on a thread of its own and wait for it at most `secs` seconds: None if it did not finish
+/// (a call blocked in the kernel cannot be cancelled; the thread is left behind).
+pub fn finishes_within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(secs)).ok()
 }
 
 pub fn is_mounted(path: &Path) -> bool {

@@ -1,0 +1,26 @@
+//! A test hook that holds slow work at chosen points, so tests can show that nothing else waits for it
+//! (a journal fsync, the copy of a large pending file changed in place). Off unless the environment
+//! variable `JOTTAFUSE_TEST_HOLD` names a file: while that file exists, work reaching a hold point waits
+//! (at most two minutes, so a forgotten file cannot hang a mount for good).
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+fn hold_file() -> Option<&'static PathBuf> {
+    static FILE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    FILE.get_or_init(|| std::env::var_os("JOTTAFUSE_TEST_HOLD").map(PathBuf::from)).as_ref()
+}
+
+/// Wait here while the hold file exists; `point` names the place in the log.
+pub fn wait(point: &str) {
+    let Some(file) = hold_file() else { return };
+    if !file.exists() {
+        return;
+    }
+    log::info!("test hold: {point} waits while {} exists", file.display());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while file.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
