@@ -326,7 +326,7 @@ fn tree_state(root: &Path) -> Vec<(String, Option<Vec<u8>>)> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap() {
+        for e in fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
             let p = e.unwrap().path();
             let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
             if p.is_dir() {
@@ -345,7 +345,8 @@ fn tree_state(root: &Path) -> Vec<(String, Option<Vec<u8>>)> {
 fn random_operations_match_a_local_directory() {
     let svc = TestService::start();
     let c = svc.client();
-    let mut m = TestMount::new(&svc, "writeback_delay=0.3");
+    let base = tempfile::tempdir().unwrap();
+    let mut m = TestMount::in_dir(&svc, "writeback_delay=0.3", &[], base.path());
     let mount_root = m.p("Jotta/Archive/model");
     fs::create_dir(&mount_root).unwrap();
     let local_root = svc.dir.path().join("model");
@@ -353,38 +354,82 @@ fn random_operations_match_a_local_directory() {
     let names = ["a", "b", "c", "d e", "f+g"];
     let dirs = ["", "x", "x/y"];
     let mut rng = Rng(0x5eed_1234_abcd);
+    let mut crashes = 0;
     for step in 0..150 {
         let dir = dirs[rng.below(dirs.len() as u64) as usize];
         let name = names[rng.below(names.len() as u64) as usize];
         let rel = if dir.is_empty() { name.to_string() } else { format!("{dir}/{name}") };
-        let op = rng.below(8);
+        let op = rng.below(11);
         let seed = rng.next();
         let len = rng.below(200_000) as usize;
         let off = rng.below(100_000);
         let other = names[rng.below(names.len() as u64) as usize];
-        let apply = |root: &Path| -> std::io::Result<()> {
+        if op == 10 {
+            // kill -9 at a random step and mount again: everything closed so far must be there at once.
+            if rng.below(3) == 0 {
+                m.crash();
+                // Dropped before the next mount: a TestMount's drop unmounts whatever is on its path.
+                drop(m);
+                m = TestMount::in_dir(&svc, "writeback_delay=0.3", &[], base.path());
+                crashes += 1;
+                assert_eq!(tree_state(&mount_root), tree_state(&local_root), "after the crash at step {step}");
+            }
+            continue;
+        }
+        // Each operation returns what it read, so the two sides' reads are compared too.
+        let apply = |root: &Path| -> std::io::Result<Vec<u8>> {
             let p = root.join(&rel);
+            let none = |r: std::io::Result<()>| r.map(|_| Vec::new());
             match op {
-                0 | 1 => fs::write(&p, pattern(len, seed)),
-                2 => fs::OpenOptions::new()
-                    .write(true)
-                    .open(&p)
-                    .and_then(|f| f.write_all_at(&pattern(len % 5000, seed), off)),
-                3 => fs::OpenOptions::new()
-                    .append(true)
-                    .open(&p)
-                    .and_then(|mut f| f.write_all(&pattern(len % 3000, seed))),
-                4 => fs::OpenOptions::new().write(true).open(&p).and_then(|f| f.set_len(off)),
-                5 => fs::remove_file(&p),
-                6 => fs::rename(&p, root.join(dir).join(other)),
-                _ => fs::create_dir_all(root.join(dir)),
+                0 | 1 => none(fs::write(&p, pattern(len, seed))),
+                2 => none(
+                    fs::OpenOptions::new()
+                        .write(true)
+                        .open(&p)
+                        .and_then(|f| f.write_all_at(&pattern(len % 5000, seed), off)),
+                ),
+                3 => none(
+                    fs::OpenOptions::new()
+                        .append(true)
+                        .open(&p)
+                        .and_then(|mut f| f.write_all(&pattern(len % 3000, seed))),
+                ),
+                4 => none(fs::OpenOptions::new().write(true).open(&p).and_then(|f| f.set_len(off))),
+                5 => none(fs::remove_file(&p)),
+                6 => none(fs::rename(&p, root.join(dir).join(other))),
+                8 => {
+                    // Unlinked while open: write, unlink, write more, read it all back through the handle.
+                    let mut f = fs::OpenOptions::new().read(true).write(true).open(&p)?;
+                    f.write_all_at(&pattern(len % 5000, seed), off % 1000)?;
+                    fs::remove_file(&p)?;
+                    f.write_all_at(b"after the unlink", off % 3000)?;
+                    let mut back = Vec::new();
+                    f.seek(SeekFrom::Start(0))?;
+                    std::io::Read::read_to_end(&mut f, &mut back)?;
+                    Ok(back)
+                }
+                9 => {
+                    // A reader holds the target while another file is renamed over it: it reads the old.
+                    let mut reader = fs::File::open(root.join(dir).join(other))?;
+                    fs::rename(&p, root.join(dir).join(other))?;
+                    let mut back = Vec::new();
+                    std::io::Read::read_to_end(&mut reader, &mut back)?;
+                    Ok(back)
+                }
+                _ => none(fs::create_dir_all(root.join(dir))),
             }
         };
         let expect = apply(&local_root).map_err(|e| e.kind());
         let got = apply(&mount_root).map_err(|e| e.kind());
-        assert_eq!(got, expect, "step {step}: op {op} on {rel}");
+        assert!(
+            got == expect,
+            "step {step}: op {op} on {rel}: {:?} vs {:?}",
+            got.as_ref().map(|v| v.len()),
+            expect.as_ref().map(|v| v.len())
+        );
         assert_eq!(tree_state(&mount_root), tree_state(&local_root), "after step {step}: op {op} on {rel}");
     }
+    assert!(crashes > 0, "the sequence crashed the daemon at least once");
     assert_eq!(m.terminate(), Some(0));
     // Everything reached the server as the model says.
     for (rel, content) in tree_state(&local_root) {
