@@ -259,6 +259,13 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         }
     }
 
+    fn fsyncdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
+        match self.fs.fsyncdir(ino.0) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(report("fsyncdir", &e)),
+        }
+    }
+
     fn setattr(
         &self,
         _req: &Request,

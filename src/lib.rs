@@ -7,5 +7,6 @@ pub mod dirs;
 pub mod emulator;
 pub mod fuse;
 pub mod mount;
+pub mod private;
 pub mod remote;
 pub mod vfs;

@@ -239,7 +239,12 @@ async fn get(remote: &HttpRemote, path: &RemotePath, local: Option<&Path>) -> Re
     let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = dir.join(format!(".{}.jotta-part", info.name));
     let result = async {
-        let mut file = std::fs::File::create(&tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        // The partial download is the user's alone until it is complete and verified.
+        let mut file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)
+        }
+        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
         let mut stream = remote.download(path, None).await.map_err(|e| e.to_string())?;
         let mut h = Md5::new();
         while let Some(piece) = stream.next().await {
@@ -254,6 +259,10 @@ async fn get(remote: &HttpRemote, path: &RemotePath, local: Option<&Path>) -> Re
                 return Err(format!("{path}: downloaded md5 {got} differs from the server's {want}; try again"));
             }
         }
+        use std::os::unix::fs::PermissionsExt;
+        let mode = 0o666 & !crate::private::current_umask();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
         std::fs::rename(&tmp, &target).map_err(|e| format!("cannot write {}: {e}", target.display()))
     }
     .await;

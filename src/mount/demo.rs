@@ -19,6 +19,11 @@ impl DemoAccount {
         for d in [&data_dir, &client_dir] {
             std::fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
         }
+        // The demo data is as private as any other account's (an earlier version left it readable).
+        let tightened = crate::private::tighten(&crate::dirs::data_dir());
+        if tightened > 0 {
+            log::info!("made {tightened} file(s) and folder(s) of the demo account readable by you alone");
+        }
         let config = EmulatorConfig { data_dir, demo_content: true, ..EmulatorConfig::default() };
         let emulator = emulator::start(config).await.map_err(|e| format!("cannot start the demo account: {e}"))?;
         crate::remote::auth::login(&emulator.login_token(), Some(&emulator.endpoint()), &client_dir)

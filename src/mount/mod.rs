@@ -30,6 +30,12 @@ pub struct MountRequest {
 
 /// Run the daemon; returns the process exit status. In background mode the parent process exits inside.
 pub fn run(req: MountRequest) -> i32 {
+    // Staging files, journal, status and logs are the user's alone, whatever the umask.
+    crate::private::restrict_umask();
+    if let Err(e) = check_private_locations(&req.settings) {
+        eprintln!("jottafuse: {e}");
+        return 1;
+    }
     let mountpoint = match checks::check_mountpoint(&req.mountpoint) {
         Ok(p) => p,
         Err(e) => {
@@ -69,6 +75,18 @@ pub fn run(req: MountRequest) -> i32 {
             1
         }
     }
+}
+
+/// `-o cache_dir` and `-o log_file` must be places no other user can write to.
+fn check_private_locations(s: &MountSettings) -> Result<(), String> {
+    if let Some(dir) = &s.cache_dir {
+        crate::private::check_own_folder("cache_dir", Path::new(dir))?;
+    }
+    if let Some(file) = &s.log_file {
+        crate::private::check_log_file(Path::new(file))?;
+        crate::private::tighten(Path::new(file));
+    }
+    Ok(())
 }
 
 /// Read-ahead buffers are a few MiB each and short-lived. glibc would otherwise raise its mmap threshold
@@ -146,6 +164,18 @@ fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mu
     }
     let cache_base = s.cache_dir.as_ref().map(PathBuf::from).unwrap_or_else(crate::dirs::cache_dir);
     let account_dir = cache_base.join("accounts").join(account_key(&remote));
+    // Only what is ours: the whole default folder, but only our own subfolders of a `-o cache_dir`.
+    let ours: Vec<PathBuf> = match &s.cache_dir {
+        Some(_) => vec![cache_base.join("accounts"), cache_base.join("status")],
+        None => vec![cache_base.clone()],
+    };
+    let tightened: usize = ours.iter().map(|p| crate::private::tighten(p)).sum();
+    if tightened > 0 {
+        log::info!(
+            "made {tightened} file(s) and folder(s) under {} readable by you alone (local state is private)",
+            cache_base.display()
+        );
+    }
     cfg.cache_root = Some(account_dir.clone());
     let fs = JottaFs::new(Arc::new(remote), rt.handle().clone(), cfg)
         .map_err(|e| format!("cannot use the cache dir {}: {e}", account_dir.display()))?;

@@ -323,6 +323,37 @@ impl<R: Remote> JottaFs<R> {
         }
     }
 
+    /// fsyncdir(): returns once every change to the folder's entries is in the local journal or on the
+    /// server. Files waiting for upload in it are recorded (as at close), the overlays that hold their
+    /// new names and times are flushed, and the journal's own folders are flushed so that records removed
+    /// (files deleted before their upload) stay removed. Changes of files already on the server were
+    /// made there when they happened.
+    pub fn fsyncdir(&self, ino: u64) -> FsResult<()> {
+        let Some(journal) = &self.journal else { return Ok(()) };
+        let pending: Vec<u64> = {
+            let table = lock(&self.table);
+            let node = table.get(ino).ok_or(FsError::NotFound)?;
+            if !node.kind.is_dir() {
+                return Err(FsError::NotADirectory);
+            }
+            node.children
+                .iter()
+                .flatten()
+                .copied()
+                .filter(|c| table.get(*c).is_some_and(|n| n.local.is_some()))
+                .collect()
+        };
+        for child in pending {
+            self.commit(child)?;
+            let id = lock(&self.table).get(child).and_then(|n| n.local.as_ref().map(|l| l.id));
+            if let Some(id) = id {
+                journal.sync_overlay(id).map_err(Self::local_io)?;
+            }
+        }
+        journal.sync_records().map_err(Self::local_io)?;
+        journal.sync_staging().map_err(Self::local_io)
+    }
+
     /// flush(): called for every close(); what it returns is what close() returns.
     pub fn flush(&self, fh: u64) -> FsResult<()> {
         let handle = self.handle(fh)?;

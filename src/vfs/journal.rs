@@ -117,6 +117,20 @@ impl Journal {
         sync_dir(&self.root.join("journal"))
     }
 
+    /// Flush the overlay of a record, if it has one (fsyncdir: a rename then survives a power cut).
+    pub fn sync_overlay(&self, id: u64) -> std::io::Result<()> {
+        match File::open(self.overlay_path(id)) {
+            Ok(f) => f.sync_all(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Flush the staging folder, so removals of staging files are durable too.
+    pub fn sync_staging(&self) -> std::io::Result<()> {
+        sync_dir(&self.root.join("staging"))
+    }
+
     /// Record a change of metadata (path, mtime, last error) to an entry whose content is already
     /// durably recorded as `entry.seq`: no fsync (see the header for what a power cut may cost).
     pub fn write_metadata(&self, entry: &JournalEntry) -> std::io::Result<()> {
