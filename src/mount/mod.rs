@@ -111,10 +111,7 @@ fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mu
 
     let me = lock::Owner::me(mountpoint);
     // Two emulators on one data folder would overwrite each other's store: one demo at a time.
-    let mut demo_lock = match req.settings.demo {
-        true => Some(lock::own_demo_dir(&demo::data_base(), &me)?),
-        false => None,
-    };
+    let mut demo_lock = if req.settings.demo { Some(lock::own_demo_dir(&demo::data_base(), &me)?) } else { None };
     let demo = if req.settings.demo { Some(rt.block_on(demo::DemoAccount::start())?) } else { None };
     let opts = match &demo {
         Some(d) => d.connect_options(),
