@@ -274,7 +274,7 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         _uid: Option<u32>,
         _gid: Option<u32>,
         size: Option<u64>,
-        _atime: Option<TimeOrNow>,
+        atime: Option<TimeOrNow>,
         mtime: Option<TimeOrNow>,
         _ctime: Option<SystemTime>,
         _fh: Option<FileHandle>,
@@ -288,9 +288,26 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
             TimeOrNow::SpecificTime(t) => t.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as UnixTime).unwrap_or(0),
             TimeOrNow::Now => chrono::Utc::now().timestamp(),
         });
-        match self.fs.setattr(ino.0, size, mtime) {
+        let times = atime.is_some() || mtime.is_some();
+        match self.fs.change_attr(ino.0, size, mtime, times) {
             Ok(a) => reply.attr(&self.ttl(), &self.file_attr(&a)),
             Err(e) => reply.error(report("setattr", &e)),
+        }
+    }
+
+    fn mknod(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        match name_str(name).and_then(|n| self.fs.mknod(parent.0, n, mode)) {
+            Ok(a) => reply.entry(&self.entry_ttl(), &self.file_attr(&a), Generation(0)),
+            Err(e) => reply.error(report("mknod", &e)),
         }
     }
 
@@ -470,6 +487,23 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
             },
             Err(e) => reply.error(report("getxattr", &e)),
         }
+    }
+
+    fn setxattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _name: &OsStr,
+        _value: &[u8],
+        _flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        reply.error(report("setxattr", &self.fs.xattr_change_refused()));
+    }
+
+    fn removexattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(report("removexattr", &self.fs.xattr_change_refused()));
     }
 }
 

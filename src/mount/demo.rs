@@ -11,9 +11,14 @@ pub struct DemoAccount {
     client_dir: PathBuf,
 }
 
+/// The demo account's folder: its emulator data and its own credentials.
+pub fn data_base() -> PathBuf {
+    crate::dirs::data_dir().join("demo")
+}
+
 impl DemoAccount {
     pub async fn start() -> Result<Self, String> {
-        let base = crate::dirs::data_dir().join("demo");
+        let base = data_base();
         let data_dir = base.join("service");
         let client_dir = base.join("client");
         for d in [&data_dir, &client_dir] {

@@ -1,13 +1,17 @@
 //! The `jottafuse` daemon: from parsed options to a mounted, serving filesystem, and back down on
 //! SIGTERM/SIGINT or `fusermount3 -u`. Owns start-up order: vet the mount point, fork to the background,
-//! connect (or start the embedded demo account), check the root, mount, report ready, serve, clean up.
+//! own the demo folder, connect (or start the embedded demo account), own the account's cache folder,
+//! check the root, mount, report ready, serve; then close what the kernel left open, drain, clean up.
 
 pub mod checks;
 pub mod daemon;
 pub mod demo;
+pub mod lock;
 mod logging;
 pub mod options;
 pub mod status;
+mod stop;
+mod unmount;
 
 use crate::fuse::FuseAdapter;
 use crate::remote::RemotePath;
@@ -16,6 +20,7 @@ use crate::vfs::{JottaFs, VfsConfig};
 use daemon::Readiness;
 use options::MountSettings;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -122,6 +127,9 @@ fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mu
         .build()
         .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
 
+    let me = lock::Owner::me(mountpoint);
+    // Two emulators on one data folder would overwrite each other's store: one demo at a time.
+    let mut demo_lock = if req.settings.demo { Some(lock::own_demo_dir(&demo::data_base(), &me)?) } else { None };
     let demo = if req.settings.demo { Some(rt.block_on(demo::DemoAccount::start())?) } else { None };
     let opts = match &demo {
         Some(d) => d.connect_options(),
@@ -176,6 +184,14 @@ fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mu
             cache_base.display()
         );
     }
+    // One daemon per journal: two would upload the same records and remove each other's staging files.
+    let background = readiness.is_background();
+    let mut account_lock = lock::own_account_dir(&account_dir, &me, |message| {
+        log::warn!("{message}");
+        if background {
+            eprintln!("jottafuse: {message}");
+        }
+    })?;
     cfg.cache_root = Some(account_dir.clone());
     let fs = JottaFs::new(Arc::new(remote), rt.handle().clone(), cfg)
         .map_err(|e| format!("cannot use the cache dir {}: {e}", account_dir.display()))?;
@@ -203,30 +219,29 @@ fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mu
     fuse_cfg.n_threads = Some(s.threads.unwrap_or(8));
     fuse_cfg.clone_fd = true;
 
-    let mut session = fuser::Session::new(FuseAdapter::new(fs.clone()), mountpoint, &fuse_cfg)
+    let session = fuser::Session::new(FuseAdapter::new(fs.clone()), mountpoint, &fuse_cfg)
         .map_err(|e| format!("cannot mount on {}: {e}", mountpoint.display()))?;
     log::info!("mounted {} on {}", fs.config().root, mountpoint.display());
-    raise_kernel_readahead(mountpoint, s.read_ahead_kb.unwrap_or(8192));
+    let own = unmount::OwnMount::find(mountpoint);
+    raise_kernel_readahead(own.dev(), s.read_ahead_kb.unwrap_or(8192));
     readiness.ready();
 
-    let target = mountpoint.to_path_buf();
-    let mut unmounter = session.unmount_callable();
-    rt.spawn(async move {
-        wait_for_stop_signal().await;
-        log::info!("signal received: unmounting {}", target.display());
-        // A busy mount (a shell sitting in it) refuses a plain unmount; detach it lazily then.
-        if let Err(e) = unmounter.unmount() {
-            log::info!("plain unmount refused ({e}); detaching lazily");
-            if let Err(e) = unmount(&target) {
-                log::error!("unmount of {} failed: {e}", target.display());
-            }
-        }
-    });
-
+    let stop = stop::listen(&rt, own, fs.clone());
     let result = session.run();
+    stop.session_over.store(true, Ordering::SeqCst);
     log::info!("unmounted {}", mountpoint.display());
+    account_lock.set_phase(lock::Phase::Draining);
+    if let Some(l) = demo_lock.as_mut() {
+        l.set_phase(lock::Phase::Draining);
+    }
+    // After a lazy unmount the kernel drops the releases of what was still open when the last process
+    // let go; those files count as closed now, or they would never be uploaded.
+    let open = fs.release_all();
+    if open > 0 {
+        log::info!("{open} file handle(s) were still open when the connection ended; their files are closed now");
+    }
     let drain = s.drain_timeout.unwrap_or(Duration::from_secs(3600));
-    let left = fs.drain(drain);
+    let left = fs.drain(drain, &stop.now);
     if left > 0 {
         eprintln!("jottafuse: {left} upload(s) left in the journal; they continue at the next mount of this account");
     }
@@ -239,18 +254,11 @@ fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mu
 }
 
 /// The kernel reads ahead only 128 KiB on a FUSE mount by default, in 128 KiB requests: far too little
-/// for a network filesystem that streams. Raise the mount's read-ahead (its backing device info, found
-/// through mountinfo so the filesystem itself is not asked); only root may, others keep the default.
-fn raise_kernel_readahead(mountpoint: &Path, kb: u32) {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return };
-    let want = mountpoint.to_string_lossy();
-    let Some(dev) = info
-        .lines()
-        .map(|l| l.split(' ').collect::<Vec<_>>())
-        .find_map(|f| (f.len() > 4 && checks::unescape(f[4]) == want).then(|| f[2].to_string()))
-    else {
-        return;
-    };
+/// for a network filesystem that streams. Raise the mount's read-ahead (its backing device info, named
+/// by the device number found in mountinfo, so the filesystem itself is not asked); only root may,
+/// others keep the default.
+fn raise_kernel_readahead(dev: Option<&str>, kb: u32) {
+    let Some(dev) = dev else { return };
     let knob = format!("/sys/class/bdi/{dev}/read_ahead_kb");
     match std::fs::write(&knob, kb.to_string()) {
         Ok(()) => log::debug!("kernel read-ahead of {dev} set to {kb} KiB"),
@@ -265,36 +273,4 @@ fn account_key(remote: &HttpRemote) -> String {
     let digest = hex::encode(Md5::digest(who.as_bytes()));
     let safe: String = remote.username().chars().filter(|c| c.is_ascii_alphanumeric()).take(24).collect();
     format!("{safe}-{}", &digest[..12])
-}
-
-async fn wait_for_stop_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        log::error!("cannot install signal handlers; unmount with fusermount3 -u");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-}
-
-/// Unmount our own mount point: directly as root, through fusermount3 otherwise.
-pub fn unmount(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
-        let c = std::ffi::CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| std::io::Error::other("mount point path contains NUL"))?;
-        // SAFETY: c is a valid NUL-terminated path.
-        if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } == 0 {
-            return Ok(());
-        }
-    }
-    let status = std::process::Command::new("fusermount3").arg("-u").arg("-z").arg(path).status()?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(std::io::Error::other(format!("fusermount3 -u exited with {status}")))
-    }
 }

@@ -23,6 +23,10 @@ pub enum FsError {
     Io(String),
     /// The operation does not exist on this filesystem (documented in README).
     Unsupported(&'static str),
+    /// Something JottaCloud cannot hold at all (FIFOs, sockets, device nodes, links).
+    NotPermitted(String),
+    /// A size the staging disk cannot hold (a truncate far beyond its free space).
+    TooBig(String),
     BadHandle,
 }
 
@@ -43,6 +47,8 @@ impl FsError {
             FsError::Access(_) => libc::EACCES,
             FsError::Io(_) => libc::EIO,
             FsError::Unsupported(_) => libc::ENOTSUP,
+            FsError::NotPermitted(_) => libc::EPERM,
+            FsError::TooBig(_) => libc::EFBIG,
             FsError::BadHandle => libc::EBADF,
         }
     }
@@ -63,6 +69,8 @@ impl fmt::Display for FsError {
             FsError::Access(m) => write!(f, "access refused: {m}"),
             FsError::Io(m) => write!(f, "I/O error: {m}"),
             FsError::Unsupported(m) => write!(f, "not supported: {m}"),
+            FsError::NotPermitted(m) => write!(f, "not permitted: {m}"),
+            FsError::TooBig(m) => write!(f, "file too large: {m}"),
             FsError::BadHandle => f.write_str("bad file handle"),
         }
     }
@@ -109,5 +117,13 @@ mod tests {
         for (remote, errno) in table {
             assert_eq!(FsError::from(remote.clone()).errno(), errno, "{remote}");
         }
+    }
+
+    #[test]
+    fn refusals_of_the_core_map_to_their_errno() {
+        assert_eq!(FsError::NotPermitted("fifo".into()).errno(), libc::EPERM);
+        assert_eq!(FsError::TooBig("1 EiB".into()).errno(), libc::EFBIG);
+        assert_eq!(FsError::Unsupported("setxattr").errno(), libc::EOPNOTSUPP);
+        assert_eq!(FsError::ReadOnly("/".into()).errno(), libc::EROFS);
     }
 }

@@ -5,6 +5,7 @@
 //! Lock order: `listing gate` (per folder) -> `table`. Never call the remote while holding `table`.
 
 mod commit;
+mod edges;
 pub mod error;
 mod hasher;
 pub mod journal;
@@ -219,10 +220,27 @@ impl<R: Remote> JottaFs<R> {
                 let nlink = if n.local.as_ref().is_some_and(|l| l.is_orphaned()) { 0 } else { 1 };
                 (size, if self.cfg.read_only { 0o444 } else { 0o666 }, nlink)
             }
-            _ => (0, if writable_dir { 0o777 } else { 0o555 }, 2),
+            // Without the table only a folder known to be empty can be counted (see `attr_in`).
+            _ => (
+                0,
+                if writable_dir { 0o777 } else { 0o555 },
+                if n.children.as_ref().is_some_and(|c| c.is_empty()) { 2 } else { 1 },
+            ),
         };
         let mtime = n.local.as_ref().map(|l| l.mtime).unwrap_or(n.mtime);
         Attr { ino, kind: n.kind, size, mtime, ctime: mtime, perm: (perm & !self.cfg.umask) as u16, nlink }
+    }
+
+    /// `attr_of` with a folder's link count as on a local disk: 2 + its subfolders once its listing is
+    /// known; 1 before, the convention for "not counted" that tools such as `find` understand. (Costs a
+    /// look at each child of a listed folder.)
+    fn attr_in(&self, table: &InodeTable, ino: u64, n: &node::Node) -> Attr {
+        let mut attr = self.attr_of(ino, n);
+        if let (true, Some(children)) = (n.kind.is_dir(), &n.children) {
+            let subfolders = children.iter().filter(|c| table.get(**c).is_some_and(|c| c.kind.is_dir())).count();
+            attr.nlink = 2 + u32::try_from(subfolders).unwrap_or(u32::MAX - 2);
+        }
+        attr
     }
 
     fn gate(&self, ino: u64) -> Arc<Mutex<()>> {
@@ -388,7 +406,7 @@ impl<R: Remote> JottaFs<R> {
         if node.name != name {
             return Err(FsError::NotFound);
         }
-        let attr = self.attr_of(ino, node);
+        let attr = self.attr_in(&table, ino, node);
         // Counted under the same lock: from here the node cannot be dropped while the kernel holds it.
         table.remember(ino);
         Ok(attr)
@@ -406,7 +424,7 @@ impl<R: Remote> JottaFs<R> {
         }
         let table = lock(&self.table);
         let node = table.get(ino).ok_or(FsError::NotFound)?;
-        Ok(self.attr_of(ino, node))
+        Ok(self.attr_in(&table, ino, node))
     }
 
     /// Open a folder: its listing is made fresh now, and the answer says whether the kernel may keep the
@@ -435,7 +453,7 @@ impl<R: Remote> JottaFs<R> {
             .as_deref()
             .unwrap_or(&[])
             .iter()
-            .filter_map(|c| table.get(*c).map(|n| DirEntry { name: n.name.clone(), attr: self.attr_of(*c, n) }))
+            .filter_map(|c| table.get(*c).map(|n| DirEntry { name: n.name.clone(), attr: self.attr_in(&table, *c, n) }))
             .collect())
     }
 

@@ -14,6 +14,7 @@ use super::upload_queue::{PendingReport, QueueStats};
 use super::{lock, JottaFs};
 use crate::remote::{Remote, RemoteError, RemotePath, UploadOutcome, UploadRequest};
 use serde::Serialize;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -333,17 +334,38 @@ impl<R: Remote> JottaFs<R> {
         self.journal.as_ref().map(|j| j.staging_path(id)).unwrap_or_default()
     }
 
-    /// Unmount: record what is still dirty, then wait (at most `limit`) for the queue to drain, logging
-    /// progress. Returns how many uploads are left in the journal for the next mount.
-    pub fn drain(&self, limit: Duration) -> usize {
+    /// The kernel connection is gone: every handle still open is closed now, as `release()` would
+    /// close it. After a lazy unmount the kernel never sends the releases of handles that were open
+    /// when the last process let go, and a file counted as open would never be uploaded. Returns how
+    /// many handles were open.
+    pub fn release_all(&self) -> usize {
+        let open: Vec<u64> = lock(&self.handles).keys().copied().collect();
+        for &fh in &open {
+            if let Err(e) = self.release(fh) {
+                log::error!("cannot record a file left open at unmount: {e}");
+            }
+        }
+        open.len()
+    }
+
+    /// Record in the journal every file whose latest content is only in memory (changed since its last
+    /// record), so that it survives the daemon.
+    pub fn journal_all(&self) {
         let dirty = lock(&self.table).local_descendants(super::ROOT_INO);
         for ino in dirty {
             if let Err(e) = self.commit(ino) {
                 log::error!("cannot record a file at unmount: {e}");
             }
         }
+    }
+
+    /// Unmount: record what is still dirty, then wait (at most `limit`, or until `stop` is set) for the
+    /// queue to drain, logging progress. Returns how many uploads are left in the journal for the next
+    /// mount.
+    pub fn drain(&self, limit: Duration, stop: &AtomicBool) -> usize {
+        self.journal_all();
         self.queue.hurry_all();
-        let drained = self.queue.wait_empty(limit, |n, bytes| {
+        let drained = self.queue.wait_empty(limit, stop, |n, bytes| {
             log::info!("waiting for {n} upload(s), {:.1} MiB, to reach JottaCloud", bytes as f64 / 1048576.0);
             eprintln!("jottafuse: waiting for {n} upload(s), {:.1} MiB, to reach JottaCloud", bytes as f64 / 1048576.0);
         });

@@ -7,6 +7,7 @@
 use super::journal::JournalEntry;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -354,8 +355,9 @@ impl UploadQueue {
         }
     }
 
-    /// Wait until nothing is pending or `timeout` passes; `progress` is called about every two seconds.
-    pub fn wait_empty(&self, timeout: Duration, mut progress: impl FnMut(usize, u64)) -> bool {
+    /// Wait until nothing is pending, `timeout` passes or `stop` is set (seen within half a second);
+    /// `progress` is called about every two seconds.
+    pub fn wait_empty(&self, timeout: Duration, stop: &AtomicBool, mut progress: impl FnMut(usize, u64)) -> bool {
         let deadline = Instant::now() + timeout;
         let mut last = Instant::now();
         let mut inner = self.lock();
@@ -365,7 +367,7 @@ impl UploadQueue {
                 return true;
             }
             let now = Instant::now();
-            if now >= deadline {
+            if now >= deadline || stop.load(Ordering::SeqCst) {
                 return false;
             }
             if now.duration_since(last) >= Duration::from_secs(2) {

@@ -269,7 +269,7 @@ impl TestMount {
     /// Mount with config, cache and mount point under `base`; a second mount on the same `base` finds
     /// the same credentials and the same upload journal (what a remount after a crash sees).
     pub fn in_dir(svc: &TestService, options: &str, extra: &[&str], base: &Path) -> Self {
-        Self::start(svc, options, extra, base, &[], None)
+        Self::spawn(svc, options, extra, base, &[], Stdio::inherit())
     }
 
     /// `in_dir` with extra environment for the daemon (test hooks) and, if `log` is given, its log
@@ -281,6 +281,38 @@ impl TestMount {
         base: &Path,
         env: &[(&str, &str)],
         log: Option<&Path>,
+    ) -> Self {
+        let stderr = match log {
+            Some(log) => {
+                Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(log).expect("daemon log file"))
+            }
+            None => Stdio::inherit(),
+        };
+        Self::spawn(svc, options, extra, base, env, stderr)
+    }
+
+    /// Like `new`, with the daemon's log (its stderr) kept for `log()`.
+    pub fn logged(svc: &TestService, options: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = std::fs::File::create(dir.path().join("daemon.log")).expect("log file");
+        let mut m = Self::spawn(svc, options, &[], dir.path(), &[], Stdio::from(log));
+        m._dir = Some(dir);
+        m
+    }
+
+    /// What the daemon logged so far (mounts made with `logged`).
+    pub fn log(&self) -> String {
+        let base = self.path.parent().unwrap_or(&self.path);
+        std::fs::read_to_string(base.join("daemon.log")).unwrap_or_default()
+    }
+
+    fn spawn(
+        svc: &TestService,
+        options: &str,
+        extra: &[&str],
+        base: &Path,
+        env: &[(&str, &str)],
+        stderr: Stdio,
     ) -> Self {
         fuse_available();
         let config_home = base.join("config");
@@ -298,12 +330,8 @@ impl TestMount {
         if !options.is_empty() {
             cmd.arg("-o").arg(options);
         }
-        cmd.args(extra).env("RUST_LOG", "info").stdout(Stdio::null()).stderr(Stdio::inherit());
+        cmd.args(extra).env("RUST_LOG", "info").stdout(Stdio::null()).stderr(stderr);
         cmd.envs(env.iter().copied());
-        if let Some(log) = log {
-            let f = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("daemon log file");
-            cmd.stderr(Stdio::from(f));
-        }
         let child = cmd.spawn().expect("spawn jottafuse");
         let mut m = TestMount { path, child: Some(child), config_home, _dir: None };
         m.wait_mounted();
