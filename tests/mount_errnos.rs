@@ -123,7 +123,8 @@ fn truncate_past_the_free_space_of_a_small_cache_disk_is_efbig() {
     let base = tempfile::tempdir().unwrap();
     let cache = base.path().join("small-cache");
     fs::create_dir_all(&cache).unwrap();
-    let ok = Command::new("mount").args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"]).arg(&cache).status().unwrap();
+    let ok =
+        Command::new("mount").args(["-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs"]).arg(&cache).status().unwrap();
     assert!(ok.success(), "mounting a tmpfs for the test");
     struct Unmount(std::path::PathBuf);
     impl Drop for Unmount {

@@ -481,7 +481,8 @@ fn a_full_cache_disk_fails_the_writer_and_keeps_what_was_accepted() {
     let cache = base.path().join("small-cache");
     fs::create_dir_all(&cache).unwrap();
     // A 4 MiB tmpfs as the cache disk.
-    let ok = Command::new("mount").args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"]).arg(&cache).status().unwrap();
+    let ok =
+        Command::new("mount").args(["-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs"]).arg(&cache).status().unwrap();
     assert!(ok.success(), "mounting a tmpfs for the test");
     struct Unmount(std::path::PathBuf);
     impl Drop for Unmount {

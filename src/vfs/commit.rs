@@ -432,37 +432,36 @@ impl<R: Remote> JottaFs<R> {
     /// utimens: a pending file takes the time into its journal record; a file already on the server
     /// gets it with a metadata call (cphash), no bytes sent.
     pub(super) fn set_file_mtime(&self, ino: u64, t: UnixTime) -> FsResult<()> {
-        let remote_call = {
-            let mut table = lock(&self.table);
-            let path = table.path(ino).ok_or(FsError::NotFound)?;
-            let node = table.get_mut(ino).ok_or(FsError::NotFound)?;
-            match node.local.as_ref() {
-                Some(_) => None,
-                None => {
-                    let meta = node.file.clone().unwrap_or_default();
-                    Some((path, meta))
-                }
-            }
-        };
-        match remote_call {
-            None => {
-                self.with_local(ino, None, |l| {
+        // The upload of a closed file may settle (and its local copy go) between the look and the
+        // change: then the time goes to the server instead, on the next round.
+        for _ in 0..3 {
+            let remote_call = {
+                let table = lock(&self.table);
+                let path = table.path(ino).ok_or(FsError::NotFound)?;
+                let node = table.get(ino).ok_or(FsError::NotFound)?;
+                node.local.is_none().then(|| (path, node.file.clone().unwrap_or_default()))
+            };
+            let Some((path, meta)) = remote_call else {
+                let changed = self.with_local(ino, None, |l| {
                     l.mtime = t;
                     Ok(())
-                })?;
-                self.commit_if_closed(ino)
-            }
-            Some((path, meta)) => {
-                let md5 = meta.md5_hex().ok_or_else(|| FsError::Io(format!("{path}: the server gave no md5")))?;
-                let info = self.rt.block_on(self.remote.set_times(&path, meta.size, &md5, t, t))?;
-                let mut table = lock(&self.table);
-                if let Some(node) = table.get_mut(ino) {
-                    node.mtime = info.modified().unwrap_or(t);
-                    node.file = Some(FileMeta::from_info(&info));
+                });
+                match changed {
+                    Err(FsError::BadHandle) => continue,
+                    other => other?,
                 }
-                Ok(())
+                return self.commit_if_closed(ino);
+            };
+            let md5 = meta.md5_hex().ok_or_else(|| FsError::Io(format!("{path}: the server gave no md5")))?;
+            let info = self.rt.block_on(self.remote.set_times(&path, meta.size, &md5, t, t))?;
+            let mut table = lock(&self.table);
+            if let Some(node) = table.get_mut(ino) {
+                node.mtime = info.modified().unwrap_or(t);
+                node.file = Some(FileMeta::from_info(&info));
             }
+            return Ok(());
         }
+        Err(FsError::Io("the file kept changing between its local copy and the server; try again".into()))
     }
 
     /// copy_file_range: a whole file onto a new empty file is a server-side copy (no bytes travel);
