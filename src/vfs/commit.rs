@@ -148,6 +148,7 @@ impl<R: Remote> JottaFs<R> {
         // Pages the kernel cached before this change are stale now: writes through write-only handles
         // bypass its cache (kernels since 6.6 drop the written range themselves; older ones do not).
         node.generation += 1;
+        node.changed_at = Some(now());
         Ok(out)
     }
 
@@ -458,6 +459,7 @@ impl<R: Remote> JottaFs<R> {
             if let Some(node) = table.get_mut(ino) {
                 node.mtime = info.modified().unwrap_or(t);
                 node.file = Some(FileMeta::from_info(&info));
+                node.changed_at = Some(now());
             }
             return Ok(());
         }

@@ -228,7 +228,8 @@ impl<R: Remote> JottaFs<R> {
             ),
         };
         let mtime = n.local.as_ref().map(|l| l.mtime).unwrap_or(n.mtime);
-        Attr { ino, kind: n.kind, size, mtime, ctime: mtime, perm: (perm & !self.cfg.umask) as u16, nlink }
+        let ctime = n.changed_at.unwrap_or(mtime);
+        Attr { ino, kind: n.kind, size, mtime, ctime, perm: (perm & !self.cfg.umask) as u16, nlink }
     }
 
     /// `attr_of` with a folder's link count as on a local disk: 2 + its subfolders once its listing is

@@ -58,6 +58,7 @@ impl<R: Remote> JottaFs<R> {
             let ino = table.upsert(parent, name, NodeKind::File, local.mtime, Some(FileMeta::default()));
             if let Some(n) = table.get_mut(ino) {
                 n.local = Some(local);
+                n.changed_at = Some(now());
             }
             table.add_child(parent, ino);
             table.remember(ino);

@@ -89,6 +89,9 @@ pub struct Node {
     pub lookups: u64,
     /// Open file handles (readers and writers) on this node.
     pub handles: u32,
+    /// When this mount last changed the node (content, time or name): its ctime. Not kept by the
+    /// service, so a node nobody changed here shows its mtime.
+    pub changed_at: Option<UnixTime>,
 }
 
 impl Node {
@@ -135,6 +138,7 @@ impl InodeTable {
                 local: None,
                 lookups: 0,
                 handles: 0,
+                changed_at: None,
             },
         );
         InodeTable {
@@ -268,6 +272,7 @@ impl InodeTable {
                 local: None,
                 lookups: 0,
                 handles: 0,
+                changed_at: None,
             },
         );
         self.by_name.insert((parent, key(name)), ino);
@@ -309,6 +314,7 @@ impl InodeTable {
             node.parent = new_parent;
             node.name = new_name.to_string();
             node.depth = depth;
+            node.changed_at = Some(chrono::Utc::now().timestamp());
         }
         self.by_name.insert((new_parent, key(new_name)), ino);
         self.add_child(new_parent, ino);
