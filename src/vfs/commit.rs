@@ -5,7 +5,7 @@
 //! Lock order: `journal_lock` -> `table` -> `queue`. The remote is never called with `table` held.
 
 use super::error::{FsError, FsResult};
-use super::journal::JournalEntry;
+use super::journal::{EntryKind, JournalEntry};
 use super::node::{FileMeta, NodeKind};
 use super::staging::LocalFile;
 use super::{lock, now, Attr, JottaFs};
@@ -240,6 +240,7 @@ impl<R: Remote> JottaFs<R> {
                 mtime: local.mtime,
                 last_error: None,
                 seq: if metadata_only { local.record_seq } else { local.record_seq + 1 },
+                kind: EntryKind::File,
             };
             if metadata_only {
                 journal.write_metadata(&entry).map_err(Self::local_io)?;
