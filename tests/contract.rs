@@ -688,13 +688,14 @@ fn persistent_faults_end_in_transient_after_retries() {
     assert!(matches!(e, RemoteError::Transient(_)), "{e:?}");
     assert_eq!(svc.requests("download"), 3);
 
-    // A server that is not there at all.
+    // A server that is not there at all: no connection opens, which callers tell apart from a busy one.
     let mut svc = svc;
     let port_gone = svc.endpoint();
     let emu = svc.emulator.take().expect("running");
     svc.rt.block_on(emu.shutdown());
     let e = svc.rt.block_on(c.account()).unwrap_err();
-    assert!(matches!(e, RemoteError::Transient(_)), "{port_gone}: {e:?}");
+    assert!(matches!(e, RemoteError::Unreachable(_)), "{port_gone}: {e:?}");
+    assert!(e.is_transient());
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -299,11 +299,25 @@ fn status(json: bool) -> ExitCode {
             n("failures"),
         );
         println!("  names cached in memory: {}", r["cached_entries"].as_u64().unwrap_or(0));
+        let service = &r["service"];
+        if service["reachable"].as_bool() == Some(false) {
+            println!(
+                "  JottaCloud unreachable for {} s ({}): the uploads wait for the service and go out when it \
+                 answers again",
+                service["unreachable_for"].as_u64().unwrap_or(0),
+                service["last_error"].as_str().unwrap_or("no connection"),
+            );
+        }
+        if n("folders_created") > 0 {
+            println!("  folders made offline and created since: {}", n("folders_created"));
+        }
         for p in pending {
             let state = if p["in_flight"].as_bool().unwrap_or(false) { "uploading" } else { "waiting" };
             let err = p["last_error"].as_str().map(|e| format!(" (last error: {e})")).unwrap_or_default();
+            // A folder to create shows as the folder it is: its path with a trailing slash.
+            let slash = if p["folder"].as_bool().unwrap_or(false) { "/" } else { "" };
             println!(
-                "    {state:9} {:>12} {}{err}",
+                "    {state:9} {:>12} {}{slash}{err}",
                 p["size"].as_u64().unwrap_or(0),
                 p["path"].as_str().unwrap_or("?")
             );

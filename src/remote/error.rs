@@ -30,6 +30,9 @@ pub enum RemoteError {
     Incomplete(String),
     /// Network trouble, 429 or 5xx that outlasted the retries. Worth trying again later.
     Transient(String),
+    /// No connection to the service could be opened (refused, no route, name not resolved, connect timed
+    /// out) after the retries: the network or the service is down. Worth trying again later.
+    Unreachable(String),
     /// The server answered something we cannot understand (non-XML, truncated, missing fields).
     Protocol(String),
     /// Local configuration or credentials file problem (bad token, loose `.netrc` permissions, ...).
@@ -43,7 +46,7 @@ pub type RemoteResult<T> = Result<T, RemoteError>;
 impl RemoteError {
     /// Errors that a later retry of the same idempotent request may cure.
     pub fn is_transient(&self) -> bool {
-        matches!(self, RemoteError::Transient(_))
+        matches!(self, RemoteError::Transient(_) | RemoteError::Unreachable(_))
     }
 }
 
@@ -67,6 +70,9 @@ impl fmt::Display for RemoteError {
             RemoteError::Incomplete(m) => write!(f, "upload incomplete: {m}; it can be resumed"),
             RemoteError::Transient(m) => {
                 write!(f, "JottaCloud unreachable or busy: {m} (check the network and try again)")
+            }
+            RemoteError::Unreachable(m) => {
+                write!(f, "JottaCloud unreachable: {m} (check the network connection)")
             }
             RemoteError::Protocol(m) => write!(f, "unexpected reply from JottaCloud: {m}"),
             RemoteError::Config(m) => write!(f, "configuration problem: {m}"),

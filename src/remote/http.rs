@@ -59,10 +59,19 @@ pub(crate) fn one_line(e: &dyn std::error::Error) -> String {
 }
 
 fn failure_of(e: &reqwest::Error) -> Failure {
-    if e.is_connect() {
-        Failure::Connect
-    } else {
-        Failure::Broken
+    match (e.is_connect(), e.is_timeout()) {
+        (true, true) => Failure::ConnectTimedOut,
+        (true, false) => Failure::Connect,
+        _ => Failure::Broken,
+    }
+}
+
+/// The error a transport failure ends in once it is not retried: a connection that never opened means
+/// the service cannot be reached at all, which callers treat apart from a busy or broken one.
+fn transport_error(what: &str, e: &reqwest::Error) -> RemoteError {
+    match failure_of(e) {
+        Failure::Connect | Failure::ConnectTimedOut => RemoteError::Unreachable(format!("{what}: {}", one_line(e))),
+        _ => RemoteError::Transient(format!("{what}: {}", one_line(e))),
     }
 }
 
@@ -96,7 +105,8 @@ enum Verdict {
 }
 
 /// The retry rule shared by every request loop: a status or transport failure is retried while the
-/// policy allows and the request is safe to repeat; a transport failure past that is `Transient`.
+/// policy allows and the request is safe to repeat; a transport failure past that is `Unreachable` when
+/// no connection could be opened, else `Transient`.
 fn judge(
     policy: &RetryPolicy,
     idem: Idempotency,
@@ -115,7 +125,7 @@ fn judge(
         }
         Err(e) => {
             if attempt >= policy.max_attempts || !retry::should_retry(idem, failure_of(&e)) {
-                return Err(RemoteError::Transient(format!("{what}: {}", one_line(&e))));
+                return Err(transport_error(what, &e));
             }
             Ok(Verdict::Retry(failure_of(&e)))
         }

@@ -2,6 +2,11 @@
 //! harmless to repeat are retried after they may have reached the server; the rest (mv, cp, rm, allocate,
 //! upload bytes) are retried only when the connection could not even be opened. Uploads recover by
 //! re-allocating and resuming instead (see `upload.rs`).
+//!
+//! How long a dead service costs one request: a refused connection is tried `max_attempts` times with
+//! the backoff between (at most 3.1 s with the default policy, about half that on average); a host that
+//! does not answer at all costs one connect timeout (10 s, see `http.rs`) and is not tried again, since
+//! waiting that long again would only say the same. Either ends in `RemoteError::Unreachable`.
 
 use rand::Rng;
 use std::time::Duration;
@@ -60,6 +65,8 @@ pub enum Failure {
     Status(u16),
     /// The connection could not be opened: the request never left.
     Connect,
+    /// Opening the connection timed out: the request never left, and the host did not answer at all.
+    ConnectTimedOut,
     /// The connection broke or timed out after the request may have been sent.
     Broken,
 }
@@ -73,6 +80,7 @@ pub fn is_retryable_status(status: u16) -> bool {
 pub fn should_retry(idempotency: Idempotency, failure: Failure) -> bool {
     match failure {
         Failure::Connect => true,
+        Failure::ConnectTimedOut => false,
         Failure::Broken => idempotency == Idempotency::Idempotent,
         Failure::Status(s) => idempotency == Idempotency::Idempotent && is_retryable_status(s),
     }
@@ -101,6 +109,8 @@ mod tests {
             (NotIdempotent, Failure::Status(503), false),
             (NotIdempotent, Failure::Broken, false),
             (NotIdempotent, Failure::Connect, true),
+            (Idempotent, Failure::ConnectTimedOut, false),
+            (NotIdempotent, Failure::ConnectTimedOut, false),
         ] {
             assert_eq!(should_retry(idem, failure), want, "{idem:?} {failure:?}");
         }

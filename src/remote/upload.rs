@@ -172,6 +172,9 @@ async fn send_bytes(
             if let Some(msg) = local_error.lock().ok().and_then(|mut l| l.take()) {
                 return Err(RemoteError::Io(format!("{what}: {msg}")));
             }
+            if e.is_connect() {
+                return Err(RemoteError::Unreachable(format!("{what}: {}", one_line(&e))));
+            }
             return Err(RemoteError::Transient(format!("{what}: connection lost at upload ({})", one_line(&e))));
         }
     };

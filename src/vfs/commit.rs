@@ -5,7 +5,7 @@
 //! Lock order: `journal_lock` -> `table` -> `queue`. The remote is never called with `table` held.
 
 use super::error::{FsError, FsResult};
-use super::journal::JournalEntry;
+use super::journal::{EntryKind, JournalEntry};
 use super::lifecycle::{Due, Record};
 use super::node::{FileMeta, NodeKind};
 use super::staging::LocalFile;
@@ -32,7 +32,9 @@ impl<R: Remote> JottaFs<R> {
         if new_size <= current {
             return Ok(());
         }
-        let s = self.statfs()?;
+        // Never a round trip here: the last known figures (see offline.rs); none known and the service
+        // unreachable, the write is taken on trust.
+        let Some(s) = self.space_for_write()? else { return Ok(()) };
         let needed = new_size.saturating_sub(queued);
         if !s.unlimited && needed > s.free {
             return Err(FsError::NoSpace(format!(
@@ -276,6 +278,7 @@ impl<R: Remote> JottaFs<R> {
                 mtime: local.mtime,
                 last_error: None,
                 seq,
+                kind: EntryKind::File,
             };
             let prepared = if full { Some(journal.prepare(&entry).map_err(Self::local_io)?) } else { None };
             let journal_guard = lock(&self.journal_lock);

@@ -21,6 +21,9 @@ pub enum FsError {
     Access(String),
     /// Network or server trouble that outlasted the retries; the message says what happened.
     Io(String),
+    /// The service cannot be reached (see `offline.rs`): what needs it fails at once, what does not is
+    /// served from the cache and the journal.
+    Unreachable(String),
     /// The operation does not exist on this filesystem (documented in README).
     Unsupported(&'static str),
     /// Something JottaCloud cannot hold at all (FIFOs, sockets, device nodes, links).
@@ -46,6 +49,7 @@ impl FsError {
             FsError::NameTooLong => libc::ENAMETOOLONG,
             FsError::Access(_) => libc::EACCES,
             FsError::Io(_) => libc::EIO,
+            FsError::Unreachable(_) => libc::EIO,
             FsError::Unsupported(_) => libc::ENOTSUP,
             FsError::NotPermitted(_) => libc::EPERM,
             FsError::TooBig(_) => libc::EFBIG,
@@ -68,6 +72,7 @@ impl fmt::Display for FsError {
             FsError::NameTooLong => f.write_str("name longer than 255 bytes"),
             FsError::Access(m) => write!(f, "access refused: {m}"),
             FsError::Io(m) => write!(f, "I/O error: {m}"),
+            FsError::Unreachable(m) => write!(f, "JottaCloud unreachable: {m}"),
             FsError::Unsupported(m) => write!(f, "not supported: {m}"),
             FsError::NotPermitted(m) => write!(f, "not permitted: {m}"),
             FsError::TooBig(m) => write!(f, "file too large: {m}"),
@@ -91,6 +96,7 @@ impl From<RemoteError> for FsError {
             RemoteError::Corrupt(m) => FsError::Io(m),
             RemoteError::Incomplete(m) => FsError::Io(m),
             RemoteError::Transient(m) => FsError::Io(m),
+            RemoteError::Unreachable(m) => FsError::Unreachable(m),
             RemoteError::Protocol(m) => FsError::Io(m),
             RemoteError::Config(m) => FsError::Access(m),
             RemoteError::Io(m) => FsError::Io(m),
@@ -111,6 +117,7 @@ mod tests {
             (RemoteError::Unauthorized("x".into()), libc::EACCES),
             (RemoteError::InvalidName("x".into()), libc::EINVAL),
             (RemoteError::Transient("x".into()), libc::EIO),
+            (RemoteError::Unreachable("x".into()), libc::EIO),
             (RemoteError::Protocol("x".into()), libc::EIO),
             (RemoteError::NotADirectory("x".into()), libc::ENOTDIR),
         ];

@@ -9,6 +9,10 @@
 //! and time. The overlay names the durable record it amends (`seq`), so a stale one is never applied, and
 //! a torn one is ignored: it can never cost the content.
 //!
+//! Two kinds of record: a file (the default, and all records written before folders existed) and a
+//! folder made while the service was unreachable, which has no staging file and is created on the
+//! server before anything below it (see `pending_dirs.rs`).
+//!
 //! Layout under the account's cache folder: `staging/<id>` (content), `journal/<id>.json` (record) and
 //! `journal/<id>.meta` (overlay).
 
@@ -17,6 +21,23 @@ use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+/// What a record stands for.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    /// A file whose content waits in the staging file of the same id.
+    #[default]
+    File,
+    /// A folder to create on the server (no staging file; `size` 0, `md5` empty).
+    Folder,
+}
+
+impl EntryKind {
+    fn is_file(&self) -> bool {
+        *self == EntryKind::File
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct JournalEntry {
@@ -32,6 +53,20 @@ pub struct JournalEntry {
     /// Which durable record of this id this is (bumped at each one); an overlay carries the one it amends.
     #[serde(default)]
     pub seq: u64,
+    /// Absent in file records (and in every record of earlier versions), so they stay as they were.
+    #[serde(default, skip_serializing_if = "EntryKind::is_file")]
+    pub kind: EntryKind,
+}
+
+impl JournalEntry {
+    /// The record of a folder to create at `path`.
+    pub fn folder(id: u64, path: String, mtime: UnixTime) -> Self {
+        JournalEntry { id, path, size: 0, md5: String::new(), mtime, last_error: None, seq: 1, kind: EntryKind::Folder }
+    }
+
+    pub fn is_folder(&self) -> bool {
+        self.kind == EntryKind::Folder
+    }
 }
 
 /// A record written and flushed under a temporary name, waiting to be put in place.
@@ -185,7 +220,9 @@ impl Journal {
                 continue;
             }
             match fs::read(&p).ok().and_then(|b| serde_json::from_slice::<JournalEntry>(&b).ok()) {
-                Some(entry) if self.staging_path(entry.id).exists() => out.push(self.amended(entry)),
+                Some(entry) if entry.is_folder() || self.staging_path(entry.id).exists() => {
+                    out.push(self.amended(entry))
+                }
                 Some(entry) => log::error!(
                     "journal record {} for {} has lost its staging file; the content cannot be recovered",
                     p.display(),
@@ -252,6 +289,7 @@ mod tests {
             mtime: 5,
             last_error: None,
             seq: 1,
+            kind: EntryKind::File,
         };
         j.write(&e).unwrap();
         fs::write(dir.path().join("journal/bad.json"), b"{not json").unwrap();
@@ -268,6 +306,35 @@ mod tests {
     }
 
     #[test]
+    fn folder_records_need_no_staging_file_and_old_records_read_as_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        let folder = JournalEntry::folder(j.new_id(), "/Jotta/Archive/new".into(), 5);
+        j.write(&folder).unwrap();
+        // A record as earlier versions wrote it: no `kind`.
+        let old = j.new_id();
+        fs::write(j.staging_path(old), b"data").unwrap();
+        let text = format!(
+            r#"{{"id":{old},"path":"/Jotta/Archive/new/a","size":4,"md5":"m","mtime":6,"last_error":null,"seq":1}}"#
+        );
+        fs::write(j.record_path(old), text).unwrap();
+        let pending = j.pending();
+        assert_eq!(pending.len(), 2);
+        assert_eq!(pending[0], folder);
+        assert!(!pending[1].is_folder());
+        assert_eq!(pending[1].path, "/Jotta/Archive/new/a");
+        // File records are written as before, so an earlier version reads them too.
+        let written = String::from_utf8(fs::read(j.record_path(folder.id)).unwrap()).unwrap();
+        assert!(written.contains(r#""kind":"folder""#), "{written}");
+        let file = JournalEntry { id: old, kind: EntryKind::File, ..pending[1].clone() };
+        j.write(&file).unwrap();
+        let written = String::from_utf8(fs::read(j.record_path(old)).unwrap()).unwrap();
+        assert!(!written.contains("kind"), "{written}");
+        j.sweep_orphans();
+        assert_eq!(j.pending().len(), 2, "a folder record keeps no staging file and is no orphan");
+    }
+
+    #[test]
     fn metadata_overlays_amend_only_their_own_record() {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::open(dir.path()).unwrap();
@@ -281,6 +348,7 @@ mod tests {
             mtime: 5,
             last_error: None,
             seq: 1,
+            kind: EntryKind::File,
         };
         j.write(&base).unwrap();
         let renamed = JournalEntry { path: "/Jotta/Archive/a".into(), mtime: 7, ..base.clone() };

@@ -1,6 +1,7 @@
 //! The filesystem core, generic over `Remote`: namespace (inode table + listing cache with TTLs), open
 //! handles with streaming read-ahead, statfs and extended attributes. It speaks in `FsResult`s and plain
-//! structs; `crate::fuse` turns them into kernel replies.
+//! structs; `crate::fuse` turns them into kernel replies. While the service is unreachable (`offline.rs`)
+//! listings held answer from the cache, however old, and one never fetched fails at once.
 //!
 //! Lock order: `listing gate` (per folder) -> `table`. Never call the remote while holding `table`.
 
@@ -12,6 +13,8 @@ pub mod journal;
 pub mod lifecycle;
 mod namespace;
 pub mod node;
+pub mod offline;
+mod pending_dirs;
 pub mod reader;
 pub mod staging;
 mod test_hold;
@@ -31,7 +34,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::runtime::Handle;
 use upload_queue::UploadQueue;
 
@@ -132,7 +135,8 @@ pub struct JottaFs<R: Remote> {
     next_fh: AtomicU64,
     /// Content generation each inode had when the kernel last cached its pages.
     cached_generation: Mutex<HashMap<u64, u64>>,
-    statfs_cache: Mutex<Option<(Instant, StatFs)>>,
+    /// Whether the service answers, and the account figures last seen.
+    service: offline::ServiceState,
     journal: Option<Journal>,
     /// Serialises every change to journal records (commit, repath, upload done, drop), so a record
     /// removed after its upload can never be written back by a late rename or commit.
@@ -185,7 +189,7 @@ impl<R: Remote> JottaFs<R> {
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             cached_generation: Mutex::new(HashMap::new()),
-            statfs_cache: Mutex::new(None),
+            service: offline::ServiceState::default(),
             journal,
             journal_lock: Mutex::new(()),
             queue: UploadQueue::default(),
@@ -260,9 +264,13 @@ impl<R: Remote> JottaFs<R> {
         Ok(fresh)
     }
 
-    /// Make sure a folder's children are known and fresh (one listing request when they are not).
+    /// Make sure a folder's children are known and fresh (one listing request when they are not). While
+    /// the service is unreachable, a listing held is good enough (unless `force`), however old.
     fn ensure_listing(&self, ino: u64, force: bool) -> FsResult<()> {
         if !force && self.listing_fresh(ino)? {
+            return Ok(());
+        }
+        if self.local_only_listing(ino) {
             return Ok(());
         }
         let gate = self.gate(ino);
@@ -275,7 +283,14 @@ impl<R: Remote> JottaFs<R> {
             let node = table.get(ino).ok_or(FsError::NotFound)?;
             (table.path(ino).ok_or(FsError::NotFound)?, node.kind)
         };
-        let children = self.fetch_children(&path, kind)?;
+        let children = match self.fetch_children(&path, kind) {
+            Ok(c) => c,
+            Err(FsError::Unreachable(m)) if !force && self.has_listing(ino) => {
+                log::debug!("{path}: serving the cached listing ({m})");
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         let mut table = lock(&self.table);
         if table.get(ino).is_none() {
             return Err(FsError::NotFound);
@@ -290,6 +305,10 @@ impl<R: Remote> JottaFs<R> {
         }
         self.evict_locked(&mut table);
         Ok(())
+    }
+
+    fn has_listing(&self, ino: u64) -> bool {
+        lock(&self.table).get(ino).is_some_and(|n| n.children.is_some())
     }
 
     /// The table, locked, with `folder`'s listing present and fresh (fetched again should a busy mount
@@ -351,13 +370,14 @@ impl<R: Remote> JottaFs<R> {
         let mut out = Vec::new();
         match kind {
             NodeKind::Account => {
-                let account = self.rt.block_on(self.remote.account())?;
+                let account = self.online(self.remote.account())?;
+                self.service.set_figures(offline::figures_of(&account));
                 for d in account.devices {
                     out.push((d.name, NodeKind::Device, d.modified.unwrap_or(fallback), None));
                 }
             }
             NodeKind::Device => {
-                let dev = self.rt.block_on(self.remote.device(path))?;
+                let dev = self.online(self.remote.device(path))?;
                 for mp in dev.mount_points {
                     if mp.deleted.is_some() || PSEUDO_MOUNT_POINTS.iter().any(|p| p.eq_ignore_ascii_case(&mp.name)) {
                         continue;
@@ -366,7 +386,7 @@ impl<R: Remote> JottaFs<R> {
                 }
             }
             NodeKind::Folder => {
-                let listing = self.rt.block_on(self.remote.list(path))?;
+                let listing = self.online(self.remote.list(path))?;
                 if listing.deleted.is_some() {
                     return Err(FsError::NotFound);
                 }
@@ -539,36 +559,6 @@ impl<R: Remote> JottaFs<R> {
                 journal.remove(id);
             }
         }
-    }
-
-    pub fn statfs(&self) -> FsResult<StatFs> {
-        let pending = self.queue.pending_bytes();
-        let with_pending = |mut s: StatFs| {
-            s.used += pending;
-            s.free = s.free.saturating_sub(pending);
-            s
-        };
-        if let Some((at, s)) = *lock(&self.statfs_cache) {
-            if at.elapsed() < Duration::from_secs(30) {
-                return Ok(with_pending(s));
-            }
-        }
-        let account = self.rt.block_on(self.remote.account())?;
-        // An unlimited plan shows 1 PiB free beyond what is used, so tools that check space proceed.
-        const UNLIMITED_FREE: u64 = 1 << 50;
-        let s = match account.capacity {
-            Some(cap) => {
-                StatFs { total: cap, used: account.usage, free: cap.saturating_sub(account.usage), unlimited: false }
-            }
-            None => StatFs {
-                total: account.usage + UNLIMITED_FREE,
-                used: account.usage,
-                free: UNLIMITED_FREE,
-                unlimited: true,
-            },
-        };
-        *lock(&self.statfs_cache) = Some((Instant::now(), s));
-        Ok(with_pending(s))
     }
 
     /// `user.jotta.md5`, `user.jotta.revision`, `user.jotta.uuid` of a file; nothing for folders.

@@ -71,7 +71,10 @@ impl<R: Remote> JottaFs<R> {
 
     pub fn mkdir(&self, parent: u64, name: &str) -> FsResult<Attr> {
         let path = self.check_new_name(parent, name)?;
-        self.rt.block_on(self.remote.mkdir(&path))?;
+        // Unreachable service (or a parent not on the server yet): a local folder for now (pending_dirs.rs).
+        if let Some(attr) = self.mkdir_or_record(parent, name, &path)? {
+            return Ok(attr);
+        }
         let mut table = lock(&self.table);
         let ino = table.upsert(parent, name, NodeKind::Folder, self.mounted_at, None);
         table.set_children(ino, Vec::new());
@@ -203,7 +206,9 @@ impl<R: Remote> JottaFs<R> {
             }
             table.path(ino).ok_or(FsError::NotFound)?
         };
-        self.rt.block_on(self.remote.delete(&path, true))?;
+        if !self.forget_pending_folder(ino) {
+            self.rt.block_on(self.remote.delete(&path, true))?;
+        }
         lock(&self.table).detach(ino);
         Ok(())
     }
@@ -257,6 +262,9 @@ impl<R: Remote> JottaFs<R> {
             self.queue.unreserve_ino(ino);
             return Ok(result?);
         }
+        if self.move_pending_folder(ino, new_parent, new_name) {
+            return Ok(());
+        }
         self.rt.block_on(self.remote.rename(&from, &to, kind != NodeKind::File))?;
         let _journal_guard = lock(&self.journal_lock);
         self.move_in_table_locked(ino, new_parent, new_name);
@@ -304,7 +312,9 @@ impl<R: Remote> JottaFs<R> {
                         return Err(FsError::NotEmpty);
                     }
                 }
-                self.rt.block_on(self.remote.delete(&t_path, true))?;
+                if !self.forget_pending_folder(target) {
+                    self.rt.block_on(self.remote.delete(&t_path, true))?;
+                }
                 lock(&self.table).detach(target);
                 Ok(())
             }
@@ -318,7 +328,7 @@ impl<R: Remote> JottaFs<R> {
         for &ino in inos {
             let found = {
                 let table = lock(&self.table);
-                table.get(ino).and_then(|n| n.local.as_ref().map(|l| l.id)).zip(table.path(ino))
+                table.get(ino).and_then(|n| n.pending_record()).zip(table.path(ino))
             };
             if let Some((id, path)) = found {
                 if let Some(entry) = self.queue.set_path(id, &path.to_string()) {

@@ -6,8 +6,9 @@
 //!
 //! Bounded: each node counts the kernel's references (lookups, minus what it forgot); past the size
 //! limit, the least recently used folder listings whose children the kernel no longer references are
-//! dropped (they are fetched again when needed). Nodes the kernel knows, and files with local content,
-//! are never dropped, so an inode number the kernel holds always resolves.
+//! dropped (they are fetched again when needed). Nodes the kernel knows, files with local content and
+//! folders not yet on the server (whose listing exists only here) are never dropped, so an inode number
+//! the kernel holds always resolves.
 
 use super::staging::LocalFile;
 use crate::remote::{FileInfo, RemotePath, UnixTime};
@@ -85,6 +86,9 @@ pub struct Node {
     pub generation: u64,
     /// Files being written or waiting for upload: the local copy, which wins over what the server says.
     pub local: Option<LocalFile>,
+    /// Folders made while the service was unreachable: the journal record that creates it on the server.
+    /// Until then its listing is what this mount put in it, never fetched (see `pending_dirs.rs`).
+    pub local_folder: Option<u64>,
     /// References the kernel holds (entries it was given, minus what it forgot).
     pub lookups: u64,
     /// Open file handles (readers and writers) on this node.
@@ -95,10 +99,18 @@ pub struct Node {
 }
 
 impl Node {
-    /// Whether the service has (a completed revision of) this node. Folders made here are created on
-    /// the server at once, so only new files can be local-only.
+    /// Whether the service has (a completed revision of) this node: new files and folders made while
+    /// the service was unreachable exist only here.
     pub fn on_server(&self) -> bool {
-        self.kind != NodeKind::File || self.file.as_ref().map(|f| f.revision > 0).unwrap_or(false)
+        match self.kind {
+            NodeKind::File => self.file.as_ref().map(|f| f.revision > 0).unwrap_or(false),
+            _ => self.local_folder.is_none(),
+        }
+    }
+
+    /// The journal record this node waits on (a file's upload, a folder's creation), if any.
+    pub fn pending_record(&self) -> Option<u64> {
+        self.local.as_ref().map(|l| l.id).or(self.local_folder)
     }
 }
 
@@ -136,6 +148,7 @@ impl InodeTable {
                 attr_at: Instant::now(),
                 generation: 0,
                 local: None,
+                local_folder: None,
                 lookups: 0,
                 handles: 0,
                 changed_at: None,
@@ -196,9 +209,13 @@ impl InodeTable {
             }
             let Some(children) = self.nodes.get(&folder).and_then(|n| n.children.clone()) else { continue };
             let free = |c: &u64| {
-                self.nodes.get(c).map(|n| n.lookups == 0 && n.local.is_none() && n.children.is_none()).unwrap_or(true)
+                self.nodes
+                    .get(c)
+                    .map(|n| n.lookups == 0 && n.pending_record().is_none() && n.children.is_none())
+                    .unwrap_or(true)
             };
-            if folder == ROOT_INO || !children.iter().all(free) {
+            let local_only = self.nodes.get(&folder).is_some_and(|f| f.local_folder.is_some());
+            if folder == ROOT_INO || local_only || !children.iter().all(free) {
                 // Still in use: keep it, as if just used, and look further.
                 self.listings.put(folder, Instant::now());
                 continue;
@@ -270,6 +287,7 @@ impl InodeTable {
                 attr_at: now,
                 generation: 0,
                 local: None,
+                local_folder: None,
                 lookups: 0,
                 handles: 0,
                 changed_at: None,
@@ -320,13 +338,13 @@ impl InodeTable {
         self.add_child(new_parent, ino);
     }
 
-    /// Inodes below a folder (recursively) that hold local content.
+    /// Inodes below a folder (recursively) that hold local content or wait to be created on the server.
     pub fn local_descendants(&self, ino: u64) -> Vec<u64> {
         let mut out = Vec::new();
         let mut stack = vec![ino];
         while let Some(i) = stack.pop() {
             if let Some(n) = self.nodes.get(&i) {
-                if n.local.is_some() {
+                if n.pending_record().is_some() {
                     out.push(i);
                 }
                 stack.extend(n.children.iter().flatten().copied());
@@ -359,7 +377,7 @@ impl InodeTable {
     }
 
     /// Replace a folder's children with a fresh listing; children no longer listed are detached, except
-    /// files that exist only here so far (written, not yet uploaded).
+    /// what exists only here so far (files written, not yet uploaded; folders not yet created).
     pub fn set_children(&mut self, parent: u64, mut children: Vec<u64>) {
         let old = self.nodes.get(&parent).and_then(|n| n.children.clone()).unwrap_or_default();
         let keep: std::collections::HashSet<u64> = children.iter().copied().collect();
@@ -367,7 +385,7 @@ impl InodeTable {
             if keep.contains(&c) {
                 continue;
             }
-            if self.nodes.get(&c).map(|n| n.local.is_some()).unwrap_or(false) {
+            if self.nodes.get(&c).map(|n| n.pending_record().is_some()).unwrap_or(false) {
                 children.push(c);
             } else {
                 self.detach(c);

@@ -3,26 +3,31 @@
 //! A worker takes a due record whose file has no open writer (or that fsync forced), uploads the staging
 //! file to the file's current path (allocate with md5 first, so known content costs nothing), and only
 //! then removes the journal record. Failures stay in the journal and are retried with backoff; a rename
-//! or unlink that happened during the upload is applied on the server afterwards.
+//! or unlink that happened during the upload is applied on the server afterwards. Folder records (folders
+//! made while the service was unreachable) are created by the same workers (`pending_dirs.rs`).
+//!
+//! While the service is unreachable (`offline.rs`) the workers take nothing but what fsync forces (which
+//! then fails at once, as fsync must); when it answers again they go on where they were.
 
 use super::journal::JournalEntry;
 use super::lifecycle::Record;
 use super::node::InodeTable;
 use super::node::{FileMeta, NodeKind};
+use super::offline::ServiceReport;
 use super::staging::LocalFile;
 use super::upload_queue::{PendingReport, QueueStats};
 use super::{lock, JottaFs};
 use crate::remote::{Remote, RemoteError, RemotePath, UploadOutcome, UploadRequest};
 use serde::Serialize;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-struct Job {
-    id: u64,
-    ino: Option<u64>,
-    path: RemotePath,
-    entry: JournalEntry,
+pub(super) struct Job {
+    pub id: u64,
+    pub ino: Option<u64>,
+    pub path: RemotePath,
+    pub entry: JournalEntry,
 }
 
 /// What `jotta status` shows for one running mount.
@@ -33,6 +38,8 @@ pub struct StatusReport {
     pub stats: QueueStats,
     /// Names the mount holds in memory (bounded by `cache_entries`, plus what the kernel holds).
     pub cached_entries: usize,
+    /// Whether JottaCloud answers (uploads wait while it does not).
+    pub service: ServiceReport,
 }
 
 fn backoff(attempt: u32) -> Duration {
@@ -60,6 +67,7 @@ impl<R: Remote> JottaFs<R> {
 
     /// Start the upload workers.
     pub fn start_uploads(self: &Arc<Self>) {
+        self.start_service_watch();
         if self.journal.is_none() {
             return;
         }
@@ -73,6 +81,7 @@ impl<R: Remote> JottaFs<R> {
     /// no lookup ever sees the listing without them. A record whose upload is in flight is shown too
     /// (its local copy wins until the upload settles); one already uploaded is not needed any more.
     pub(super) fn attach_recovered(&self, table: &mut InodeTable, folder: u64, path: &RemotePath) {
+        let mut new_folders = Vec::new();
         let Some(journal) = &self.journal else { return };
         let entries = match lock(&self.recovered).remove(&path.to_string().to_lowercase()) {
             Some(e) => e,
@@ -85,6 +94,21 @@ impl<R: Remote> JottaFs<R> {
             let Some(name) = RemotePath::parse(&entry.path).ok().and_then(|p| p.name().map(str::to_string)) else {
                 continue;
             };
+            if entry.is_folder() {
+                // Listed by the server already: it is there (the record's creation is a no-op then).
+                if table.child(folder, &name).is_some() {
+                    continue;
+                }
+                let ino = table.upsert(folder, &name, NodeKind::Folder, self.mounted_at, None);
+                table.set_children(ino, Vec::new());
+                if let Some(n) = table.get_mut(ino) {
+                    n.local_folder = Some(entry.id);
+                }
+                table.add_child(folder, ino);
+                self.queue.set_ino(entry.id, ino);
+                new_folders.extend(table.path(ino).map(|p| (ino, p)));
+                continue;
+            }
             let staging = journal.staging_path(entry.id);
             let record = Record { seq: entry.seq, md5: entry.md5.clone(), size: entry.size };
             let local = match LocalFile::reopen(entry.id, &staging, entry.size, entry.mtime, record) {
@@ -103,15 +127,26 @@ impl<R: Remote> JottaFs<R> {
             table.add_child(folder, ino);
             self.queue.set_ino(entry.id, ino);
         }
+        // What the journal holds below a recovered folder shows in it at once (it is never fetched).
+        for (ino, path) in new_folders {
+            self.attach_recovered(table, ino, &path);
+        }
     }
 
     async fn upload_worker(self: Arc<Self>) {
         loop {
-            let job = self.queue.due().into_iter().find_map(|(id, ino)| self.claim(id, ino));
+            let offline = self.service.is_unreachable();
+            let job = self
+                .queue
+                .due()
+                .into_iter()
+                .filter(|(id, _)| !offline || self.queue.is_forced(*id))
+                .find_map(|(id, ino)| self.claim(id, ino));
             match job {
                 Some(job) => self.run(job).await,
                 None => {
-                    let wait = self.queue.next_due_in();
+                    // Offline, what is due waits for the service (which wakes the workers when it answers).
+                    let wait = if offline { Duration::from_secs(1) } else { self.queue.next_due_in() };
                     tokio::select! {
                         _ = self.queue.wake.notified() => {}
                         _ = tokio::time::sleep(wait) => {}
@@ -127,7 +162,15 @@ impl<R: Remote> JottaFs<R> {
     fn claim(&self, id: u64, ino: Option<u64>) -> Option<Job> {
         let mut path = None;
         let mut stale = false;
-        if let Some(ino) = ino {
+        let folder = self.queue.is_folder(id);
+        if let (Some(ino), true) = (ino, folder) {
+            // A folder record belongs to its node until the folder is created (or removed).
+            let table = lock(&self.table);
+            match table.get(ino) {
+                Some(node) if node.local_folder == Some(id) => path = table.path(ino),
+                _ => stale = true,
+            }
+        } else if let Some(ino) = ino {
             let table = lock(&self.table);
             if let Some(node) = table.get(ino) {
                 match &node.local {
@@ -172,6 +215,9 @@ impl<R: Remote> JottaFs<R> {
 
     async fn run(&self, job: Job) {
         let Some(journal) = &self.journal else { return };
+        if job.entry.is_folder() {
+            return self.create_folder(job).await;
+        }
         let req = UploadRequest {
             source: journal.staging_path(job.id),
             size: job.entry.size,
@@ -276,7 +322,8 @@ impl<R: Remote> JottaFs<R> {
         }
     }
 
-    fn upload_failed(&self, job: Job, e: RemoteError) {
+    pub(super) fn upload_failed(&self, job: Job, e: RemoteError) {
+        self.note_failure(&e);
         let attempts = self.queue.attempts(job.id);
         let blocked = matches!(
             e,
@@ -301,6 +348,11 @@ impl<R: Remote> JottaFs<R> {
             RemoteError::InvalidName(_) => {
                 log::error!("{}: {e}; the service will not take this name; rename the file", job.path);
                 None
+            }
+            RemoteError::Unreachable(_) => {
+                // The workers wait for the service now; this goes out first thing when it answers.
+                log::info!("{}: waits for JottaCloud to answer again ({e})", job.path);
+                Some(Duration::from_secs(1))
             }
             _ => {
                 log::warn!("{}: upload attempt {attempts} failed: {e}; retrying", job.path);
@@ -365,12 +417,19 @@ impl<R: Remote> JottaFs<R> {
     pub fn drain(&self, limit: Duration, stop: &AtomicBool) -> usize {
         self.journal_all();
         self.queue.hurry_all();
-        let drained = self.queue.wait_empty(limit, stop, |n, bytes| {
+        // An unreachable service is looked at once more, then not waited for.
+        let start = std::time::Instant::now();
+        self.service.want_probe();
+        let progress = |n: usize, bytes: u64| {
             log::info!("waiting for {n} upload(s), {:.1} MiB, to reach JottaCloud", bytes as f64 / 1048576.0);
             eprintln!("jottafuse: waiting for {n} upload(s), {:.1} MiB, to reach JottaCloud", bytes as f64 / 1048576.0);
-        });
+        };
+        let unreachable = || self.service.is_unreachable() && self.service.probed_since(start);
+        let drained = self.queue.wait_empty(limit, progress, || stop.load(Ordering::SeqCst) || unreachable());
         let left = self.queue.report().0.len();
-        if !drained || left > 0 {
+        if unreachable() && left > 0 {
+            log::warn!("JottaCloud is unreachable: {left} upload(s) stay in the journal and go out at the next mount");
+        } else if !drained || left > 0 {
             log::warn!("{left} upload(s) stay in the journal and continue at the next mount");
         }
         left
@@ -379,7 +438,13 @@ impl<R: Remote> JottaFs<R> {
     pub fn status(&self) -> StatusReport {
         let (pending, stats) = self.queue.report();
         let cached_entries = lock(&self.table).node_count();
-        StatusReport { pending_bytes: pending.iter().map(|p| p.size).sum(), pending, stats, cached_entries }
+        StatusReport {
+            pending_bytes: pending.iter().map(|p| p.size).sum(),
+            pending,
+            stats,
+            cached_entries,
+            service: self.service.report(),
+        }
     }
 }
 

@@ -2,12 +2,15 @@
 //! or a backoff after a failure), which are in flight, and the figures `jotta status` shows. Pure
 //! bookkeeping: the workers that move bytes live in `upload.rs`.
 //!
+//! Folder records (folders made while the service was unreachable) wait here too. Invariant: nothing is
+//! handed out while a folder record above it is pending, so the server gets each folder before what is
+//! in it (and a parent folder before its subfolders).
+//!
 //! Lock order: the inode table before this queue's lock, never the other way round.
 
 use super::journal::JournalEntry;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -39,6 +42,8 @@ pub struct Pending {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct QueueStats {
     pub uploaded: u64,
+    /// Folders made while the service was unreachable, created on the server since.
+    pub folders_created: u64,
     pub deduplicated: u64,
     pub bytes_sent: u64,
     pub failures: u64,
@@ -52,21 +57,52 @@ struct Inner {
     busy_inos: std::collections::HashSet<u64>,
     /// Sum of `entry.size` over `pending`, kept up to date (the free-space check asks on every write).
     pending_bytes: u64,
+    /// Lowercase paths of the pending folder records (how many records each), kept up to date.
+    folders: HashMap<String, usize>,
     stats: QueueStats,
 }
 
 impl Inner {
     fn put(&mut self, id: u64, p: Pending) {
         self.pending_bytes += p.entry.size;
+        self.index(&p.entry, true);
         if let Some(old) = self.pending.insert(id, p) {
             self.pending_bytes -= old.entry.size;
+            self.index(&old.entry, false);
         }
     }
 
     fn take(&mut self, id: u64) -> Option<Pending> {
         let p = self.pending.remove(&id)?;
         self.pending_bytes -= p.entry.size;
+        self.index(&p.entry, false);
         Some(p)
+    }
+
+    /// Count a folder record in (or out of) `folders`; file records are not indexed.
+    fn index(&mut self, entry: &JournalEntry, add: bool) {
+        if !entry.is_folder() {
+            return;
+        }
+        let key = entry.path.to_lowercase();
+        if add {
+            *self.folders.entry(key).or_default() += 1;
+        } else if let Some(n) = self.folders.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                self.folders.remove(&key);
+            }
+        }
+    }
+
+    /// Whether a folder above `path` (names compare case-insensitively, as on the service) still waits
+    /// to be created.
+    fn below_pending_folder(&self, path: &str) -> bool {
+        if self.folders.is_empty() {
+            return false;
+        }
+        let lower = path.to_lowercase();
+        lower.char_indices().filter(|&(i, c)| c == '/' && i > 0).any(|(i, _)| self.folders.contains_key(&lower[..i]))
     }
 }
 
@@ -83,6 +119,8 @@ pub struct UploadQueue {
 #[derive(Debug, Clone, Serialize)]
 pub struct PendingReport {
     pub path: String,
+    /// A folder to create, not a file to upload.
+    pub folder: bool,
     pub size: u64,
     pub attempts: u32,
     pub in_flight: bool,
@@ -138,6 +176,10 @@ impl UploadQueue {
         self.wake.notify_one();
     }
 
+    pub fn is_folder(&self, id: u64) -> bool {
+        self.lock().pending.get(&id).is_some_and(|p| p.entry.is_folder())
+    }
+
     pub fn is_forced(&self, id: u64) -> bool {
         self.lock().pending.get(&id).map(|p| p.forced).unwrap_or(false)
     }
@@ -163,6 +205,9 @@ impl UploadQueue {
             if p.ino.map(|i| inner.busy_inos.contains(&i)).unwrap_or(false) {
                 continue;
             }
+            if inner.below_pending_folder(&p.entry.path) {
+                continue;
+            }
             if due.len() == FEW && due.last().map(|l| l.0 <= p.ready_at).unwrap_or(false) {
                 continue;
             }
@@ -174,12 +219,17 @@ impl UploadQueue {
     }
 
     /// How long until the next waiting record is due (bounded, so workers re-check now and then).
+    /// Records `due` holds back (a file with an upload in flight, a folder above still to create) do not
+    /// count: what they wait for wakes the workers when it is done.
     pub fn next_due_in(&self) -> Duration {
         let now = Instant::now();
-        self.lock()
+        let inner = self.lock();
+        inner
             .pending
             .values()
             .filter(|p| p.phase == Phase::Waiting && !p.stuck)
+            .filter(|p| !p.ino.is_some_and(|i| inner.busy_inos.contains(&i)))
+            .filter(|p| !inner.below_pending_folder(&p.entry.path))
             .map(|p| p.ready_at.saturating_duration_since(now))
             .min()
             .unwrap_or(Duration::from_secs(1))
@@ -263,9 +313,28 @@ impl UploadQueue {
     /// Keep the record's target path current (renames before the upload).
     pub fn set_path(&self, id: u64, path: &str) -> Option<JournalEntry> {
         let mut inner = self.lock();
+        let old = inner.pending.get(&id)?.entry.clone();
+        inner.index(&old, false);
         let p = inner.pending.get_mut(&id)?;
         p.entry.path = path.to_string();
-        Some(p.entry.clone())
+        let entry = p.entry.clone();
+        inner.index(&entry, true);
+        Some(entry)
+    }
+
+    /// Drop a record only if it is waiting (not in flight); true if it is gone now. For a folder removed
+    /// before its creation started: one whose creation is in flight is left to finish.
+    pub fn remove_if_waiting(&self, id: u64) -> bool {
+        let mut inner = self.lock();
+        let waiting = inner.pending.get(&id).map(|p| p.phase == Phase::Waiting).unwrap_or(false);
+        if waiting {
+            inner.take(id);
+        }
+        drop(inner);
+        if waiting {
+            self.changed.notify_all();
+        }
+        waiting
     }
 
     /// Drop a waiting record (the file was deleted or rewritten); an in-flight one is marked cancelled.
@@ -293,7 +362,11 @@ impl UploadQueue {
         let mut inner = self.lock();
         let p = inner.take(id);
         Self::release_ino(&mut inner, p.as_ref().and_then(|p| p.ino));
-        inner.stats.uploaded += 1;
+        if p.as_ref().is_some_and(|p| p.entry.is_folder()) {
+            inner.stats.folders_created += 1;
+        } else {
+            inner.stats.uploaded += 1;
+        }
         inner.stats.bytes_sent += bytes_sent;
         if deduplicated {
             inner.stats.deduplicated += 1;
@@ -315,6 +388,8 @@ impl UploadQueue {
         let p = inner.pending.get_mut(&id)?;
         p.phase = Phase::Waiting;
         p.blocked = blocked;
+        // fsync's wish is answered (with this failure); the record goes back to the usual order.
+        p.forced = false;
         p.entry.last_error = Some(error.to_string());
         match retry_in {
             Some(d) => p.ready_at = Instant::now() + d,
@@ -355,9 +430,27 @@ impl UploadQueue {
         }
     }
 
-    /// Wait until nothing is pending, `timeout` passes or `stop` is set (seen within half a second);
-    /// `progress` is called about every two seconds.
-    pub fn wait_empty(&self, timeout: Duration, stop: &AtomicBool, mut progress: impl FnMut(usize, u64)) -> bool {
+    /// Wait (at most `timeout`) until `id` is not in flight: done, failed (and waiting again) or gone.
+    pub fn wait_not_in_flight(&self, id: u64, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut inner = self.lock();
+        while inner.pending.get(&id).is_some_and(|p| p.phase == Phase::InFlight) {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            inner = self.changed.wait_timeout(inner, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
+    /// Wait until nothing is pending, `timeout` passes or `give_up()` says so (checked about twice a
+    /// second); `progress` is called about every two seconds.
+    pub fn wait_empty(
+        &self,
+        timeout: Duration,
+        mut progress: impl FnMut(usize, u64),
+        give_up: impl Fn() -> bool,
+    ) -> bool {
         let deadline = Instant::now() + timeout;
         let mut last = Instant::now();
         let mut inner = self.lock();
@@ -367,7 +460,7 @@ impl UploadQueue {
                 return true;
             }
             let now = Instant::now();
-            if now >= deadline || stop.load(Ordering::SeqCst) {
+            if now >= deadline || give_up() {
                 return false;
             }
             if now.duration_since(last) >= Duration::from_secs(2) {
@@ -397,6 +490,7 @@ impl UploadQueue {
             .values()
             .map(|p| PendingReport {
                 path: p.entry.path.clone(),
+                folder: p.entry.is_folder(),
                 size: p.entry.size,
                 attempts: p.attempts,
                 in_flight: p.phase == Phase::InFlight,
@@ -405,5 +499,49 @@ impl UploadQueue {
             .collect();
         rows.sort_by(|a, b| a.path.cmp(&b.path));
         (rows, inner.stats.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: u64, path: &str, folder: bool) -> JournalEntry {
+        let mut e = JournalEntry::folder(id, path.into(), 0);
+        if !folder {
+            e.kind = super::super::journal::EntryKind::File;
+            e.size = 1;
+        }
+        e
+    }
+
+    fn due_ids(q: &UploadQueue) -> Vec<u64> {
+        let mut ids: Vec<u64> = q.due().into_iter().map(|(id, _)| id).collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn nothing_below_a_pending_folder_is_due_before_it() {
+        let q = UploadQueue::default();
+        q.schedule(record(1, "/Jotta/Archive/New", true), None, Duration::ZERO);
+        q.schedule(record(2, "/Jotta/Archive/new/Sub", true), None, Duration::ZERO);
+        q.schedule(record(3, "/Jotta/Archive/NEW/sub/f.txt", false), None, Duration::ZERO);
+        q.schedule(record(4, "/Jotta/Archive/newer.txt", false), None, Duration::ZERO);
+        q.schedule(record(5, "/Jotta/Archive/New", false), None, Duration::ZERO);
+        // Names compare case-insensitively; a sibling sharing the prefix is not below it.
+        assert_eq!(due_ids(&q), [1, 4, 5]);
+        assert!(q.claim(1).is_some());
+        assert_eq!(due_ids(&q), [4, 5], "held back while the folder is being created");
+        q.finished(1, false, 0);
+        assert_eq!(due_ids(&q), [2, 4, 5]);
+        // A rename of the pending subfolder moves what it holds back.
+        q.set_path(2, "/Jotta/Archive/new/Other");
+        assert_eq!(due_ids(&q), [2, 3, 4, 5]);
+        q.set_path(3, "/Jotta/Archive/new/other/f.txt");
+        assert_eq!(due_ids(&q), [2, 4, 5]);
+        assert!(q.remove_if_waiting(2));
+        assert_eq!(due_ids(&q), [3, 4, 5]);
+        assert_eq!(q.report().1.folders_created, 1);
     }
 }

@@ -44,12 +44,21 @@ impl TestService {
 
     /// Stop and start the emulator on the same data dir (and the same port, so saved endpoints stay true).
     pub fn restart(&mut self) {
+        self.stop();
+        self.start_again();
+    }
+
+    /// Take the service down: its port refuses connections until `start_again`; the data stays.
+    pub fn stop(&mut self) {
         let old = self.emulator.take().expect("running");
-        let addr: std::net::SocketAddr = old.endpoint().trim_start_matches("http://").parse().expect("addr");
+        self.config.listen = old.endpoint().trim_start_matches("http://").parse().expect("addr");
         self.rt.block_on(old.shutdown());
-        let mut config = self.config.clone();
-        config.listen = addr;
-        self.emulator = Some(self.rt.block_on(emulator::start(config)).expect("emulator restarts"));
+    }
+
+    /// Bring a stopped service back on the same port and data, with `self.config` as it is now.
+    pub fn start_again(&mut self) {
+        assert!(self.emulator.is_none(), "the emulator is running already");
+        self.emulator = Some(self.rt.block_on(emulator::start(self.config.clone())).expect("emulator restarts"));
     }
 
     /// A credentials folder logged in to this emulator.
