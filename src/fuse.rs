@@ -122,8 +122,11 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
             }
         }
         let _ = config.set_max_readahead(4 << 20);
-        let _ = config.set_max_background(64);
-        let _ = config.set_congestion_threshold(48);
+        // Reads waiting for the network hold no worker here, only a slot of the kernel's background
+        // queue (read-ahead): past `max_background` the kernel queues every further page-cache read,
+        // even of a file we have on local disk. Room for many slow readers keeps those answering.
+        let _ = config.set_max_background(256);
+        let _ = config.set_congestion_threshold(192);
         let _ = config.set_time_granularity(Duration::from_secs(1));
         let _ = config.set_max_write(1 << 20);
         Ok(())
@@ -178,16 +181,12 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        // The reply is sent from inside the read, straight from the read-ahead buffer.
-        let mut reply = Some(reply);
-        let result = self.fs.read_with(fh.0, offset, size, |data| {
-            if let Some(r) = reply.take() {
-                r.data(data)
-            }
+        // Answered here when the bytes are at hand (straight from the read-ahead buffer), otherwise by
+        // the task that waits for them: this worker never waits on the network.
+        self.fs.read_to(fh.0, offset, size, move |result: Result<&[u8], FsError>| match result {
+            Ok(data) => reply.data(data),
+            Err(e) => reply.error(report("read", &e)),
         });
-        if let (Err(e), Some(r)) = (result, reply) {
-            r.error(report("read", &e));
-        }
     }
 
     fn flush(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _lock_owner: LockOwner, reply: ReplyEmpty) {
@@ -253,10 +252,11 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
     }
 
     fn fsync(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
-        match self.fs.fsync(fh.0) {
+        // Answered once the upload is done, by the task that waits for it (not this worker).
+        self.fs.fsync(fh.0, move |result| match result {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(report("fsync", &e)),
-        }
+        });
     }
 
     fn setattr(

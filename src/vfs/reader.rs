@@ -6,17 +6,29 @@
 //! dropped and a new small window starts there. Memory per handle is bounded by `max_window` plus up
 //! to three chunks behind the reader (the two kept for late requests and the one being read).
 //!
-//! Locking: the reader's own mutex is held only to plan; waiting for bytes happens on the chunk's
-//! condvar, which its download task signals. Download tasks never take the reader's lock.
+//! No FUSE worker waits here: a read whose bytes are in a chunk already is answered at once, on the
+//! worker, straight from the chunk's buffer; any other read becomes a `WaitingRead`, which the caller
+//! finishes in a task on the runtime: it awaits the chunk's `Notify` (signalled by the download task)
+//! or fetches a range of its own, and sends the reply from there. Whatever ends a chunk (done, failed,
+//! cancelled, its task gone) wakes its waiters, so every read is answered.
+//!
+//! Locking: the reader's own mutex is held only to plan. A chunk's buffer lock is held while a reply
+//! is handed the bytes (no copy), and never while taking another lock or awaiting. Download tasks never
+//! take the reader's lock.
 
 use super::error::{FsError, FsResult};
 use crate::remote::{Remote, RemotePath};
 use futures_util::StreamExt;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::runtime::Handle;
+use tokio::sync::Notify;
+
+/// Where a read's outcome goes: called exactly once, with bytes valid only during the call.
+pub trait ReadReply: for<'a> FnOnce(FsResult<&'a [u8]>) + Send + 'static {}
+impl<F: for<'a> FnOnce(FsResult<&'a [u8]>) + Send + 'static> ReadReply for F {}
 
 #[derive(Debug, Clone, Copy)]
 pub struct ReadAheadConfig {
@@ -76,8 +88,99 @@ struct ChunkState {
     /// Bytes this chunk will hold when complete.
     len: u64,
     buf: Mutex<ChunkBuf>,
-    ready: Condvar,
+    ready: Notify,
     cancelled: AtomicBool,
+}
+
+impl ChunkState {
+    fn new(len: u64, buf: ChunkBuf) -> Self {
+        ChunkState { len, buf: Mutex::new(buf), ready: Notify::new(), cancelled: AtomicBool::new(false) }
+    }
+
+    /// Wait until the chunk holds its first `to` bytes, or has ended (done, failed or cancelled).
+    async fn reached(&self, to: u64) {
+        loop {
+            let woken = self.ready.notified();
+            tokio::pin!(woken);
+            // Registered before looking, so a wake between the look and the wait is not lost.
+            woken.as_mut().enable();
+            {
+                let Ok(mut buf) = self.buf.lock() else { return };
+                let ended = buf.done || buf.error.is_some() || self.cancelled.load(Ordering::Relaxed);
+                if buf.data.len() as u64 >= to || ended {
+                    return;
+                }
+                buf.waiting.push(to);
+            }
+            let _waiting = Waiting { state: self, to };
+            woken.await;
+        }
+    }
+}
+
+/// One entry of `ChunkBuf::waiting`, removed however the wait ends (woken, or the task dropped).
+struct Waiting<'a> {
+    state: &'a ChunkState,
+    to: u64,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut buf) = self.state.buf.lock() {
+            if let Some(i) = buf.waiting.iter().position(|&t| t == self.to) {
+                buf.waiting.swap_remove(i);
+            }
+        }
+    }
+}
+
+type Needed = Vec<(u64, Arc<ChunkState>)>;
+
+/// What a read still lacks.
+enum Lack {
+    /// Bytes of these chunks, not downloaded yet.
+    Chunks(Needed),
+    /// `[from, end)` must be fetched with a request of its own (a straggler behind the plan, or the
+    /// rest of a range a seek cancelled); `got` holds what came before it.
+    Fetch { from: u64, got: Vec<u8> },
+}
+
+/// A read that must wait for the network; `finish` it off the FUSE worker.
+pub struct WaitingRead<F: ReadReply> {
+    offset: u64,
+    end: u64,
+    lack: Lack,
+    reply: F,
+}
+
+impl<F: ReadReply> WaitingRead<F> {
+    /// Wait for the bytes and send the reply (or the error: a failed download, after its retries).
+    pub async fn finish<R: Remote>(self, reader: &FileReader<R>) {
+        let WaitingRead { offset, end, mut lack, mut reply } = self;
+        loop {
+            match lack {
+                Lack::Chunks(needed) => {
+                    for (start, state) in &needed {
+                        state.reached(end.min(start + state.len) - start).await;
+                    }
+                    match reader.answer(offset, end, needed, reply) {
+                        None => return,
+                        Some((l, r)) => (lack, reply) = (l, r),
+                    }
+                }
+                Lack::Fetch { from, mut got } => {
+                    match reader.fetch_direct(from, end).await {
+                        Ok(rest) => {
+                            got.extend_from_slice(&rest);
+                            reply(Ok(&got))
+                        }
+                        Err(e) => reply(Err(e)),
+                    }
+                    return;
+                }
+            }
+        }
+    }
 }
 
 struct Chunk {
@@ -91,6 +194,9 @@ impl Chunk {
     /// chunk then fetches what it lacks directly.
     fn cancel(&self) {
         self.state.cancelled.store(true, Ordering::Relaxed);
+        // A reader waiting on it goes on at once rather than after the download notices (which, with a
+        // server that hangs, is when the request times out).
+        self.state.ready.notify_waiters();
     }
 }
 
@@ -123,77 +229,86 @@ impl<R: Remote> FileReader<R> {
         }
     }
 
-    /// Read up to `len` bytes at `offset`; short only at end of file.
-    /// Read up to `len` bytes at `offset` (short only at end of file) and hand them to `reply`. A read
-    /// that lies within one chunk is handed over straight from the chunk's buffer, without a copy.
-    pub fn read_with<T>(&self, offset: u64, len: u32, reply: impl FnOnce(&[u8]) -> T) -> FsResult<T> {
+    /// Read up to `len` bytes at `offset` (short only at end of file). Answered here when the bytes are
+    /// in memory: a read within one chunk is handed over straight from the chunk's buffer, without a
+    /// copy. Otherwise the read is returned, to be finished where waiting costs no FUSE worker.
+    pub fn read_now<F: ReadReply>(&self, offset: u64, len: u32, reply: F) -> Option<WaitingRead<F>> {
         if offset >= self.size || len == 0 {
-            return Ok(reply(&[]));
+            reply(Ok(&[]));
+            return None;
         }
         let end = (offset + len as u64).min(self.size);
-        let Some(needed) = self.plan_for(offset, end)? else {
-            return Ok(reply(&self.fetch_direct(offset, end)?));
+        let lack = match self.plan_for(offset, end) {
+            Err(e) => {
+                reply(Err(e));
+                return None;
+            }
+            Ok(None) => Lack::Fetch { from: offset, got: Vec::new() },
+            Ok(Some(needed)) => match self.answer(offset, end, needed, reply) {
+                None => return None,
+                Some((lack, reply)) => return Some(WaitingRead { offset, end, lack, reply }),
+            },
         };
-        let mut out = Vec::new();
+        Some(WaitingRead { offset, end, lack, reply })
+    }
+
+    /// Answer `[offset, end)` from the chunks covering it, if they hold it (or have ended); otherwise
+    /// give the reply back with what is still lacking.
+    fn answer<F: ReadReply>(&self, offset: u64, end: u64, needed: Needed, reply: F) -> Option<(Lack, F)> {
+        let poisoned = || FsError::Io("reader lock poisoned".into());
         let single = needed.len() == 1;
-        for (start, state) in needed {
+        let mut out = Vec::new();
+        for i in 0..needed.len() {
+            let (start, state) = (needed[i].0, &needed[i].1);
             let from = offset.max(start) - start;
             let to = end.min(start + state.len) - start;
-            let mut buf = state.buf.lock().map_err(|_| FsError::Io("reader lock poisoned".into()))?;
-            while (buf.data.len() as u64) < to && !buf.done && buf.error.is_none() {
-                buf.waiting.push(to);
-                buf = state.ready.wait(buf).map_err(|_| FsError::Io("reader lock poisoned".into()))?;
-                if let Some(i) = buf.waiting.iter().position(|&t| t == to) {
-                    buf.waiting.swap_remove(i);
-                }
-            }
+            let Ok(buf) = state.buf.lock() else {
+                reply(Err(poisoned()));
+                return None;
+            };
             if let Some(e) = &buf.error {
                 let msg = format!("{}: {e}", self.path);
                 drop(buf);
                 self.forget_failed(start);
                 log::warn!("read failed: {msg}");
-                return Err(FsError::Io(msg));
+                reply(Err(FsError::Io(msg)));
+                return None;
             }
             let have = (buf.data.len() as u64).min(to);
+            let cancelled = state.cancelled.load(Ordering::Relaxed);
+            if have < to && !buf.done && !cancelled {
+                drop(buf);
+                return Some((Lack::Chunks(needed), reply));
+            }
             if single && have == to {
-                return Ok(reply(&buf.data[from as usize..to as usize]));
+                reply(Ok(&buf.data[from as usize..to as usize]));
+                return None;
             }
             if have > from {
                 out.extend_from_slice(&buf.data[from as usize..have as usize]);
             }
             if have < to {
-                let cancelled = state.cancelled.load(Ordering::Relaxed);
                 drop(buf);
                 if cancelled {
-                    // A seek elsewhere cancelled this range while we waited: fetch the rest directly.
-                    let rest = self.fetch_direct(offset + out.len() as u64, end)?;
-                    out.extend_from_slice(&rest);
+                    // A seek elsewhere cancelled this range: fetch the rest directly.
+                    let from = offset + out.len() as u64;
+                    return Some((Lack::Fetch { from, got: out }, reply));
                 }
                 // Otherwise the server sent less than asked for: the file shrank under us.
                 break;
             }
         }
-        Ok(reply(&out))
-    }
-
-    /// `read_with` into an owned buffer.
-    pub fn read(&self, offset: u64, len: u32) -> FsResult<Vec<u8>> {
-        self.read_with(offset, len, |d| d.to_vec())
+        reply(Ok(&out));
+        None
     }
 
     /// One plain range request, outside the read-ahead plan.
-    fn fetch_direct(&self, from: u64, end: u64) -> FsResult<Vec<u8>> {
-        let state = ChunkState {
-            len: end - from,
-            buf: Mutex::new(ChunkBuf::default()),
-            ready: Condvar::new(),
-            cancelled: AtomicBool::new(false),
-        };
-        self.rt
-            .block_on(fetch_into(&*self.remote, &self.path, from, end, &state))
+    async fn fetch_direct(&self, from: u64, end: u64) -> FsResult<Vec<u8>> {
+        let state = ChunkState::new(end - from, ChunkBuf::default());
+        fetch_into(&*self.remote, &self.path, from, end, &state)
+            .await
             .map_err(|e| FsError::Io(format!("{}: {e}", self.path)))?;
-        let buf = state.buf.into_inner().map_err(|_| FsError::Io("reader lock poisoned".into()))?;
-        let mut buf = buf;
+        let mut buf = state.buf.lock().map_err(|_| FsError::Io("reader lock poisoned".into()))?;
         Ok(std::mem::take(&mut buf.data))
     }
 
@@ -202,8 +317,7 @@ impl<R: Remote> FileReader<R> {
     ///
     /// The kernel issues read-ahead requests in parallel, so reads arrive a little out of order: a read
     /// within `slack` of the planned region, ahead or behind, is still sequential and must not reset it.
-    #[allow(clippy::type_complexity)]
-    fn plan_for(&self, offset: u64, end: u64) -> FsResult<Option<Vec<(u64, Arc<ChunkState>)>>> {
+    fn plan_for(&self, offset: u64, end: u64) -> FsResult<Option<Needed>> {
         let mut plan = self.plan.lock().map_err(|_| FsError::Io("reader lock poisoned".into()))?;
         let slack = self.cfg.max_chunk * 2;
         let seek = plan.chunks.is_empty() || offset > plan.scheduled + slack || offset + slack < plan.base;
@@ -250,17 +364,9 @@ impl<R: Remote> FileReader<R> {
             let start = plan.scheduled;
             let len = (target - start).min(self.cfg.max_chunk);
             let end = (start + len).min(self.size);
-            let state = Arc::new(ChunkState {
-                len: end - start,
-                buf: Mutex::new(ChunkBuf {
-                    data: pooled_buffer((end - start) as usize),
-                    done: false,
-                    error: None,
-                    waiting: Vec::new(),
-                }),
-                ready: Condvar::new(),
-                cancelled: AtomicBool::new(false),
-            });
+            let buf =
+                ChunkBuf { data: pooled_buffer((end - start) as usize), done: false, error: None, waiting: Vec::new() };
+            let state = Arc::new(ChunkState::new(end - start, buf));
             self.spawn_fetch(start, end, state.clone());
             plan.chunks.push_back(Chunk { start, end, state });
             plan.scheduled = end;
@@ -337,7 +443,7 @@ async fn fetch_into<R: Remote>(
         let wake = buf.waiting.iter().any(|&t| t <= have);
         drop(buf);
         if wake {
-            state.ready.notify_all();
+            state.ready.notify_waiters();
         }
     }
     Ok(())
@@ -361,5 +467,5 @@ fn finish(state: &ChunkState, error: Option<String>) {
         buf.done = true;
         buf.error = error;
     }
-    state.ready.notify_all();
+    state.ready.notify_waiters();
 }
