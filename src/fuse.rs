@@ -122,11 +122,8 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
             }
         }
         let _ = config.set_max_readahead(4 << 20);
-        // Reads waiting for the network hold no worker here, only a slot of the kernel's background
-        // queue (read-ahead): past `max_background` the kernel queues every further page-cache read,
-        // even of a file we have on local disk. Room for many slow readers keeps those answering.
-        let _ = config.set_max_background(256);
-        let _ = config.set_congestion_threshold(192);
+        let _ = config.set_max_background(64);
+        let _ = config.set_congestion_threshold(48);
         let _ = config.set_time_granularity(Duration::from_secs(1));
         let _ = config.set_max_write(1 << 20);
         Ok(())
