@@ -6,15 +6,18 @@
 //! dropped and a new small window starts there. Memory per handle is bounded by `max_window` plus up
 //! to three chunks behind the reader (the two kept for late requests and the one being read).
 //!
-//! No FUSE worker waits here: a read whose bytes are in a chunk already is answered at once, on the
-//! worker, straight from the chunk's buffer; any other read becomes a `WaitingRead`, which the caller
-//! finishes in a task on the runtime: it awaits the chunk's `Notify` (signalled by the download task)
-//! or fetches a range of its own, and sends the reply from there. Whatever ends a chunk (done, failed,
-//! cancelled, its task gone) wakes its waiters, so every read is answered.
+//! No FUSE worker waits here. A read whose bytes are in memory is answered at once, on the worker,
+//! straight from the chunk's buffer. A read that lacks bytes of one chunk (after whole earlier ones) is
+//! parked on that chunk, and the chunk's download task answers it the moment the bytes are in (no
+//! thread is woken for it). Anything else (a read lacking bytes of several chunks, one behind the plan,
+//! one whose range a seek cancelled) becomes a `WaitingRead`, finished by a task on the runtime that
+//! awaits the chunks' `Notify` or fetches a range of its own. Whatever ends a chunk (done, failed,
+//! cancelled, its task gone) answers what is parked on it and wakes its waiters, so every read is
+//! answered; a reply dropped unanswered is answered EIO by the FUSE adapter's reply object.
 //!
-//! Locking: the reader's own mutex is held only to plan. A chunk's buffer lock is held while a reply
-//! is handed the bytes (no copy), and never while taking another lock or awaiting. Download tasks never
-//! take the reader's lock.
+//! Locking: the reader's own mutex is held only to plan. A chunk's buffer lock is held while a reply is
+//! handed the chunk's bytes (on the worker or in the download task), and never while taking another
+//! lock or awaiting. Download tasks never take the reader's lock.
 
 use super::error::{FsError, FsResult};
 use crate::remote::{Remote, RemotePath};
@@ -53,9 +56,50 @@ struct ChunkBuf {
     data: Vec<u8>,
     done: bool,
     error: Option<String>,
-    /// How far each waiting reader needs the data to reach: the download wakes them only when one of
+    /// How far each waiting task needs the data to reach: the download wakes them only when one of
     /// them can go on, not at every piece the socket hands over.
     waiting: Vec<u64>,
+    /// Reads the download answers itself as soon as their bytes are in.
+    parked: Vec<Parked>,
+}
+
+/// A read parked on the chunk holding its last bytes.
+struct Parked {
+    /// The bytes it wants, as offsets in the chunk.
+    from: usize,
+    to: usize,
+    /// What it got from the chunks before this one.
+    prefix: Vec<u8>,
+    reply: BoxedReply,
+}
+
+type BoxedReply = Box<dyn for<'a> FnOnce(FsResult<&'a [u8]>) + Send>;
+
+impl Parked {
+    /// Answer with the prefix and the chunk's bytes `[from, to)`, or as many of them as `data` holds.
+    fn answer(mut self, data: &[u8]) {
+        let have = data.len().clamp(self.from, self.to);
+        if self.prefix.is_empty() {
+            (self.reply)(Ok(&data[self.from..have]))
+        } else {
+            self.prefix.extend_from_slice(&data[self.from..have]);
+            (self.reply)(Ok(&self.prefix))
+        }
+    }
+}
+
+/// Answer the parked reads whose bytes are all in.
+fn answer_parked(buf: &mut ChunkBuf) {
+    let have = buf.data.len();
+    let mut i = 0;
+    while i < buf.parked.len() {
+        if buf.parked[i].to <= have {
+            let p = buf.parked.swap_remove(i);
+            p.answer(&buf.data);
+        } else {
+            i += 1;
+        }
+    }
 }
 
 /// Chunk buffers are reused: a fresh multi-MiB buffer costs a page fault per 4 KiB on first touch, which
@@ -90,11 +134,19 @@ struct ChunkState {
     buf: Mutex<ChunkBuf>,
     ready: Notify,
     cancelled: AtomicBool,
+    /// The download failed for good: the next read drops this chunk (and those after it) from the plan.
+    failed: AtomicBool,
 }
 
 impl ChunkState {
     fn new(len: u64, buf: ChunkBuf) -> Self {
-        ChunkState { len, buf: Mutex::new(buf), ready: Notify::new(), cancelled: AtomicBool::new(false) }
+        ChunkState {
+            len,
+            buf: Mutex::new(buf),
+            ready: Notify::new(),
+            cancelled: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
+        }
     }
 
     /// Wait until the chunk holds its first `to` bytes, or has ended (done, failed or cancelled).
@@ -252,8 +304,8 @@ impl<R: Remote> FileReader<R> {
         Some(WaitingRead { offset, end, lack, reply })
     }
 
-    /// Answer `[offset, end)` from the chunks covering it, if they hold it (or have ended); otherwise
-    /// give the reply back with what is still lacking.
+    /// Answer `[offset, end)` from the chunks covering it, if they hold it (or have ended), or park it on
+    /// the last of them; otherwise give the reply back with what is still lacking.
     fn answer<F: ReadReply>(&self, offset: u64, end: u64, needed: Needed, reply: F) -> Option<(Lack, F)> {
         let poisoned = || FsError::Io("reader lock poisoned".into());
         let single = needed.len() == 1;
@@ -262,23 +314,29 @@ impl<R: Remote> FileReader<R> {
             let (start, state) = (needed[i].0, &needed[i].1);
             let from = offset.max(start) - start;
             let to = end.min(start + state.len) - start;
-            let Ok(buf) = state.buf.lock() else {
+            let Ok(mut buf) = state.buf.lock() else {
                 reply(Err(poisoned()));
                 return None;
             };
             if let Some(e) = &buf.error {
                 let msg = format!("{}: {e}", self.path);
                 drop(buf);
-                self.forget_failed(start);
                 log::warn!("read failed: {msg}");
                 reply(Err(FsError::Io(msg)));
                 return None;
             }
             let have = (buf.data.len() as u64).min(to);
+            // Read under the buffer lock: the download marks the chunk done under it before it answers
+            // what is parked, so nothing can be parked after that.
             let cancelled = state.cancelled.load(Ordering::Relaxed);
             if have < to && !buf.done && !cancelled {
-                drop(buf);
-                return Some((Lack::Chunks(needed), reply));
+                if i + 1 < needed.len() {
+                    drop(buf);
+                    return Some((Lack::Chunks(needed), reply));
+                }
+                let (from, to) = (from as usize, to as usize);
+                buf.parked.push(Parked { from, to, prefix: out, reply: Box::new(reply) });
+                return None;
             }
             if single && have == to {
                 reply(Ok(&buf.data[from as usize..to as usize]));
@@ -319,6 +377,17 @@ impl<R: Remote> FileReader<R> {
     /// within `slack` of the planned region, ahead or behind, is still sequential and must not reset it.
     fn plan_for(&self, offset: u64, end: u64) -> FsResult<Option<Needed>> {
         let mut plan = self.plan.lock().map_err(|_| FsError::Io("reader lock poisoned".into()))?;
+        // A chunk that failed for good goes, with everything after it, so this read starts afresh.
+        if let Some(i) = plan.chunks.iter().position(|c| c.state.failed.load(Ordering::Relaxed)) {
+            let start = plan.chunks[i].start;
+            for c in plan.chunks.drain(i..) {
+                c.cancel();
+            }
+            plan.scheduled = plan.chunks.back().map(|c| c.end).unwrap_or(start);
+            if plan.chunks.is_empty() {
+                plan.base = start;
+            }
+        }
         let slack = self.cfg.max_chunk * 2;
         let seek = plan.chunks.is_empty() || offset > plan.scheduled + slack || offset + slack < plan.base;
         // What stays behind the reader, for the kernel's late requests: its read-ahead requests are served
@@ -364,27 +433,12 @@ impl<R: Remote> FileReader<R> {
             let start = plan.scheduled;
             let len = (target - start).min(self.cfg.max_chunk);
             let end = (start + len).min(self.size);
-            let buf =
-                ChunkBuf { data: pooled_buffer((end - start) as usize), done: false, error: None, waiting: Vec::new() };
+            let mut buf = ChunkBuf::default();
+            buf.data = pooled_buffer((end - start) as usize);
             let state = Arc::new(ChunkState::new(end - start, buf));
             self.spawn_fetch(start, end, state.clone());
             plan.chunks.push_back(Chunk { start, end, state });
             plan.scheduled = end;
-        }
-    }
-
-    fn forget_failed(&self, start: u64) {
-        if let Ok(mut plan) = self.plan.lock() {
-            // Drop the failed chunk and everything after it, so the next read starts afresh.
-            while plan.chunks.back().map(|c| c.start >= start).unwrap_or(false) {
-                if let Some(c) = plan.chunks.pop_back() {
-                    c.cancel();
-                }
-            }
-            plan.scheduled = plan.chunks.back().map(|c| c.end).unwrap_or(start);
-            if plan.chunks.is_empty() {
-                plan.base = start;
-            }
         }
     }
 
@@ -393,28 +447,32 @@ impl<R: Remote> FileReader<R> {
         let path = self.path.clone();
         let attempts = self.cfg.attempts.max(1);
         self.rt.spawn(async move {
-            // Whatever happens to this task (even a panic), waiting readers must be released.
-            let _guard = FinishOnDrop(state.clone());
-            let mut last_err = String::new();
+            // Whatever happens to this task (even a panic), what waits on the chunk must be answered.
+            let _guard = FinishOnDrop(state.clone(), path.clone());
+            let mut error = None;
             for attempt in 0..attempts {
                 if state.cancelled.load(Ordering::Relaxed) {
-                    return;
+                    break;
                 }
                 let have = state.buf.lock().map(|b| b.data.len() as u64).unwrap_or(0);
                 match fetch_into(&*remote, &path, start + have, end, &state).await {
                     Ok(()) => {
-                        finish(&state, None);
-                        return;
+                        error = None;
+                        break;
                     }
                     Err(e) => {
-                        last_err = e;
+                        error = Some(e);
                         if attempt + 1 < attempts {
                             tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
                         }
                     }
                 }
             }
-            finish(&state, Some(last_err));
+            if state.cancelled.load(Ordering::Relaxed) {
+                answer_cancelled(&*remote, &path, start, &state).await;
+            } else {
+                finish(&state, error, &path);
+            }
         });
     }
 }
@@ -439,8 +497,11 @@ async fn fetch_into<R: Remote>(
         let room = (state.len as usize).saturating_sub(buf.data.len());
         let take = piece.len().min(room);
         buf.data.extend_from_slice(&piece[..take]);
-        let have = buf.data.len() as u64;
-        let wake = buf.waiting.iter().any(|&t| t <= have);
+        let have = buf.data.len();
+        if buf.parked.iter().any(|p| p.to <= have) {
+            answer_parked(&mut buf);
+        }
+        let wake = buf.waiting.iter().any(|&t| t <= have as u64);
         drop(buf);
         if wake {
             state.ready.notify_waiters();
@@ -449,23 +510,79 @@ async fn fetch_into<R: Remote>(
     Ok(())
 }
 
-struct FinishOnDrop(Arc<ChunkState>);
+/// A cancelled chunk's download has stopped: answer what is parked on it, fetching directly what each
+/// read still lacks.
+async fn answer_cancelled<R: Remote>(remote: &R, path: &RemotePath, start: u64, state: &ChunkState) {
+    let lacking: Vec<(Parked, u64)> = {
+        let Ok(mut buf) = state.buf.lock() else { return };
+        buf.done = true;
+        answer_parked(&mut buf);
+        let have = buf.data.len();
+        let parked = std::mem::take(&mut buf.parked);
+        parked
+            .into_iter()
+            .map(|mut p| {
+                let got = have.clamp(p.from, p.to);
+                p.prefix.extend_from_slice(&buf.data[p.from..got]);
+                p.from = got;
+                (p, start + got as u64)
+            })
+            .collect()
+    };
+    state.ready.notify_waiters();
+    for (p, from) in lacking {
+        let end = start + p.to as u64;
+        let rest = ChunkState::new(end - from, ChunkBuf::default());
+        match fetch_into(remote, path, from, end, &rest).await {
+            Ok(()) => match rest.buf.lock() {
+                Ok(rest) => Parked { from: 0, to: rest.data.len(), ..p }.answer(&rest.data),
+                Err(_) => (p.reply)(Err(FsError::Io("reader lock poisoned".into()))),
+            },
+            Err(e) => (p.reply)(Err(FsError::Io(format!("{path}: {e}")))),
+        }
+    }
+}
+
+struct FinishOnDrop(Arc<ChunkState>, RemotePath);
 
 impl Drop for FinishOnDrop {
     fn drop(&mut self) {
         let unfinished = self.0.buf.lock().map(|b| !b.done).unwrap_or(true);
         if unfinished {
-            // Cancelled: done with what arrived (waiters fetch the rest). Otherwise the task died.
-            let cancelled = self.0.cancelled.load(Ordering::Relaxed);
-            finish(&self.0, (!cancelled).then(|| "download task ended unexpectedly".to_string()));
+            finish(&self.0, Some("download task ended unexpectedly".to_string()), &self.1);
         }
     }
 }
 
-fn finish(state: &ChunkState, error: Option<String>) {
-    if let Ok(mut buf) = state.buf.lock() {
-        buf.done = true;
-        buf.error = error;
+/// The chunk's download is over: answer what is parked on it (its bytes, however many came; or the
+/// error) and wake the waiting tasks.
+fn finish(state: &ChunkState, error: Option<String>, path: &RemotePath) {
+    let failed_reads = match state.buf.lock() {
+        Ok(mut buf) => {
+            buf.done = true;
+            buf.error = error.clone();
+            match &error {
+                None => {
+                    // Normally all answered already; fewer bytes than asked for: the file shrank.
+                    for p in std::mem::take(&mut buf.parked) {
+                        p.answer(&buf.data);
+                    }
+                    Vec::new()
+                }
+                Some(_) => std::mem::take(&mut buf.parked),
+            }
+        }
+        Err(_) => Vec::new(),
+    };
+    if let Some(e) = error {
+        state.failed.store(true, Ordering::Relaxed);
+        let msg = format!("{path}: {e}");
+        if !failed_reads.is_empty() {
+            log::warn!("read failed: {msg}");
+        }
+        for p in failed_reads {
+            (p.reply)(Err(FsError::Io(msg.clone())));
+        }
     }
     state.ready.notify_waiters();
 }

@@ -1,7 +1,8 @@
 //! The operations whose answer may have to wait for the network: a read waiting for a download, an
 //! fsync waiting for an upload. None of them waits on the calling (FUSE worker) thread: what is at hand
-//! is answered at once; the rest is answered from a task on the runtime when the work completes, so a
-//! hanging service holds only its own callers, never the workers `stat`, `ls` and cached reads need.
+//! is answered at once; the rest is answered where the work completes (by the download that brings a
+//! read's bytes, see `reader.rs`, or by a task on the runtime), so a hanging service holds only its own
+//! callers, never the workers that `stat`, `ls` and cached reads need.
 //!
 //! Every reply is sent exactly once: each path below ends in one call of it, and a task that dies
 //! drops it, which the FUSE adapter's reply objects answer with EIO. A wait is always bounded: a
