@@ -178,8 +178,8 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        // Answered here when the bytes are at hand (straight from the read-ahead buffer), otherwise by
-        // the task that waits for them: this worker never waits on the network.
+        // Answered here when the bytes are at hand (straight from the read-ahead buffer), otherwise where
+        // they arrive (by the download itself, or a task waiting for it): no worker waits on the network.
         self.fs.read_to(fh.0, offset, size, move |result: Result<&[u8], FsError>| match result {
             Ok(data) => reply.data(data),
             Err(e) => reply.error(report("read", &e)),

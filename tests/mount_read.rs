@@ -452,6 +452,40 @@ fn direct_io_reads_skip_the_page_cache_and_mmap_still_works() {
     assert_eq!(fs::read(m.p("Jotta/Archive/direct-written.bin")).unwrap(), &data[..1 << 20]);
 }
 
+#[test]
+fn a_read_still_waiting_when_another_read_of_the_handle_seeks_away_gets_its_bytes() {
+    let svc = TestService::start();
+    let c = svc.client();
+    let data = pattern(40 << 20, 29);
+    svc.put(&c, "/Jotta/Archive/shared.bin", &data);
+    let m = TestMount::new(&svc, "direct_io");
+    let f = std::sync::Arc::new(fs::File::open(m.p("Jotta/Archive/shared.bin")).unwrap());
+    // Slow enough that the first read is still waiting for its range when the second one seeks.
+    svc.set_faults(serde_json::json!({"bandwidth": 256 * 1024}));
+    svc.reset_counters();
+    let first = {
+        let f = f.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 20];
+            let n = f.read_at(&mut buf, 0).unwrap();
+            buf.truncate(n);
+            buf
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while svc.requests("download") == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The handle's read-ahead moves to 30 MiB and drops the range the first read waits for.
+    let mut far = vec![0u8; 64 * 1024];
+    let n = f.read_at(&mut far, 30 << 20).unwrap();
+    assert_eq!(&far[..n], &data[30 << 20..(30 << 20) + n]);
+    svc.set_faults(serde_json::json!({}));
+    let got = first.join().unwrap();
+    assert_eq!(got.len(), 1 << 20);
+    assert!(got == data[..1 << 20], "the first read got other bytes than the file's");
+}
+
 fn mmap_matches(f: &fs::File, data: &[u8]) {
     // SAFETY: a read-only shared mapping of a file we keep open, unmapped before the file is dropped.
     unsafe {

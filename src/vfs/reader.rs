@@ -242,12 +242,12 @@ struct Chunk {
 }
 
 impl Chunk {
-    /// Stop the download: a seek must not keep old ranges streaming. A reader still waiting on this
-    /// chunk then fetches what it lacks directly.
+    /// Stop the download: a seek must not keep old ranges streaming. What waits on this chunk then gets
+    /// what it lacks with a request of its own.
     fn cancel(&self) {
         self.state.cancelled.store(true, Ordering::Relaxed);
-        // A reader waiting on it goes on at once rather than after the download notices (which, with a
-        // server that hangs, is when the request times out).
+        // A waiting task goes on at once. (Reads parked on the chunk are answered when its download
+        // notices: at its next piece, or when its request ends.)
         self.state.ready.notify_waiters();
     }
 }
@@ -530,6 +530,9 @@ async fn answer_cancelled<R: Remote>(remote: &R, path: &RemotePath, start: u64, 
             .collect()
     };
     state.ready.notify_waiters();
+    if !lacking.is_empty() {
+        log::debug!("{path}: a seek cancelled the range {} read(s) waited for; fetching what they lack", lacking.len());
+    }
     for (p, from) in lacking {
         let end = start + p.to as u64;
         let rest = ChunkState::new(end - from, ChunkBuf::default());
