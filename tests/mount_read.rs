@@ -460,30 +460,41 @@ fn a_read_still_waiting_when_another_read_of_the_handle_seeks_away_gets_its_byte
     svc.put(&c, "/Jotta/Archive/shared.bin", &data);
     let m = TestMount::new(&svc, "direct_io");
     let f = std::sync::Arc::new(fs::File::open(m.p("Jotta/Archive/shared.bin")).unwrap());
-    // Slow enough that the first read is still waiting for its range when the second one seeks.
-    svc.set_faults(serde_json::json!({"bandwidth": 256 * 1024}));
-    svc.reset_counters();
-    let first = {
+    // Slow enough that a read well inside the first range is still waiting when the seek comes.
+    svc.set_faults(serde_json::json!({"bandwidth": 16 * 1024}));
+    let mut head = vec![0u8; 4096];
+    assert_eq!(f.read_at(&mut head, 0).unwrap(), 4096);
+    assert!(head == data[..4096]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiting = {
         let f = f.clone();
         std::thread::spawn(move || {
-            let mut buf = vec![0u8; 1 << 20];
-            let n = f.read_at(&mut buf, 0).unwrap();
+            // SAFETY: no arguments, cannot fail.
+            let _ = tx.send(unsafe { libc::syscall(libc::SYS_gettid) });
+            let mut buf = vec![0u8; 32 * 1024];
+            let n = f.read_at(&mut buf, 64 * 1024).unwrap();
             buf.truncate(n);
             buf
         })
     };
+    let tid = rx.recv().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while svc.requests("download") == 0 && std::time::Instant::now() < deadline {
+    let in_pread = || {
+        let s = fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).unwrap_or_default();
+        s.split_whitespace().next().and_then(|n| n.parse::<i64>().ok()) == Some(libc::SYS_pread64)
+    };
+    while !in_pread() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    // The handle's read-ahead moves to 30 MiB and drops the range the first read waits for.
-    let mut far = vec![0u8; 64 * 1024];
+    std::thread::sleep(Duration::from_millis(200));
+    // The handle's read-ahead moves to 30 MiB and drops the range the other read waits for.
+    let mut far = vec![0u8; 4096];
     let n = f.read_at(&mut far, 30 << 20).unwrap();
     assert_eq!(&far[..n], &data[30 << 20..(30 << 20) + n]);
     svc.set_faults(serde_json::json!({}));
-    let got = first.join().unwrap();
-    assert_eq!(got.len(), 1 << 20);
-    assert!(got == data[..1 << 20], "the first read got other bytes than the file's");
+    let got = waiting.join().unwrap();
+    assert_eq!(got.len(), 32 * 1024);
+    assert!(got == data[64 * 1024..96 * 1024], "the waiting read got other bytes than the file's");
 }
 
 fn mmap_matches(f: &fs::File, data: &[u8]) {

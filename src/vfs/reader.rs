@@ -78,11 +78,12 @@ type BoxedReply = Box<dyn for<'a> FnOnce(FsResult<&'a [u8]>) + Send>;
 impl Parked {
     /// Answer with the prefix and the chunk's bytes `[from, to)`, or as many of them as `data` holds.
     fn answer(mut self, data: &[u8]) {
-        let have = data.len().clamp(self.from, self.to);
+        // Fewer bytes than `from` (the file shrank): none of them.
+        let got = &data[self.from.min(data.len())..self.to.min(data.len())];
         if self.prefix.is_empty() {
-            (self.reply)(Ok(&data[self.from..have]))
+            (self.reply)(Ok(got))
         } else {
-            self.prefix.extend_from_slice(&data[self.from..have]);
+            self.prefix.extend_from_slice(got);
             (self.reply)(Ok(&self.prefix))
         }
     }
@@ -522,8 +523,11 @@ async fn answer_cancelled<R: Remote>(remote: &R, path: &RemotePath, start: u64, 
         parked
             .into_iter()
             .map(|mut p| {
+                // What arrived of the read's range goes to its prefix; the rest is fetched from `got`.
                 let got = have.clamp(p.from, p.to);
-                p.prefix.extend_from_slice(&buf.data[p.from..got]);
+                if have > p.from {
+                    p.prefix.extend_from_slice(&buf.data[p.from..got]);
+                }
                 p.from = got;
                 (p, start + got as u64)
             })
