@@ -178,16 +178,12 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        // The reply is sent from inside the read, straight from the read-ahead buffer.
-        let mut reply = Some(reply);
-        let result = self.fs.read_with(fh.0, offset, size, |data| {
-            if let Some(r) = reply.take() {
-                r.data(data)
-            }
+        // Answered here when the bytes are at hand (straight from the read-ahead buffer), otherwise where
+        // they arrive (by the download itself, or a task waiting for it): no worker waits on the network.
+        self.fs.read_to(fh.0, offset, size, move |result: Result<&[u8], FsError>| match result {
+            Ok(data) => reply.data(data),
+            Err(e) => reply.error(report("read", &e)),
         });
-        if let (Err(e), Some(r)) = (result, reply) {
-            r.error(report("read", &e));
-        }
     }
 
     fn flush(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _lock_owner: LockOwner, reply: ReplyEmpty) {
@@ -253,10 +249,11 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
     }
 
     fn fsync(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
-        match self.fs.fsync(fh.0) {
+        // Answered once the upload is done, by the task that waits for it (not this worker).
+        self.fs.fsync(fh.0, move |result| match result {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(report("fsync", &e)),
-        }
+        });
     }
 
     fn fsyncdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {

@@ -599,6 +599,39 @@ async fn fail_next_answers_once_then_succeeds() {
 }
 
 #[tokio::test]
+async fn a_hang_fault_holds_requests_until_cleared_or_its_bound() {
+    let env = env().await;
+    let data = b"held bytes".to_vec();
+    env.upload("/jfs/Jotta/Archive/h.txt", &data).await;
+    env.hook(reqwest::Method::PUT, "faults", Some(json!({"hang": {"kinds": ["download"]}}))).await;
+    let counted = || async { env.hook(reqwest::Method::GET, "counters", None).await["requests"]["download"].as_u64() };
+    let before = counted().await.unwrap_or(0);
+    let held = tokio::spawn(
+        env.http.get(format!("{}?mode=bin", env.jfs("Jotta/Archive/h.txt"))).bearer_auth(&env.token).send(),
+    );
+    // The download reaches the server (it is counted) and gets no answer; other kinds are served.
+    for _ in 0..600 {
+        if counted().await.unwrap_or(0) > before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(counted().await, Some(before + 1), "the download reached the server");
+    assert_eq!(env.get(&env.jfs("Jotta/Archive")).await.0, StatusCode::OK, "a listing is not held");
+    assert!(!held.is_finished(), "the held download was answered");
+    let f = env.hook(reqwest::Method::GET, "faults", None).await;
+    assert_eq!(f["hang"], json!({"kinds": ["download"], "max_ms": 120000}));
+    // Cleared: the held request is served as usual.
+    env.hook(reqwest::Method::PUT, "faults", Some(json!({}))).await;
+    let resp = held.await.expect("task").expect("download");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.bytes().await.expect("body").to_vec(), data);
+    // A rule never cleared holds each request for at most its bound.
+    env.hook(reqwest::Method::PUT, "faults", Some(json!({"hang": {"max_ms": 200}}))).await;
+    assert_eq!(env.download("Jotta/Archive/h.txt", None).await, (StatusCode::OK, data));
+}
+
+#[tokio::test]
 async fn state_survives_graceful_and_crash_restarts() {
     let env = env().await;
     let data = b"persistent bytes".to_vec();

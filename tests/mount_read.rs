@@ -452,6 +452,51 @@ fn direct_io_reads_skip_the_page_cache_and_mmap_still_works() {
     assert_eq!(fs::read(m.p("Jotta/Archive/direct-written.bin")).unwrap(), &data[..1 << 20]);
 }
 
+#[test]
+fn a_read_still_waiting_when_another_read_of_the_handle_seeks_away_gets_its_bytes() {
+    let svc = TestService::start();
+    let c = svc.client();
+    let data = pattern(40 << 20, 29);
+    svc.put(&c, "/Jotta/Archive/shared.bin", &data);
+    let m = TestMount::new(&svc, "direct_io");
+    let f = std::sync::Arc::new(fs::File::open(m.p("Jotta/Archive/shared.bin")).unwrap());
+    // Slow enough that a read well inside the first range is still waiting when the seek comes.
+    svc.set_faults(serde_json::json!({"bandwidth": 16 * 1024}));
+    let mut head = vec![0u8; 4096];
+    assert_eq!(f.read_at(&mut head, 0).unwrap(), 4096);
+    assert!(head == data[..4096]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiting = {
+        let f = f.clone();
+        std::thread::spawn(move || {
+            // SAFETY: no arguments, cannot fail.
+            let _ = tx.send(unsafe { libc::syscall(libc::SYS_gettid) });
+            let mut buf = vec![0u8; 32 * 1024];
+            let n = f.read_at(&mut buf, 64 * 1024).unwrap();
+            buf.truncate(n);
+            buf
+        })
+    };
+    let tid = rx.recv().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let in_pread = || {
+        let s = fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).unwrap_or_default();
+        s.split_whitespace().next().and_then(|n| n.parse::<i64>().ok()) == Some(libc::SYS_pread64)
+    };
+    while !in_pread() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    // The handle's read-ahead moves to 30 MiB and drops the range the other read waits for.
+    let mut far = vec![0u8; 4096];
+    let n = f.read_at(&mut far, 30 << 20).unwrap();
+    assert_eq!(&far[..n], &data[30 << 20..(30 << 20) + n]);
+    svc.set_faults(serde_json::json!({}));
+    let got = waiting.join().unwrap();
+    assert_eq!(got.len(), 32 * 1024);
+    assert!(got == data[64 * 1024..96 * 1024], "the waiting read got other bytes than the file's");
+}
+
 fn mmap_matches(f: &fs::File, data: &[u8]) {
     // SAFETY: a read-only shared mapping of a file we keep open, unmapped before the file is dropped.
     unsafe {

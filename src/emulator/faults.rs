@@ -1,10 +1,12 @@
-//! Fault injection: latency, per-connection bandwidth, random 500/429 answers and cut connections, plus
-//! the deterministic one-shot `fail_next`/`drop_next` rules tests rely on. Test-hook requests are never
-//! faulted. Random rates draw from a seeded RNG so a soak run can be replayed.
+//! Fault injection: latency, per-connection bandwidth, random 500/429 answers and cut connections, the
+//! deterministic one-shot `fail_next`/`drop_next` rules tests rely on, and `hang` (a service that holds
+//! requests without answering). Test-hook requests are never faulted. Random rates draw from a seeded RNG
+//! so a soak run can be replayed.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// Answer the next `count` requests of `kind` with `status`, before doing anything.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -29,6 +31,21 @@ fn one() -> u32 {
     1
 }
 
+/// Hold requests of the given kinds (every kind when empty) without an answer until this rule is
+/// cleared, or `max_ms` has passed; then they are served as usual. The bound keeps a test that forgets
+/// to clear it (or fails before it does) from hanging forever.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Hang {
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    #[serde(default = "default_hang_max_ms")]
+    pub max_ms: u64,
+}
+
+fn default_hang_max_ms() -> u64 {
+    120_000
+}
+
 /// The JSON document of `GET/PUT /_emulator/faults`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
@@ -46,6 +63,7 @@ pub struct FaultConfig {
     pub seed: u64,
     pub fail_next: Vec<FailNext>,
     pub drop_next: Vec<DropNext>,
+    pub hang: Option<Hang>,
 }
 
 pub struct Faults {
@@ -74,6 +92,12 @@ impl Faults {
 
     pub fn bandwidth(&self) -> u64 {
         self.config.bandwidth
+    }
+
+    /// How long at most a request of `kind` is held before it is served, if a hang rule covers it.
+    pub fn hang_for(&self, kind: &str) -> Option<Duration> {
+        let hang = self.config.hang.as_ref()?;
+        (hang.kinds.is_empty() || hang.kinds.iter().any(|k| k == kind)).then(|| Duration::from_millis(hang.max_ms))
     }
 
     /// A status to answer instead of serving this request, if any rule fires.
@@ -134,5 +158,16 @@ mod tests {
         assert_eq!(f.failure_for("upload"), Some(500));
         assert_eq!(f.failure_for("upload"), Some(500));
         assert_eq!(f.failure_for("upload"), None);
+    }
+
+    #[test]
+    fn hang_covers_its_kinds_or_every_kind() {
+        let cfg: FaultConfig = serde_json::from_str(r#"{"hang": {"kinds": ["download"]}}"#).unwrap();
+        let f = Faults::new(cfg);
+        assert_eq!(f.hang_for("download"), Some(Duration::from_millis(120_000)));
+        assert_eq!(f.hang_for("list"), None);
+        let f = Faults::new(serde_json::from_str(r#"{"hang": {"max_ms": 5}}"#).unwrap());
+        assert_eq!(f.hang_for("list"), Some(Duration::from_millis(5)));
+        assert_eq!(Faults::new(FaultConfig::default()).hang_for("list"), None);
     }
 }

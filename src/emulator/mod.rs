@@ -21,7 +21,7 @@ mod store;
 mod timefmt;
 mod xml;
 
-pub use faults::{DropNext, FailNext, FaultConfig};
+pub use faults::{DropNext, FailNext, FaultConfig, Hang};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -75,6 +75,8 @@ pub(crate) struct Shared {
     store: Mutex<store::Store>,
     auth: Mutex<auth::Auth>,
     faults: Mutex<faults::Faults>,
+    /// Signalled whenever the fault configuration changes, so requests held by a `hang` rule look again.
+    faults_changed: tokio::sync::Notify,
     pub counters: counters::Counters,
 }
 
@@ -89,6 +91,30 @@ impl Shared {
     }
     pub fn faults(&self) -> MutexGuard<'_, faults::Faults> {
         self.faults.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_faults(&self, config: FaultConfig) {
+        self.faults().set(config);
+        self.faults_changed.notify_waiters();
+    }
+
+    /// Hold a request of `kind` while a `hang` rule covers it, at most that rule's `max_ms`.
+    pub async fn hold_while_hung(&self, kind: &str) {
+        let Some(max) = self.faults().hang_for(kind) else { return };
+        let deadline = tokio::time::Instant::now() + max;
+        loop {
+            let changed = self.faults_changed.notified();
+            tokio::pin!(changed);
+            // Registered before looking, so a change between the look and the wait is not missed.
+            changed.as_mut().enable();
+            if self.faults().hang_for(kind).is_none() {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                log::info!("emulator: a {kind} request held by the hang fault for {max:?} is served now");
+                return;
+            }
+        }
     }
 }
 
@@ -166,6 +192,7 @@ pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
         store: Mutex::new(store),
         auth: Mutex::new(auth),
         faults: Mutex::new(faults::Faults::new(config.faults.clone())),
+        faults_changed: tokio::sync::Notify::new(),
         counters: counters::Counters::default(),
     });
     let (tx, rx) = watch::channel(false);

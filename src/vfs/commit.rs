@@ -386,17 +386,22 @@ impl<R: Remote> JottaFs<R> {
         Ok(())
     }
 
-    /// fsync(): returns once the content is on the server.
-    pub fn fsync(&self, fh: u64) -> FsResult<()> {
+    /// fsync(), the local part: record the content and start its upload now. Returns the upload to wait
+    /// for and its attempts so far (None: the server has the content already); `replies.rs` waits for
+    /// it off the FUSE worker.
+    pub(super) fn fsync_start(&self, fh: u64) -> FsResult<Option<(u64, u32)>> {
         let handle = self.handle(fh)?;
         self.commit_with(handle.ino, false)?;
         let id = lock(&self.table).get(handle.ino).and_then(|n| n.local.as_ref().map(|l| l.id));
-        let Some(id) = id else { return Ok(()) };
+        let Some(id) = id else { return Ok(None) };
         if !self.queue.contains(id) {
-            return Ok(());
+            return Ok(None);
         }
+        // Counted before the upload is started, so the outcome of the attempt it starts is this fsync's
+        // (a worker quick enough to fail it before the wait begins must not leave the wait hanging).
+        let attempts = self.queue.attempts(id);
         self.queue.force(id);
-        self.queue.wait_done(id, Duration::from_secs(24 * 3600)).map_err(FsError::Io)
+        Ok(Some((id, attempts)))
     }
 
     /// setattr: size (truncate) and mtime (utimens) are honoured; mode and owner are accepted and

@@ -16,6 +16,7 @@ pub mod node;
 pub mod offline;
 mod pending_dirs;
 pub mod reader;
+mod replies;
 pub mod staging;
 mod test_hold;
 pub mod upload;
@@ -23,7 +24,7 @@ pub mod upload_queue;
 
 pub use error::{FsError, FsResult};
 pub use node::{FileMeta, NodeKind, ROOT_INO};
-pub use reader::ReadAheadConfig;
+pub use reader::{ReadAheadConfig, ReadReply};
 
 use crate::remote::{Remote, RemotePath, UnixTime};
 use journal::Journal;
@@ -509,27 +510,6 @@ impl<R: Remote> JottaFs<R> {
 
     fn handle(&self, fh: u64) -> FsResult<Arc<OpenFile<R>>> {
         lock(&self.handles).get(&fh).cloned().ok_or(FsError::BadHandle)
-    }
-
-    /// Read through a handle: from the local copy while there is one (read your own writes), else
-    /// streamed from the service. The bytes are handed to `reply` (without a copy when possible).
-    pub fn read_with<T>(&self, fh: u64, offset: u64, size: u32, reply: impl FnOnce(&[u8]) -> T) -> FsResult<T> {
-        let file = self.handle(fh)?;
-        let local = lock(&self.table).get(file.ino).and_then(|n| n.local.as_ref().map(|l| (l.file.clone(), l.size)));
-        match local {
-            Some((f, size_now)) => {
-                let n = if offset >= size_now { 0 } else { (size as u64).min(size_now - offset) as usize };
-                let mut buf = vec![0u8; n];
-                std::os::unix::fs::FileExt::read_exact_at(&*f, &mut buf, offset)
-                    .map_err(|e| FsError::Io(format!("reading the local copy: {e}")))?;
-                Ok(reply(&buf))
-            }
-            None => file.reader.read_with(offset, size, reply),
-        }
-    }
-
-    pub fn read(&self, fh: u64, offset: u64, size: u32) -> FsResult<Vec<u8>> {
-        self.read_with(fh, offset, size, |d| d.to_vec())
     }
 
     /// Close a handle. The last writer to close queues the upload (the journal record was written

@@ -6,17 +6,32 @@
 //! dropped and a new small window starts there. Memory per handle is bounded by `max_window` plus up
 //! to three chunks behind the reader (the two kept for late requests and the one being read).
 //!
-//! Locking: the reader's own mutex is held only to plan; waiting for bytes happens on the chunk's
-//! condvar, which its download task signals. Download tasks never take the reader's lock.
+//! No FUSE worker waits here. A read whose bytes are in memory is answered at once, on the worker,
+//! straight from the chunk's buffer. A read that lacks bytes of one chunk (after whole earlier ones) is
+//! parked on that chunk, and the chunk's download task answers it the moment the bytes are in (no
+//! thread is woken for it). Anything else (a read lacking bytes of several chunks, one behind the plan,
+//! one whose range a seek cancelled) becomes a `WaitingRead`, finished by a task on the runtime that
+//! awaits the chunks' `Notify` or fetches a range of its own. Whatever ends a chunk (done, failed,
+//! cancelled, its task gone) answers what is parked on it and wakes its waiters, so every read is
+//! answered; a reply dropped unanswered is answered EIO by the FUSE adapter's reply object.
+//!
+//! Locking: the reader's own mutex is held only to plan. A chunk's buffer lock is held while a reply is
+//! handed the chunk's bytes (on the worker or in the download task), and never while taking another
+//! lock or awaiting. Download tasks never take the reader's lock.
 
 use super::error::{FsError, FsResult};
 use crate::remote::{Remote, RemotePath};
 use futures_util::StreamExt;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::runtime::Handle;
+use tokio::sync::Notify;
+
+/// Where a read's outcome goes: called exactly once, with bytes valid only during the call.
+pub trait ReadReply: for<'a> FnOnce(FsResult<&'a [u8]>) + Send + 'static {}
+impl<F: for<'a> FnOnce(FsResult<&'a [u8]>) + Send + 'static> ReadReply for F {}
 
 #[derive(Debug, Clone, Copy)]
 pub struct ReadAheadConfig {
@@ -41,9 +56,51 @@ struct ChunkBuf {
     data: Vec<u8>,
     done: bool,
     error: Option<String>,
-    /// How far each waiting reader needs the data to reach: the download wakes them only when one of
+    /// How far each waiting task needs the data to reach: the download wakes them only when one of
     /// them can go on, not at every piece the socket hands over.
     waiting: Vec<u64>,
+    /// Reads the download answers itself as soon as their bytes are in.
+    parked: Vec<Parked>,
+}
+
+/// A read parked on the chunk holding its last bytes.
+struct Parked {
+    /// The bytes it wants, as offsets in the chunk.
+    from: usize,
+    to: usize,
+    /// What it got from the chunks before this one.
+    prefix: Vec<u8>,
+    reply: BoxedReply,
+}
+
+type BoxedReply = Box<dyn for<'a> FnOnce(FsResult<&'a [u8]>) + Send>;
+
+impl Parked {
+    /// Answer with the prefix and the chunk's bytes `[from, to)`, or as many of them as `data` holds.
+    fn answer(mut self, data: &[u8]) {
+        // Fewer bytes than `from` (the file shrank): none of them.
+        let got = &data[self.from.min(data.len())..self.to.min(data.len())];
+        if self.prefix.is_empty() {
+            (self.reply)(Ok(got))
+        } else {
+            self.prefix.extend_from_slice(got);
+            (self.reply)(Ok(&self.prefix))
+        }
+    }
+}
+
+/// Answer the parked reads whose bytes are all in.
+fn answer_parked(buf: &mut ChunkBuf) {
+    let have = buf.data.len();
+    let mut i = 0;
+    while i < buf.parked.len() {
+        if buf.parked[i].to <= have {
+            let p = buf.parked.swap_remove(i);
+            p.answer(&buf.data);
+        } else {
+            i += 1;
+        }
+    }
 }
 
 /// Chunk buffers are reused: a fresh multi-MiB buffer costs a page fault per 4 KiB on first touch, which
@@ -76,8 +133,107 @@ struct ChunkState {
     /// Bytes this chunk will hold when complete.
     len: u64,
     buf: Mutex<ChunkBuf>,
-    ready: Condvar,
+    ready: Notify,
     cancelled: AtomicBool,
+    /// The download failed for good: the next read drops this chunk (and those after it) from the plan.
+    failed: AtomicBool,
+}
+
+impl ChunkState {
+    fn new(len: u64, buf: ChunkBuf) -> Self {
+        ChunkState {
+            len,
+            buf: Mutex::new(buf),
+            ready: Notify::new(),
+            cancelled: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    /// Wait until the chunk holds its first `to` bytes, or has ended (done, failed or cancelled).
+    async fn reached(&self, to: u64) {
+        loop {
+            let woken = self.ready.notified();
+            tokio::pin!(woken);
+            // Registered before looking, so a wake between the look and the wait is not lost.
+            woken.as_mut().enable();
+            {
+                let Ok(mut buf) = self.buf.lock() else { return };
+                let ended = buf.done || buf.error.is_some() || self.cancelled.load(Ordering::Relaxed);
+                if buf.data.len() as u64 >= to || ended {
+                    return;
+                }
+                buf.waiting.push(to);
+            }
+            let _waiting = Waiting { state: self, to };
+            woken.await;
+        }
+    }
+}
+
+/// One entry of `ChunkBuf::waiting`, removed however the wait ends (woken, or the task dropped).
+struct Waiting<'a> {
+    state: &'a ChunkState,
+    to: u64,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut buf) = self.state.buf.lock() {
+            if let Some(i) = buf.waiting.iter().position(|&t| t == self.to) {
+                buf.waiting.swap_remove(i);
+            }
+        }
+    }
+}
+
+type Needed = Vec<(u64, Arc<ChunkState>)>;
+
+/// What a read still lacks.
+enum Lack {
+    /// Bytes of these chunks, not downloaded yet.
+    Chunks(Needed),
+    /// `[from, end)` must be fetched with a request of its own (a straggler behind the plan, or the
+    /// rest of a range a seek cancelled); `got` holds what came before it.
+    Fetch { from: u64, got: Vec<u8> },
+}
+
+/// A read that must wait for the network; `finish` it off the FUSE worker.
+pub struct WaitingRead<F: ReadReply> {
+    offset: u64,
+    end: u64,
+    lack: Lack,
+    reply: F,
+}
+
+impl<F: ReadReply> WaitingRead<F> {
+    /// Wait for the bytes and send the reply (or the error: a failed download, after its retries).
+    pub async fn finish<R: Remote>(self, reader: &FileReader<R>) {
+        let WaitingRead { offset, end, mut lack, mut reply } = self;
+        loop {
+            match lack {
+                Lack::Chunks(needed) => {
+                    for (start, state) in &needed {
+                        state.reached(end.min(start + state.len) - start).await;
+                    }
+                    match reader.answer(offset, end, needed, reply) {
+                        None => return,
+                        Some((l, r)) => (lack, reply) = (l, r),
+                    }
+                }
+                Lack::Fetch { from, mut got } => {
+                    match reader.fetch_direct(from, end).await {
+                        Ok(rest) => {
+                            got.extend_from_slice(&rest);
+                            reply(Ok(&got))
+                        }
+                        Err(e) => reply(Err(e)),
+                    }
+                    return;
+                }
+            }
+        }
+    }
 }
 
 struct Chunk {
@@ -87,10 +243,13 @@ struct Chunk {
 }
 
 impl Chunk {
-    /// Stop the download: a seek must not keep old ranges streaming. A reader still waiting on this
-    /// chunk then fetches what it lacks directly.
+    /// Stop the download: a seek must not keep old ranges streaming. What waits on this chunk then gets
+    /// what it lacks with a request of its own.
     fn cancel(&self) {
         self.state.cancelled.store(true, Ordering::Relaxed);
+        // A waiting task goes on at once. (Reads parked on the chunk are answered when its download
+        // notices: at its next piece, or when its request ends.)
+        self.state.ready.notify_waiters();
     }
 }
 
@@ -123,77 +282,92 @@ impl<R: Remote> FileReader<R> {
         }
     }
 
-    /// Read up to `len` bytes at `offset`; short only at end of file.
-    /// Read up to `len` bytes at `offset` (short only at end of file) and hand them to `reply`. A read
-    /// that lies within one chunk is handed over straight from the chunk's buffer, without a copy.
-    pub fn read_with<T>(&self, offset: u64, len: u32, reply: impl FnOnce(&[u8]) -> T) -> FsResult<T> {
+    /// Read up to `len` bytes at `offset` (short only at end of file). Answered here when the bytes are
+    /// in memory: a read within one chunk is handed over straight from the chunk's buffer, without a
+    /// copy. Otherwise the read is returned, to be finished where waiting costs no FUSE worker.
+    pub fn read_now<F: ReadReply>(&self, offset: u64, len: u32, reply: F) -> Option<WaitingRead<F>> {
         if offset >= self.size || len == 0 {
-            return Ok(reply(&[]));
+            reply(Ok(&[]));
+            return None;
         }
         let end = (offset + len as u64).min(self.size);
-        let Some(needed) = self.plan_for(offset, end)? else {
-            return Ok(reply(&self.fetch_direct(offset, end)?));
+        let lack = match self.plan_for(offset, end) {
+            Err(e) => {
+                reply(Err(e));
+                return None;
+            }
+            Ok(None) => Lack::Fetch { from: offset, got: Vec::new() },
+            Ok(Some(needed)) => match self.answer(offset, end, needed, reply) {
+                None => return None,
+                Some((lack, reply)) => return Some(WaitingRead { offset, end, lack, reply }),
+            },
         };
-        let mut out = Vec::new();
+        Some(WaitingRead { offset, end, lack, reply })
+    }
+
+    /// Answer `[offset, end)` from the chunks covering it, if they hold it (or have ended), or park it on
+    /// the last of them; otherwise give the reply back with what is still lacking.
+    fn answer<F: ReadReply>(&self, offset: u64, end: u64, needed: Needed, reply: F) -> Option<(Lack, F)> {
+        let poisoned = || FsError::Io("reader lock poisoned".into());
         let single = needed.len() == 1;
-        for (start, state) in needed {
+        let mut out = Vec::new();
+        for i in 0..needed.len() {
+            let (start, state) = (needed[i].0, &needed[i].1);
             let from = offset.max(start) - start;
             let to = end.min(start + state.len) - start;
-            let mut buf = state.buf.lock().map_err(|_| FsError::Io("reader lock poisoned".into()))?;
-            while (buf.data.len() as u64) < to && !buf.done && buf.error.is_none() {
-                buf.waiting.push(to);
-                buf = state.ready.wait(buf).map_err(|_| FsError::Io("reader lock poisoned".into()))?;
-                if let Some(i) = buf.waiting.iter().position(|&t| t == to) {
-                    buf.waiting.swap_remove(i);
-                }
-            }
+            let Ok(mut buf) = state.buf.lock() else {
+                reply(Err(poisoned()));
+                return None;
+            };
             if let Some(e) = &buf.error {
                 let msg = format!("{}: {e}", self.path);
                 drop(buf);
-                self.forget_failed(start);
                 log::warn!("read failed: {msg}");
-                return Err(FsError::Io(msg));
+                reply(Err(FsError::Io(msg)));
+                return None;
             }
             let have = (buf.data.len() as u64).min(to);
+            // Read under the buffer lock: the download marks the chunk done under it before it answers
+            // what is parked, so nothing can be parked after that.
+            let cancelled = state.cancelled.load(Ordering::Relaxed);
+            if have < to && !buf.done && !cancelled {
+                if i + 1 < needed.len() {
+                    drop(buf);
+                    return Some((Lack::Chunks(needed), reply));
+                }
+                let (from, to) = (from as usize, to as usize);
+                buf.parked.push(Parked { from, to, prefix: out, reply: Box::new(reply) });
+                return None;
+            }
             if single && have == to {
-                return Ok(reply(&buf.data[from as usize..to as usize]));
+                reply(Ok(&buf.data[from as usize..to as usize]));
+                return None;
             }
             if have > from {
                 out.extend_from_slice(&buf.data[from as usize..have as usize]);
             }
             if have < to {
-                let cancelled = state.cancelled.load(Ordering::Relaxed);
                 drop(buf);
                 if cancelled {
-                    // A seek elsewhere cancelled this range while we waited: fetch the rest directly.
-                    let rest = self.fetch_direct(offset + out.len() as u64, end)?;
-                    out.extend_from_slice(&rest);
+                    // A seek elsewhere cancelled this range: fetch the rest directly.
+                    let from = offset + out.len() as u64;
+                    return Some((Lack::Fetch { from, got: out }, reply));
                 }
                 // Otherwise the server sent less than asked for: the file shrank under us.
                 break;
             }
         }
-        Ok(reply(&out))
-    }
-
-    /// `read_with` into an owned buffer.
-    pub fn read(&self, offset: u64, len: u32) -> FsResult<Vec<u8>> {
-        self.read_with(offset, len, |d| d.to_vec())
+        reply(Ok(&out));
+        None
     }
 
     /// One plain range request, outside the read-ahead plan.
-    fn fetch_direct(&self, from: u64, end: u64) -> FsResult<Vec<u8>> {
-        let state = ChunkState {
-            len: end - from,
-            buf: Mutex::new(ChunkBuf::default()),
-            ready: Condvar::new(),
-            cancelled: AtomicBool::new(false),
-        };
-        self.rt
-            .block_on(fetch_into(&*self.remote, &self.path, from, end, &state))
+    async fn fetch_direct(&self, from: u64, end: u64) -> FsResult<Vec<u8>> {
+        let state = ChunkState::new(end - from, ChunkBuf::default());
+        fetch_into(&*self.remote, &self.path, from, end, &state)
+            .await
             .map_err(|e| FsError::Io(format!("{}: {e}", self.path)))?;
-        let buf = state.buf.into_inner().map_err(|_| FsError::Io("reader lock poisoned".into()))?;
-        let mut buf = buf;
+        let mut buf = state.buf.lock().map_err(|_| FsError::Io("reader lock poisoned".into()))?;
         Ok(std::mem::take(&mut buf.data))
     }
 
@@ -202,9 +376,19 @@ impl<R: Remote> FileReader<R> {
     ///
     /// The kernel issues read-ahead requests in parallel, so reads arrive a little out of order: a read
     /// within `slack` of the planned region, ahead or behind, is still sequential and must not reset it.
-    #[allow(clippy::type_complexity)]
-    fn plan_for(&self, offset: u64, end: u64) -> FsResult<Option<Vec<(u64, Arc<ChunkState>)>>> {
+    fn plan_for(&self, offset: u64, end: u64) -> FsResult<Option<Needed>> {
         let mut plan = self.plan.lock().map_err(|_| FsError::Io("reader lock poisoned".into()))?;
+        // A chunk that failed for good goes, with everything after it, so this read starts afresh.
+        if let Some(i) = plan.chunks.iter().position(|c| c.state.failed.load(Ordering::Relaxed)) {
+            let start = plan.chunks[i].start;
+            for c in plan.chunks.drain(i..) {
+                c.cancel();
+            }
+            plan.scheduled = plan.chunks.back().map(|c| c.end).unwrap_or(start);
+            if plan.chunks.is_empty() {
+                plan.base = start;
+            }
+        }
         let slack = self.cfg.max_chunk * 2;
         let seek = plan.chunks.is_empty() || offset > plan.scheduled + slack || offset + slack < plan.base;
         // What stays behind the reader, for the kernel's late requests: its read-ahead requests are served
@@ -250,35 +434,12 @@ impl<R: Remote> FileReader<R> {
             let start = plan.scheduled;
             let len = (target - start).min(self.cfg.max_chunk);
             let end = (start + len).min(self.size);
-            let state = Arc::new(ChunkState {
-                len: end - start,
-                buf: Mutex::new(ChunkBuf {
-                    data: pooled_buffer((end - start) as usize),
-                    done: false,
-                    error: None,
-                    waiting: Vec::new(),
-                }),
-                ready: Condvar::new(),
-                cancelled: AtomicBool::new(false),
-            });
+            let mut buf = ChunkBuf::default();
+            buf.data = pooled_buffer((end - start) as usize);
+            let state = Arc::new(ChunkState::new(end - start, buf));
             self.spawn_fetch(start, end, state.clone());
             plan.chunks.push_back(Chunk { start, end, state });
             plan.scheduled = end;
-        }
-    }
-
-    fn forget_failed(&self, start: u64) {
-        if let Ok(mut plan) = self.plan.lock() {
-            // Drop the failed chunk and everything after it, so the next read starts afresh.
-            while plan.chunks.back().map(|c| c.start >= start).unwrap_or(false) {
-                if let Some(c) = plan.chunks.pop_back() {
-                    c.cancel();
-                }
-            }
-            plan.scheduled = plan.chunks.back().map(|c| c.end).unwrap_or(start);
-            if plan.chunks.is_empty() {
-                plan.base = start;
-            }
         }
     }
 
@@ -287,28 +448,32 @@ impl<R: Remote> FileReader<R> {
         let path = self.path.clone();
         let attempts = self.cfg.attempts.max(1);
         self.rt.spawn(async move {
-            // Whatever happens to this task (even a panic), waiting readers must be released.
-            let _guard = FinishOnDrop(state.clone());
-            let mut last_err = String::new();
+            // Whatever happens to this task (even a panic), what waits on the chunk must be answered.
+            let _guard = FinishOnDrop(state.clone(), path.clone());
+            let mut error = None;
             for attempt in 0..attempts {
                 if state.cancelled.load(Ordering::Relaxed) {
-                    return;
+                    break;
                 }
                 let have = state.buf.lock().map(|b| b.data.len() as u64).unwrap_or(0);
                 match fetch_into(&*remote, &path, start + have, end, &state).await {
                     Ok(()) => {
-                        finish(&state, None);
-                        return;
+                        error = None;
+                        break;
                     }
                     Err(e) => {
-                        last_err = e;
+                        error = Some(e);
                         if attempt + 1 < attempts {
                             tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
                         }
                     }
                 }
             }
-            finish(&state, Some(last_err));
+            if state.cancelled.load(Ordering::Relaxed) {
+                answer_cancelled(&*remote, &path, start, &state).await;
+            } else {
+                finish(&state, error, &path);
+            }
         });
     }
 }
@@ -333,33 +498,98 @@ async fn fetch_into<R: Remote>(
         let room = (state.len as usize).saturating_sub(buf.data.len());
         let take = piece.len().min(room);
         buf.data.extend_from_slice(&piece[..take]);
-        let have = buf.data.len() as u64;
-        let wake = buf.waiting.iter().any(|&t| t <= have);
+        let have = buf.data.len();
+        if buf.parked.iter().any(|p| p.to <= have) {
+            answer_parked(&mut buf);
+        }
+        let wake = buf.waiting.iter().any(|&t| t <= have as u64);
         drop(buf);
         if wake {
-            state.ready.notify_all();
+            state.ready.notify_waiters();
         }
     }
     Ok(())
 }
 
-struct FinishOnDrop(Arc<ChunkState>);
+/// A cancelled chunk's download has stopped: answer what is parked on it, fetching directly what each
+/// read still lacks.
+async fn answer_cancelled<R: Remote>(remote: &R, path: &RemotePath, start: u64, state: &ChunkState) {
+    let lacking: Vec<(Parked, u64)> = {
+        let Ok(mut buf) = state.buf.lock() else { return };
+        buf.done = true;
+        answer_parked(&mut buf);
+        let have = buf.data.len();
+        let parked = std::mem::take(&mut buf.parked);
+        parked
+            .into_iter()
+            .map(|mut p| {
+                // What arrived of the read's range goes to its prefix; the rest is fetched from `got`.
+                let got = have.clamp(p.from, p.to);
+                if have > p.from {
+                    p.prefix.extend_from_slice(&buf.data[p.from..got]);
+                }
+                p.from = got;
+                (p, start + got as u64)
+            })
+            .collect()
+    };
+    state.ready.notify_waiters();
+    if !lacking.is_empty() {
+        log::debug!("{path}: a seek cancelled the range {} read(s) waited for; fetching what they lack", lacking.len());
+    }
+    for (p, from) in lacking {
+        let end = start + p.to as u64;
+        let rest = ChunkState::new(end - from, ChunkBuf::default());
+        match fetch_into(remote, path, from, end, &rest).await {
+            Ok(()) => match rest.buf.lock() {
+                Ok(rest) => Parked { from: 0, to: rest.data.len(), ..p }.answer(&rest.data),
+                Err(_) => (p.reply)(Err(FsError::Io("reader lock poisoned".into()))),
+            },
+            Err(e) => (p.reply)(Err(FsError::Io(format!("{path}: {e}")))),
+        }
+    }
+}
+
+struct FinishOnDrop(Arc<ChunkState>, RemotePath);
 
 impl Drop for FinishOnDrop {
     fn drop(&mut self) {
         let unfinished = self.0.buf.lock().map(|b| !b.done).unwrap_or(true);
         if unfinished {
-            // Cancelled: done with what arrived (waiters fetch the rest). Otherwise the task died.
-            let cancelled = self.0.cancelled.load(Ordering::Relaxed);
-            finish(&self.0, (!cancelled).then(|| "download task ended unexpectedly".to_string()));
+            finish(&self.0, Some("download task ended unexpectedly".to_string()), &self.1);
         }
     }
 }
 
-fn finish(state: &ChunkState, error: Option<String>) {
-    if let Ok(mut buf) = state.buf.lock() {
-        buf.done = true;
-        buf.error = error;
+/// The chunk's download is over: answer what is parked on it (its bytes, however many came; or the
+/// error) and wake the waiting tasks.
+fn finish(state: &ChunkState, error: Option<String>, path: &RemotePath) {
+    let failed_reads = match state.buf.lock() {
+        Ok(mut buf) => {
+            buf.done = true;
+            buf.error = error.clone();
+            match &error {
+                None => {
+                    // Normally all answered already; fewer bytes than asked for: the file shrank.
+                    for p in std::mem::take(&mut buf.parked) {
+                        p.answer(&buf.data);
+                    }
+                    Vec::new()
+                }
+                Some(_) => std::mem::take(&mut buf.parked),
+            }
+        }
+        Err(_) => Vec::new(),
+    };
+    if let Some(e) = error {
+        state.failed.store(true, Ordering::Relaxed);
+        let msg = format!("{path}: {e}");
+        if !failed_reads.is_empty() {
+            log::warn!("read failed: {msg}");
+        }
+        for p in failed_reads {
+            (p.reply)(Err(FsError::Io(msg.clone())));
+        }
     }
-    state.ready.notify_all();
+    state.ready.notify_waiters();
 }

@@ -109,8 +109,10 @@ impl Inner {
 #[derive(Default)]
 pub struct UploadQueue {
     inner: Mutex<Inner>,
-    /// Signalled whenever an upload finishes or fails (fsync and drain wait on it).
+    /// Signalled whenever an upload finishes or fails (drain waits on it).
     changed: Condvar,
+    /// The same signal for tasks (an fsync's reply waits on it, on the runtime).
+    settled: tokio::sync::Notify,
     /// Wakes the workers when something becomes ready.
     pub wake: tokio::sync::Notify,
 }
@@ -332,7 +334,7 @@ impl UploadQueue {
         }
         drop(inner);
         if waiting {
-            self.changed.notify_all();
+            self.signal();
         }
         waiting
     }
@@ -353,7 +355,7 @@ impl UploadQueue {
             inner.take(id);
         }
         drop(inner);
-        self.changed.notify_all();
+        self.signal();
         waiting
     }
 
@@ -372,7 +374,7 @@ impl UploadQueue {
             inner.stats.deduplicated += 1;
         }
         drop(inner);
-        self.changed.notify_all();
+        self.signal();
         // A newer record of the same file may have been waiting for this one.
         self.wake.notify_one();
         p
@@ -397,7 +399,7 @@ impl UploadQueue {
         }
         let entry = p.entry.clone();
         drop(inner);
-        self.changed.notify_all();
+        self.signal();
         Some(entry)
     }
 
@@ -405,28 +407,39 @@ impl UploadQueue {
         self.lock().pending.get(&id).map(|p| p.attempts).unwrap_or(0)
     }
 
-    /// Wait until `id` is no longer pending (Ok) or its last attempt failed (Err with the reason),
-    /// at most `timeout`.
-    pub fn wait_done(&self, id: u64, timeout: Duration) -> Result<(), String> {
-        let deadline = Instant::now() + timeout;
-        let mut inner = self.lock();
-        let start_failures = inner.pending.get(&id).map(|p| p.attempts).unwrap_or(0);
+    fn signal(&self) {
+        self.changed.notify_all();
+        self.settled.notify_waiters();
+    }
+
+    /// Wait until `id` is no longer pending (Ok) or an attempt begun after the caller read
+    /// `attempts(id) == since` failed (Err with the reason), at most `timeout`.
+    pub async fn wait_done(&self, id: u64, since: u32, timeout: Duration) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            match inner.pending.get(&id) {
-                None => return Ok(()),
-                Some(p) if p.phase == Phase::Waiting && p.attempts > start_failures => {
-                    return Err(p.entry.last_error.clone().unwrap_or_else(|| "upload failed".into()))
-                }
-                Some(p) if p.stuck => {
-                    return Err(p.entry.last_error.clone().unwrap_or_else(|| "upload cannot proceed".into()))
-                }
-                _ => {}
+            let changed = self.settled.notified();
+            tokio::pin!(changed);
+            // Registered before looking, so a change between the look and the wait is not missed.
+            changed.as_mut().enable();
+            if let Some(outcome) = self.outcome(id, since) {
+                return outcome;
             }
-            let now = Instant::now();
-            if now >= deadline {
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
                 return Err("timed out waiting for the upload".into());
             }
-            inner = self.changed.wait_timeout(inner, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
+    fn outcome(&self, id: u64, since: u32) -> Option<Result<(), String>> {
+        match self.lock().pending.get(&id) {
+            None => Some(Ok(())),
+            Some(p) if p.phase == Phase::Waiting && p.attempts > since => {
+                Some(Err(p.entry.last_error.clone().unwrap_or_else(|| "upload failed".into())))
+            }
+            Some(p) if p.stuck => {
+                Some(Err(p.entry.last_error.clone().unwrap_or_else(|| "upload cannot proceed".into())))
+            }
+            _ => None,
         }
     }
 

@@ -13,11 +13,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
+mod watchdog;
+
 pub struct TestService {
     pub rt: tokio::runtime::Runtime,
     pub emulator: Option<RunningEmulator>,
     pub dir: TempDir,
     pub config: EmulatorConfig,
+    _watchdog: watchdog::Watchdog,
 }
 
 impl TestService {
@@ -31,7 +34,7 @@ impl TestService {
         let mut config = EmulatorConfig { data_dir: dir.path().join("service"), ..EmulatorConfig::default() };
         tweak(&mut config);
         let emulator = rt.block_on(emulator::start(config.clone())).expect("emulator starts");
-        TestService { rt, emulator: Some(emulator), dir, config }
+        TestService { rt, emulator: Some(emulator), dir, config, _watchdog: watchdog::Watchdog::arm() }
     }
 
     pub fn emu(&self) -> &RunningEmulator {

@@ -53,7 +53,7 @@ pub async fn handle(shared: &Shared, req: Req) -> Response {
             };
             match serde_json::from_slice::<FaultConfig>(&bytes) {
                 Ok(cfg) => {
-                    shared.faults().set(cfg);
+                    shared.set_faults(cfg);
                     match serde_json::to_value(shared.faults().config()) {
                         Ok(v) => json_ok(StatusCode::OK, &v),
                         Err(e) => bad(e.to_string()),

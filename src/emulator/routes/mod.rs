@@ -111,6 +111,7 @@ pub async fn handle(shared: Arc<Shared>, ctx: ConnCtx, req: Request<Incoming>) -
     let req = Req { method: parts.method, path, headers: parts.headers, params, body, ctx };
     let kind = classify(&shared, area, &req);
     shared.counters.count(kind);
+    shared.hold_while_hung(kind).await;
     let (latency, failure) = {
         let mut faults = shared.faults();
         (faults.latency_ms(), faults.failure_for(kind))
