@@ -38,7 +38,9 @@ pub(crate) fn event(e: &Event, quiet: bool) {
         }
         _ if quiet => return,
         Event::Uploaded { path, size, bytes } => format!("uploaded {path} ({}, {} sent)", human(*size), human(*bytes)),
-        Event::Deduplicated { path, size } => format!("deduplicated {path} ({}, already on JottaCloud)", human(*size)),
+        Event::Deduplicated { path, size } => {
+            format!("deduplicated {path} ({}, already on JottaCloud: nothing sent)", human(*size))
+        }
         Event::Skipped { path } => format!("unchanged {path}"),
         Event::TimeSet { path } => format!("time set {path}"),
         Event::Downloaded { path, size, bytes } => {
