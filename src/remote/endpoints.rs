@@ -38,6 +38,15 @@ impl Endpoints {
         format!("{}{}", self.api, rel.trim_start_matches('/'))
     }
 
+    /// The credential-free link to a shared file's bytes (§5.12): on the real service the www host's
+    /// `/opin/io/downloadPublic/<user>/<publicURI>`; an emulator serves the same path on its own base.
+    pub fn public_link(&self, user: &str, uri: &str) -> String {
+        let base =
+            if *self == Endpoints::real() { "https://www.jottacloud.com/".to_string() } else { self.api.clone() };
+        let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+        format!("{base}opin/io/downloadPublic/{}/{}", enc(user), enc(uri))
+    }
+
     /// Both bases must be URLs we are willing to send credentials to.
     pub fn check(&self) -> RemoteResult<()> {
         check_transport(&self.jfs)?;

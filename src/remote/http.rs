@@ -370,6 +370,81 @@ impl HttpRemote {
         self.fetch(what, idem, || self.inner.client.post(&url).query(query)).await
     }
 
+    /// `GET ...?mode=bin` of the current revision, or of revision `revision` (`&revision=N`, §4.6 and the
+    /// README's protocol notes), trimmed to `range`.
+    async fn download_bin(
+        &self,
+        path: &RemotePath,
+        range: Option<Range<u64>>,
+        revision: Option<u32>,
+    ) -> RemoteResult<ByteStream> {
+        need_depth(path, 3, "download")?;
+        let what = match revision {
+            Some(n) => format!("download revision {n} of {path}"),
+            None => format!("download {path}"),
+        };
+        let revision = revision.map(|n| n.to_string());
+        if let Some(r) = &range {
+            if r.start >= r.end {
+                return Ok(futures_util::stream::empty().boxed());
+            }
+        }
+        let url = self.url(path);
+        let resp = self
+            .execute(&what, Idempotency::Idempotent, || {
+                let mut rb = self.inner.client.get(&url).query(&[("mode", "bin")]);
+                if let Some(n) = &revision {
+                    rb = rb.query(&[("revision", n.as_str())]);
+                }
+                match &range {
+                    // HTTP ranges are inclusive at the end; ours are half-open.
+                    Some(r) => rb.header(reqwest::header::RANGE, format!("bytes={}-{}", r.start, r.end - 1)),
+                    None => rb,
+                }
+            })
+            .await?;
+        let status = resp.status();
+        let length = resp.content_length();
+        match (status, &range) {
+            (StatusCode::PARTIAL_CONTENT, Some(r)) => {
+                // The server may clip the end to the file size; Content-Range/-Length say what will come.
+                let want = r.end - r.start;
+                let announced = content_range_len(&resp).or(length);
+                let limit = Some(announced.map_or(want, |l| l.min(want)));
+                Ok(body_stream(resp.bytes_stream(), what, 0, limit, announced.is_some()))
+            }
+            (s, Some(r)) if s.is_success() => {
+                // Range ignored: the whole file follows. Cut our slice out of it.
+                if let Some(total) = length {
+                    if r.start >= total {
+                        return Err(RemoteError::RangeNotSatisfiable(format!(
+                            "{path}: offset {} is beyond the end ({total} bytes)",
+                            r.start
+                        )));
+                    }
+                }
+                let want = r.end - r.start;
+                let limit = Some(length.map_or(want, |l| (l - r.start).min(want)));
+                Ok(body_stream(resp.bytes_stream(), what, r.start, limit, length.is_some()))
+            }
+            (s, None) if s.is_success() => Ok(body_stream(resp.bytes_stream(), what, 0, length, length.is_some())),
+            (s, _) => {
+                let body = resp.bytes().await.unwrap_or_default();
+                Err(error_from_reply(s.as_u16(), &body, &what))
+            }
+        }
+    }
+
+    /// `?mode=enableShare` / `disableShare` (§5.12): GET on the file's URL, answered with its document.
+    async fn share_mode(&self, path: &RemotePath, mode: &str) -> RemoteResult<FileInfo> {
+        need_depth(path, 3, "share")?;
+        let url = self.url(path);
+        let what = format!("{} {path}", if mode == "enableShare" { "share" } else { "unshare" });
+        let body =
+            self.fetch(&what, Idempotency::Idempotent, || self.inner.client.get(&url).query(&[("mode", mode)])).await?;
+        xml::parse_file(&body)
+    }
+
     /// The file document at `path` (deleted or not).
     pub(crate) async fn file_doc(&self, path: &RemotePath) -> RemoteResult<FileInfo> {
         let what = format!("stat {path}");
@@ -498,56 +573,42 @@ impl Remote for HttpRemote {
     }
 
     async fn download(&self, path: &RemotePath, range: Option<Range<u64>>) -> RemoteResult<ByteStream> {
-        need_depth(path, 3, "download")?;
-        let what = format!("download {path}");
-        if let Some(r) = &range {
-            if r.start >= r.end {
-                return Ok(futures_util::stream::empty().boxed());
-            }
-        }
-        let url = self.url(path);
-        let resp = self
-            .execute(&what, Idempotency::Idempotent, || {
-                let rb = self.inner.client.get(&url).query(&[("mode", "bin")]);
-                match &range {
-                    // HTTP ranges are inclusive at the end; ours are half-open.
-                    Some(r) => rb.header(reqwest::header::RANGE, format!("bytes={}-{}", r.start, r.end - 1)),
-                    None => rb,
-                }
-            })
-            .await?;
-        let status = resp.status();
-        let length = resp.content_length();
-        match (status, &range) {
-            (StatusCode::PARTIAL_CONTENT, Some(r)) => {
-                // The server may clip the end to the file size; Content-Range/-Length say what will come.
-                let want = r.end - r.start;
-                let announced = content_range_len(&resp).or(length);
-                let limit = Some(announced.map_or(want, |l| l.min(want)));
-                Ok(body_stream(resp.bytes_stream(), what, 0, limit, announced.is_some()))
-            }
-            (s, Some(r)) if s.is_success() => {
-                // Range ignored: the whole file follows. Cut our slice out of it.
-                if let Some(total) = length {
-                    if r.start >= total {
-                        return Err(RemoteError::RangeNotSatisfiable(format!(
-                            "{path}: offset {} is beyond the end ({total} bytes)",
-                            r.start
-                        )));
-                    }
-                }
-                let want = r.end - r.start;
-                let limit = Some(length.map_or(want, |l| (l - r.start).min(want)));
-                Ok(body_stream(resp.bytes_stream(), what, r.start, limit, length.is_some()))
-            }
-            (s, None) if s.is_success() => Ok(body_stream(resp.bytes_stream(), what, 0, length, length.is_some())),
-            (s, _) => {
-                let body = resp.bytes().await.unwrap_or_default();
-                Err(error_from_reply(s.as_u16(), &body, &what))
-            }
-        }
+        self.download_bin(path, range, None).await
     }
 
+    async fn download_revision(
+        &self,
+        path: &RemotePath,
+        number: u32,
+        range: Option<Range<u64>>,
+    ) -> RemoteResult<ByteStream> {
+        self.download_bin(path, range, Some(number)).await
+    }
+
+    async fn stat_including_trash(&self, path: &RemotePath) -> RemoteResult<Item> {
+        need_depth(path, 2, "stat")?;
+        let body = self.get_xml(&format!("stat {path}"), &self.url(path)).await?;
+        xml::parse_item(&body)
+    }
+
+    async fn share(&self, path: &RemotePath) -> RemoteResult<String> {
+        let file = self.share_mode(path, "enableShare").await?;
+        let uri = file
+            .public_uri
+            .filter(|u| !u.trim().is_empty())
+            .ok_or_else(|| RemoteError::Protocol(format!("share {path}: the reply carries no public link")))?;
+        Ok(self.inner.endpoints.public_link(&self.inner.username, uri.trim()))
+    }
+
+    async fn unshare(&self, path: &RemotePath) -> RemoteResult<()> {
+        let file = self.share_mode(path, "disableShare").await?;
+        match file.public_uri {
+            Some(u) if !u.trim().is_empty() => {
+                Err(RemoteError::Protocol(format!("unshare {path}: the server still reports a public link")))
+            }
+            _ => Ok(()),
+        }
+    }
     async fn upload(&self, path: &RemotePath, req: &UploadRequest) -> RemoteResult<UploadOutcome> {
         need_depth(path, 3, "upload")?;
         super::upload::upload(self, path, req).await

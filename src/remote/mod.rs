@@ -62,6 +62,26 @@ pub trait Remote: Send + Sync + 'static {
         range: Option<Range<u64>>,
     ) -> impl Future<Output = RemoteResult<ByteStream>> + Send;
 
+    /// Bytes of revision `number` (any completed one, current or older); `NotFound` if there is no such
+    /// completed revision. `range` as for `download`.
+    fn download_revision(
+        &self,
+        path: &RemotePath,
+        number: u32,
+        range: Option<Range<u64>>,
+    ) -> impl Future<Output = RemoteResult<ByteStream>> + Send;
+
+    /// Like `stat`, but an item in the trash is returned (flagged `deleted`) instead of `NotFound`; a live
+    /// item of that name wins over a trashed one.
+    fn stat_including_trash(&self, path: &RemotePath) -> impl Future<Output = RemoteResult<Item>> + Send;
+
+    /// Make a file public; returns the link that fetches its bytes without credentials. Sharing a shared
+    /// file returns the same link. `NotFound` for a missing file (folders cannot be shared).
+    fn share(&self, path: &RemotePath) -> impl Future<Output = RemoteResult<String>> + Send;
+
+    /// Revoke a file's public link (the link then answers 404). Succeeds if it was not shared.
+    fn unshare(&self, path: &RemotePath) -> impl Future<Output = RemoteResult<()>> + Send;
+
     /// Allocate with md5 first (identical content costs no bytes), then send from the resume position.
     /// Parents are created implicitly. `QuotaExceeded` when the account is full; `Corrupt` if the
     /// server's md5 disagrees (the caller's file changed under it).

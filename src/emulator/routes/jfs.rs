@@ -1,6 +1,6 @@
 //! JFS reads: `GET /jfs/<user>[/<device>[/<mount point>[/...]]]` with the user, device, listing and
 //! file documents, the Trash/Links/Latest pseudo mount points, `mode=list`, `mode=liststream` and
-//! `mode=bin` downloads. Writes (POST) are in `jfs_write`.
+//! `mode=bin` downloads (of the current revision, or of an older one with `revision=N`). Writes (POST) are in `jfs_write`.
 
 use super::{jfs_write, transfer, xml_ok, Req};
 use crate::emulator::docs;
@@ -96,5 +96,9 @@ pub async fn handle(shared: &Arc<Shared>, req: Req, kind: &'static str) -> Outco
             None => id,
         }
     };
-    transfer::download(shared, range.as_deref(), download).await
+    let revision = match req.param("revision") {
+        None => None,
+        Some(v) => Some(v.trim().parse::<u32>().map_err(|_| Failure::bad_request(format!("Invalid revision {v}")))?),
+    };
+    transfer::download(shared, range.as_deref(), download, revision).await
 }

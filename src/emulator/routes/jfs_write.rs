@@ -202,7 +202,17 @@ fn cphash(shared: &Shared, req: &Req, rest: &[String]) -> Outcome<Response> {
             == Some(true)
     };
     let live = tree.resolve_live(rest);
-    let trashed = if live.is_none() { tree.resolve(rest).filter(|id| same(*id)) } else { None };
+    // The most recently trashed identical file at this path, also behind a folder re-created since.
+    let trashed = if live.is_none() {
+        tree.resolve_all(rest)
+            .into_iter()
+            .filter(|id| same(*id))
+            .filter_map(|id| tree.get(id).and_then(|n| n.deleted.map(|d| (d, id))))
+            .max()
+            .map(|(_, id)| id)
+    } else {
+        None
+    };
     let live_same = live.map(&same).unwrap_or(false);
     let live_is_folder = live.and_then(|id| tree.get(id)).map(|n| !n.is_file()).unwrap_or(false);
     let id = if live_is_folder {

@@ -162,7 +162,7 @@ async fn public_download(shared: &Arc<Shared>, range: Option<String>, rest: &str
             .find(|n| n.deleted.is_none() && n.file().and_then(|f| f.public_uri.as_deref()) == Some(uri));
         found.map(|n| n.id).ok_or_else(|| Failure::not_found("No such public link"))?
     };
-    transfer::download(shared, range.as_deref(), id).await
+    transfer::download(shared, range.as_deref(), id, None).await
 }
 
 /// Bearer token (modern clients) or Basic user/password (the legacy path).

@@ -85,16 +85,26 @@ fn parse_range(value: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, ()>
     Ok(Some((start, end + 1)))
 }
 
-pub async fn download(shared: &Arc<Shared>, range: Option<&str>, id: NodeId) -> Outcome<Response> {
+/// Bytes of the file's current revision, or of revision `revision` when given (`?mode=bin&revision=N`,
+/// as a community client of the JFS API documents it); only COMPLETED revisions have bytes to serve.
+pub async fn download(
+    shared: &Arc<Shared>,
+    range: Option<&str>,
+    id: NodeId,
+    revision: Option<u32>,
+) -> Outcome<Response> {
     let (path, size, mime) = {
         let store = shared.store();
-        let rev = store
-            .state
-            .tree
-            .get(id)
-            .and_then(|n| n.file())
-            .and_then(|f| f.current())
-            .ok_or_else(|| Failure::not_found("File has no completed revision"))?;
+        let file = store.state.tree.get(id).and_then(|n| n.file());
+        let rev = match revision {
+            None => {
+                file.and_then(|f| f.current()).ok_or_else(|| Failure::not_found("File has no completed revision"))?
+            }
+            Some(n) => file
+                .and_then(|f| f.revisions.iter().find(|r| r.number == n))
+                .filter(|r| r.state == crate::emulator::store::tree::RevState::Completed)
+                .ok_or_else(|| Failure::not_found(format!("No completed revision {n} of this file")))?,
+        };
         (store.blobs.path(&rev.md5, rev.size), rev.size, rev.mime.clone())
     };
     let (start, end, partial) = match parse_range(range, size) {

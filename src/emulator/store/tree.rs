@@ -198,6 +198,22 @@ impl Tree {
         segs.iter().try_fold(ROOT, |id, s| self.child_any(id, s))
     }
 
+    /// Every node at this name path through live and trashed folders alike: once a folder was trashed
+    /// and one of its files restored (re-creating a live folder of that name), the trashed siblings are
+    /// still reachable at their old paths, behind the live folder.
+    pub fn resolve_all(&self, segs: &[String]) -> Vec<NodeId> {
+        let mut found = vec![ROOT];
+        for s in segs {
+            let k = key(s);
+            found = found
+                .iter()
+                .filter_map(|p| self.get(*p))
+                .flat_map(|p| p.children.order.range((k.clone(), 0)..=(k.clone(), NodeId::MAX)).map(|(_, id)| *id))
+                .collect();
+        }
+        found
+    }
+
     pub fn resolve_live(&self, segs: &[String]) -> Option<NodeId> {
         segs.iter().try_fold(ROOT, |id, s| self.child_live(id, s))
     }

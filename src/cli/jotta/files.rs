@@ -1,0 +1,395 @@
+//! File commands: `ls`, `get`, `put`, `mkdir`, `rm`, `mv`, `cp`, `cat`, `share`, `unshare`.
+
+use super::present::{self, when};
+use super::{CmdResult, Ctx, Failure};
+use crate::remote::{FileInfo, Item, Remote, RemoteError, RemotePath, UnixTime};
+use crate::sync::download::Expected;
+use crate::sync::transfer::{self, Known};
+use crate::sync::{Event, Summary};
+use futures_util::StreamExt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub(super) struct LsStyle {
+    pub long: bool,
+    pub recursive: bool,
+    pub deleted: bool,
+    pub json: bool,
+}
+
+/// One line of `ls`.
+struct Entry {
+    name: String,
+    folder: bool,
+    size: u64,
+    modified: Option<UnixTime>,
+    md5: String,
+    deleted: Option<UnixTime>,
+}
+
+impl Entry {
+    fn file(name: String, f: &FileInfo) -> Self {
+        let md5 = f.md5().unwrap_or("").to_string();
+        Entry { name, folder: false, size: f.size(), modified: f.modified(), md5, deleted: f.deleted }
+    }
+    fn folder(name: String, modified: Option<UnixTime>, deleted: Option<UnixTime>) -> Self {
+        Entry { name, folder: true, size: 0, modified, md5: String::new(), deleted }
+    }
+}
+
+pub(super) async fn ls(ctx: &Ctx, input: &str, style: LsStyle) -> CmdResult {
+    let path = ctx.path(input).await?;
+    let r = &ctx.remote;
+    let mut entries = Vec::new();
+    match path.depth() {
+        0 => {
+            for d in r.account().await?.devices {
+                entries.push(Entry { size: d.size, ..Entry::folder(d.name, d.modified, None) });
+            }
+        }
+        1 => {
+            for mp in r.device(&path).await?.mount_points {
+                if mp.deleted.is_some() == style.deleted {
+                    entries.push(Entry { size: mp.size, ..Entry::folder(mp.name, mp.modified, mp.deleted) });
+                }
+            }
+        }
+        _ if style.recursive && !style.deleted => match r.stat(&path).await? {
+            Item::File(f) => entries.push(Entry::file(f.name.clone(), &f)),
+            Item::Folder(_) => {
+                let tree = r.list_tree(&path).await?;
+                for f in tree.folders {
+                    entries.push(Entry::folder(f.trim_matches('/').to_string(), None, None));
+                }
+                for f in tree.files {
+                    let name =
+                        if f.parent.is_empty() { f.name } else { format!("{}/{}", f.parent.trim_matches('/'), f.name) };
+                    entries.push(Entry {
+                        size: f.size,
+                        modified: f.modified,
+                        md5: f.md5,
+                        ..Entry::folder(name, None, None)
+                    });
+                    if let Some(e) = entries.last_mut() {
+                        e.folder = false;
+                    }
+                }
+                entries.sort_by(|a, b| a.name.cmp(&b.name));
+            }
+        },
+        _ => match r.stat(&path).await? {
+            Item::File(f) if !style.deleted => entries.push(Entry::file(f.name.clone(), &f)),
+            Item::File(_) => {}
+            Item::Folder(listing) => {
+                let mut stack = vec![(String::new(), listing)];
+                while let Some((prefix, l)) = stack.pop() {
+                    for f in l.folders {
+                        let name = format!("{prefix}{}", f.name);
+                        if f.deleted.is_some() == style.deleted {
+                            entries.push(Entry::folder(name.clone(), f.modified, f.deleted));
+                        }
+                        if style.recursive && f.deleted.is_none() {
+                            let sub = path_under(&path, &name)?;
+                            stack.push((format!("{name}/"), r.list(&sub).await?));
+                        }
+                    }
+                    for f in l.files {
+                        let shown = if style.deleted { f.deleted.is_some() } else { f.is_live() };
+                        if shown {
+                            entries.push(Entry::file(format!("{prefix}{}", f.name), &f));
+                        }
+                    }
+                }
+            }
+        },
+    }
+    print_entries(&entries, &style)
+}
+
+fn path_under(base: &RemotePath, rel: &str) -> Result<RemotePath, Failure> {
+    let mut p = base.clone();
+    for seg in rel.split('/').filter(|s| !s.is_empty()) {
+        p = p.join(seg)?;
+    }
+    Ok(p)
+}
+
+fn print_entries(entries: &[Entry], style: &LsStyle) -> CmdResult {
+    let mut out = std::io::stdout().lock();
+    let fail = |e: std::io::Error| Failure::Failed(format!("cannot write to stdout: {e}"));
+    if style.json {
+        let docs: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "name": e.name,
+                    "type": if e.folder { "folder" } else { "file" },
+                    "size": e.size,
+                    "modified": e.modified,
+                    "md5": if e.md5.is_empty() { None } else { Some(&e.md5) },
+                    "deleted": e.deleted,
+                })
+            })
+            .collect();
+        let text = serde_json::to_string_pretty(&docs).map_err(|e| Failure::Failed(e.to_string()))?;
+        return writeln!(out, "{text}").map_err(fail);
+    }
+    for e in entries {
+        let kind = if e.folder { 'd' } else { '-' };
+        let r = if style.long {
+            let t = if style.deleted { e.deleted } else { e.modified };
+            writeln!(out, "{kind} {:>14} {} {:<32} {}", e.size, when(t), e.md5, e.name)
+        } else {
+            writeln!(out, "{}{}", e.name, if e.folder { "/" } else { "" })
+        };
+        r.map_err(fail)?;
+    }
+    Ok(())
+}
+
+fn finish(verb: &str, s: &Summary) -> CmdResult {
+    println!("{}", present::summary(verb, s));
+    if s.failed > 0 {
+        Err(Failure::Partial)
+    } else {
+        Ok(())
+    }
+}
+
+pub(super) async fn put(ctx: &Ctx, local: &Path, target: &str, recursive: bool, jobs: usize) -> CmdResult {
+    let meta =
+        std::fs::metadata(local).map_err(|e| Failure::Failed(format!("cannot read {}: {e}", local.display())))?;
+    let mut path = ctx.path(target).await?;
+    if target.ends_with('/') {
+        let name = local
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_string))
+            .ok_or_else(|| {
+            Failure::Usage(format!("{} has no usable name; give the remote name", local.display()))
+        })?;
+        path = path.join(&name)?;
+    }
+    let show = |e: &Event| present::event(e, ctx.quiet);
+    if meta.is_dir() {
+        if !recursive {
+            return Err(Failure::Usage(format!("{} is a folder; use put -r to upload it", local.display())));
+        }
+        let s = transfer::put_tree(&ctx.remote, local, &path, jobs, &show).await?;
+        return finish("uploaded", &s);
+    }
+    if !meta.is_file() {
+        return Err(Failure::Usage(format!("{} is not a regular file or folder", local.display())));
+    }
+    if path.depth() < 3 {
+        return Err(Failure::Usage(format!("{path}: files go inside a mount point, e.g. /Jotta/Archive/name")));
+    }
+    let known = match ctx.remote.stat(&path).await {
+        Ok(Item::File(f)) if f.is_live() => {
+            f.md5().map(|m| Known { size: f.size(), md5: m.to_string(), modified: f.modified() })
+        }
+        Ok(Item::Folder(_)) => {
+            return Err(Failure::Failed(format!("{path} is a folder; end the remote path with / to upload into it")))
+        }
+        Ok(_) | Err(RemoteError::NotFound(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    match transfer::put_file(&ctx.remote, local, &path, known.as_ref()).await {
+        Event::Failed { error, .. } => Err(Failure::Failed(error)),
+        e => {
+            present::event(&e, false);
+            Ok(())
+        }
+    }
+}
+
+pub(super) async fn get(ctx: &Ctx, input: &str, local: Option<&Path>, recursive: bool, jobs: usize) -> CmdResult {
+    let path = ctx.path(input).await?;
+    let item = transfer::what_is(&ctx.remote, &path).await?;
+    let name = path.name().unwrap_or("download").to_string();
+    let target = |name: &str| -> PathBuf {
+        match local {
+            Some(l) if l.is_dir() => l.join(name),
+            Some(l) => l.to_path_buf(),
+            None => PathBuf::from(name),
+        }
+    };
+    match item {
+        Item::Folder(_) if !recursive => Err(Failure::Usage(format!("{path} is a folder; use get -r to download it"))),
+        Item::Folder(_) => {
+            let show = |e: &Event| present::event(e, ctx.quiet);
+            // Like `put -r`, the local path names the folder itself (created, or merged into when it exists).
+            let to = local.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(&name));
+            let s = transfer::get_tree(&ctx.remote, &path, &to, jobs, &show).await?;
+            finish("downloaded", &s)
+        }
+        Item::File(f) if !f.is_live() => Err(Failure::Failed(format!("{path} has no complete revision to download"))),
+        Item::File(f) => {
+            let to = target(&f.name);
+            let bytes = crate::sync::download::fetch(
+                &ctx.remote,
+                &path,
+                crate::sync::download::Version::Current,
+                &Expected::of(&f),
+                &to,
+            )
+            .await?;
+            println!("{} <- {path} ({} bytes, {bytes} fetched)", to.display(), f.size());
+            Ok(())
+        }
+    }
+}
+
+pub(super) async fn mkdir(ctx: &Ctx, input: &str, parents: bool) -> CmdResult {
+    let path = ctx.path(input).await?;
+    if path.depth() < 3 {
+        return Err(Failure::Usage(format!("{path}: folders go inside a mount point, e.g. /Jotta/Archive/name")));
+    }
+    if !parents {
+        if let Some(parent) = path.parent() {
+            match ctx.remote.stat(&parent).await {
+                Ok(Item::Folder(_)) => {}
+                Ok(Item::File(_)) => return Err(RemoteError::NotADirectory(parent.to_string()).into()),
+                Err(RemoteError::NotFound(_)) => {
+                    return Err(Failure::Failed(format!("{parent} does not exist (mkdir -p creates parents)")))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match ctx.remote.stat(&path).await {
+            Ok(_) => return Err(RemoteError::AlreadyExists(path.to_string()).into()),
+            Err(RemoteError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    ctx.remote.mkdir(&path).await?;
+    Ok(())
+}
+
+pub(super) async fn rm(ctx: &Ctx, input: &str, recursive: bool, permanent: bool) -> CmdResult {
+    let path = ctx.path(input).await?;
+    if path.depth() < 3 {
+        return Err(Failure::Usage(format!("{path}: only files and folders inside a mount point can be removed")));
+    }
+    let is_folder = match transfer::what_is(&ctx.remote, &path).await? {
+        Item::Folder(_) if !recursive => {
+            return Err(Failure::Usage(format!("{path} is a folder; use rm -r to remove it and what it holds")))
+        }
+        Item::Folder(_) => true,
+        Item::File(_) => false,
+    };
+    if permanent {
+        ctx.remote.delete_permanently(&path, is_folder).await?;
+        println!("deleted {path} for good");
+    } else {
+        ctx.remote.delete(&path, is_folder).await?;
+        println!("moved {path} to the trash (jotta trash restore '{path}' brings it back)");
+    }
+    Ok(())
+}
+
+/// Where `from` lands: inside `to` when `to` is an existing folder, else at `to`.
+async fn destination(ctx: &Ctx, from: &RemotePath, to: &str) -> Result<RemotePath, Failure> {
+    let to = ctx.path(to).await?;
+    match ctx.remote.stat(&to).await {
+        Ok(Item::Folder(_)) => Ok(to.join(from.name().unwrap_or_default())?),
+        Ok(Item::File(_)) | Err(RemoteError::NotFound(_)) => Ok(to),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(super) async fn mv(ctx: &Ctx, from: &str, to: &str) -> CmdResult {
+    let from = ctx.path(from).await?;
+    let is_folder = matches!(transfer::what_is(&ctx.remote, &from).await?, Item::Folder(_));
+    let to = destination(ctx, &from, to).await?;
+    if is_folder && to.starts_with(&from) {
+        return Err(Failure::Usage(format!("cannot move {from} into itself ({to})")));
+    }
+    ctx.remote.rename(&from, &to, is_folder).await?;
+    println!("{from} -> {to}");
+    Ok(())
+}
+
+pub(super) async fn cp(ctx: &Ctx, from: &str, to: &str, recursive: bool) -> CmdResult {
+    let from = ctx.path(from).await?;
+    let item = transfer::what_is(&ctx.remote, &from).await?;
+    let to = destination(ctx, &from, to).await?;
+    match item {
+        Item::File(_) => {
+            ctx.remote.copy(&from, &to).await?;
+            println!("{from} -> {to}");
+            Ok(())
+        }
+        Item::Folder(_) if !recursive => Err(Failure::Usage(format!("{from} is a folder; use cp -r to copy it"))),
+        Item::Folder(_) => {
+            if to.starts_with(&from) {
+                return Err(Failure::Usage(format!("cannot copy {from} into itself ({to})")));
+            }
+            // The service copies files only: re-create the folders, copy each file server-side.
+            let tree = ctx.remote.list_tree(&from).await?;
+            ctx.remote.mkdir(&to).await?;
+            let mut s = Summary::default();
+            for rel in &tree.folders {
+                let e = match path_under(&to, rel) {
+                    Ok(p) => match ctx.remote.mkdir(&p).await {
+                        Ok(()) => Event::Created { path: p.to_string() },
+                        Err(e) => Event::Failed { path: p.to_string(), error: e.to_string() },
+                    },
+                    Err(_) => Event::Failed { path: rel.clone(), error: "invalid name".into() },
+                };
+                s.add(&e);
+                present::event(&e, ctx.quiet);
+            }
+            let (from, to) = (&from, &to);
+            let work = tree.files.iter().map(|f| async move {
+                let rel = if f.parent.is_empty() { f.name.clone() } else { format!("{}/{}", f.parent, f.name) };
+                match (path_under(from, &rel), path_under(to, &rel)) {
+                    (Ok(a), Ok(b)) => match ctx.remote.copy(&a, &b).await {
+                        Ok(_) => Event::Deduplicated { path: b.to_string(), size: f.size },
+                        Err(e) => Event::Failed { path: b.to_string(), error: e.to_string() },
+                    },
+                    _ => Event::Failed { path: rel, error: "invalid name".into() },
+                }
+            });
+            let mut results = futures_util::stream::iter(work).buffer_unordered(transfer::DEFAULT_JOBS);
+            while let Some(e) = results.next().await {
+                s.add(&e);
+                present::event(&e, ctx.quiet);
+            }
+            finish("copied", &s)
+        }
+    }
+}
+
+pub(super) async fn cat(ctx: &Ctx, input: &str) -> CmdResult {
+    let path = ctx.path(input).await?;
+    if let Item::Folder(_) = transfer::what_is(&ctx.remote, &path).await? {
+        return Err(Failure::Usage(format!("{path} is a folder")));
+    }
+    let mut stream = ctx.remote.download(&path, None).await?;
+    let mut out = std::io::stdout().lock();
+    while let Some(piece) = stream.next().await {
+        let piece = piece?;
+        if let Err(e) = out.write_all(&piece) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(());
+            }
+            return Err(Failure::Failed(format!("cannot write to stdout: {e}")));
+        }
+    }
+    out.flush().map_err(|e| Failure::Failed(format!("cannot write to stdout: {e}")))
+}
+
+pub(super) async fn share(ctx: &Ctx, input: &str, on: bool) -> CmdResult {
+    let path = ctx.path(input).await?;
+    if let Item::Folder(_) = transfer::what_is(&ctx.remote, &path).await? {
+        return Err(Failure::Usage(format!("{path} is a folder; JottaCloud shares files only")));
+    }
+    if on {
+        println!("{}", ctx.remote.share(&path).await?);
+    } else {
+        ctx.remote.unshare(&path).await?;
+        println!("{path}: public link revoked");
+    }
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! The trash and old revisions: `trash`, `trash restore`, `trash empty`, `revisions` and its `get` and
+//! `restore`.
+
+use super::present::{self, human, when};
+use super::{CmdResult, Ctx, Failure};
+use crate::remote::{Remote, RevisionState};
+use crate::sync::{revisions, trash, Event};
+use std::path::Path;
+
+pub(super) async fn trash_list(ctx: &Ctx) -> CmdResult {
+    let entries = trash::list(&ctx.remote).await?;
+    if entries.is_empty() {
+        println!("the trash is empty");
+    }
+    for e in entries {
+        let kind = if e.is_folder { 'd' } else { '-' };
+        println!("{kind} {:>14} {} {}{}", e.size, when(e.deleted), e.path, if e.is_folder { "/" } else { "" });
+    }
+    Ok(())
+}
+
+pub(super) async fn trash_restore(ctx: &Ctx, input: &str) -> CmdResult {
+    let path = ctx.path(input).await?;
+    let show = |e: &Event| present::event(e, ctx.quiet);
+    let s = trash::restore(&ctx.remote, &path, &show).await?;
+    if s.failed > 0 {
+        println!("restored {path} partly: {} item(s) failed", s.failed);
+        return Err(Failure::Partial);
+    }
+    println!("restored {path}");
+    Ok(())
+}
+
+pub(super) async fn trash_empty(ctx: &Ctx) -> CmdResult {
+    let c = ctx.remote.empty_trash().await?;
+    println!("emptied the trash: {} file(s), {} folder(s) deleted for good", c.files, c.folders);
+    Ok(())
+}
+
+pub(super) async fn revisions(ctx: &Ctx, input: &str) -> CmdResult {
+    let path = ctx.path(input).await?;
+    let revs = revisions::list(&ctx.remote, &path).await?;
+    let current = revs.iter().find(|r| r.state == RevisionState::Completed).map(|r| r.number);
+    for r in revs {
+        let mark = if Some(r.number) == current { '*' } else { ' ' };
+        let size = r.size.map(human).unwrap_or_else(|| "-".into());
+        println!(
+            "{mark}{:>4} {:<10} {:>10} {} {}",
+            r.number,
+            r.state.as_str(),
+            size,
+            when(r.modified),
+            r.md5.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(())
+}
+
+pub(super) async fn revision_get(ctx: &Ctx, input: &str, number: u32, output: &Path) -> CmdResult {
+    let path = ctx.path(input).await?;
+    let target = if output.is_dir() { output.join(path.name().unwrap_or("download")) } else { output.to_path_buf() };
+    let bytes = revisions::get(&ctx.remote, &path, number, &target).await?;
+    println!("{} <- {path} revision {number} ({bytes} bytes fetched)", target.display());
+    Ok(())
+}
+
+pub(super) async fn revision_restore(ctx: &Ctx, input: &str, number: u32) -> CmdResult {
+    let path = ctx.path(input).await?;
+    let f = revisions::restore(&ctx.remote, &path, number).await?;
+    let now = f.current.as_ref().map(|r| r.number).unwrap_or(number);
+    println!("{path}: revision {number} is current again (as revision {now}; nothing uploaded)");
+    Ok(())
+}

@@ -1,0 +1,290 @@
+//! The `jotta` command: clap wiring and presentation for the terminal tools. The logic lives in `sync`
+//! (built on `remote`); each subcommand here parses, calls, prints, and turns errors into one line.
+//! Exit codes: 0 success, 1 failure (or some files of a tree failed), 2 usage error.
+//!
+//! Command groups: `account.rs` (login, logout, whoami, status), `files.rs` (ls, get, put, mkdir, rm,
+//! mv, cp, cat, share, unshare), `history.rs` (trash, revisions), `present.rs` (sizes, times, summaries).
+
+mod account;
+mod files;
+mod history;
+mod present;
+
+use crate::remote::{ConnectOptions, HttpRemote, RemoteError, RemotePath};
+use crate::sync::{paths, SyncError};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Kept here for callers of the earlier single-file `put` (tests hash with it).
+pub use crate::sync::transfer::hash_file;
+
+#[derive(Parser, Debug)]
+#[command(name = "jotta", version, about = "JottaCloud from the terminal: account, files, trash, revisions, links")]
+pub struct JottaArgs {
+    /// Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts.
+    #[arg(long, global = true, env = "JOTTA_ENDPOINT")]
+    endpoint: Option<String>,
+    /// Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse).
+    #[arg(long, global = true, env = "JOTTA_CONFIG_DIR")]
+    config_dir: Option<PathBuf>,
+    /// Print only errors and the final summary of tree transfers, not a line per file.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Log in with a personal login token (from the web UI: Settings > Security > Personal login token).
+    /// Reads the token from stdin when not given.
+    Login { token: Option<String> },
+    /// Forget the saved login.
+    Logout,
+    /// Show the account: user, storage used of total, devices and their mount points.
+    Whoami,
+    /// List the account (`/`), a device, or a folder. Paths without a device mean /Jotta: `Archive/x`.
+    Ls {
+        #[arg(default_value = "/")]
+        path: String,
+        /// Long format: size, modification time, md5.
+        #[arg(short, long)]
+        long: bool,
+        /// Everything below the folder, with paths relative to it.
+        #[arg(short = 'R', long)]
+        recursive: bool,
+        /// Show the folder's trashed entries instead of its live ones.
+        #[arg(long)]
+        deleted: bool,
+        /// Print JSON (one array of entries) for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Upload a file, or a folder with -r. A remote path ending in `/` keeps the local name.
+    Put {
+        local: PathBuf,
+        remote: String,
+        /// Upload a folder and everything in it.
+        #[arg(short, long)]
+        recursive: bool,
+        /// Files in flight at once.
+        #[arg(short, long, default_value_t = crate::sync::transfer::DEFAULT_JOBS)]
+        jobs: usize,
+    },
+    /// Download a file, or a folder with -r. Files appear only once complete and md5-verified; an
+    /// interrupted download continues where it stopped when run again.
+    Get {
+        remote: String,
+        local: Option<PathBuf>,
+        /// Download a folder and everything in it.
+        #[arg(short, long)]
+        recursive: bool,
+        /// Files in flight at once.
+        #[arg(short, long, default_value_t = crate::sync::transfer::DEFAULT_JOBS)]
+        jobs: usize,
+    },
+    /// Create a folder.
+    Mkdir {
+        path: String,
+        /// Create missing parents too; an existing folder is fine.
+        #[arg(short, long)]
+        parents: bool,
+    },
+    /// Move a file (or a folder with -r) to the trash.
+    Rm {
+        path: String,
+        /// Remove a folder and everything in it.
+        #[arg(short, long)]
+        recursive: bool,
+        /// Delete for good instead of moving to the trash.
+        #[arg(long)]
+        permanent: bool,
+    },
+    /// Move or rename a file or folder on the server (into TO when TO is a folder).
+    Mv { from: String, to: String },
+    /// Copy a file (or a folder with -r) on the server; no bytes travel.
+    Cp {
+        from: String,
+        to: String,
+        #[arg(short, long)]
+        recursive: bool,
+    },
+    /// Write a file's content to stdout.
+    Cat { path: String },
+    /// Make a file public and print its link (fetchable without credentials).
+    Share { path: String },
+    /// Revoke a file's public link.
+    Unshare { path: String },
+    /// List the trash, or restore from it, or empty it.
+    Trash {
+        #[command(subcommand)]
+        action: Option<TrashAction>,
+    },
+    /// List the versions of a file, fetch one, or make one current.
+    #[command(args_conflicts_with_subcommands = true)]
+    Revisions {
+        path: Option<String>,
+        #[command(subcommand)]
+        action: Option<RevisionAction>,
+    },
+    /// Show running mounts: pending uploads and bytes, failures with their reason, dedupe hits.
+    Status {
+        /// Print the raw status documents as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the protocol-faithful JottaCloud emulator (for tests, benchmarks and the demo).
+    Emulator(super::emulator::EmulatorArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum TrashAction {
+    /// Bring a trashed file or folder back to where it was (give the path it had).
+    Restore { path: String },
+    /// Delete everything in the trash for good.
+    Empty,
+}
+
+#[derive(Subcommand, Debug)]
+enum RevisionAction {
+    /// Download revision N of a file to LOCAL.
+    Get {
+        path: String,
+        number: u32,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Make revision N the current version (no bytes are uploaded).
+    Restore { path: String, number: u32 },
+}
+
+/// How a command failed, and so its exit code.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Exit 2: the command line asks for something that cannot be done as given.
+    Usage(String),
+    /// Exit 1, with this line.
+    Failed(String),
+    /// Exit 1: some items of a tree failed; they were reported as they happened.
+    Partial,
+}
+
+impl From<SyncError> for Failure {
+    fn from(e: SyncError) -> Self {
+        if e.is_usage() {
+            Failure::Usage(e.to_string())
+        } else {
+            Failure::Failed(e.to_string())
+        }
+    }
+}
+
+impl From<RemoteError> for Failure {
+    fn from(e: RemoteError) -> Self {
+        Failure::Failed(e.to_string())
+    }
+}
+
+pub(crate) type CmdResult = Result<(), Failure>;
+
+pub fn main() -> ExitCode {
+    let args = JottaArgs::parse();
+    if let Command::Emulator(a) = args.command {
+        return super::emulator::run(a);
+    }
+    if let Command::Status { json } = args.command {
+        return account::status(json);
+    }
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).try_init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("jotta: cannot start the I/O runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(dispatch(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(m)) => {
+            eprintln!("jotta: {m}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Failed(m)) => {
+            eprintln!("jotta: {m}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Partial) => ExitCode::from(1),
+    }
+}
+
+fn connect_options(args: &JottaArgs) -> ConnectOptions {
+    let mut o = ConnectOptions::default();
+    if let Some(d) = &args.config_dir {
+        o.config_dir = d.clone();
+    }
+    if args.endpoint.is_some() {
+        o.endpoint = args.endpoint.clone();
+    }
+    o
+}
+
+/// A connected client plus the path rule, for the commands that talk to the service.
+pub(crate) struct Ctx {
+    pub remote: HttpRemote,
+    pub quiet: bool,
+}
+
+impl Ctx {
+    pub async fn path(&self, input: &str) -> Result<RemotePath, Failure> {
+        paths::resolve_remote(&self.remote, input).await.map_err(|e| match e {
+            RemoteError::InvalidName(m) => Failure::Usage(format!("invalid path: {m}")),
+            e => Failure::Failed(e.to_string()),
+        })
+    }
+}
+
+async fn dispatch(args: JottaArgs) -> CmdResult {
+    let opts = connect_options(&args);
+    match &args.command {
+        Command::Login { token } => return account::login(token.as_deref(), args.endpoint.as_deref(), &opts).await,
+        Command::Logout => return account::logout(&opts),
+        Command::Emulator(_) | Command::Status { .. } => unreachable!("handled before the runtime starts"),
+        _ => {}
+    }
+    let remote = HttpRemote::connect(opts).await?;
+    let ctx = Ctx { remote, quiet: args.quiet };
+    match args.command {
+        Command::Whoami => account::whoami(&ctx).await,
+        Command::Ls { path, long, recursive, deleted, json } => {
+            files::ls(&ctx, &path, files::LsStyle { long, recursive, deleted, json }).await
+        }
+        Command::Put { local, remote, recursive, jobs } => files::put(&ctx, &local, &remote, recursive, jobs).await,
+        Command::Get { remote, local, recursive, jobs } => {
+            files::get(&ctx, &remote, local.as_deref(), recursive, jobs).await
+        }
+        Command::Mkdir { path, parents } => files::mkdir(&ctx, &path, parents).await,
+        Command::Rm { path, recursive, permanent } => files::rm(&ctx, &path, recursive, permanent).await,
+        Command::Mv { from, to } => files::mv(&ctx, &from, &to).await,
+        Command::Cp { from, to, recursive } => files::cp(&ctx, &from, &to, recursive).await,
+        Command::Cat { path } => files::cat(&ctx, &path).await,
+        Command::Share { path } => files::share(&ctx, &path, true).await,
+        Command::Unshare { path } => files::share(&ctx, &path, false).await,
+        Command::Trash { action: None } => history::trash_list(&ctx).await,
+        Command::Trash { action: Some(TrashAction::Restore { path }) } => history::trash_restore(&ctx, &path).await,
+        Command::Trash { action: Some(TrashAction::Empty) } => history::trash_empty(&ctx).await,
+        Command::Revisions { action: Some(RevisionAction::Get { path, number, output }), .. } => {
+            history::revision_get(&ctx, &path, number, &output).await
+        }
+        Command::Revisions { action: Some(RevisionAction::Restore { path, number }), .. } => {
+            history::revision_restore(&ctx, &path, number).await
+        }
+        Command::Revisions { path: Some(path), action: None } => history::revisions(&ctx, &path).await,
+        Command::Revisions { path: None, action: None } => {
+            Err(Failure::Usage("revisions: give a file path (jotta revisions /Jotta/Archive/file)".into()))
+        }
+        Command::Login { .. } | Command::Logout | Command::Emulator(_) | Command::Status { .. } => {
+            unreachable!("handled above")
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! The terminal tools' logic, built on `Remote` (never on `vfs`): the path rule of the command line
+//! (`paths`), trees and single files in both directions (`transfer`, `download`), the trash (`trash`) and
+//! old revisions (`revisions`). Presentation stays in `cli/`: these functions report what happened through
+//! `Event`s and return typed errors whose one-line `Display` names the path and the cause.
+
+pub mod download;
+pub mod paths;
+pub mod revisions;
+pub mod transfer;
+pub mod trash;
+
+use crate::remote::RemoteError;
+use std::fmt;
+use std::path::PathBuf;
+
+/// Why a tool operation failed. `Usage` is the caller's mistake (exit code 2); the rest exit 1.
+#[derive(Debug)]
+pub enum SyncError {
+    /// The service refused or failed; its message names the remote path.
+    Remote(RemoteError),
+    /// A local file or folder could not be read or written.
+    Local { path: PathBuf, cause: String },
+    /// The request makes no sense as given (a folder without `-r`, a path outside any mount point).
+    Usage(String),
+}
+
+pub type SyncResult<T> = Result<T, SyncError>;
+
+impl SyncError {
+    pub fn local(path: impl Into<PathBuf>, cause: impl fmt::Display) -> Self {
+        SyncError::Local { path: path.into(), cause: cause.to_string() }
+    }
+
+    pub fn is_usage(&self) -> bool {
+        matches!(self, SyncError::Usage(_))
+    }
+}
+
+impl fmt::Display for SyncError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SyncError::Remote(e) => write!(f, "{e}"),
+            SyncError::Local { path, cause } => write!(f, "{}: {cause}", path.display()),
+            SyncError::Usage(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for SyncError {}
+
+impl From<RemoteError> for SyncError {
+    fn from(e: RemoteError) -> Self {
+        SyncError::Remote(e)
+    }
+}
+
+/// One thing a tree operation did, for the caller to show as it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Content sent (`bytes` actually travelled; fewer than `size` after a resume).
+    Uploaded { path: String, size: u64, bytes: u64 },
+    /// The server had the content already (md5 dedupe): nothing sent.
+    Deduplicated { path: String, size: u64 },
+    /// Identical on both sides: nothing done.
+    Skipped { path: String },
+    /// Same content, only the time differed: set with a metadata call.
+    TimeSet { path: String },
+    /// Bytes fetched (`bytes` travelled; fewer than `size` when a partial download was resumed).
+    Downloaded { path: String, size: u64, bytes: u64 },
+    /// A folder created.
+    Created { path: String },
+    /// Not a regular file or folder (symlink, socket, device): left alone.
+    Ignored { path: String, why: String },
+    /// This item failed; the rest went on.
+    Failed { path: String, error: String },
+}
+
+/// Totals of a tree operation; `failed > 0` means a partial result (exit code 1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub transferred: u64,
+    pub deduplicated: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub bytes: u64,
+}
+
+impl Summary {
+    pub fn add(&mut self, e: &Event) {
+        match e {
+            Event::Uploaded { bytes, .. } | Event::Downloaded { bytes, .. } => {
+                self.transferred += 1;
+                self.bytes += bytes;
+            }
+            Event::Deduplicated { .. } => self.deduplicated += 1,
+            Event::Skipped { .. } | Event::TimeSet { .. } => self.skipped += 1,
+            Event::Failed { .. } => self.failed += 1,
+            Event::Created { .. } | Event::Ignored { .. } => {}
+        }
+    }
+}
