@@ -9,4 +9,5 @@ pub mod fuse;
 pub mod mount;
 pub mod private;
 pub mod remote;
+pub mod sync;
 pub mod vfs;

@@ -48,6 +48,38 @@ enum Command {
     },
     /// Run the protocol-faithful JottaCloud emulator (for tests, benchmarks and the demo).
     Emulator(super::emulator::EmulatorArgs),
+    /// Back up a local folder to /Device/MountPoint/Folder as a one-way mirror: upload new and changed
+    /// files, trash what was deleted locally, create and remove folders to match.
+    Scan(ScanArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ScanArgs {
+    /// The local folder to back up.
+    local: PathBuf,
+    /// Where its mirror lives, e.g. /Jotta/Archive/pictures or /MyBox/backup/pictures (created if missing).
+    target: String,
+    /// Keep remote files and folders that were deleted locally.
+    #[arg(long)]
+    no_delete: bool,
+    /// Compare size and modification time only, never md5 (faster; misses a change that keeps both).
+    #[arg(long)]
+    no_checksum: bool,
+    /// Show what would be done; change nothing on JottaCloud.
+    #[arg(short = 'n', long)]
+    dry_run: bool,
+    /// Leave out paths matching a gitignore-style PATTERN (repeatable): `*.tmp`, `/build`, `cache/`.
+    #[arg(long, value_name = "PATTERN")]
+    exclude: Vec<String>,
+    /// Print the summary as JSON (one document per pass; one line each under --watch).
+    #[arg(long)]
+    json: bool,
+    /// Keep running: back up changes as they happen (inotify), with a full rescan every --rescan seconds.
+    #[arg(long)]
+    watch: bool,
+    /// Seconds between safety-net full rescans under --watch.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    rescan: u64,
 }
 
 pub fn main() -> ExitCode {
@@ -66,6 +98,9 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Command::Scan(a) = &args.command {
+        return rt.block_on(scan(connect_options(&args), a));
+    }
     match rt.block_on(dispatch(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -121,8 +156,64 @@ async fn dispatch(args: JottaArgs) -> Result<(), String> {
             let client = HttpRemote::connect(opts).await.map_err(|e| e.to_string())?;
             get(&client, &parse_path(remote)?, local.as_deref()).await
         }
-        Command::Emulator(_) | Command::Status { .. } => unreachable!("handled before the runtime starts"),
+        Command::Emulator(_) | Command::Status { .. } | Command::Scan(_) => {
+            unreachable!("handled before dispatch")
+        }
     }
+}
+
+/// `jotta scan`: checks that need no network (exit 2 when they fail), then the sync layer's runner.
+async fn scan(opts: ConnectOptions, a: &ScanArgs) -> ExitCode {
+    let usage = |e: String| {
+        eprintln!("jotta: {e}");
+        ExitCode::from(2)
+    };
+    let local = match std::fs::canonicalize(&a.local) {
+        Ok(p) if p.is_dir() => p,
+        Ok(_) => return usage(format!("{} is not a folder; scan backs up a folder", a.local.display())),
+        Err(e) => return usage(format!("cannot scan {}: {e}", a.local.display())),
+    };
+    let target = match parse_path(&a.target) {
+        Ok(t) if t.depth() >= 3 => t,
+        Ok(t) => {
+            return usage(format!("{t}: the target is a folder inside a mount point, e.g. /Jotta/Archive/pictures"))
+        }
+        Err(e) => return usage(e),
+    };
+    if let Err(e) = crate::sync::exclude::Excludes::new(&local, &a.exclude) {
+        return usage(e);
+    }
+    let cache_base = crate::dirs::cache_dir();
+    if let Err(e) = crate::sync::scan_guard::check_overlap(&cache_base, &local, &target) {
+        return usage(e);
+    }
+    // A dry run changes nothing, so it may look while a real scan runs.
+    let _lock = if a.dry_run {
+        None
+    } else {
+        match crate::sync::scan_guard::lock_target(&cache_base, &target) {
+            Ok(l) => Some(l),
+            Err(e) => return usage(e),
+        }
+    };
+    let remote = match HttpRemote::connect(opts).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("jotta: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let scan = crate::sync::scan::ScanOptions {
+        local,
+        target,
+        delete: !a.no_delete,
+        checksum: !a.no_checksum,
+        dry_run: a.dry_run,
+        excludes: a.exclude.clone(),
+        cache_base,
+    };
+    let watch = a.watch.then(|| std::time::Duration::from_secs(a.rescan));
+    crate::sync::scan_run::run(&remote, crate::sync::scan_run::RunOptions { scan, json: a.json, watch }).await
 }
 
 fn parse_path(s: &str) -> Result<RemotePath, String> {

@@ -1,0 +1,194 @@
+//! `jotta scan LOCALDIR /Device/MountPoint/Folder` as a user runs it: the real binary against the
+//! emulator on loopback. The remote side is checked through the client (`list_tree`, `trash`, bytes).
+
+mod common;
+
+use common::{getxattr, md5_hex, pattern, rp, wait_until, TestService};
+use jottafuse::remote::{HttpRemote, Remote};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+const TARGET: &str = "/Jotta/Archive/backup";
+
+/// A logged-in user of the emulator: its config and cache folders, and a client to look at the server.
+struct User {
+    svc: TestService,
+    config_home: PathBuf,
+    cache_home: PathBuf,
+    client: HttpRemote,
+}
+
+impl User {
+    fn new() -> User {
+        let svc = TestService::start();
+        let creds = svc.login("user");
+        let config_home = creds.parent().expect("config home").to_path_buf();
+        let cache_home = svc.dir.path().join("cache");
+        let client = svc.client();
+        User { svc, config_home, cache_home, client }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_jotta"));
+        c.args(args)
+            .env("XDG_CONFIG_HOME", &self.config_home)
+            .env("XDG_CACHE_HOME", &self.cache_home)
+            .env("HOME", self.svc.dir.path())
+            .env_remove("JOTTA_ENDPOINT");
+        c
+    }
+
+    fn jotta(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run jotta")
+    }
+
+    /// `jotta scan --json ARGS...`, which must exit with `code`; returns the summary document.
+    fn scan(&self, code: i32, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["scan", "--json"];
+        all.extend_from_slice(args);
+        let out = self.jotta(&all);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "jotta {all:?}: stdout {} stderr {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("json summary: {e}: {out:?}"))
+    }
+
+    /// Every live file below `TARGET`, relative path -> content.
+    fn remote_files(&self) -> BTreeMap<String, Vec<u8>> {
+        let tree = self.svc.rt.block_on(self.client.list_tree(&rp(TARGET))).expect("list tree");
+        let mut out = BTreeMap::new();
+        for f in tree.files {
+            let rel = if f.parent.is_empty() { f.name.clone() } else { format!("{}/{}", f.parent, f.name) };
+            let bytes = self.svc.server_bytes(&self.client, &format!("{TARGET}/{rel}")).expect("download");
+            out.insert(rel, bytes);
+        }
+        out
+    }
+
+    fn remote_folders(&self) -> Vec<String> {
+        let mut f = self.svc.rt.block_on(self.client.list_tree(&rp(TARGET))).expect("list tree").folders;
+        f.sort();
+        f
+    }
+
+    fn trashed_names(&self) -> Vec<String> {
+        let t = self.svc.rt.block_on(self.client.trash()).expect("trash");
+        t.folders.iter().map(|f| f.name.clone()).chain(t.files.iter().map(|f| f.name.clone())).collect()
+    }
+}
+
+/// Every regular file below `root`, relative path -> content.
+fn local_files(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir") {
+            let p = e.expect("entry").path();
+            let ft = std::fs::symlink_metadata(&p).expect("lstat").file_type();
+            if ft.is_dir() {
+                stack.push(p);
+            } else if ft.is_file() {
+                let rel = p.strip_prefix(root).expect("below root").to_string_lossy().into_owned();
+                out.insert(rel, std::fs::read(&p).expect("read"));
+            }
+        }
+    }
+    out
+}
+
+fn write(root: &Path, rel: &str, data: &[u8]) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+    std::fs::write(p, data).expect("write");
+}
+
+fn tree(user: &User) -> PathBuf {
+    let root = user.svc.dir.path().join("photos");
+    write(&root, "a.txt", b"first version of a");
+    write(&root, "sub/b.bin", &pattern(300_000, 1));
+    write(&root, "sub/gone.txt", b"deleted locally later");
+    write(&root, "sub/deeper/c.txt", b"in a folder deleted later");
+    std::fs::create_dir_all(root.join("empty")).expect("mkdir");
+    root
+}
+
+fn n(doc: &serde_json::Value, key: &str) -> u64 {
+    doc[key].as_u64().unwrap_or_else(|| panic!("{key} in {doc}"))
+}
+
+#[test]
+fn scan_mirrors_new_changed_and_deleted_files_and_folders() {
+    let user = User::new();
+    let root = tree(&user);
+    let local = root.to_str().unwrap();
+
+    let first = user.scan(0, &[local, TARGET]);
+    assert_eq!(n(&first, "uploaded"), 4, "{first}");
+    assert_eq!(n(&first, "failed"), 0, "{first}");
+    assert_eq!(user.remote_files(), local_files(&root));
+    assert_eq!(user.remote_folders(), ["empty", "sub", "sub/deeper"]);
+
+    // Change, add, delete a file and a folder; make a new empty folder.
+    write(&root, "a.txt", b"second version, longer than the first");
+    write(&root, "sub/new.txt", b"added");
+    std::fs::remove_file(root.join("sub/gone.txt")).unwrap();
+    std::fs::remove_dir_all(root.join("sub/deeper")).unwrap();
+    std::fs::create_dir_all(root.join("later/inner")).unwrap();
+    let second = user.scan(0, &[local, TARGET]);
+    assert_eq!(n(&second, "uploaded"), 2, "{second}");
+    assert_eq!(n(&second, "trashed"), 2, "one file and one folder: {second}");
+    assert_eq!(n(&second, "unchanged"), 1, "{second}");
+    assert_eq!(user.remote_files(), local_files(&root));
+    assert_eq!(user.remote_folders(), ["empty", "later", "later/inner", "sub"]);
+
+    // What was deleted locally is in the trash, and can be brought back from there.
+    let trashed = user.trashed_names();
+    assert!(trashed.contains(&"gone.txt".to_string()) && trashed.contains(&"deeper".to_string()), "{trashed:?}");
+    let data = b"deleted locally later";
+    let restored = user.svc.rt.block_on(user.client.set_times(
+        &rp(&format!("{TARGET}/sub/gone.txt")),
+        data.len() as u64,
+        &md5_hex(data),
+        1_700_000_000,
+        1_700_000_000,
+    ));
+    assert!(restored.is_ok(), "{restored:?}");
+    assert_eq!(user.svc.server_bytes(&user.client, &format!("{TARGET}/sub/gone.txt")).unwrap(), data);
+
+    // --no-delete keeps what vanished locally.
+    std::fs::remove_file(root.join("sub/new.txt")).unwrap();
+    let kept = user.scan(0, &["--no-delete", local, TARGET]);
+    assert_eq!(n(&kept, "trashed"), 0, "{kept}");
+    assert!(user.remote_files().contains_key("sub/new.txt"));
+}
+
+#[test]
+fn rescan_of_an_unchanged_tree_reads_no_file_and_uploads_nothing() {
+    let user = User::new();
+    let root = tree(&user);
+    let local = root.to_str().unwrap();
+    let first = user.scan(0, &[local, TARGET]);
+    assert_eq!(n(&first, "hashed"), 4, "each file read once to learn its md5: {first}");
+    let cached = getxattr(&root.join("sub/b.bin"), "user.jottafuse.md5").expect("checksum kept in the xattr");
+    assert!(cached.contains(&md5_hex(&pattern(300_000, 1))), "{cached}");
+
+    user.svc.reset_counters();
+    let again = user.scan(0, &[local, TARGET]);
+    assert_eq!(n(&again, "hashed"), 0, "no file opened for a checksum: {again}");
+    assert_eq!(n(&again, "unchanged"), 4, "{again}");
+    assert_eq!(n(&again, "uploaded") + n(&again, "deduped") + n(&again, "trashed"), 0, "{again}");
+    assert_eq!(user.svc.bytes_received(), 0, "no content bytes reached the server");
+    assert_eq!(user.svc.requests("allocate") + user.svc.requests("upload"), 0, "{}", user.svc.counters());
+    assert_eq!(user.svc.requests("liststream"), 1, "the whole remote tree in one listing: {}", user.svc.counters());
+
+    // A changed file is read again (and only that one).
+    std::fs::write(root.join("a.txt"), b"same length as before!").unwrap();
+    let changed = user.scan(0, &[local, TARGET]);
+    assert_eq!(n(&changed, "hashed"), 1, "{changed}");
+    assert_eq!(n(&changed, "uploaded"), 1, "{changed}");
+}
