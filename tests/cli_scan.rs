@@ -192,3 +192,176 @@ fn rescan_of_an_unchanged_tree_reads_no_file_and_uploads_nothing() {
     assert_eq!(n(&changed, "hashed"), 1, "{changed}");
     assert_eq!(n(&changed, "uploaded"), 1, "{changed}");
 }
+
+#[test]
+fn dry_run_says_what_it_would_do_and_changes_nothing() {
+    let user = User::new();
+    let root = tree(&user);
+    let local = root.to_str().unwrap();
+    user.svc.reset_counters();
+    let out = user.jotta(&["scan", "--dry-run", local, TARGET]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("upload (new)") && text.contains("sub/b.bin"), "{text}");
+    assert!(text.contains("dry run, would have: 4 uploaded"), "{text}");
+    assert_eq!(user.svc.requests("allocate") + user.svc.requests("mkdir"), 0, "{}", user.svc.counters());
+    let listed = user.svc.rt.block_on(user.client.list_tree(&rp(TARGET)));
+    assert!(listed.is_err(), "the target was not even created: {listed:?}");
+
+    // After a real scan, a dry run of a deletion leaves the remote file where it is.
+    user.scan(0, &[local, TARGET]);
+    std::fs::remove_file(root.join("a.txt")).unwrap();
+    let doc = user.scan(0, &["--dry-run", local, TARGET]);
+    assert_eq!(n(&doc, "trashed"), 1, "{doc}");
+    assert!(doc["dry_run"].as_bool().unwrap());
+    assert!(user.remote_files().contains_key("a.txt"));
+}
+
+#[test]
+fn excluded_paths_are_neither_uploaded_nor_trashed() {
+    let user = User::new();
+    let root = tree(&user);
+    write(&root, "x.tmp", b"scratch");
+    write(&root, "sub/y.tmp", b"scratch");
+    write(&root, "build/out.o", b"object");
+    write(&root, "sub/build/kept.txt", b"only the top build/ is excluded");
+    let local = root.to_str().unwrap();
+    let doc = user.scan(0, &["--exclude", "*.tmp", "--exclude", "/build", local, TARGET]);
+    assert_eq!(n(&doc, "uploaded"), 5, "{doc}");
+    let remote = user.remote_files();
+    assert!(remote.contains_key("sub/build/kept.txt"), "{:?}", remote.keys());
+    assert!(!remote.keys().any(|k| k.ends_with(".tmp") || k.starts_with("build")), "{:?}", remote.keys());
+
+    // A remote file that matches a pattern is outside the mirror: a scan does not trash it.
+    user.svc.put(&user.client, &format!("{TARGET}/remote-only.tmp"), b"put there by hand");
+    let doc = user.scan(0, &["--exclude", "*.tmp", "--exclude", "/build", local, TARGET]);
+    assert_eq!(n(&doc, "trashed"), 0, "{doc}");
+    assert!(user.remote_files().contains_key("remote-only.tmp"));
+    // Without the pattern it is not part of the local tree, so it goes to the trash (and the rest is uploaded).
+    let doc = user.scan(0, &[local, TARGET]);
+    assert_eq!(n(&doc, "trashed"), 1, "{doc}");
+    assert_eq!(user.remote_files(), local_files(&root));
+
+    let bad = user.jotta(&["scan", "--exclude", "{a,b", local, TARGET]);
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("bad --exclude pattern '{a,b'"), "{bad:?}");
+}
+
+#[test]
+fn no_checksum_trusts_size_and_mtime_and_misses_a_same_size_edit() {
+    let user = User::new();
+    let root = tree(&user);
+    let local = root.to_str().unwrap();
+    user.scan(0, &["--no-checksum", local, TARGET]);
+    let again = user.scan(0, &["--no-checksum", local, TARGET]);
+    assert_eq!(n(&again, "unchanged"), 4, "size and mtime match the server's: {again}");
+    assert_eq!(n(&again, "hashed"), 0, "{again}");
+
+    // Same size, mtime put back to the same second: --no-checksum cannot see the edit (the risk README
+    // states; the server keeps whole seconds) ...
+    let a = root.join("a.txt");
+    let before = std::fs::metadata(&a).unwrap().modified().unwrap();
+    let second = std::time::UNIX_EPOCH + std::time::Duration::from_secs(before.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs());
+    assert_ne!(second, before, "the file system keeps sub-second times");
+    std::fs::write(&a, b"FIRST VERSION OF A").unwrap();
+    std::fs::File::options().write(true).open(&a).unwrap().set_modified(second).unwrap();
+    let blind = user.scan(0, &["--no-checksum", local, TARGET]);
+    assert_eq!(n(&blind, "uploaded"), 0, "{blind}");
+    assert_eq!(user.remote_files()["a.txt"], b"first version of a");
+    // ... the default md5 comparison does.
+    let seen = user.scan(0, &[local, TARGET]);
+    assert_eq!(n(&seen, "uploaded"), 1, "{seen}");
+    assert_eq!(user.remote_files()["a.txt"], b"FIRST VERSION OF A");
+
+    // A new mtime alone is a change for --no-checksum; the content is known, so nothing is sent.
+    let b = root.join("sub/b.bin");
+    std::fs::File::options().write(true).open(&b).unwrap().set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000)).unwrap();
+    user.svc.reset_counters();
+    let touched = user.scan(0, &["--no-checksum", local, TARGET]);
+    assert_eq!(n(&touched, "deduped") + n(&touched, "uploaded"), 1, "{touched}");
+    assert_eq!(user.svc.bytes_received(), 0);
+    let settled = user.scan(0, &["--no-checksum", local, TARGET]);
+    assert_eq!(n(&settled, "unchanged"), 4, "the server now has the new mtime: {settled}");
+}
+
+#[test]
+fn symlinks_sockets_and_fifos_are_skipped_with_a_note() {
+    let user = User::new();
+    let root = tree(&user);
+    std::os::unix::fs::symlink(root.join("a.txt"), root.join("link.txt")).unwrap();
+    std::os::unix::fs::symlink("/etc", root.join("etc-link")).unwrap();
+    let _sock = std::os::unix::net::UnixListener::bind(root.join("sock")).unwrap();
+    let fifo = std::ffi::CString::new(root.join("fifo").to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let out = user.jotta(&["scan", root.to_str().unwrap(), TARGET]);
+    assert_eq!(out.status.code(), Some(0), "skipping is not failing: {out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    for (name, kind) in [("link.txt", "symbolic link"), ("etc-link", "symbolic link"), ("sock", "socket"), ("fifo", "fifo")] {
+        assert!(err.contains(&format!("skipped {name}: {kind}, not backed up")), "{name}: {err}");
+    }
+    assert!(String::from_utf8_lossy(&out.stdout).contains("4 skipped"), "{out:?}");
+    assert_eq!(user.remote_files(), local_files(&root));
+}
+
+#[test]
+fn usage_mistakes_exit_2_with_one_line() {
+    let user = User::new();
+    let root = tree(&user);
+    let local = root.to_str().unwrap();
+    let file = root.join("a.txt");
+    for (args, says) in [
+        (vec!["scan", local, "/Jotta/Archive"], "folder inside a mount point"),
+        (vec!["scan", file.to_str().unwrap(), TARGET], "is not a folder"),
+        (vec!["scan", "/no/such/dir", TARGET], "cannot scan /no/such/dir"),
+        (vec!["scan", "--rescan", "0", local, TARGET], "rescan"),
+    ] {
+        let out = user.jotta(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+        if !says.contains("rescan") {
+            assert_eq!(err.trim().lines().count(), 1, "{err}");
+        }
+    }
+}
+
+/// A read-only bind mount of a folder, undone on drop.
+struct ReadOnlyView(PathBuf);
+
+impl ReadOnlyView {
+    fn of(src: &Path, at: &Path) -> ReadOnlyView {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = |c: &mut Command| assert!(c.status().expect("mount").success(), "{c:?}");
+        ok(Command::new("mount").arg("--bind").arg(src).arg(at));
+        let view = ReadOnlyView(at.to_path_buf());
+        ok(Command::new("mount").args(["-o", "remount,bind,ro"]).arg(at));
+        view
+    }
+}
+
+impl Drop for ReadOnlyView {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn read_only_tree_keeps_its_checksums_in_the_cache_file() {
+    let user = User::new();
+    let root = tree(&user);
+    let view = ReadOnlyView::of(&root, &user.svc.dir.path().join("ro-view"));
+    let local = view.0.to_str().unwrap();
+    let first = user.scan(0, &[local, TARGET]);
+    assert_eq!(n(&first, "hashed"), 4, "{first}");
+    assert!(getxattr(&root.join("a.txt"), "user.jottafuse.md5").is_none(), "the tree could not be written");
+    let cache_dir = user.cache_home.join("jottafuse/scan");
+    let files: Vec<_> = std::fs::read_dir(&cache_dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(files.iter().any(|f| f.to_string_lossy().ends_with(".checksums.json")), "{files:?}");
+
+    user.svc.reset_counters();
+    let again = user.scan(0, &[local, TARGET]);
+    assert_eq!(n(&again, "hashed"), 0, "{again}");
+    assert_eq!(n(&again, "unchanged"), 4, "{again}");
+    assert_eq!(user.svc.bytes_received(), 0);
+}
