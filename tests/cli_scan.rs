@@ -3,10 +3,11 @@
 
 mod common;
 
-use common::{getxattr, md5_hex, pattern, rp, wait_until, TestService};
+use common::{getxattr, md5_hex, pattern, rp, wait_until, TestMount, TestService};
 use jottafuse::remote::{HttpRemote, Remote};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 
 const TARGET: &str = "/Jotta/Archive/backup";
@@ -60,8 +61,11 @@ impl User {
 
     /// Every live file below `TARGET`, relative path -> content.
     fn remote_files(&self) -> BTreeMap<String, Vec<u8>> {
-        let tree = self.svc.rt.block_on(self.client.list_tree(&rp(TARGET))).expect("list tree");
         let mut out = BTreeMap::new();
+        let tree = match self.svc.rt.block_on(self.client.list_tree(&rp(TARGET))) {
+            Err(jottafuse::remote::RemoteError::NotFound(_)) => return out,
+            other => other.expect("list tree"),
+        };
         for f in tree.files {
             let rel = if f.parent.is_empty() { f.name.clone() } else { format!("{}/{}", f.parent, f.name) };
             let bytes = self.svc.server_bytes(&self.client, &format!("{TARGET}/{rel}")).expect("download");
@@ -364,4 +368,114 @@ fn read_only_tree_keeps_its_checksums_in_the_cache_file() {
     assert_eq!(n(&again, "hashed"), 0, "{again}");
     assert_eq!(n(&again, "unchanged"), 4, "{again}");
     assert_eq!(user.svc.bytes_received(), 0);
+}
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, sig) };
+}
+
+/// Wait (generously) for a child to exit; its exit code.
+fn exit_code(child: &mut Child) -> Option<i32> {
+    let mut code = None;
+    wait_until("jotta to exit", || match child.try_wait() {
+        Ok(Some(status)) => {
+            code = status.code();
+            true
+        }
+        _ => false,
+    });
+    code
+}
+
+#[test]
+fn watch_backs_up_a_new_file_and_a_deletion_and_sigterm_ends_it() {
+    let user = User::new();
+    let root = tree(&user);
+    let local = root.to_str().unwrap();
+    let mut child = user
+        .command(&["scan", "--watch", "--json", local, TARGET])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn jotta scan --watch");
+    // Passes print one JSON line each; the first is the initial scan.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(n(&first, "uploaded"), 4, "{first}");
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+
+    // A second scan of the same target is refused while this one runs.
+    let second = user.jotta(&["scan", local, TARGET]);
+    assert_eq!(second.status.code(), Some(2), "{second:?}");
+    assert!(String::from_utf8_lossy(&second.stderr).contains("another `jotta scan` into /Jotta/Archive/backup is running"));
+
+    write(&root, "sub/arrived.txt", b"written while watched");
+    wait_until("the new file on the server", || user.remote_files().contains_key("sub/arrived.txt"));
+    std::fs::remove_file(root.join("a.txt")).unwrap();
+    wait_until("the deleted file in the trash", || {
+        !user.remote_files().contains_key("a.txt") && user.trashed_names().contains(&"a.txt".to_string())
+    });
+    assert_eq!(user.remote_files(), local_files(&root));
+
+    signal(&child, libc::SIGTERM);
+    assert_eq!(exit_code(&mut child), Some(0), "SIGTERM is how a watch ends");
+    // The lock went with the process.
+    user.scan(0, &[local, TARGET]);
+}
+
+#[test]
+fn interrupted_scan_leaves_no_partial_file_and_the_next_run_finishes() {
+    let user = User::new();
+    let root = user.svc.dir.path().join("big");
+    for i in 0..12 {
+        write(&root, &format!("f{i:02}.bin"), &pattern(256 * 1024, 2 * i + 10));
+    }
+    // 512 KiB/s per connection: each file takes about half a second to send.
+    user.svc.set_faults(serde_json::json!({ "bandwidth": 512 * 1024 }));
+    let local = root.to_str().unwrap();
+    let mut child = user
+        .command(&["scan", "--json", local, TARGET])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn jotta scan");
+    // Names only: a download would crawl at the capped rate too.
+    wait_until("a first file on the server", || {
+        user.svc.rt.block_on(user.client.list_tree(&rp(TARGET))).map(|t| !t.files.is_empty()).unwrap_or(false)
+    });
+    signal(&child, libc::SIGINT);
+    assert_eq!(exit_code(&mut child), Some(1), "an interrupted scan is a partial one");
+    let doc: serde_json::Value = serde_json::from_reader(child.stdout.take().unwrap()).expect("summary");
+    assert!(doc["interrupted"].as_bool().unwrap(), "{doc}");
+    // Whatever is visible is whole.
+    user.svc.set_faults(serde_json::json!({}));
+    let local_now = local_files(&root);
+    let partial = user.remote_files();
+    assert!(partial.len() < 12, "stopped before the end: {} files", partial.len());
+    for (name, bytes) in &partial {
+        assert_eq!(bytes, &local_now[name], "{name} is complete on the server");
+    }
+    let rest = user.scan(0, &[local, TARGET]);
+    assert_eq!(n(&rest, "uploaded") as usize, 12 - partial.len(), "{rest}");
+    assert_eq!(user.remote_files(), local_now);
+}
+
+#[test]
+fn scanning_a_folder_of_the_mount_into_itself_is_refused() {
+    let user = User::new();
+    user.svc.put(&user.client, &format!("{TARGET}/x.txt"), b"x");
+    let mount = TestMount::new(&user.svc, "");
+    let base = mount.path.parent().unwrap().to_path_buf();
+    let inside = mount.p("Jotta/Archive/backup");
+    let out = Command::new(env!("CARGO_BIN_EXE_jotta"))
+        .args(["scan", inside.to_str().unwrap(), "/Jotta/Archive/backup/mirror"])
+        .env("XDG_CONFIG_HOME", &user.config_home)
+        .env("XDG_CACHE_HOME", base.join("cache"))
+        .output()
+        .expect("run jotta");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("overlaps the target /Jotta/Archive/backup/mirror"), "{err}");
+    assert_eq!(user.remote_files().len(), 1, "nothing was uploaded");
 }

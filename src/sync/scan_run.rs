@@ -36,7 +36,7 @@ struct Printer {
 impl ScanEvents for Printer {
     fn action(&mut self, what: &str, path: &str) {
         if !self.json {
-            println!("{what:<18} {path}");
+            say(&format!("{what:<18} {path}"));
         }
     }
     fn skipped(&mut self, path: &str, reason: &str) {
@@ -91,13 +91,13 @@ async fn pass<R: Remote>(
                 // One document per pass (one line each under --watch, so a reader can follow).
                 let mut doc = serde_json::to_value(&report).unwrap_or_default();
                 if opts.watch.is_none() {
-                    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+                    say(&serde_json::to_string_pretty(&doc).unwrap_or_default());
                 } else {
                     doc["watch"] = true.into();
-                    println!("{doc}");
+                    say(&doc.to_string());
                 }
             } else if opts.watch.is_none() || report.changed_anything() || report.failed > 0 {
-                println!("{}", report.summary());
+                say(&report.summary());
             }
             Some(report)
         }
@@ -158,6 +158,13 @@ async fn watch<R: Remote>(
         }
     }
     Ok(last)
+}
+
+/// A line on stdout; a reader that went away (a closed pipe) is not a reason to stop backing up.
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 async fn stopped(stop: &AtomicBool) {
