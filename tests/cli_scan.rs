@@ -3,11 +3,11 @@
 
 mod common;
 
-use common::{getxattr, md5_hex, pattern, rp, wait_until, TestMount, TestService};
+use common::{md5_hex, pattern, rp, wait_until, TestMount, TestService};
 use jottafuse::remote::{HttpRemote, Remote};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 const TARGET: &str = "/Jotta/Archive/backup";
@@ -105,6 +105,16 @@ fn local_files(root: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
+/// The raw checksum-cache xattr of a file (binary: version, md5, size, mtime).
+fn xattr_bytes(p: &Path) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let cp = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    let mut buf = vec![0u8; 256];
+    // SAFETY: valid C strings and a buffer of the stated size.
+    let n = unsafe { libc::getxattr(cp.as_ptr(), c"user.jottafuse.md5".as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    (n >= 0).then(|| buf[..n as usize].to_vec())
+}
+
 fn write(root: &Path, rel: &str, data: &[u8]) {
     let p = root.join(rel);
     std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
@@ -178,8 +188,8 @@ fn rescan_of_an_unchanged_tree_reads_no_file_and_uploads_nothing() {
     let local = root.to_str().unwrap();
     let first = user.scan(0, &[local, TARGET]);
     assert_eq!(n(&first, "hashed"), 4, "each file read once to learn its md5: {first}");
-    let cached = getxattr(&root.join("sub/b.bin"), "user.jottafuse.md5").expect("checksum kept in the xattr");
-    assert!(cached.contains(&md5_hex(&pattern(300_000, 1))), "{cached}");
+    let cached = xattr_bytes(&root.join("sub/b.bin")).expect("checksum kept in the xattr");
+    assert_eq!(hex::encode(&cached[1..17]), md5_hex(&pattern(300_000, 1)), "{cached:?}");
 
     user.svc.reset_counters();
     let again = user.scan(0, &[local, TARGET]);
@@ -265,7 +275,8 @@ fn no_checksum_trusts_size_and_mtime_and_misses_a_same_size_edit() {
     // states; the server keeps whole seconds) ...
     let a = root.join("a.txt");
     let before = std::fs::metadata(&a).unwrap().modified().unwrap();
-    let second = std::time::UNIX_EPOCH + std::time::Duration::from_secs(before.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs());
+    let second = std::time::UNIX_EPOCH
+        + std::time::Duration::from_secs(before.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs());
     assert_ne!(second, before, "the file system keeps sub-second times");
     std::fs::write(&a, b"FIRST VERSION OF A").unwrap();
     std::fs::File::options().write(true).open(&a).unwrap().set_modified(second).unwrap();
@@ -279,7 +290,12 @@ fn no_checksum_trusts_size_and_mtime_and_misses_a_same_size_edit() {
 
     // A new mtime alone is a change for --no-checksum; the content is known, so nothing is sent.
     let b = root.join("sub/b.bin");
-    std::fs::File::options().write(true).open(&b).unwrap().set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000)).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&b)
+        .unwrap()
+        .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000))
+        .unwrap();
     user.svc.reset_counters();
     let touched = user.scan(0, &["--no-checksum", local, TARGET]);
     assert_eq!(n(&touched, "deduped") + n(&touched, "uploaded"), 1, "{touched}");
@@ -301,7 +317,9 @@ fn symlinks_sockets_and_fifos_are_skipped_with_a_note() {
     let out = user.jotta(&["scan", root.to_str().unwrap(), TARGET]);
     assert_eq!(out.status.code(), Some(0), "skipping is not failing: {out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
-    for (name, kind) in [("link.txt", "symbolic link"), ("etc-link", "symbolic link"), ("sock", "socket"), ("fifo", "fifo")] {
+    for (name, kind) in
+        [("link.txt", "symbolic link"), ("etc-link", "symbolic link"), ("sock", "socket"), ("fifo", "fifo")]
+    {
         assert!(err.contains(&format!("skipped {name}: {kind}, not backed up")), "{name}: {err}");
     }
     assert!(String::from_utf8_lossy(&out.stdout).contains("4 skipped"), "{out:?}");
@@ -358,7 +376,7 @@ fn read_only_tree_keeps_its_checksums_in_the_cache_file() {
     let local = view.0.to_str().unwrap();
     let first = user.scan(0, &[local, TARGET]);
     assert_eq!(n(&first, "hashed"), 4, "{first}");
-    assert!(getxattr(&root.join("a.txt"), "user.jottafuse.md5").is_none(), "the tree could not be written");
+    assert!(xattr_bytes(&root.join("a.txt")).is_none(), "the tree could not be written");
     let cache_dir = user.cache_home.join("jottafuse/scan");
     let files: Vec<_> = std::fs::read_dir(&cache_dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(files.iter().any(|f| f.to_string_lossy().ends_with(".checksums.json")), "{files:?}");
@@ -408,7 +426,9 @@ fn watch_backs_up_a_new_file_and_a_deletion_and_sigterm_ends_it() {
     // A second scan of the same target is refused while this one runs.
     let second = user.jotta(&["scan", local, TARGET]);
     assert_eq!(second.status.code(), Some(2), "{second:?}");
-    assert!(String::from_utf8_lossy(&second.stderr).contains("another `jotta scan` into /Jotta/Archive/backup is running"));
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("another `jotta scan` into /Jotta/Archive/backup is running")
+    );
 
     write(&root, "sub/arrived.txt", b"written while watched");
     wait_until("the new file on the server", || user.remote_files().contains_key("sub/arrived.txt"));

@@ -65,10 +65,19 @@ pub async fn scan_once<R: Remote>(
         dry_run: opts.dry_run,
         ..ScanReport::default()
     };
-    let excludes = Excludes::new(&opts.local, &opts.excludes).map_err(RemoteError::Config)?;
     std::fs::read_dir(&opts.local)
         .map_err(|e| RemoteError::Io(format!("cannot list the scanned folder {}: {e}", opts.local.display())))?;
-    let local = walk(&opts.local, &excludes);
+    // The local walk and the remote listing overlap: one waits on the disk, the other on the server.
+    let (root, patterns) = (opts.local.clone(), opts.excludes.clone());
+    let walking = tokio::task::spawn_blocking(move || {
+        Excludes::new(&root, &patterns).map(|excludes| (walk(&root, &excludes), excludes))
+    });
+    let listed = remote.list_tree(&opts.target).await;
+    let (local, excludes) = walking
+        .await
+        .map_err(|e| RemoteError::Io(format!("the walk of {} stopped: {e}", opts.local.display())))?
+        .map_err(RemoteError::Config)?;
+    log::debug!("scan: walked {} files, {} folders in {:?}", local.files.len(), local.folders.len(), started.elapsed());
     for (rel, why) in &local.skipped {
         report.note(rel, why);
         events.skipped(rel, why);
@@ -78,13 +87,14 @@ pub async fn scan_once<R: Remote>(
         events.failed(rel, why);
     }
     // Remote counterparts of anything we could not look at stay as they are.
-    let protected: Vec<String> =
-        local.skipped.iter().chain(&local.failed).map(|(rel, _)| rel.to_lowercase()).collect();
+    let protected: Vec<String> = local.skipped.iter().chain(&local.failed).map(|(rel, _)| rel.to_lowercase()).collect();
     let is_protected = |key: &str| {
-        protected.iter().any(|p| key == p || (key.starts_with(p.as_str()) && key.as_bytes().get(p.len()) == Some(&b'/')))
+        protected
+            .iter()
+            .any(|p| key == p || (key.starts_with(p.as_str()) && key.as_bytes().get(p.len()) == Some(&b'/')))
     };
 
-    let tree = match remote.list_tree(&opts.target).await {
+    let tree = match listed {
         Ok(t) => t,
         Err(RemoteError::NotFound(_)) => {
             if !opts.dry_run {
@@ -95,6 +105,7 @@ pub async fn scan_once<R: Remote>(
         }
         Err(e) => return Err(e),
     };
+    log::debug!("scan: remote tree of {} files listed at {:?}", tree.files.len(), started.elapsed());
     let remote_files: BTreeMap<String, &TreeFile> = tree.files.iter().map(|f| (key_of(f).to_lowercase(), f)).collect();
     let remote_folders: BTreeMap<String, &String> = tree.folders.iter().map(|f| (f.to_lowercase(), f)).collect();
 
@@ -168,6 +179,7 @@ pub async fn scan_once<R: Remote>(
         let req = UploadRequest { source: file.path.clone(), size: file.stamp.size, md5, created: t, modified: t };
         uploads.push(Upload { rel: file.rel.clone(), req, new: theirs.is_none() });
     }
+    log::debug!("scan: {} files compared at {:?}", local.files.len(), started.elapsed());
     cache.retain(|rel| local.files.contains_key(&rel.to_lowercase()));
     report.hashed = cache.hashed;
     if let Err(e) = cache.save() {

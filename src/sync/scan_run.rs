@@ -133,7 +133,11 @@ async fn watch<R: Remote>(
         .watch(&opts.scan.local, RecursiveMode::Recursive)
         .map_err(|e| format!("cannot watch {}: {e} (raise fs.inotify.max_user_watches?)", opts.scan.local.display()))?;
     if !opts.json {
-        eprintln!("jotta: watching {} (full rescan every {} s); Ctrl-C stops", opts.scan.local.display(), rescan.as_secs());
+        eprintln!(
+            "jotta: watching {} (full rescan every {} s); Ctrl-C stops",
+            opts.scan.local.display(),
+            rescan.as_secs()
+        );
     }
     let mut last = None;
     while !stop.load(Ordering::SeqCst) {
