@@ -1,11 +1,19 @@
 //! The terminal tools' logic, built on `Remote` (never on `vfs`): the path rule of the command line
 //! (`paths`), trees and single files in both directions (`transfer`, `download`), the trash (`trash`) and
-//! old revisions (`revisions`). Presentation stays in `cli/`: these functions report what happened through
+//! old revisions (`revisions`), and the one-way backup mirror of `jotta scan` (`scan*`, `checksum_cache`,
+//! `exclude`). Presentation stays in `cli/`: these functions report what happened through
 //! `Event`s and return typed errors whose one-line `Display` names the path and the cause.
 
+pub mod checksum_cache;
 pub mod download;
+pub mod exclude;
 pub mod paths;
 pub mod revisions;
+pub mod scan;
+pub mod scan_guard;
+pub mod scan_local;
+pub mod scan_report;
+pub mod scan_run;
 pub mod transfer;
 pub mod trash;
 

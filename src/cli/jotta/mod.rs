@@ -3,9 +3,11 @@
 //! Exit codes: 0 success, 1 failure (or some files of a tree failed), 2 usage error.
 //!
 //! Command groups: `account.rs` (login, logout, whoami, status), `files.rs` (ls, get, put, mkdir, rm,
-//! mv, cp, cat, share, unshare), `history.rs` (trash, revisions), `present.rs` (sizes, times, summaries).
+//! mv, cp, cat, share, unshare), `history.rs` (trash, revisions), `backup.rs` (scan), `present.rs` (sizes,
+//! times, summaries).
 
 mod account;
+mod backup;
 mod files;
 mod history;
 mod present;
@@ -134,6 +136,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Back up a local folder to /Device/MountPoint/Folder as a one-way mirror: upload new and changed
+    /// files, trash what was deleted locally, create and remove folders to match.
+    Scan(backup::ScanArgs),
     /// Run the protocol-faithful JottaCloud emulator (for tests, benchmarks and the demo).
     Emulator(super::emulator::EmulatorArgs),
 }
@@ -204,6 +209,9 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Command::Scan(a) = &args.command {
+        return rt.block_on(backup::scan(connect_options(&args), a));
+    }
     match rt.block_on(dispatch(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(m)) => {
@@ -249,7 +257,9 @@ async fn dispatch(args: JottaArgs) -> CmdResult {
     match &args.command {
         Command::Login { token } => return account::login(token.as_deref(), args.endpoint.as_deref(), &opts).await,
         Command::Logout => return account::logout(&opts),
-        Command::Emulator(_) | Command::Status { .. } => unreachable!("handled before the runtime starts"),
+        Command::Emulator(_) | Command::Status { .. } | Command::Scan(_) => {
+            unreachable!("handled before dispatch")
+        }
         _ => {}
     }
     let remote = HttpRemote::connect(opts).await?;
@@ -283,7 +293,7 @@ async fn dispatch(args: JottaArgs) -> CmdResult {
         Command::Revisions { path: None, action: None } => {
             Err(Failure::Usage("revisions: give a file path (jotta revisions /Jotta/Archive/file)".into()))
         }
-        Command::Login { .. } | Command::Logout | Command::Emulator(_) | Command::Status { .. } => {
+        Command::Login { .. } | Command::Logout | Command::Emulator(_) | Command::Status { .. } | Command::Scan(_) => {
             unreachable!("handled above")
         }
     }
