@@ -110,6 +110,9 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
             InitFlags::FUSE_DO_READDIRPLUS,
             InitFlags::FUSE_MAX_PAGES,
             InitFlags::FUSE_BIG_WRITES,
+            // O_TRUNC arrives with the open: rewriting a file whole then never downloads its old content
+            // first (without it the kernel opens plainly and truncates after, so the open must fetch).
+            InitFlags::FUSE_ATOMIC_O_TRUNC,
         ] {
             if config.add_capabilities(flag).is_err() {
                 log::debug!("kernel does not offer {flag:?}");

@@ -536,7 +536,13 @@ impl<R: Remote> JottaFs<R> {
             table.remove_orphan(ino);
             drop(table);
             if let Some(journal) = &self.journal {
-                journal.remove(id);
+                // An upload of this copy still in flight (cancelled when the file left the namespace)
+                // reads the staging file: its end removes it instead. Under the journal lock, so the two
+                // cannot both decide the other one does it.
+                let _journal_guard = lock(&self.journal_lock);
+                if !self.queue.contains(id) {
+                    journal.remove(id);
+                }
             }
         }
     }

@@ -189,6 +189,11 @@ impl<R: Remote> JottaFs<R> {
                     }
                     _ => stale = true,
                 }
+            } else {
+                // The file is gone from the table (unlinked, or an orphan whose last handle closed): a
+                // record of it that is still here was cancelled in flight and then failed; it stands for
+                // nothing now.
+                stale = true;
             }
         }
         if stale {
@@ -200,7 +205,7 @@ impl<R: Remote> JottaFs<R> {
             }
             return None;
         }
-        let entry = self.queue.claim(id)?;
+        let entry = self.queue.claim(id, path.as_ref().map(|p| p.to_string()).as_deref())?;
         let path = match path.or_else(|| RemotePath::parse(&entry.path).ok()) {
             Some(p) => p,
             None => {
@@ -324,6 +329,19 @@ impl<R: Remote> JottaFs<R> {
 
     pub(super) fn upload_failed(&self, job: Job, e: RemoteError) {
         self.note_failure(&e);
+        {
+            // Cancelled while in flight (the file was unlinked or replaced): nothing reached the server
+            // that needs undoing, and nothing is to be retried. The record and its staging file go.
+            let _journal_guard = lock(&self.journal_lock);
+            if self.queue.state_of(job.id).is_some_and(|(cancelled, _)| cancelled) {
+                log::debug!("{}: the upload failed after the file was dropped ({e}); nothing to retry", job.path);
+                self.queue.forget_cancelled(job.id);
+                if let Some(journal) = &self.journal {
+                    journal.remove(job.id);
+                }
+                return;
+            }
+        }
         let attempts = self.queue.attempts(job.id);
         let blocked = matches!(
             e,

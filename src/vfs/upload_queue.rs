@@ -37,6 +37,8 @@ pub struct Pending {
     /// The last attempt failed for a reason only the user can cure (account full, credentials gone):
     /// still retried while mounted, but unmount does not wait for it.
     pub blocked: bool,
+    /// While in flight: the lowercase path the upload writes to (see `Inner::busy_paths`).
+    flight_path: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -55,6 +57,11 @@ struct Inner {
     /// Inodes with an upload in flight: one upload per file at a time, so an older version can never
     /// land after a newer one.
     busy_inos: std::collections::HashSet<u64>,
+    /// Lowercase paths with an upload in flight: one upload per path at a time too. A file replaced
+    /// (renamed over, or unlinked and created again) is a new inode at the same path; an upload of the
+    /// old one still in flight (say, retrying its connection through an outage) must land before the new
+    /// one starts, never after it.
+    busy_paths: std::collections::HashSet<String>,
     /// Sum of `entry.size` over `pending`, kept up to date (the free-space check asks on every write).
     pending_bytes: u64,
     /// Lowercase paths of the pending folder records (how many records each), kept up to date.
@@ -93,6 +100,11 @@ impl Inner {
                 self.folders.remove(&key);
             }
         }
+    }
+
+    /// Whether an upload to `path` (compared case-insensitively) is in flight.
+    fn path_busy(&self, path: &str) -> bool {
+        !self.busy_paths.is_empty() && self.busy_paths.contains(&path.to_lowercase())
     }
 
     /// Whether a folder above `path` (names compare case-insensitively, as on the service) still waits
@@ -159,6 +171,7 @@ impl UploadQueue {
                 cancelled: false,
                 stuck: false,
                 forced: false,
+                flight_path: None,
                 blocked: false,
             },
         );
@@ -204,7 +217,7 @@ impl UploadQueue {
             if p.phase != Phase::Waiting || p.stuck || p.ready_at > now {
                 continue;
             }
-            if p.ino.map(|i| inner.busy_inos.contains(&i)).unwrap_or(false) {
+            if p.ino.map(|i| inner.busy_inos.contains(&i)).unwrap_or(false) || inner.path_busy(&p.entry.path) {
                 continue;
             }
             if inner.below_pending_folder(&p.entry.path) {
@@ -230,7 +243,7 @@ impl UploadQueue {
             .pending
             .values()
             .filter(|p| p.phase == Phase::Waiting && !p.stuck)
-            .filter(|p| !p.ino.is_some_and(|i| inner.busy_inos.contains(&i)))
+            .filter(|p| !p.ino.is_some_and(|i| inner.busy_inos.contains(&i)) && !inner.path_busy(&p.entry.path))
             .filter(|p| !inner.below_pending_folder(&p.entry.path))
             .map(|p| p.ready_at.saturating_duration_since(now))
             .min()
@@ -238,17 +251,24 @@ impl UploadQueue {
             .min(Duration::from_secs(1))
     }
 
-    /// Mark a due record in flight; returns its record, or None if someone else took it.
-    pub fn claim(&self, id: u64) -> Option<JournalEntry> {
+    /// Mark a due record in flight, to be uploaded to `target` (its file's path now; None: the record's
+    /// own path); returns its record, or None if someone else took it or that path is busy.
+    pub fn claim(&self, id: u64, target: Option<&str>) -> Option<JournalEntry> {
         let mut inner = self.lock();
         let p = inner.pending.get(&id)?;
+        let key = target.unwrap_or(&p.entry.path).to_lowercase();
         if p.phase != Phase::Waiting || p.ino.map(|i| inner.busy_inos.contains(&i)).unwrap_or(false) {
             return None;
         }
+        if inner.busy_paths.contains(&key) {
+            return None;
+        }
         let ino = p.ino;
+        inner.busy_paths.insert(key.clone());
         let p = inner.pending.get_mut(&id)?;
         p.phase = Phase::InFlight;
         p.attempts += 1;
+        p.flight_path = Some(key);
         let entry = p.entry.clone();
         if let Some(i) = ino {
             inner.busy_inos.insert(i);
@@ -256,9 +276,13 @@ impl UploadQueue {
         Some(entry)
     }
 
-    fn release_ino(inner: &mut Inner, ino: Option<u64>) {
+    /// What an upload held while in flight is free again: its inode and its path.
+    fn release(inner: &mut Inner, ino: Option<u64>, path: Option<String>) {
         if let Some(i) = ino {
             inner.busy_inos.remove(&i);
+        }
+        if let Some(path) = path {
+            inner.busy_paths.remove(&path);
         }
     }
 
@@ -362,8 +386,9 @@ impl UploadQueue {
     /// The upload of `id` finished: forget it. Returns whether it had been cancelled meanwhile.
     pub fn finished(&self, id: u64, deduplicated: bool, bytes_sent: u64) -> Option<Pending> {
         let mut inner = self.lock();
-        let p = inner.take(id);
-        Self::release_ino(&mut inner, p.as_ref().and_then(|p| p.ino));
+        let mut p = inner.take(id);
+        let (ino, path) = p.as_mut().map(|p| (p.ino, p.flight_path.take())).unwrap_or_default();
+        Self::release(&mut inner, ino, path);
         if p.as_ref().is_some_and(|p| p.entry.is_folder()) {
             inner.stats.folders_created += 1;
         } else {
@@ -380,13 +405,25 @@ impl UploadQueue {
         p
     }
 
+    /// An upload cancelled in flight has failed: forget it (nothing to retry, nothing to count).
+    pub fn forget_cancelled(&self, id: u64) {
+        let mut inner = self.lock();
+        let mut p = inner.take(id);
+        let (ino, path) = p.as_mut().map(|p| (p.ino, p.flight_path.take())).unwrap_or_default();
+        Self::release(&mut inner, ino, path);
+        drop(inner);
+        self.signal();
+        self.wake.notify_one();
+    }
+
     /// The upload failed; retry after `retry_in` (None: stuck until someone hurries it). `blocked`
     /// marks a failure only the user can cure.
     pub fn failed(&self, id: u64, error: &str, retry_in: Option<Duration>, blocked: bool) -> Option<JournalEntry> {
         let mut inner = self.lock();
         inner.stats.failures += 1;
-        let ino = inner.pending.get(&id)?.ino;
-        Self::release_ino(&mut inner, ino);
+        let p = inner.pending.get_mut(&id)?;
+        let (ino, path) = (p.ino, p.flight_path.take());
+        Self::release(&mut inner, ino, path);
         let p = inner.pending.get_mut(&id)?;
         p.phase = Phase::Waiting;
         p.blocked = blocked;
@@ -544,8 +581,9 @@ mod tests {
         q.schedule(record(5, "/Jotta/Archive/New", false), None, Duration::ZERO);
         // Names compare case-insensitively; a sibling sharing the prefix is not below it.
         assert_eq!(due_ids(&q), [1, 4, 5]);
-        assert!(q.claim(1).is_some());
-        assert_eq!(due_ids(&q), [4, 5], "held back while the folder is being created");
+        assert!(q.claim(1, None).is_some());
+        // Held back while the folder is being created (and 5, a file at the same path, while it is busy).
+        assert_eq!(due_ids(&q), [4]);
         q.finished(1, false, 0);
         assert_eq!(due_ids(&q), [2, 4, 5]);
         // A rename of the pending subfolder moves what it holds back.
@@ -556,5 +594,21 @@ mod tests {
         assert!(q.remove_if_waiting(2));
         assert_eq!(due_ids(&q), [3, 4, 5]);
         assert_eq!(q.report().1.folders_created, 1);
+    }
+
+    #[test]
+    fn a_replaced_file_waits_for_the_upload_of_the_one_it_replaced() {
+        let q = UploadQueue::default();
+        // Inode 7 was renamed over (or unlinked and made again) by inode 9 while its upload was in flight.
+        q.schedule(record(1, "/Jotta/Archive/a.txt", false), Some(7), Duration::ZERO);
+        assert!(q.claim(1, None).is_some());
+        q.schedule(record(2, "/Jotta/Archive/A.TXT", false), Some(9), Duration::ZERO);
+        assert_eq!(due_ids(&q), Vec::<u64>::new(), "the newer content waits for the path");
+        assert!(q.claim(2, None).is_none());
+        q.failed(1, "no connection", Some(Duration::from_secs(60)), false);
+        assert_eq!(due_ids(&q), [2], "a failed attempt frees the path");
+        assert!(q.claim(2, Some("/Jotta/Archive/a.txt")).is_some());
+        q.finished(2, false, 0);
+        assert_eq!(due_ids(&q), Vec::<u64>::new());
     }
 }

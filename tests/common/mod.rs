@@ -342,7 +342,10 @@ impl TestMount {
         if !options.is_empty() {
             cmd.arg("-o").arg(options);
         }
-        cmd.args(extra).env("RUST_LOG", "info").stdout(Stdio::null()).stderr(stderr);
+        cmd.args(extra)
+            .env("RUST_LOG", std::env::var("JOTTA_TEST_DAEMON_LOG").unwrap_or_else(|_| "info".into()))
+            .stdout(Stdio::null())
+            .stderr(stderr);
         cmd.envs(env.iter().copied());
         let child = cmd.spawn().expect("spawn jottafuse");
         let mut m = TestMount { path, child: Some(child), config_home, _dir: None };
