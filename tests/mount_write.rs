@@ -324,6 +324,28 @@ impl Rng {
 
 type TreeState = Vec<(String, Option<Vec<u8>>)>;
 
+/// Assert two trees are equal, naming what differs (path, and sizes and md5s of differing files).
+fn same_trees(mount: &TreeState, model: &TreeState, when: &str) {
+    if mount == model {
+        return;
+    }
+    let show = |c: &Option<Vec<u8>>| match c {
+        Some(b) => format!("{} bytes, md5 {}", b.len(), md5_hex(b)),
+        None => "folder".into(),
+    };
+    let mut lines = Vec::new();
+    let all: std::collections::BTreeSet<&String> = mount.iter().chain(model.iter()).map(|(p, _)| p).collect();
+    for path in all {
+        let a = mount.iter().find(|(p, _)| p == path).map(|(_, c)| c);
+        let b = model.iter().find(|(p, _)| p == path).map(|(_, c)| c);
+        if a != b {
+            let side = |x: Option<&Option<Vec<u8>>>| x.map(show).unwrap_or_else(|| "missing".into());
+            lines.push(format!("  {path}: mount {} / model {}", side(a), side(b)));
+        }
+    }
+    panic!("{when}: the mount differs from the model:\n{}", lines.join("\n"));
+}
+
 fn tree_state(root: &Path) -> TreeState {
     try_tree_state(root).unwrap_or_else(|e| panic!("{}: {e}", root.display()))
 }
@@ -408,7 +430,11 @@ fn random_operations_match_a_local_directory() {
                     drop(m);
                     m = TestMount::in_dir(&svc, "writeback_delay=0.3", &[], base.path());
                     crashes += 1;
-                    assert_eq!(tree_state(&mount_root), tree_state(&local_root), "after the crash at step {step}");
+                    same_trees(
+                        &tree_state(&mount_root),
+                        &tree_state(&local_root),
+                        &format!("after the crash at step {step}"),
+                    );
                 }
                 // The service goes away for a few steps.
                 1 => {
@@ -473,7 +499,11 @@ fn random_operations_match_a_local_directory() {
             expect.as_ref().map(|v| v.len())
         );
         if down_until.is_none() {
-            assert_eq!(tree_state(&mount_root), tree_state(&local_root), "after step {step}: op {op} on {rel}");
+            same_trees(
+                &tree_state(&mount_root),
+                &tree_state(&local_root),
+                &format!("after step {step}: op {op} on {rel}"),
+            );
         }
     }
     if down_until.is_some() {

@@ -79,6 +79,8 @@ pub struct Prepared {
 #[derive(Debug, Clone)]
 pub struct Journal {
     root: PathBuf,
+    /// The last id handed out: ids grow with time, so of two records of one path the newer is the higher.
+    last_id: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -90,7 +92,7 @@ impl Journal {
     pub fn open(root: &Path) -> std::io::Result<Self> {
         fs::create_dir_all(root.join("staging"))?;
         fs::create_dir_all(root.join("journal"))?;
-        Ok(Journal { root: root.to_path_buf() })
+        Ok(Journal { root: root.to_path_buf(), last_id: Default::default() })
     }
 
     pub fn root(&self) -> &Path {
@@ -110,9 +112,21 @@ impl Journal {
     }
 
     /// A fresh id that no staging file or record uses yet.
+    /// A new record id: microseconds since the epoch, shifted to leave room, above every id handed out
+    /// before (in this run, and in earlier runs as long as the clock does not go back). Recovery relies
+    /// on the order: of two records left for one path, the higher id is the later version.
     pub fn new_id(&self) -> u64 {
+        use std::sync::atomic::Ordering;
+        let micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0);
         loop {
-            let id = rand::random::<u64>() >> 1;
+            let last = self.last_id.load(Ordering::SeqCst);
+            let id = ((micros << 8) | (rand::random::<u64>() & 0xff)).max(last + 1) & (u64::MAX >> 1);
+            if self.last_id.compare_exchange(last, id, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+                continue;
+            }
             if !self.staging_path(id).exists() && !self.record_path(id).exists() {
                 return id;
             }

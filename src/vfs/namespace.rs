@@ -103,12 +103,23 @@ impl<R: Remote> JottaFs<R> {
     /// `drop_local` with `journal_lock` already held.
     pub(super) fn drop_local_locked(&self, ino: u64) {
         let local = lock(&self.table).get_mut(ino).and_then(|n| n.local.take());
-        let ids = local.map(|l| [Some(l.id), l.supersedes]).unwrap_or_default();
+        let mut ids: Vec<u64> =
+            local.map(|l| [Some(l.id), l.supersedes]).unwrap_or_default().into_iter().flatten().collect();
+        // The record a changed copy supersedes goes too, and an earlier version still in flight: they
+        // stand for the same file (one that landed after the delete would bring it back).
+        for id in self.queue.in_flight_of(ino) {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
         let Some(journal) = &self.journal else { return };
-        // The record a changed copy supersedes goes too: it stands for the same file.
-        for id in ids.into_iter().flatten() {
+        for id in ids {
             if self.queue.cancel(id) || !self.queue.contains(id) {
                 journal.remove(id);
+            } else {
+                // In flight: its staging file is being read, its end removes it. The record goes now, so
+                // a crash before that end cannot bring the file back.
+                journal.remove_record(id);
             }
         }
     }
@@ -132,15 +143,22 @@ impl<R: Remote> JottaFs<R> {
         node.generation += 1;
         table.orphan(ino);
         drop(table);
+        let mut ids: Vec<u64> = ids.into_iter().flatten().collect();
+        for id in self.queue.in_flight_of(ino) {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
         let Some(journal) = &self.journal else { return };
-        for id in ids.into_iter().flatten() {
-            if self.queue.cancel(id) || !self.queue.contains(id) {
-                // The orphan's own staging file still serves its handles; it goes at the last close.
-                if id == own {
-                    journal.remove_record(id);
-                } else {
-                    journal.remove(id);
-                }
+        for id in ids {
+            let gone = self.queue.cancel(id) || !self.queue.contains(id);
+            // The orphan's own staging file still serves its handles (it goes at the last close), and one
+            // whose upload is in flight is being read (its end removes it). The records go now, so a crash
+            // cannot bring the file back.
+            if gone && id != own {
+                journal.remove(id);
+            } else {
+                journal.remove_record(id);
             }
         }
     }
@@ -175,8 +193,21 @@ impl<R: Remote> JottaFs<R> {
             // what it made. A file with an upload in flight is left to that upload for the same reason.
             let _journal_guard = lock(&self.journal_lock);
             let still_local = lock(&self.table).get(ino).map(|n| !n.on_server()).unwrap_or(false);
-            if still_local || !self.queue.reserve_ino(ino) {
+            if still_local {
                 self.retire_locked(ino);
+                return Ok(());
+            }
+            if !self.queue.reserve_ino(ino) {
+                self.retire_locked(ino);
+                drop(_journal_guard);
+                // The version already on the server goes now, not only when the upload in flight ends (a
+                // crash before that end would leave it there, the unlink forgotten); that upload, cancelled,
+                // removes what it makes.
+                if let Err(e) = self.rt.block_on(self.remote.delete(&path, false)) {
+                    if !matches!(e, crate::remote::RemoteError::NotFound(_)) {
+                        log::warn!("{path}: unlinked while an upload was in flight; deleting it failed: {e}");
+                    }
+                }
                 return Ok(());
             }
         }

@@ -19,6 +19,7 @@ use super::upload_queue::{PendingReport, QueueStats};
 use super::{lock, JottaFs};
 use crate::remote::{Remote, RemoteError, RemotePath, UploadOutcome, UploadRequest};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,7 +53,22 @@ impl<R: Remote> JottaFs<R> {
     pub(super) fn recover_journal(&self) {
         let Some(journal) = &self.journal else { return };
         journal.sweep_orphans();
-        let pending = journal.pending();
+        let mut pending = journal.pending();
+        // Two records of one path: the file was changed again while the upload of the earlier version
+        // was in flight when the last run stopped. Only the later one (the higher id) stands for it.
+        let mut newest: HashMap<String, u64> = HashMap::new();
+        for e in pending.iter().filter(|e| !e.is_folder()) {
+            let id = newest.entry(e.path.to_lowercase()).or_insert(e.id);
+            *id = (*id).max(e.id);
+        }
+        pending.retain(|e| {
+            let stands = e.is_folder() || newest.get(&e.path.to_lowercase()) == Some(&e.id);
+            if !stands {
+                log::debug!("journal record {:016x} of {} is superseded by a later one", e.id, e.path);
+                journal.remove(e.id);
+            }
+            stands
+        });
         if !pending.is_empty() {
             log::info!("resuming {} upload(s) left by an earlier run", pending.len());
         }
@@ -248,9 +264,39 @@ impl<R: Remote> JottaFs<R> {
             let ino = ino.or(job.ino);
             let target = ino.and_then(|i| lock(&self.table).path(i));
             if cancelled {
+                // Another file took this name meanwhile (a rename over this one) and may be on the server
+                // there already: deleting would remove it, and what just landed is now its current version.
+                // Its own content is made current again from its md5 (no bytes travel); one still waiting
+                // for its upload goes after this one (one upload per path) and needs nothing.
+                let taken = {
+                    let table = lock(&self.table);
+                    table.find(&at).filter(|i| Some(*i) != ino).map(|i| {
+                        let node = table.get(i);
+                        let remote_only =
+                            node.filter(|n| n.local.is_none()).and_then(|n| n.file.clone().map(|f| (f, n.mtime)));
+                        (i, remote_only)
+                    })
+                };
                 drop(guard);
-                if let Err(e) = self.remote.delete(&at, false).await {
-                    log::warn!("{at}: deleted while uploading, but removing it failed: {e}");
+                match taken {
+                    Some((_, Some((meta, mtime)))) => {
+                        let restored = match meta.md5_hex() {
+                            Some(md5) => self.remote.set_times(&at, meta.size, &md5, mtime, mtime).await.map(|_| ()),
+                            None => Err(RemoteError::NotFound(at.to_string())),
+                        };
+                        if let Err(e) = restored {
+                            log::error!(
+                                "{at}: an earlier version of the file it replaced landed on top of it; making it \
+                                 current again failed: {e} (its content is in the file's revisions)"
+                            );
+                        }
+                    }
+                    Some((_, None)) => {}
+                    None => {
+                        if let Err(e) = self.remote.delete(&at, false).await {
+                            log::warn!("{at}: deleted while uploading, but removing it failed: {e}");
+                        }
+                    }
                 }
                 let _guard = lock(&self.journal_lock);
                 self.queue.finished(job.id, outcome.deduplicated, outcome.bytes_sent);

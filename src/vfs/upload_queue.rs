@@ -297,6 +297,18 @@ impl UploadQueue {
         self.wake.notify_one();
     }
 
+    /// The records of `ino` with an upload in flight (an earlier version still on its way while the file
+    /// is changed in a copy).
+    pub fn in_flight_of(&self, ino: u64) -> Vec<u64> {
+        let inner = self.lock();
+        inner
+            .pending
+            .iter()
+            .filter(|(_, p)| p.ino == Some(ino) && p.phase == Phase::InFlight)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     /// Whether a file has an upload in flight right now.
     pub fn is_ino_busy(&self, ino: u64) -> bool {
         self.lock().busy_inos.contains(&ino)
