@@ -74,11 +74,14 @@ pub async fn scan_once<R: Remote>(
     std::fs::read_dir(&opts.local)
         .map_err(|e| RemoteError::Io(format!("cannot list the scanned folder {}: {e}", opts.local.display())))?;
     // The local walk and the remote listing overlap: one waits on the disk, the other on the server.
-    let (root, patterns) = (opts.local.clone(), opts.excludes.clone());
+    let (root, patterns, checksums) = (opts.local.clone(), opts.excludes.clone(), opts.checksum);
     let walking = tokio::task::spawn_blocking(move || {
-        Excludes::new(&root, &patterns).map(|excludes| (walk(&root, &excludes), excludes))
+        let r = Excludes::new(&root, &patterns).map(|excludes| (walk(&root, &excludes, checksums), excludes));
+        log::debug!("scan: local walk done at {:?}", started.elapsed());
+        r
     });
     let listed = remote.list_tree(&opts.target).await;
+    log::debug!("scan: remote listing done at {:?}", started.elapsed());
     let (local, excludes) = walking
         .await
         .map_err(|e| RemoteError::Io(format!("the walk of {} stopped: {e}", opts.local.display())))?
@@ -153,7 +156,11 @@ pub async fn scan_once<R: Remote>(
             trash(remote, opts, &mut report, events, &file.rel, true).await;
         }
         let theirs = remote_files.get(key).copied();
-        let mine = |cache: &mut ChecksumCache, f: &LocalFile| cache.md5(&f.path, &f.rel, f.stamp);
+        // With checksums on, the walk has read each file's xattr already; without, it read none.
+        let mine = |cache: &mut ChecksumCache, f: &LocalFile| match opts.checksum {
+            true => cache.md5_given(f.xattr.as_ref(), &f.path, &f.rel, f.stamp),
+            false => cache.md5(&f.path, &f.rel, f.stamp),
+        };
         let md5 = match theirs {
             Some(r) if !opts.checksum => {
                 if r.size == file.stamp.size && r.modified == Some(file.stamp.mtime_sec) {
