@@ -81,17 +81,19 @@ impl ProgressView for Bar {
         let Some(b) = &self.bar else { return };
         self.files_done.store(0, Ordering::Relaxed);
         self.files_total.store(files, Ordering::Relaxed);
+        // Style, length and names first, then `reset`, which draws: no frame mixes two stages.
+        let counts_files = bytes == 0 && files > 0 && what == "comparing";
+        let template = if counts_files { FILES } else { BYTES };
+        b.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+        b.set_length(if counts_files { files } else { bytes });
         b.set_prefix(what.to_string());
-        b.set_position(0);
-        b.reset_eta();
-        if bytes == 0 && files > 0 && what == "comparing" {
-            b.set_style(ProgressStyle::with_template(FILES).unwrap_or_else(|_| ProgressStyle::default_bar()));
-            b.set_length(files);
-        } else {
-            b.set_style(ProgressStyle::with_template(BYTES).unwrap_or_else(|_| ProgressStyle::default_bar()));
-            b.set_length(bytes);
+        if !counts_files {
             self.show_files(b);
         }
+        // A new stage starts from zero; `reset` also revives a bar finished by an earlier pass (--watch),
+        // and the ticker, which ends with a finished bar, is started again.
+        b.reset();
+        b.enable_steady_tick(Duration::from_millis(200));
     }
 
     fn compared(&self) {
