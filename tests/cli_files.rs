@@ -3,9 +3,10 @@
 
 mod common;
 
-use common::{md5_hex, pattern, TestService};
+use common::{md5_hex, pattern, rp, wait_until, TestService};
+use jottafuse::remote::Remote;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 struct Cli<'a> {
     svc: &'a TestService,
@@ -17,16 +18,19 @@ impl<'a> Cli<'a> {
         Cli { svc, config: svc.login("cli") }
     }
 
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_jotta"))
-            .arg("--config-dir")
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_jotta"));
+        c.arg("--config-dir")
             .arg(&self.config)
             .arg("--endpoint")
             .arg(self.svc.endpoint())
             .args(args)
-            .env_remove("JOTTA_ENDPOINT")
-            .output()
-            .expect("run jotta")
+            .env_remove("JOTTA_ENDPOINT");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run jotta")
     }
 
     /// Run, expect exit 0, return stdout.
@@ -328,4 +332,234 @@ fn get_interrupted_continues_where_it_stopped() {
     assert!(!part.exists());
     let sent = svc.bytes_sent();
     assert!(sent < (size + mib) as u64, "{sent} bytes sent for a {size}-byte file: the cut parts were fetched again");
+}
+
+/// Every live file below `dir` on the server (relative path -> content), through the library client.
+fn server_tree(svc: &TestService, dir: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let client = svc.client();
+    let mut out = std::collections::BTreeMap::new();
+    let tree = match svc.rt.block_on(client.list_tree(&rp(dir))) {
+        Err(jottafuse::remote::RemoteError::NotFound(_)) => return out,
+        other => other.expect("list tree"),
+    };
+    for f in tree.files {
+        let rel = if f.parent.is_empty() { f.name.clone() } else { format!("{}/{}", f.parent, f.name) };
+        out.insert(rel.clone(), svc.server_bytes(&client, &format!("{dir}/{rel}")).expect("download"));
+    }
+    out
+}
+
+/// Files of a throttled upload: `n` distinct 256 KiB files under `root` (`seed` odd: `pattern` ignores
+/// the lowest bit, and each tree gets content of its own).
+fn slow_tree(root: &Path, n: usize, seed: u64) -> Vec<(String, Vec<u8>)> {
+    let files: Vec<(String, Vec<u8>)> =
+        (0..n).map(|i| (format!("f{i:02}.bin"), pattern(256 * 1024, seed + 2 * i as u64))).collect();
+    for (name, data) in &files {
+        write_with_mtime(&root.join(name), data, 1_600_000_000 + 1);
+    }
+    files
+}
+
+/// Wait (the watchdog bounds it) for a child to exit; its exit code.
+fn exit_code(child: &mut Child) -> Option<i32> {
+    let mut code = None;
+    wait_until("jotta to exit", || match child.try_wait() {
+        Ok(Some(status)) => {
+            code = status.code();
+            true
+        }
+        _ => false,
+    });
+    code
+}
+
+#[test]
+fn ctrl_c_during_put_r_stops_cleanly_with_130_and_the_next_run_finishes() {
+    let svc = TestService::start();
+    let cli = Cli::new(&svc);
+    let src = svc.dir.path().join("slow");
+    let files = slow_tree(&src, 12, 41);
+    // 512 KiB/s per connection: each file takes about half a second, so the stop lands mid-tree.
+    svc.set_faults(serde_json::json!({ "bandwidth": 512 * 1024 }));
+    let mut child = cli
+        .command(&["put", "-r", s(&src), "Archive/slow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn jotta put -r");
+    let client = svc.client();
+    wait_until("a first file on the server", || {
+        svc.rt.block_on(client.list_tree(&rp("/Jotta/Archive/slow"))).map(|t| !t.files.is_empty()).unwrap_or(false)
+    });
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert_eq!(exit_code(&mut child), Some(130), "Ctrl-C ends a tree transfer with 130");
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("stopping after the files in flight"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.contains("uploaded "), "the summary is printed: {out}");
+
+    svc.set_faults(serde_json::json!({}));
+    let partial = server_tree(&svc, "/Jotta/Archive/slow");
+    assert!(partial.len() < files.len(), "stopped before the end: {} files", partial.len());
+    let local: std::collections::BTreeMap<String, Vec<u8>> = files.into_iter().collect();
+    for (name, bytes) in &partial {
+        assert_eq!(bytes, &local[name], "{name}: what is visible as the current version is whole");
+    }
+    let out = cli.ok(&["put", "-r", s(&src), "Archive/slow"]);
+    assert!(out.contains(&format!("unchanged {}", partial.len())), "{out}");
+    assert_eq!(server_tree(&svc, "/Jotta/Archive/slow"), local, "the second run finished the job");
+}
+
+#[test]
+fn a_file_vanishing_during_put_r_is_reported_and_the_rest_goes_on() {
+    let svc = TestService::start();
+    let cli = Cli::new(&svc);
+    let src = svc.dir.path().join("going");
+    let files = slow_tree(&src, 5, 101);
+    svc.set_faults(serde_json::json!({ "bandwidth": 512 * 1024 }));
+    // One file at a time: f04 is walked now, and deleted before its turn comes.
+    let child = cli
+        .command(&["put", "-r", "--jobs", "1", s(&src), "Archive/going"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn jotta put -r");
+    let client = svc.client();
+    wait_until("a first file on the server", || {
+        svc.rt.block_on(client.list_tree(&rp("/Jotta/Archive/going"))).map(|t| !t.files.is_empty()).unwrap_or(false)
+    });
+    std::fs::remove_file(src.join("f04.bin")).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "a partial transfer: {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "one line for the one failure: {err}");
+    assert!(lines[0].contains("f04.bin") && lines[0].contains("No such file"), "names the path and the cause: {err}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("uploaded 4 file(s)") && stdout.contains("failed 1"), "{stdout}");
+    svc.set_faults(serde_json::json!({}));
+    let on_server = server_tree(&svc, "/Jotta/Archive/going");
+    let want: std::collections::BTreeMap<String, Vec<u8>> = files.into_iter().filter(|(n, _)| n != "f04.bin").collect();
+    assert_eq!(on_server, want);
+}
+
+#[test]
+fn missing_remote_paths_are_created_by_put_and_a_clear_error_for_the_rest() {
+    let svc = TestService::start();
+    let cli = Cli::new(&svc);
+    let src = svc.dir.path().join("t");
+    write_with_mtime(&src.join("x/y.txt"), b"why", 1_600_000_000);
+    let one = svc.dir.path().join("one.txt");
+    std::fs::write(&one, b"single").unwrap();
+
+    cli.ok(&["put", "-r", s(&src), "Archive/new/deeper/t"]);
+    assert_eq!(cli.ok(&["cat", "Archive/new/deeper/t/x/y.txt"]), "why");
+    cli.ok(&["put", s(&one), "Archive/other/folders/one.txt"]);
+    assert_eq!(cli.ok(&["cat", "Archive/other/folders/one.txt"]), "single");
+
+    for args in [
+        &["ls", "Archive/nowhere"][..],
+        &["ls", "-l", "Archive/nowhere/deeper"],
+        &["get", "-r", "Archive/nowhere", s(&svc.dir.path().join("dl"))],
+        &["rm", "-r", "Archive/nowhere"],
+        &["cat", "Archive/nowhere/file"],
+    ] {
+        let err = cli.fails(1, args);
+        assert!(err.contains("nowhere") && err.contains("not found"), "jotta {args:?}: {err}");
+    }
+    assert!(!svc.dir.path().join("dl").exists(), "a failed get leaves nothing behind");
+}
+
+#[test]
+fn json_output_for_scripts() {
+    let svc = TestService::start();
+    let cli = Cli::new(&svc);
+    let src = svc.dir.path().join("j");
+    write_with_mtime(&src.join("a.txt"), b"alpha", 1_600_000_000);
+    write_with_mtime(&src.join("b/c.txt"), b"gamma", 1_600_000_000);
+    let doc = |out: String| -> serde_json::Value {
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+    };
+
+    let put = doc(cli.ok(&["put", "-r", "--json", s(&src), "Archive/j"]));
+    assert_eq!(
+        (put["action"].as_str(), put["transferred"].as_u64(), put["bytes"].as_u64()),
+        (Some("uploaded"), Some(2), Some(10))
+    );
+    assert_eq!(put["failed"], 0);
+    let again = doc(cli.ok(&["put", "-r", "--json", s(&src), "Archive/j"]));
+    assert_eq!((again["transferred"].as_u64(), again["skipped"].as_u64()), (Some(0), Some(2)), "{again}");
+    let get = doc(cli.ok(&["get", "-r", "--json", "Archive/j", s(&svc.dir.path().join("back"))]));
+    assert_eq!((get["action"].as_str(), get["transferred"].as_u64()), (Some("downloaded"), Some(2)), "{get}");
+    let one = doc(cli.ok(&["get", "--json", "Archive/j/a.txt", s(&svc.dir.path().join("a-copy.txt"))]));
+    assert_eq!((one["transferred"].as_u64(), one["bytes"].as_u64()), (Some(1), Some(5)), "{one}");
+
+    let who = doc(cli.ok(&["whoami", "--json"]));
+    assert_eq!(who["used"], 10, "{who}");
+    assert!(
+        who["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["name"] == "Jotta"
+                && d["mount_points"].as_array().unwrap().iter().any(|m| m["name"] == "Archive")),
+        "{who}"
+    );
+
+    write_with_mtime(&src.join("a.txt"), b"alpha 2", 1_600_000_100);
+    cli.ok(&["put", s(&src.join("a.txt")), "Archive/j/a.txt"]);
+    let revs = doc(cli.ok(&["revisions", "--json", "Archive/j/a.txt"]));
+    let revs = revs.as_array().unwrap();
+    assert_eq!(revs.len(), 2);
+    assert_eq!(
+        (revs[0]["number"].as_u64(), revs[0]["current"].as_bool(), revs[0]["size"].as_u64()),
+        (Some(2), Some(true), Some(7))
+    );
+    assert_eq!(revs[1]["md5"], md5_hex(b"alpha"));
+
+    cli.ok(&["rm", "-r", "Archive/j/b"]);
+    let trash = doc(cli.ok(&["trash", "--json"]));
+    assert_eq!(trash.as_array().unwrap().len(), 1, "{trash}");
+    assert_eq!((trash[0]["path"].as_str(), trash[0]["type"].as_str()), (Some("/Jotta/Archive/j/b"), Some("folder")));
+}
+
+#[test]
+fn progress_bars_on_a_terminal_only() {
+    let svc = TestService::start();
+    let cli = Cli::new(&svc);
+    let src = svc.dir.path().join("bars");
+    slow_tree(&src, 4, 201);
+    svc.set_faults(serde_json::json!({ "bandwidth": 1024 * 1024 }));
+    // Piped (as here): plain lines, no bar.
+    let out = cli.run(&["put", "-r", s(&src), "Archive/bars"]);
+    assert!(out.status.success());
+    assert!(out.stderr.is_empty(), "nothing on a piped stderr: {}", String::from_utf8_lossy(&out.stderr));
+
+    // On a terminal (script(1) gives the command a pseudo-terminal): the bar with files done of the total.
+    let on_tty = |extra: &[&str], to: &str, seed: u64| -> String {
+        // New content each time: deduplicated files would finish before the bar's first frame.
+        slow_tree(&src, 4, seed);
+        let mut line = vec![env!("CARGO_BIN_EXE_jotta").to_string(), "--config-dir".into(), s(&cli.config).into()];
+        line.extend(["--endpoint".to_string(), svc.endpoint()]);
+        line.extend(extra.iter().map(|a| a.to_string()));
+        line.extend([s(&src).to_string(), to.to_string()]);
+        let quoted: Vec<String> = line.iter().map(|a| format!("'{a}'")).collect();
+        let out = Command::new("script")
+            .args(["-qec", &quoted.join(" "), "/dev/null"])
+            .env_remove("JOTTA_ENDPOINT")
+            .output()
+            .expect("script(1) runs");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shown = on_tty(&["put", "-r"], "Archive/bars-tty", 301);
+    assert!(shown.contains("/4 files"), "a bar with the files done: {shown}");
+    assert!(shown.contains("MiB"), "bytes in human units: {shown}");
+    let quiet = on_tty(&["--quiet", "put", "-r"], "Archive/bars-quiet", 401);
+    assert!(!quiet.contains("/4 files"), "--quiet draws no bar: {quiet}");
+    assert!(quiet.contains("uploaded 4 file(s)"), "{quiet}");
 }

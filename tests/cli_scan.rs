@@ -465,7 +465,7 @@ fn interrupted_scan_leaves_no_partial_file_and_the_next_run_finishes() {
         user.svc.rt.block_on(user.client.list_tree(&rp(TARGET))).map(|t| !t.files.is_empty()).unwrap_or(false)
     });
     signal(&child, libc::SIGINT);
-    assert_eq!(exit_code(&mut child), Some(1), "an interrupted scan is a partial one");
+    assert_eq!(exit_code(&mut child), Some(130), "Ctrl-C: stopped before the job was done");
     let doc: serde_json::Value = serde_json::from_reader(child.stdout.take().unwrap()).expect("summary");
     assert!(doc["interrupted"].as_bool().unwrap(), "{doc}");
     // Whatever is visible is whole.
@@ -498,4 +498,110 @@ fn scanning_a_folder_of_the_mount_into_itself_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("overlaps the target /Jotta/Archive/backup/mirror"), "{err}");
     assert_eq!(user.remote_files().len(), 1, "nothing was uploaded");
+}
+
+/// Run `jotta ARGS` as the unprivileged user `nobody` (65534), so that mode 000 means unreadable (the
+/// tests run as root, who reads everything). Its config and cache homes are handed over to it.
+fn as_nobody(user: &User, args: &[&str]) -> Output {
+    use std::os::unix::fs::PermissionsExt;
+    let base = user.svc.dir.path();
+    std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(&user.cache_home).unwrap();
+    for dir in [&user.config_home, &user.cache_home] {
+        let ok = Command::new("chown").args(["-R", "65534:65534"]).arg(dir).status().unwrap();
+        assert!(ok.success(), "chown {}", dir.display());
+    }
+    Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_jotta"))
+        .args(args)
+        .env("XDG_CONFIG_HOME", &user.config_home)
+        .env("XDG_CACHE_HOME", &user.cache_home)
+        .env("HOME", base)
+        .env_remove("JOTTA_ENDPOINT")
+        .output()
+        .expect("run jotta as nobody")
+}
+
+#[test]
+fn unreadable_files_and_folders_are_reported_and_skipped_and_the_scan_goes_on() {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: geteuid cannot fail.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "this test switches to the user nobody, so it must start as root");
+    let user = User::new();
+    let root = tree(&user);
+    write(&root, "secret.txt", b"root's alone");
+    write(&root, "locked/inside.txt", b"behind a closed folder");
+    let ok = Command::new("chown").args(["-R", "65534:65534"]).arg(&root).status().unwrap();
+    assert!(ok.success());
+    // Owned by root, mode 000: nobody can neither read the file nor list the folder.
+    for p in ["secret.txt", "locked"] {
+        std::os::unix::fs::chown(root.join(p), Some(0), Some(0)).unwrap();
+        std::fs::set_permissions(root.join(p), std::fs::Permissions::from_mode(0o000)).unwrap();
+    }
+    let local = root.to_str().unwrap();
+    let out = as_nobody(&user, &["scan", "--json", local, TARGET]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "some files failed: {err}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("summary");
+    assert_eq!(n(&doc, "failed"), 2, "{doc}");
+    assert_eq!(n(&doc, "uploaded"), 4, "the rest went on: {doc}");
+    for (name, why) in [("secret.txt", "cannot read"), ("locked", "cannot list")] {
+        let line = err.lines().find(|l| l.contains(name)).unwrap_or_else(|| panic!("{name} reported: {err}"));
+        assert!(line.contains(why) && line.contains("Permission denied"), "path and cause on one line: {line}");
+    }
+    assert!(!err.contains("panicked"), "{err}");
+    let on_server = user.remote_files();
+    assert!(!on_server.contains_key("secret.txt") && !on_server.keys().any(|k| k.starts_with("locked")));
+    assert_eq!(on_server.len(), 4, "{:?}", on_server.keys());
+
+    // Readable again: the next scan finishes the job.
+    for p in ["secret.txt", "locked"] {
+        std::fs::set_permissions(root.join(p), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let doc = user.scan(0, &[local, TARGET]);
+    assert_eq!(n(&doc, "uploaded"), 2, "{doc}");
+    assert_eq!(user.remote_files(), local_files(&root));
+}
+
+#[test]
+fn a_file_vanishing_during_a_scan_is_reported_and_skipped_and_the_scan_goes_on() {
+    let user = User::new();
+    let root = user.svc.dir.path().join("going");
+    for i in 0..16 {
+        write(&root, &format!("f{i:02}.bin"), &pattern(256 * 1024, 3 * i + 7));
+    }
+    // 256 KiB/s per connection, four at a time: the last file's turn comes some three seconds in.
+    user.svc.set_faults(serde_json::json!({ "bandwidth": 256 * 1024 }));
+    let local = root.to_str().unwrap();
+    let child = user
+        .command(&["scan", "--json", local, TARGET])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn jotta scan");
+    wait_until("a first file on the server", || {
+        user.svc.rt.block_on(user.client.list_tree(&rp(TARGET))).map(|t| !t.files.is_empty()).unwrap_or(false)
+    });
+    std::fs::remove_file(root.join("f15.bin")).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("summary");
+    assert_eq!((n(&doc, "uploaded"), n(&doc, "failed")), (15, 1), "{doc}");
+    let line = err.lines().find(|l| l.contains("f15.bin")).unwrap_or_else(|| panic!("f15 reported: {err}"));
+    assert!(line.contains("No such file"), "{line}");
+    user.svc.set_faults(serde_json::json!({}));
+    assert_eq!(user.remote_files(), local_files(&root), "the server holds every file that is still there");
+}
+
+#[test]
+fn a_scan_into_a_missing_deep_target_creates_it() {
+    let user = User::new();
+    let root = tree(&user);
+    let deep = "/Jotta/Archive/not/yet/there";
+    let doc = user.scan(0, &[root.to_str().unwrap(), deep]);
+    assert_eq!(n(&doc, "uploaded"), 4, "{doc}");
+    let listed = user.svc.rt.block_on(user.client.list_tree(&rp(deep))).expect("the target exists now");
+    assert_eq!(listed.files.len(), 4);
 }

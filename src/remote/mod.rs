@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod netrc;
 pub mod path;
+pub mod progress;
 pub mod retry;
 pub mod time;
 pub mod types;

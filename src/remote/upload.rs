@@ -11,6 +11,7 @@ use super::http::{error_from_reply, one_line, HttpRemote};
 use super::retry::Idempotency;
 use super::{time, RemotePath, RevisionState, UploadOutcome, UploadRequest};
 use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, RANGE};
 use serde::Deserialize;
 use std::io::SeekFrom;
@@ -153,7 +154,8 @@ async fn send_bytes(
     let body = if len == 0 {
         reqwest::Body::from(Vec::new())
     } else {
-        reqwest::Body::wrap_stream(file_stream(file, len, sent.clone(), local_error.clone()))
+        let tally = super::progress::current();
+        reqwest::Body::wrap_stream(file_stream(file, len, sent.clone(), local_error.clone(), tally))
     };
     let mut rb = remote
         .inner
@@ -200,6 +202,7 @@ fn file_stream(
     len: u64,
     sent: Arc<AtomicU64>,
     local_error: Arc<Mutex<Option<String>>>,
+    tally: Option<super::progress::Tally>,
 ) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
     futures_util::stream::unfold(
         (file, len, sent, local_error),
@@ -235,4 +238,9 @@ fn file_stream(
             }
         },
     )
+    .inspect(move |chunk| {
+        if let (Ok(b), Some(tally)) = (chunk, &tally) {
+            tally(b.len() as u64);
+        }
+    })
 }

@@ -401,6 +401,7 @@ pub fn parse_liststream(body: &[u8], listed: &str) -> RemoteResult<Tree> {
 
     let mut tree = Tree::default();
     let mut seen: HashSet<String> = HashSet::new(); // lowercased relative folder paths, "" included
+    let mut last_parent: Option<String> = None; // the folder of the previous file
     let mut counted_folders: u64 = 0;
     let mut stats: Option<(u64, u64)> = None;
     let mut depth = 0usize;
@@ -428,16 +429,18 @@ pub fn parse_liststream(body: &[u8], listed: &str) -> RemoteResult<Tree> {
             .read_event()
             .map_err(|e| protocol(WHAT, format!("malformed XML at byte {} ({e})", reader.buffer_position())))?;
         match event {
+            // Names are compared as bytes: a listing of 100,000 files has over a million elements, and
+            // an owned String per name was a good part of the parse.
             Event::Start(e) => {
                 depth += 1;
                 saw_root = true;
-                let name = element_name(&e);
-                match (kind, name.as_str()) {
-                    (None, "folder") => kind = Some("folder"),
-                    (None, "file") => kind = Some("file"),
-                    (None, "stats") => kind = Some("stats"),
-                    (Some(_), _) => {
-                        leaf = Some(name);
+                let local = e.local_name();
+                match (kind, local.as_ref()) {
+                    (None, b"folder") => kind = Some("folder"),
+                    (None, b"file") => kind = Some("file"),
+                    (None, b"stats") => kind = Some("stats"),
+                    (Some(_), name) => {
+                        leaf = Some(String::from_utf8_lossy(name).into_owned());
                         buf.clear();
                     }
                     _ => {}
@@ -457,7 +460,8 @@ pub fn parse_liststream(body: &[u8], listed: &str) -> RemoteResult<Tree> {
             }
             Event::End(e) => {
                 depth = depth.saturating_sub(1);
-                let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+                let local = e.local_name();
+                let name = local.as_ref();
                 if let Some(l) = leaf.take() {
                     let value = std::mem::take(&mut buf);
                     match l.as_str() {
@@ -471,12 +475,12 @@ pub fn parse_liststream(body: &[u8], listed: &str) -> RemoteResult<Tree> {
                         "files" => entry.files = value,
                         _ => {}
                     }
-                    if l == name {
+                    if l.as_bytes() == name {
                         continue;
                     }
                 }
-                match (kind, name.as_str()) {
-                    (Some("folder"), "folder") => {
+                match (kind, name) {
+                    (Some("folder"), b"folder") => {
                         counted_folders += 1;
                         if let Some(rel) = relative(&entry.path, listed) {
                             if seen.insert(rel.to_lowercase()) && !rel.is_empty() {
@@ -486,9 +490,14 @@ pub fn parse_liststream(body: &[u8], listed: &str) -> RemoteResult<Tree> {
                             log::warn!("liststream: ignoring folder {} outside {listed}", entry.path);
                         }
                     }
-                    (Some("file"), "file") => match relative(&entry.path, listed) {
+                    (Some("file"), b"file") => match relative(&entry.path, listed) {
                         Some(parent) => {
-                            if seen.insert(parent.to_lowercase()) {
+                            // Files of one folder come together: look the folder up once per run of them.
+                            let new_parent = last_parent.as_deref() != Some(parent.as_str());
+                            if new_parent {
+                                last_parent = Some(parent.clone());
+                            }
+                            if new_parent && seen.insert(parent.to_lowercase()) {
                                 counted_folders += 1;
                                 if !parent.is_empty() {
                                     tree.folders.push(parent.clone());
@@ -496,7 +505,7 @@ pub fn parse_liststream(body: &[u8], listed: &str) -> RemoteResult<Tree> {
                             }
                             tree.files.push(TreeFile {
                                 parent,
-                                name: entry.filename.clone(),
+                                name: std::mem::take(&mut entry.filename),
                                 size: entry.size.trim().parse().unwrap_or(0),
                                 md5: entry.md5.trim().to_ascii_lowercase(),
                                 modified: lenient_time(&entry.modified),
@@ -505,7 +514,7 @@ pub fn parse_liststream(body: &[u8], listed: &str) -> RemoteResult<Tree> {
                         }
                         None => log::warn!("liststream: ignoring file in {} outside {listed}", entry.path),
                     },
-                    (Some("stats"), "stats") => {
+                    (Some("stats"), b"stats") => {
                         stats = Some((
                             entry.folders.trim().parse().unwrap_or(u64::MAX),
                             entry.files.trim().parse().unwrap_or(u64::MAX),

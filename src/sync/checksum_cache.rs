@@ -64,11 +64,15 @@ impl ChecksumCache {
 
     /// The cached md5 of `path` (relative name `rel`) if it was computed for exactly this size and mtime.
     pub fn lookup(&self, path: &Path, rel: &str, stamp: Stamp) -> Option<String> {
-        if let Some(v) = get_xattr(path) {
-            if let Some((md5, s)) = parse_value(&v) {
-                if s == stamp {
-                    return Some(md5);
-                }
+        self.lookup_given(read_xattr(path).as_ref(), rel, stamp)
+    }
+
+    /// `lookup` with the xattr already read (by the walk, which does it while the remote listing is on
+    /// its way: a warm re-scan's cost is one `lgetxattr` per file).
+    fn lookup_given(&self, xattr: Option<&XattrEntry>, rel: &str, stamp: Stamp) -> Option<String> {
+        if let Some((md5, s)) = xattr {
+            if *s == stamp {
+                return Some(md5.clone());
             }
         }
         self.fallback.get(rel).filter(|e| e.stamp == stamp).map(|e| e.md5.clone())
@@ -77,7 +81,19 @@ impl ChecksumCache {
     /// md5 of the file: from the cache, else read (and remembered). `stamp` is what the caller's stat
     /// saw; if the file changes while it is read, the result is not cached (the next scan reads again).
     pub fn md5(&mut self, path: &Path, rel: &str, stamp: Stamp) -> std::io::Result<String> {
-        if let Some(m) = self.lookup(path, rel, stamp) {
+        let xattr = read_xattr(path);
+        self.md5_given(xattr.as_ref(), path, rel, stamp)
+    }
+
+    /// `md5` with the file's xattr as read earlier (`None`: it had none, or it was not read).
+    pub fn md5_given(
+        &mut self,
+        xattr: Option<&XattrEntry>,
+        path: &Path,
+        rel: &str,
+        stamp: Stamp,
+    ) -> std::io::Result<String> {
+        if let Some(m) = self.lookup_given(xattr, rel, stamp) {
             return Ok(m);
         }
         self.hashed += 1;
@@ -147,6 +163,15 @@ impl ChecksumCache {
     pub fn uses_file(&self) -> bool {
         self.xattrs_unsupported || !self.fallback.is_empty()
     }
+}
+
+/// What the xattr of a file says: an md5 and the size and mtime it was computed for.
+pub type XattrEntry = (String, Stamp);
+
+/// The file's checksum xattr, if it has a well-formed one (whether it is still valid is the caller's
+/// comparison of the stamp).
+pub fn read_xattr(path: &Path) -> Option<XattrEntry> {
+    get_xattr(path).and_then(|v| parse_value(&v))
 }
 
 fn xattrs_unusable(e: &std::io::Error) -> bool {

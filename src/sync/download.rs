@@ -140,6 +140,7 @@ async fn fill<R: Remote>(
 ) -> SyncResult<u64> {
     let mut fetched = 0;
     let mut attempt = 0;
+    let tally = crate::remote::progress::current();
     while have < size {
         attempt += 1;
         let range = Some(have..size);
@@ -160,6 +161,9 @@ async fn fill<R: Remote>(
                     file.write_all(&bytes).map_err(|e| SyncError::local(part, e))?;
                     have += bytes.len() as u64;
                     fetched += bytes.len() as u64;
+                    if let Some(t) = &tally {
+                        t(bytes.len() as u64);
+                    }
                 }
                 Err(e) => {
                     failed = Some(e);

@@ -14,6 +14,7 @@ pub mod scan_guard;
 pub mod scan_local;
 pub mod scan_report;
 pub mod scan_run;
+pub mod stop;
 pub mod transfer;
 pub mod trash;
 
@@ -62,6 +63,20 @@ impl From<RemoteError> for SyncError {
     }
 }
 
+/// A display of a long operation's advance (the terminal's progress bar, drawn by `cli`); bytes in
+/// transit reach it through `remote::progress`, the rest through these calls.
+pub trait ProgressView: Send + Sync {
+    /// A new stage: `files` to handle, `bytes` to move (0 when the stage counts files only).
+    fn stage(&self, what: &str, files: u64, bytes: u64);
+    /// One more file compared (a stage that counts files).
+    fn compared(&self);
+    /// One more file done; `unsent` of its bytes did not travel (unchanged, deduplicated, resumed).
+    fn file_done(&self, unsent: u64);
+    /// Run `print` with the display out of its way.
+    fn suspend(&self, print: &mut dyn FnMut());
+    fn finish(&self);
+}
+
 /// One thing a tree operation did, for the caller to show as it happens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -70,9 +85,9 @@ pub enum Event {
     /// The server had the content already (md5 dedupe): nothing sent.
     Deduplicated { path: String, size: u64 },
     /// Identical on both sides: nothing done.
-    Skipped { path: String },
+    Skipped { path: String, size: u64 },
     /// Same content, only the time differed: set with a metadata call.
-    TimeSet { path: String },
+    TimeSet { path: String, size: u64 },
     /// Bytes fetched (`bytes` travelled; fewer than `size` when a partial download was resumed).
     Downloaded { path: String, size: u64, bytes: u64 },
     /// A folder created.
@@ -81,16 +96,21 @@ pub enum Event {
     Ignored { path: String, why: String },
     /// This item failed; the rest went on.
     Failed { path: String, error: String },
+    /// The work ahead, known once the trees are walked and listed: files to consider and their bytes
+    /// (what a progress display measures against; no file is done by it).
+    Planned { files: u64, bytes: u64 },
 }
 
 /// Totals of a tree operation; `failed > 0` means a partial result (exit code 1).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Summary {
     pub transferred: u64,
     pub deduplicated: u64,
     pub skipped: u64,
     pub failed: u64,
     pub bytes: u64,
+    /// Stopped by a signal before every file was started; the next run finishes the job.
+    pub interrupted: bool,
 }
 
 impl Summary {
@@ -103,7 +123,7 @@ impl Summary {
             Event::Deduplicated { .. } => self.deduplicated += 1,
             Event::Skipped { .. } | Event::TimeSet { .. } => self.skipped += 1,
             Event::Failed { .. } => self.failed += 1,
-            Event::Created { .. } | Event::Ignored { .. } => {}
+            Event::Created { .. } | Event::Ignored { .. } | Event::Planned { .. } => {}
         }
     }
 }

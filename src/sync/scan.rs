@@ -42,6 +42,12 @@ pub trait ScanEvents {
     fn action(&mut self, what: &str, path: &str);
     fn skipped(&mut self, path: &str, reason: &str);
     fn failed(&mut self, path: &str, reason: &str);
+    /// A new stage for a progress display: `files` to handle, `bytes` to send (0: the stage counts files).
+    fn stage(&mut self, _what: &str, _files: u64, _bytes: u64) {}
+    /// One more local file compared with the server.
+    fn compared(&mut self) {}
+    /// One more upload finished (or failed); `unsent` of its bytes did not travel.
+    fn file_done(&mut self, _unsent: u64) {}
 }
 
 struct Upload {
@@ -68,11 +74,14 @@ pub async fn scan_once<R: Remote>(
     std::fs::read_dir(&opts.local)
         .map_err(|e| RemoteError::Io(format!("cannot list the scanned folder {}: {e}", opts.local.display())))?;
     // The local walk and the remote listing overlap: one waits on the disk, the other on the server.
-    let (root, patterns) = (opts.local.clone(), opts.excludes.clone());
+    let (root, patterns, checksums) = (opts.local.clone(), opts.excludes.clone(), opts.checksum);
     let walking = tokio::task::spawn_blocking(move || {
-        Excludes::new(&root, &patterns).map(|excludes| (walk(&root, &excludes), excludes))
+        let r = Excludes::new(&root, &patterns).map(|excludes| (walk(&root, &excludes, checksums), excludes));
+        log::debug!("scan: local walk done at {:?}", started.elapsed());
+        r
     });
     let listed = remote.list_tree(&opts.target).await;
+    log::debug!("scan: remote listing done at {:?}", started.elapsed());
     let (local, excludes) = walking
         .await
         .map_err(|e| RemoteError::Io(format!("the walk of {} stopped: {e}", opts.local.display())))?
@@ -136,16 +145,22 @@ pub async fn scan_once<R: Remote>(
     // (3) Decide file by file; the checksum cache means only new or changed files are read.
     let mut cache = ChecksumCache::open(&opts.cache_base, &opts.local);
     let mut uploads: Vec<Upload> = Vec::new();
+    events.stage("comparing", local.files.len() as u64, 0);
     for (key, file) in &local.files {
         if stop.load(Ordering::SeqCst) {
             report.interrupted = true;
             break;
         }
+        events.compared();
         if remote_folders.contains_key(key) {
             trash(remote, opts, &mut report, events, &file.rel, true).await;
         }
         let theirs = remote_files.get(key).copied();
-        let mine = |cache: &mut ChecksumCache, f: &LocalFile| cache.md5(&f.path, &f.rel, f.stamp);
+        // With checksums on, the walk has read each file's xattr already; without, it read none.
+        let mine = |cache: &mut ChecksumCache, f: &LocalFile| match opts.checksum {
+            true => cache.md5_given(f.xattr.as_ref(), &f.path, &f.rel, f.stamp),
+            false => cache.md5(&f.path, &f.rel, f.stamp),
+        };
         let md5 = match theirs {
             Some(r) if !opts.checksum => {
                 if r.size == file.stamp.size && r.modified == Some(file.stamp.mtime_sec) {
@@ -193,6 +208,7 @@ pub async fn scan_once<R: Remote>(
             events.action(if u.new { "upload (new)" } else { "upload (changed)" }, &u.rel);
         }
     } else {
+        events.stage("uploading", uploads.len() as u64, uploads.iter().map(|u| u.req.size).sum());
         let mut done = futures_util::stream::iter(uploads.into_iter().map(|u| async move {
             if stop.load(Ordering::SeqCst) {
                 return (u, None);
@@ -208,6 +224,7 @@ pub async fn scan_once<R: Remote>(
             match r {
                 None => report.interrupted = true,
                 Some(Ok(out)) => {
+                    events.file_done(u.req.size.saturating_sub(out.bytes_sent));
                     report.bytes += out.bytes_sent;
                     if out.deduplicated {
                         report.deduped += 1;
@@ -217,7 +234,10 @@ pub async fn scan_once<R: Remote>(
                         events.action(if u.new { "uploaded (new)" } else { "uploaded (changed)" }, &u.rel);
                     }
                 }
-                Some(Err(e)) => fail(&mut report, events, &u.rel, &e.to_string()),
+                Some(Err(e)) => {
+                    events.file_done(0);
+                    fail(&mut report, events, &u.rel, &e.to_string());
+                }
             }
         }
     }

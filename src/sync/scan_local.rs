@@ -1,9 +1,9 @@
 //! Walking the local side of a scan: every regular file (size, mtime) and folder below the scanned
 //! folder, by relative `/`-joined name. Excluded paths are not entered; symlinks, sockets, devices, fifos,
 //! names JottaCloud cannot store and names that differ only in case from one already seen are skipped
-//! with a note. Nothing here reads file content.
+//! with a note. Nothing here reads file content (only, when asked, the checksum xattr).
 
-use super::checksum_cache::Stamp;
+use super::checksum_cache::{read_xattr, Stamp, XattrEntry};
 use super::exclude::Excludes;
 use std::collections::BTreeMap;
 use std::os::unix::fs::FileTypeExt;
@@ -14,6 +14,8 @@ pub struct LocalFile {
     pub rel: String,
     pub path: PathBuf,
     pub stamp: Stamp,
+    /// The checksum xattr as read during the walk (when asked for), valid or not.
+    pub xattr: Option<XattrEntry>,
 }
 
 #[derive(Debug, Default)]
@@ -27,7 +29,9 @@ pub struct LocalTree {
     pub failed: Vec<(String, String)>,
 }
 
-pub fn walk(root: &Path, excludes: &Excludes) -> LocalTree {
+/// Walk `root`. With `read_checksums`, each file's checksum xattr is read here too: the walk runs while
+/// the remote listing is on its way, so that syscall per file costs no extra time in a scan.
+pub fn walk(root: &Path, excludes: &Excludes, read_checksums: bool) -> LocalTree {
     let mut tree = LocalTree::default();
     let mut stack = vec![(root.to_path_buf(), String::new())];
     while let Some((dir, rel_dir)) = stack.pop() {
@@ -54,8 +58,9 @@ pub fn walk(root: &Path, excludes: &Excludes) -> LocalTree {
             };
             let rel = join(&rel_dir, name);
             let path = entry.path();
-            // lstat: a symlink is seen as a link, never followed.
-            let meta = match std::fs::symlink_metadata(&path) {
+            // lstat, relative to the open folder (no path lookup from the root per file): a symlink is
+            // seen as a link, never followed.
+            let meta = match entry.metadata() {
                 Ok(m) => m,
                 // Gone between readdir and stat: nothing to back up, and the remote copy goes with it.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -97,7 +102,8 @@ pub fn walk(root: &Path, excludes: &Excludes) -> LocalTree {
                 tree.folders.insert(key, rel.clone());
                 stack.push((path, rel));
             } else {
-                tree.files.insert(key, LocalFile { rel, path, stamp: Stamp::of(&meta) });
+                let xattr = if read_checksums { read_xattr(&path) } else { None };
+                tree.files.insert(key, LocalFile { rel, path, stamp: Stamp::of(&meta), xattr });
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Running `jotta scan` as a command: guards, signals, output, exit codes, and `--watch`.
 //!
 //! Signals: the first SIGINT/SIGTERM sets the stop flag (the pass finishes the files in flight and ends);
-//! a second one exits at once (130). Exit codes: 0 done, 1 something failed or the pass was interrupted
+//! a second one exits at once (130). Exit codes: 0 done, 1 something failed, 130 the pass was interrupted
 //! (the next run finishes the job), 2 the scan could not be started as asked (usage). Under `--watch` a
 //! stop signal is the normal end and exits 0 unless the last pass failed something.
 //!
@@ -12,6 +12,7 @@
 
 use super::scan::{scan_once, ScanEvents, ScanOptions};
 use super::scan_report::ScanReport;
+use super::ProgressView;
 use crate::remote::{Remote, RemoteError};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,24 +27,55 @@ pub struct RunOptions {
     pub json: bool,
     /// `Some(rescan interval)` under `--watch`.
     pub watch: Option<Duration>,
+    /// No line per action (`--quiet`): notes, failures and the summary only.
+    pub quiet: bool,
+    /// Where the advance is drawn (a terminal's progress bar), if anywhere.
+    pub progress: Option<Arc<dyn ProgressView>>,
 }
 
 /// Prints actions to stdout and notes/failures to stderr (human mode); only notes/failures under `--json`.
 struct Printer {
     json: bool,
+    quiet: bool,
+    view: Option<Arc<dyn ProgressView>>,
+}
+
+impl Printer {
+    /// Print with the progress display (if any) out of the way.
+    fn print(&self, mut f: impl FnMut()) {
+        match &self.view {
+            Some(v) => v.suspend(&mut f),
+            None => f(),
+        }
+    }
 }
 
 impl ScanEvents for Printer {
     fn action(&mut self, what: &str, path: &str) {
-        if !self.json {
-            say(&format!("{what:<18} {path}"));
+        if !self.json && !self.quiet {
+            self.print(|| say(&format!("{what:<18} {path}")));
         }
     }
     fn skipped(&mut self, path: &str, reason: &str) {
-        eprintln!("jotta: skipped {path}: {reason}");
+        self.print(|| eprintln!("jotta: skipped {path}: {reason}"));
     }
     fn failed(&mut self, path: &str, reason: &str) {
-        eprintln!("jotta: {path}: {reason}");
+        self.print(|| eprintln!("jotta: {path}: {reason}"));
+    }
+    fn stage(&mut self, what: &str, files: u64, bytes: u64) {
+        if let Some(v) = &self.view {
+            v.stage(what, files, bytes);
+        }
+    }
+    fn compared(&mut self) {
+        if let Some(v) = &self.view {
+            v.compared();
+        }
+    }
+    fn file_done(&mut self, unsent: u64) {
+        if let Some(v) = &self.view {
+            v.file_done(unsent);
+        }
     }
 }
 
@@ -53,7 +85,7 @@ pub async fn run<R: Remote>(remote: &R, opts: RunOptions) -> ExitCode {
         eprintln!("jotta: cannot install signal handlers: {e}");
         return ExitCode::FAILURE;
     }
-    let mut printer = Printer { json: opts.json };
+    let mut printer = Printer { json: opts.json, quiet: opts.quiet, view: opts.progress.clone() };
     let mut last = match pass(remote, &opts, &stop, &mut printer).await {
         Some(r) => r,
         None => return ExitCode::FAILURE,
@@ -71,7 +103,12 @@ pub async fn run<R: Remote>(remote: &R, opts: RunOptions) -> ExitCode {
             last.interrupted = false;
         }
     }
-    if last.failed > 0 || last.interrupted {
+    if let Some(v) = &opts.progress {
+        v.finish();
+    }
+    if last.interrupted {
+        ExitCode::from(130)
+    } else if last.failed > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -87,6 +124,10 @@ async fn pass<R: Remote>(
 ) -> Option<ScanReport> {
     match scan_once(remote, &opts.scan, stop, printer).await {
         Ok(report) => {
+            if let Some(v) = &opts.progress {
+                // The summary replaces the bar (a watch pass draws a new one).
+                v.finish();
+            }
             if opts.json {
                 // One document per pass (one line each under --watch, so a reader can follow).
                 let mut doc = serde_json::to_value(&report).unwrap_or_default();

@@ -71,11 +71,11 @@ async fn put_file_inner<R: Remote>(
         .map_err(|e| SyncError::local(local, e))?;
     if let Some(k) = known.filter(|k| k.size == size && k.md5.eq_ignore_ascii_case(&md5)) {
         if k.modified == mtime {
-            return Ok(Event::Skipped { path });
+            return Ok(Event::Skipped { path, size });
         }
         let t = mtime.unwrap_or_else(crate::remote::time::now);
         remote.set_times(target, size, &md5, t, t).await?;
-        return Ok(Event::TimeSet { path });
+        return Ok(Event::TimeSet { path, size });
     }
     let req = UploadRequest { source: local.to_path_buf(), size, md5, created: mtime, modified: mtime };
     let outcome = remote.upload(target, &req).await?;
@@ -93,6 +93,8 @@ pub struct LocalTree {
     pub files: Vec<String>,
     pub ignored: Vec<(PathBuf, String)>,
     pub unreadable: Vec<(PathBuf, String)>,
+    /// Sum of the files' sizes as walked (for progress; each upload stats its file again).
+    pub bytes: u64,
 }
 
 /// Walk `root` without following symlinks; parents come before their children.
@@ -121,7 +123,10 @@ pub fn walk_local(root: &Path) -> LocalTree {
                     tree.folders.push(child.clone());
                     stack.push(child);
                 }
-                Ok(t) if t.is_file() => tree.files.push(child),
+                Ok(t) if t.is_file() => {
+                    tree.bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
+                    tree.files.push(child);
+                }
                 Ok(t) if t.is_symlink() => tree.ignored.push((entry.path(), "symbolic link, not followed".into())),
                 Ok(_) => tree.ignored.push((entry.path(), "not a regular file or folder".into())),
                 Err(e) => tree.unreadable.push((entry.path(), e.to_string())),
@@ -180,6 +185,7 @@ pub async fn put_tree<R: Remote>(
         summary.add(&e);
         on(&e);
     };
+    emit(Event::Planned { files: walked.files.len() as u64, bytes: walked.bytes }, &mut summary);
     for (p, why) in &walked.ignored {
         emit(Event::Ignored { path: p.display().to_string(), why: why.clone() }, &mut summary);
     }
@@ -214,15 +220,22 @@ pub async fn put_tree<R: Remote>(
         let known = known.get(&rel.to_lowercase());
         let source = local.join(rel);
         async move {
-            match join_rel(target, rel) {
+            // A stop request (Ctrl-C) starts no new file; the ones in flight finish whole.
+            if super::stop::requested() {
+                return None;
+            }
+            Some(match join_rel(target, rel) {
                 Ok(p) => put_file(remote, &source, &p, known).await,
                 Err(e) => Event::Failed { path: source.display().to_string(), error: e.to_string() },
-            }
+            })
         }
     });
     let mut results = futures_util::stream::iter(work).buffer_unordered(jobs.max(1));
     while let Some(e) = results.next().await {
-        emit(e, &mut summary);
+        match e {
+            Some(e) => emit(e, &mut summary),
+            None => summary.interrupted = true,
+        }
     }
     Ok(summary)
 }
@@ -236,7 +249,7 @@ pub async fn get_file<R: Remote>(remote: &R, path: &RemotePath, expect: &Expecte
             && expect.modified.is_some()
             && mtime_of(&meta) == expect.modified
         {
-            return Event::Skipped { path: shown };
+            return Event::Skipped { path: shown, size: expect.size };
         }
     }
     match download::fetch(remote, path, Version::Current, expect, target).await {
@@ -255,6 +268,7 @@ pub async fn get_tree<R: Remote>(
 ) -> SyncResult<Summary> {
     let tree = remote.list_tree(path).await?;
     let mut summary = Summary::default();
+    on(&Event::Planned { files: tree.files.len() as u64, bytes: tree.files.iter().map(|f| f.size).sum() });
     std::fs::create_dir_all(local).map_err(|e| SyncError::local(local, e))?;
     for rel in &tree.folders {
         let dir = local.join(rel.trim_matches('/'));
@@ -269,21 +283,29 @@ pub async fn get_tree<R: Remote>(
         let target = local.join(&rel);
         let expect = Expected { size: f.size, md5: Some(f.md5.clone()), modified: f.modified };
         async move {
+            if super::stop::requested() {
+                return None;
+            }
             if let Some(parent) = target.parent() {
                 if let Err(e) = std::fs::create_dir_all(parent) {
-                    return Event::Failed { path: target.display().to_string(), error: e.to_string() };
+                    return Some(Event::Failed { path: target.display().to_string(), error: e.to_string() });
                 }
             }
-            match join_rel(path, &rel) {
+            Some(match join_rel(path, &rel) {
                 Ok(p) => get_file(remote, &p, &expect, &target).await,
                 Err(e) => Event::Failed { path: target.display().to_string(), error: e.to_string() },
-            }
+            })
         }
     });
     let mut results = futures_util::stream::iter(work).buffer_unordered(jobs.max(1));
     while let Some(e) = results.next().await {
-        summary.add(&e);
-        on(&e);
+        match e {
+            Some(e) => {
+                summary.add(&e);
+                on(&e);
+            }
+            None => summary.interrupted = true,
+        }
     }
     Ok(summary)
 }

@@ -36,8 +36,32 @@ pub(super) fn logout(opts: &ConnectOptions) -> CmdResult {
     Ok(())
 }
 
-pub(super) async fn whoami(ctx: &Ctx) -> CmdResult {
+pub(super) async fn whoami(ctx: &Ctx, json: bool) -> CmdResult {
     let account = ctx.remote.account().await?;
+    if json {
+        let mut devices = Vec::new();
+        for d in &account.devices {
+            let listing = ctx.remote.device(&RemotePath::root().join(&d.name)?).await?;
+            let mount_points: Vec<_> = listing
+                .mount_points
+                .iter()
+                .filter(|m| m.deleted.is_none())
+                .map(|mp| serde_json::json!({"name": mp.name, "size": mp.size, "modified": mp.modified}))
+                .collect();
+            devices.push(serde_json::json!({
+                "name": d.name, "type": d.device_type, "size": d.size, "mount_points": mount_points,
+            }));
+        }
+        let doc = serde_json::json!({
+            "user": account.username,
+            "account_type": account.account_type,
+            "used": account.usage,
+            "capacity": account.capacity,
+            "devices": devices,
+        });
+        println!("{doc:#}");
+        return Ok(());
+    }
     println!("user: {}", account.username);
     let total = account.capacity.map(human).unwrap_or_else(|| "unlimited".into());
     println!("storage: {} used of {total} ({})", human(account.usage), account.account_type);

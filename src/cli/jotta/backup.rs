@@ -35,7 +35,7 @@ pub struct ScanArgs {
     rescan: u64,
 }
 
-pub async fn scan(opts: ConnectOptions, a: &ScanArgs) -> ExitCode {
+pub async fn scan(opts: ConnectOptions, a: &ScanArgs, quiet: bool) -> ExitCode {
     let usage = |e: String| {
         eprintln!("jotta: {e}");
         ExitCode::from(2)
@@ -90,5 +90,8 @@ pub async fn scan(opts: ConnectOptions, a: &ScanArgs) -> ExitCode {
         cache_base,
     };
     let watch = a.watch.then(|| std::time::Duration::from_secs(a.rescan));
-    scan_run::run(&remote, scan_run::RunOptions { scan, json: a.json, watch }).await
+    let bar = super::progress::Bar::new(quiet);
+    let view: std::sync::Arc<dyn crate::sync::ProgressView> = bar.clone();
+    let run = scan_run::run(&remote, scan_run::RunOptions { scan, json: a.json, watch, quiet, progress: Some(view) });
+    crate::remote::progress::counting(bar.tally(), run).await
 }

@@ -1,14 +1,17 @@
 //! File commands: `ls`, `get`, `put`, `mkdir`, `rm`, `mv`, `cp`, `cat`, `share`, `unshare`.
 
 use super::present::{self, when};
+use super::progress::Bar;
 use super::{CmdResult, Ctx, Failure};
 use crate::remote::{FileInfo, Item, Remote, RemoteError, RemotePath, UnixTime};
 use crate::sync::download::Expected;
 use crate::sync::transfer::{self, Known};
+use crate::sync::ProgressView;
 use crate::sync::{Event, Summary};
 use futures_util::StreamExt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub(super) struct LsStyle {
     pub long: bool,
@@ -147,16 +150,46 @@ fn print_entries(entries: &[Entry], style: &LsStyle) -> CmdResult {
     Ok(())
 }
 
-fn finish(verb: &str, s: &Summary) -> CmdResult {
-    println!("{}", present::summary(verb, s));
-    if s.failed > 0 {
+/// How `put` and `get` go about it.
+pub(super) struct Tree {
+    pub recursive: bool,
+    pub jobs: usize,
+    /// One JSON summary instead of a line per file.
+    pub json: bool,
+}
+
+fn finish(verb: &str, s: &Summary, json: bool) -> CmdResult {
+    if json {
+        let mut doc = serde_json::to_value(s).unwrap_or_default();
+        doc["action"] = verb.into();
+        println!("{doc:#}");
+    } else {
+        println!("{}", present::summary(verb, s));
+    }
+    if s.interrupted {
+        Err(Failure::Interrupted)
+    } else if s.failed > 0 {
         Err(Failure::Partial)
     } else {
         Ok(())
     }
 }
 
-pub(super) async fn put(ctx: &Ctx, local: &Path, target: &str, recursive: bool, jobs: usize) -> CmdResult {
+/// Run a tree transfer with a progress bar (on a terminal) and Ctrl-C stopping it between files.
+async fn tree_transfer<F>(ctx: &Ctx, json: bool, run: impl FnOnce(Arc<Bar>) -> F) -> Result<Summary, Failure>
+where
+    F: std::future::Future<Output = crate::sync::SyncResult<Summary>>,
+{
+    crate::sync::stop::on_signals(|m| eprintln!("jotta: {m}"))
+        .map_err(|e| Failure::Failed(format!("cannot install signal handlers: {e}")))?;
+    let bar = Bar::new(ctx.quiet || json);
+    let s = crate::remote::progress::counting(bar.tally(), run(bar.clone())).await;
+    bar.finish();
+    Ok(s?)
+}
+
+pub(super) async fn put(ctx: &Ctx, local: &Path, target: &str, how: Tree) -> CmdResult {
+    let Tree { recursive, jobs, json } = how;
     let meta =
         std::fs::metadata(local).map_err(|e| Failure::Failed(format!("cannot read {}: {e}", local.display())))?;
     let mut path = ctx.path(target).await?;
@@ -170,13 +203,16 @@ pub(super) async fn put(ctx: &Ctx, local: &Path, target: &str, recursive: bool, 
         })?;
         path = path.join(&name)?;
     }
-    let show = |e: &Event| present::event(e, ctx.quiet);
     if meta.is_dir() {
         if !recursive {
             return Err(Failure::Usage(format!("{} is a folder; use put -r to upload it", local.display())));
         }
-        let s = transfer::put_tree(&ctx.remote, local, &path, jobs, &show).await?;
-        return finish("uploaded", &s);
+        let quiet = ctx.quiet || json;
+        let s = tree_transfer(ctx, json, |bar| async move {
+            transfer::put_tree(&ctx.remote, local, &path, jobs, &|e| bar.event(e, quiet)).await
+        })
+        .await?;
+        return finish("uploaded", &s, json);
     }
     if !meta.is_file() {
         return Err(Failure::Usage(format!("{} is not a regular file or folder", local.display())));
@@ -194,8 +230,19 @@ pub(super) async fn put(ctx: &Ctx, local: &Path, target: &str, recursive: bool, 
         Ok(_) | Err(RemoteError::NotFound(_)) => None,
         Err(e) => return Err(e.into()),
     };
-    match transfer::put_file(&ctx.remote, local, &path, known.as_ref()).await {
+    let bar = Bar::new(ctx.quiet || json);
+    bar.stage("", 1, meta.len());
+    let e =
+        crate::remote::progress::counting(bar.tally(), transfer::put_file(&ctx.remote, local, &path, known.as_ref()))
+            .await;
+    bar.finish();
+    match e {
         Event::Failed { error, .. } => Err(Failure::Failed(error)),
+        e if json => {
+            let mut s = Summary::default();
+            s.add(&e);
+            finish("uploaded", &s, true)
+        }
         e => {
             present::event(&e, false);
             Ok(())
@@ -203,7 +250,8 @@ pub(super) async fn put(ctx: &Ctx, local: &Path, target: &str, recursive: bool, 
     }
 }
 
-pub(super) async fn get(ctx: &Ctx, input: &str, local: Option<&Path>, recursive: bool, jobs: usize) -> CmdResult {
+pub(super) async fn get(ctx: &Ctx, input: &str, local: Option<&Path>, how: Tree) -> CmdResult {
+    let Tree { recursive, jobs, json } = how;
     let path = ctx.path(input).await?;
     let item = transfer::what_is(&ctx.remote, &path).await?;
     let name = path.name().unwrap_or("download").to_string();
@@ -217,23 +265,32 @@ pub(super) async fn get(ctx: &Ctx, input: &str, local: Option<&Path>, recursive:
     match item {
         Item::Folder(_) if !recursive => Err(Failure::Usage(format!("{path} is a folder; use get -r to download it"))),
         Item::Folder(_) => {
-            let show = |e: &Event| present::event(e, ctx.quiet);
             // Like `put -r`, the local path names the folder itself (created, or merged into when it exists).
             let to = local.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(&name));
-            let s = transfer::get_tree(&ctx.remote, &path, &to, jobs, &show).await?;
-            finish("downloaded", &s)
+            let quiet = ctx.quiet || json;
+            let (path, to) = (&path, &to);
+            let s = tree_transfer(ctx, json, |bar| async move {
+                transfer::get_tree(&ctx.remote, path, to, jobs, &|e| bar.event(e, quiet)).await
+            })
+            .await?;
+            finish("downloaded", &s, json)
         }
         Item::File(f) if !f.is_live() => Err(Failure::Failed(format!("{path} has no complete revision to download"))),
         Item::File(f) => {
             let to = target(&f.name);
-            let bytes = crate::sync::download::fetch(
-                &ctx.remote,
-                &path,
-                crate::sync::download::Version::Current,
-                &Expected::of(&f),
-                &to,
-            )
-            .await?;
+            let bar = Bar::new(ctx.quiet || json);
+            bar.stage("", 1, f.size());
+            let expect = Expected::of(&f);
+            let fetch =
+                crate::sync::download::fetch(&ctx.remote, &path, crate::sync::download::Version::Current, &expect, &to);
+            let bytes = crate::remote::progress::counting(bar.tally(), fetch).await;
+            bar.finish();
+            let bytes = bytes?;
+            if json {
+                let mut s = Summary::default();
+                s.add(&Event::Downloaded { path: to.display().to_string(), size: f.size(), bytes });
+                return finish("downloaded", &s, true);
+            }
             println!("{} <- {path} ({} bytes, {bytes} fetched)", to.display(), f.size());
             Ok(())
         }
@@ -356,7 +413,7 @@ pub(super) async fn cp(ctx: &Ctx, from: &str, to: &str, recursive: bool) -> CmdR
                 s.add(&e);
                 present::event(&e, ctx.quiet);
             }
-            finish("copied", &s)
+            finish("copied", &s, false)
         }
     }
 }

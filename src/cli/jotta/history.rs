@@ -7,8 +7,23 @@ use crate::remote::{Remote, RevisionState};
 use crate::sync::{revisions, trash, Event};
 use std::path::Path;
 
-pub(super) async fn trash_list(ctx: &Ctx) -> CmdResult {
+pub(super) async fn trash_list(ctx: &Ctx, json: bool) -> CmdResult {
     let entries = trash::list(&ctx.remote).await?;
+    if json {
+        let docs: Vec<_> = entries
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "path": e.path.to_string(),
+                    "type": if e.is_folder { "folder" } else { "file" },
+                    "size": e.size,
+                    "deleted": e.deleted,
+                })
+            })
+            .collect();
+        println!("{:#}", serde_json::Value::Array(docs));
+        return Ok(());
+    }
     if entries.is_empty() {
         println!("the trash is empty");
     }
@@ -37,10 +52,27 @@ pub(super) async fn trash_empty(ctx: &Ctx) -> CmdResult {
     Ok(())
 }
 
-pub(super) async fn revisions(ctx: &Ctx, input: &str) -> CmdResult {
+pub(super) async fn revisions(ctx: &Ctx, input: &str, json: bool) -> CmdResult {
     let path = ctx.path(input).await?;
     let revs = revisions::list(&ctx.remote, &path).await?;
     let current = revs.iter().find(|r| r.state == RevisionState::Completed).map(|r| r.number);
+    if json {
+        let docs: Vec<_> = revs
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "number": r.number,
+                    "current": Some(r.number) == current,
+                    "state": r.state.as_str(),
+                    "size": r.size,
+                    "modified": r.modified,
+                    "md5": r.md5,
+                })
+            })
+            .collect();
+        println!("{:#}", serde_json::Value::Array(docs));
+        return Ok(());
+    }
     for r in revs {
         let mark = if Some(r.number) == current { '*' } else { ' ' };
         let size = r.size.map(human).unwrap_or_else(|| "-".into());

@@ -1,6 +1,7 @@
 //! The `jotta` command: clap wiring and presentation for the terminal tools. The logic lives in `sync`
 //! (built on `remote`); each subcommand here parses, calls, prints, and turns errors into one line.
-//! Exit codes: 0 success, 1 failure (or some files of a tree failed), 2 usage error.
+//! Exit codes: 0 success, 1 failure (or some files of a tree failed), 2 usage error, 130 stopped by
+//! Ctrl-C/SIGTERM before a tree transfer or scan was done.
 //!
 //! Command groups: `account.rs` (login, logout, whoami, status), `files.rs` (ls, get, put, mkdir, rm,
 //! mv, cp, cat, share, unshare), `history.rs` (trash, revisions), `backup.rs` (scan), `present.rs` (sizes,
@@ -11,6 +12,7 @@ mod backup;
 mod files;
 mod history;
 mod present;
+mod progress;
 
 use crate::remote::{ConnectOptions, HttpRemote, RemoteError, RemotePath};
 use crate::sync::{paths, SyncError};
@@ -45,7 +47,11 @@ enum Command {
     /// Forget the saved login.
     Logout,
     /// Show the account: user, storage used of total, devices and their mount points.
-    Whoami,
+    Whoami {
+        /// Print JSON for scripts (sizes in bytes).
+        #[arg(long)]
+        json: bool,
+    },
     /// List the account (`/`), a device, or a folder. Paths without a device mean /Jotta: `Archive/x`.
     Ls {
         #[arg(default_value = "/")]
@@ -73,6 +79,9 @@ enum Command {
         /// Files in flight at once.
         #[arg(short, long, default_value_t = crate::sync::transfer::DEFAULT_JOBS)]
         jobs: usize,
+        /// No line per file; print the summary as JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Download a file, or a folder with -r. Files appear only once complete and md5-verified; an
     /// interrupted download continues where it stopped when run again.
@@ -85,6 +94,9 @@ enum Command {
         /// Files in flight at once.
         #[arg(short, long, default_value_t = crate::sync::transfer::DEFAULT_JOBS)]
         jobs: usize,
+        /// No line per file; print the summary as JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Create a folder.
     Mkdir {
@@ -122,6 +134,9 @@ enum Command {
     Trash {
         #[command(subcommand)]
         action: Option<TrashAction>,
+        /// Print the listing as JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// List the versions of a file, fetch one, or make one current.
     #[command(args_conflicts_with_subcommands = true)]
@@ -129,6 +144,9 @@ enum Command {
         path: Option<String>,
         #[command(subcommand)]
         action: Option<RevisionAction>,
+        /// Print the listing as JSON for scripts.
+        #[arg(long)]
+        json: bool,
     },
     /// Show running mounts: pending uploads and bytes, failures with their reason, dedupe hits.
     Status {
@@ -173,6 +191,8 @@ pub(crate) enum Failure {
     Failed(String),
     /// Exit 1: some items of a tree failed; they were reported as they happened.
     Partial,
+    /// Exit 130: stopped by Ctrl-C/SIGTERM before the job was done (said so already; run again).
+    Interrupted,
 }
 
 impl From<SyncError> for Failure {
@@ -210,19 +230,20 @@ pub fn main() -> ExitCode {
         }
     };
     if let Command::Scan(a) = &args.command {
-        return rt.block_on(backup::scan(connect_options(&args), a));
+        return rt.block_on(backup::scan(connect_options(&args), a, args.quiet));
     }
     match rt.block_on(dispatch(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(m)) => {
-            eprintln!("jotta: {m}");
+            eprintln!("jotta: {}", present::one_line(&m));
             ExitCode::from(2)
         }
         Err(Failure::Failed(m)) => {
-            eprintln!("jotta: {m}");
+            eprintln!("jotta: {}", present::one_line(&m));
             ExitCode::from(1)
         }
         Err(Failure::Partial) => ExitCode::from(1),
+        Err(Failure::Interrupted) => ExitCode::from(130),
     }
 }
 
@@ -265,13 +286,15 @@ async fn dispatch(args: JottaArgs) -> CmdResult {
     let remote = HttpRemote::connect(opts).await?;
     let ctx = Ctx { remote, quiet: args.quiet };
     match args.command {
-        Command::Whoami => account::whoami(&ctx).await,
+        Command::Whoami { json } => account::whoami(&ctx, json).await,
         Command::Ls { path, long, recursive, deleted, json } => {
             files::ls(&ctx, &path, files::LsStyle { long, recursive, deleted, json }).await
         }
-        Command::Put { local, remote, recursive, jobs } => files::put(&ctx, &local, &remote, recursive, jobs).await,
-        Command::Get { remote, local, recursive, jobs } => {
-            files::get(&ctx, &remote, local.as_deref(), recursive, jobs).await
+        Command::Put { local, remote, recursive, jobs, json } => {
+            files::put(&ctx, &local, &remote, files::Tree { recursive, jobs, json }).await
+        }
+        Command::Get { remote, local, recursive, jobs, json } => {
+            files::get(&ctx, &remote, local.as_deref(), files::Tree { recursive, jobs, json }).await
         }
         Command::Mkdir { path, parents } => files::mkdir(&ctx, &path, parents).await,
         Command::Rm { path, recursive, permanent } => files::rm(&ctx, &path, recursive, permanent).await,
@@ -280,17 +303,17 @@ async fn dispatch(args: JottaArgs) -> CmdResult {
         Command::Cat { path } => files::cat(&ctx, &path).await,
         Command::Share { path } => files::share(&ctx, &path, true).await,
         Command::Unshare { path } => files::share(&ctx, &path, false).await,
-        Command::Trash { action: None } => history::trash_list(&ctx).await,
-        Command::Trash { action: Some(TrashAction::Restore { path }) } => history::trash_restore(&ctx, &path).await,
-        Command::Trash { action: Some(TrashAction::Empty) } => history::trash_empty(&ctx).await,
+        Command::Trash { action: None, json } => history::trash_list(&ctx, json).await,
+        Command::Trash { action: Some(TrashAction::Restore { path }), .. } => history::trash_restore(&ctx, &path).await,
+        Command::Trash { action: Some(TrashAction::Empty), .. } => history::trash_empty(&ctx).await,
         Command::Revisions { action: Some(RevisionAction::Get { path, number, output }), .. } => {
             history::revision_get(&ctx, &path, number, &output).await
         }
         Command::Revisions { action: Some(RevisionAction::Restore { path, number }), .. } => {
             history::revision_restore(&ctx, &path, number).await
         }
-        Command::Revisions { path: Some(path), action: None } => history::revisions(&ctx, &path).await,
-        Command::Revisions { path: None, action: None } => {
+        Command::Revisions { path: Some(path), action: None, json } => history::revisions(&ctx, &path, json).await,
+        Command::Revisions { path: None, action: None, .. } => {
             Err(Failure::Usage("revisions: give a file path (jotta revisions /Jotta/Archive/file)".into()))
         }
         Command::Login { .. } | Command::Logout | Command::Emulator(_) | Command::Status { .. } | Command::Scan(_) => {

@@ -18,6 +18,12 @@ pub(crate) fn human(bytes: u64) -> String {
     format!("{v:.1} {}", UNITS[unit])
 }
 
+/// An error message as one line: a cause quoted from elsewhere (a server's reply, an OS message) may
+/// carry line breaks, and scripts read one error per line.
+pub(crate) fn one_line(m: &str) -> String {
+    m.split(['\n', '\r']).map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
 /// `2024-03-05 09:12:44` (UTC), or dashes when the service gave no time.
 pub(crate) fn when(t: Option<UnixTime>) -> String {
     t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
@@ -29,7 +35,7 @@ pub(crate) fn when(t: Option<UnixTime>) -> String {
 pub(crate) fn event(e: &Event, quiet: bool) {
     let line = match e {
         Event::Failed { path, error } => {
-            eprintln!("jotta: {path}: {error}");
+            eprintln!("jotta: {path}: {}", one_line(error));
             return;
         }
         Event::Ignored { path, why } => {
@@ -41,8 +47,9 @@ pub(crate) fn event(e: &Event, quiet: bool) {
         Event::Deduplicated { path, size } => {
             format!("deduplicated {path} ({}, already on JottaCloud: nothing sent)", human(*size))
         }
-        Event::Skipped { path } => format!("unchanged {path}"),
-        Event::TimeSet { path } => format!("time set {path}"),
+        Event::Skipped { path, .. } => format!("unchanged {path}"),
+        Event::TimeSet { path, .. } => format!("time set {path}"),
+        Event::Planned { .. } => return,
         Event::Downloaded { path, size, bytes } => {
             format!("downloaded {path} ({}, {} fetched)", human(*size), human(*bytes))
         }
@@ -71,5 +78,11 @@ mod tests {
         for (n, want) in [(0, "0 B"), (1023, "1023 B"), (1024, "1.0 KiB"), (1536, "1.5 KiB"), (5 << 30, "5.0 GiB")] {
             assert_eq!(human(n), want);
         }
+    }
+
+    #[test]
+    fn errors_fold_to_one_line() {
+        assert_eq!(one_line("not found: /Jotta/x\n  <html>\r\n</html>\n"), "not found: /Jotta/x <html> </html>");
+        assert_eq!(one_line("plain"), "plain");
     }
 }
