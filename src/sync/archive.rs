@@ -76,6 +76,9 @@ pub struct CreateOptions {
     pub gzip: bool,
     pub output: PathBuf,
     pub cache_base: PathBuf,
+    /// What the manifest names as the source when `source` is a stand-in (the files of a remote source,
+    /// fetched to a local folder first).
+    pub source_label: Option<String>,
 }
 
 /// What went into an archive.
@@ -113,7 +116,7 @@ pub fn create(opts: &CreateOptions) -> SyncResult<Created> {
         let path = root.join(p);
         let meta = std::fs::metadata(&path).map_err(|err| gone(&path, &err, opts.from.is_some()))?;
         let stamp = super::checksum_cache::Stamp::of(&meta);
-        if opts.from.is_some() && (stamp.size != e.size || Some(stamp.mtime_sec) != e.mtime) {
+        if opts.from.is_some() && (stamp.size != e.size || e.mtime.is_some_and(|t| t != stamp.mtime_sec)) {
             return Err(SyncError::local(
                 &path,
                 "changed since the --from index was taken; take a new index of the source and use that",
@@ -128,7 +131,7 @@ pub fn create(opts: &CreateOptions) -> SyncResult<Created> {
         format: FORMAT.into(),
         version: VERSION,
         created: crate::remote::time::now(),
-        source: format!("local:{}", root.display()),
+        source: opts.source_label.clone().unwrap_or_else(|| format!("local:{}", root.display())),
         compare: opts.compare.name().into(),
         against: IndexRef::of(&opts.against),
         from: opts.from.as_ref().map(IndexRef::of),

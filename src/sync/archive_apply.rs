@@ -183,6 +183,25 @@ fn stage_all<R: Read>(
     archive: &Path,
     done: &mut Applied,
 ) -> SyncResult<Vec<Staged>> {
+    let mut made = Vec::new();
+    let r = stage_entries(entries, m, root, archive, done, &mut made);
+    if r.is_err() {
+        // The staged files went with the error (dropped); the folders made for them go too.
+        for d in made.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+    r
+}
+
+fn stage_entries<R: Read>(
+    entries: &mut tar::Entries<'_, R>,
+    m: &Manifest,
+    root: &Path,
+    archive: &Path,
+    done: &mut Applied,
+    made: &mut Vec<PathBuf>,
+) -> SyncResult<Vec<Staged>> {
     let want: HashMap<&str, &ManifestFile> = m.files.iter().map(|f| (f.path.as_str(), f)).collect();
     let mut seen = HashSet::new();
     let mut staged = Vec::new();
@@ -204,10 +223,16 @@ fn stage_all<R: Read>(
             continue;
         }
         if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| SyncError::local(parent, describe(&e)))?;
+            make_parents(root, parent, made)?;
         }
         let promise = Promise { size: f.size, md5: Some(f.md5.clone()), mtime: f.mtime };
-        let s = staging::stage(&mut e, &dest, &promise).map_err(|msg| SyncError::local(archive, msg))?;
+        let s = staging::stage(&mut e, &dest, &promise).map_err(|err| {
+            if err.content {
+                broken(archive, err)
+            } else {
+                SyncError::local(err.target, err.cause)
+            }
+        })?;
         staged.push(s);
         done.written += 1;
         done.bytes += f.size;
@@ -217,6 +242,38 @@ fn stage_all<R: Read>(
         return Err(broken(archive, format!("{missing} file(s) of its manifest are missing")));
     }
     Ok(staged)
+}
+
+/// Create the missing folders down to `dir`, remembering each one made (parents first).
+fn make_parents(root: &Path, dir: &Path, made: &mut Vec<PathBuf>) -> SyncResult<()> {
+    let mut missing = Vec::new();
+    let mut d = dir;
+    while d != root && std::fs::symlink_metadata(d).is_err() {
+        missing.push(d.to_path_buf());
+        match d.parent() {
+            Some(p) => d = p,
+            None => break,
+        }
+    }
+    for m in missing.into_iter().rev() {
+        std::fs::create_dir(&m).map_err(|e| SyncError::local(&m, describe(&e)))?;
+        made.push(m);
+    }
+    // An existing non-folder in the way is named here rather than as a failed file create.
+    if !dir.is_dir() {
+        let mut d = dir;
+        while let Some(p) = d.parent() {
+            if std::fs::symlink_metadata(d).is_ok_and(|m| !m.is_dir()) {
+                return Err(SyncError::local(
+                    d,
+                    "is a file where the archive needs a folder; move it away and run again",
+                ));
+            }
+            d = p;
+        }
+        return Err(SyncError::local(dir, "cannot be made a folder"));
+    }
+    Ok(())
 }
 
 /// Already the archive's version (an earlier run put it there).

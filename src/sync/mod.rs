@@ -8,6 +8,7 @@
 
 pub mod archive;
 pub mod archive_apply;
+pub mod archive_remote;
 pub mod checksum_cache;
 pub mod download;
 pub mod exclude;

@@ -325,7 +325,7 @@ fn copy_local(from: &Path, to: &Path) -> Result<u64, String> {
         std::fs::create_dir_all(parent).map_err(|e| format!("{}: {}", parent.display(), describe(&e)))?;
     }
     let promise = Promise { size: meta.len(), md5: None, mtime: Some(meta.mtime()) };
-    staging::stage(&mut f, to, &promise)?.commit()?;
+    staging::stage(&mut f, to, &promise).map_err(|e| e.to_string())?.commit()?;
     Ok(meta.len())
 }
 

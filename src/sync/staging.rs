@@ -31,18 +31,34 @@ pub fn stage_path(target: &Path) -> PathBuf {
     dir.join(format!(".{name}.jotta-stage"))
 }
 
-/// Write `content` beside `target` and verify it. The error is one line naming the target.
-pub fn stage(content: &mut dyn Read, target: &Path, promise: &Promise) -> Result<Staged, String> {
+/// Why staging failed: the new content was not what was promised (or could not be read), or the target
+/// side could not take it (`content` false: full disk, a name the filesystem refuses, ...).
+#[derive(Debug)]
+pub struct StageError {
+    pub target: PathBuf,
+    pub cause: String,
+    pub content: bool,
+}
+
+impl std::fmt::Display for StageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.target.display(), self.cause)
+    }
+}
+
+/// Write `content` beside `target` and verify it.
+pub fn stage(content: &mut dyn Read, target: &Path, promise: &Promise) -> Result<Staged, StageError> {
     let tmp = stage_path(target);
     // From here on, dropping `staged` (on any error) removes the temporary file.
     let staged = Staged { tmp: tmp.clone(), target: target.to_path_buf(), committed: false };
-    let say = |e: std::io::Error| format!("{}: {}", target.display(), describe(&e));
+    let err = |cause: String, content: bool| StageError { target: target.to_path_buf(), cause, content };
+    let say = |e: std::io::Error| err(describe(&e), false);
     let mut f = std::fs::File::create(&tmp).map_err(say)?;
     let mut h = Md5::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut size = 0u64;
     loop {
-        let n = content.read(&mut buf).map_err(|e| format!("{}: reading the new content: {e}", target.display()))?;
+        let n = content.read(&mut buf).map_err(|e| err(format!("reading the new content: {e}"), true))?;
         if n == 0 {
             break;
         }
@@ -51,12 +67,12 @@ pub fn stage(content: &mut dyn Read, target: &Path, promise: &Promise) -> Result
         size += n as u64;
     }
     if size != promise.size {
-        return Err(format!("{}: the new content has {size} bytes, {} were promised", target.display(), promise.size));
+        return Err(err(format!("the new content has {size} bytes, {} were promised", promise.size), true));
     }
     let got = hex::encode(h.finalize());
     if let Some(want) = &promise.md5 {
         if !want.eq_ignore_ascii_case(&got) {
-            return Err(format!("{}: the new content's md5 is {got}, {want} was promised", target.display()));
+            return Err(err(format!("the new content's md5 is {got}, {want} was promised"), true));
         }
     }
     f.sync_all().map_err(say)?;
@@ -115,7 +131,7 @@ mod tests {
         std::fs::write(&target, b"old").unwrap();
         let md5 = hex::encode(Md5::digest(b"new"));
         let err = stage(&mut &b"nex"[..], &target, &Promise { size: 3, md5: Some(md5.clone()), mtime: None });
-        assert!(err.unwrap_err().contains("md5"));
+        assert!(err.unwrap_err().content);
         assert!(!stage_path(&target).exists());
         assert_eq!(std::fs::read(&target).unwrap(), b"old");
         let s = stage(&mut &b"new"[..], &target, &Promise { size: 3, md5: Some(md5), mtime: Some(1_000_000) }).unwrap();

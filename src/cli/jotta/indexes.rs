@@ -8,6 +8,7 @@ use super::{CmdResult, Failure};
 use crate::remote::{ConnectOptions, HttpRemote};
 use crate::sync::archive::{self, CreateOptions};
 use crate::sync::archive_apply::{self, ApplyError, ApplyOptions};
+use crate::sync::archive_remote::{create_from_remote, RemoteSource};
 use crate::sync::index::Index;
 use crate::sync::index_build::{self, LocalHashing, Side};
 use crate::sync::index_diff::{diff, Compare};
@@ -72,8 +73,9 @@ pub enum ArchiveAction {
     /// Pack every file of SOURCE that is new or changed against TARGET.idx, plus the deletions, into one
     /// tar file (gzipped with --gzip or a .gz/.tgz name).
     Create {
+        /// A local folder or `jotta:/Device/MountPoint/path` (only its new and changed files are fetched).
         #[arg(long, value_name = "FOLDER")]
-        source: PathBuf,
+        source: String,
         /// The index of the copy to bring up to date.
         #[arg(long, value_name = "TARGET.idx")]
         against: PathBuf,
@@ -230,22 +232,52 @@ pub async fn index(opts: &ConnectOptions, quiet: bool, action: &IndexAction) -> 
     }
 }
 
-pub async fn archive(quiet: bool, action: &ArchiveAction) -> CmdResult {
+pub async fn archive(opts: &ConnectOptions, quiet: bool, action: &ArchiveAction) -> CmdResult {
     match action {
         ArchiveAction::Create { source, against, from, output, gzip, compare } => {
             let gz_name = output.extension().is_some_and(|e| e == "gz" || e == "tgz");
-            let opts = CreateOptions {
-                source: source.clone(),
-                against: load(against)?,
-                from: from.as_deref().map(load).transpose()?,
-                compare: compare.compare(),
-                gzip: *gzip || gz_name,
-                output: output.clone(),
-                cache_base: crate::dirs::cache_dir(),
+            let gzip = *gzip || gz_name;
+            let (against, from) = (load(against)?, from.as_deref().map(load).transpose()?);
+            let cache_base = crate::dirs::cache_dir();
+            let made = match Side::parse(source) {
+                Side::Local(source) => {
+                    let o = CreateOptions {
+                        source,
+                        against,
+                        from,
+                        compare: compare.compare(),
+                        gzip,
+                        output: output.clone(),
+                        cache_base,
+                        source_label: None,
+                    };
+                    tokio::task::spawn_blocking(move || archive::create(&o))
+                        .await
+                        .map_err(|e| Failure::Failed(e.to_string()))??
+                }
+                Side::Remote(p) => {
+                    let remote = connect(opts).await?;
+                    let path = index_build::resolve(&remote, &p).await?;
+                    let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    let dir = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                    let workdir = dir.join(format!(".{name}.jotta-fetch"));
+                    let src =
+                        RemoteSource { path, workdir: workdir.clone(), jobs: crate::sync::transfer::DEFAULT_JOBS };
+                    let made = create_from_remote(
+                        &remote,
+                        &src,
+                        against,
+                        from,
+                        compare.compare(),
+                        gzip,
+                        output.clone(),
+                        cache_base,
+                    )
+                    .await;
+                    let _ = std::fs::remove_dir_all(&workdir);
+                    made?
+                }
             };
-            let made = tokio::task::spawn_blocking(move || archive::create(&opts))
-                .await
-                .map_err(|e| Failure::Failed(e.to_string()))??;
             if !quiet {
                 for p in &made.diff.removed {
                     println!("delete {p}");

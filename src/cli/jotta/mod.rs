@@ -227,7 +227,7 @@ pub fn main() -> ExitCode {
     }
     let result = match &args.command {
         Command::Index { action } => rt.block_on(indexes::index(&connect_options(&args), args.quiet, action)),
-        Command::Archive { action } => rt.block_on(indexes::archive(args.quiet, action)),
+        Command::Archive { action } => rt.block_on(indexes::archive(&connect_options(&args), args.quiet, action)),
         Command::Sync(a) => rt.block_on(indexes::sync(&connect_options(&args), args.quiet, a)),
         _ => rt.block_on(dispatch(args)),
     };
