@@ -261,8 +261,11 @@ fn offline_sync_with_an_index_carried_across() {
         .rt
         .block_on(u.client.delete(&rp(&format!("{remote}/district-2/street-2/sketch-00002.dwg")), false))
         .expect("rm");
-    // The server's index says the same as the laptop's for everything else.
+    // The server's index says the same as the laptop's for everything else; it takes one listing.
+    u.svc.reset_counters();
     u.ok(&["index", "create", &format!("jotta:{remote}"), "-o", "server.idx"]);
+    assert_eq!(u.svc.requests("liststream"), 1, "one recursive listing: {}", u.svc.counters());
+    assert_eq!(u.svc.requests("download"), 0, "md5s come from the listing: {}", u.svc.counters());
     let d = json(&u.ok(&["index", "diff", "laptop2.idx", "server.idx", "--json", "--by-time"]));
     assert_eq!(strings(&d["changed"]), vec!["district-0/street-3/sketch-00003.dwg"]);
     assert_eq!(strings(&d["removed"]), vec!["district-2/street-2/sketch-00002.dwg"]);
@@ -491,4 +494,72 @@ fn a_failed_apply_leaves_nothing_half_done_and_a_rerun_finishes() {
     assert_eq!(local_tree(&u.path("laptop")), local_tree(&central));
     let out = u.ok(&["archive", "apply", "a.tar", "laptop"]);
     assert!(out.contains("wrote 0 file(s)") && out.contains("2 already up to date"), "{out}");
+}
+
+/// Names JottaCloud cannot store are left out with a note; the rest of the tree still syncs.
+#[test]
+fn names_the_target_cannot_take_are_reported_not_half_synced() {
+    let u = User::new();
+    let src = u.path("src");
+    library(&src, 4);
+    write(&src, "bad\u{1}name.dwg", b"control character in the name", 1_700_000_000);
+    let (out, err) = u.run(0, &["sync", "src", "jotta:/Jotta/Archive/names"]);
+    assert!(err.contains("skipped bad\u{1}name.dwg") && err.contains("cannot store"), "{err}");
+    assert!(out.contains("4 added"), "{out}");
+    let mut expected = local_tree(&src);
+    expected.remove("bad\u{1}name.dwg");
+    assert_eq!(u.remote_tree("/Jotta/Archive/names"), expected);
+}
+
+/// A small tmpfs as the target, unmounted on drop (the test runs as root, like the mount tests).
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(at).expect("mount point");
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .expect("run mount");
+        assert!(st.success(), "mount a tmpfs at {} (the test needs root)", at.display());
+        SmallDisk(at.to_path_buf())
+    }
+
+    fn grow(&self, size: &str) {
+        let st = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .expect("run mount");
+        assert!(st.success(), "remount");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_disk_that_fills_up_while_applying_leaves_the_target_as_it_was() {
+    let u = User::new();
+    let central = u.path("central");
+    library(&central, 6);
+    let disk = SmallDisk::mount(&u.path("laptop"), "256k");
+    u.ok(&["sync", "central", "laptop"]);
+    u.ok(&["index", "create", "laptop", "-o", "laptop.idx"]);
+    write(&central, "district-0/street-0/sketch-00000.dwg", b"a small change", 1_700_000_000);
+    write(&central, "big/scan.tif", &pattern(400 * 1024, 5), 1_700_000_000);
+    u.ok(&["archive", "create", "--source", "central", "--against", "laptop.idx", "-o", "a.tar"]);
+    let before = local_tree(&u.path("laptop"));
+    let (_, err) = u.run(1, &["archive", "apply", "a.tar", "laptop"]);
+    assert!(err.contains("No space left") && err.contains("free some space and run the command again"), "{err}");
+    assert_eq!(local_tree(&u.path("laptop")), before, "nothing applied");
+    assert!(!u.path("laptop/big").exists(), "the folder made for the failed file is gone too");
+
+    disk.grow("2m");
+    u.ok(&["archive", "apply", "a.tar", "laptop"]);
+    assert_eq!(local_tree(&u.path("laptop")), local_tree(&central));
 }

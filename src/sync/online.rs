@@ -62,6 +62,11 @@ pub enum Step {
     Deleted {
         path: String,
     },
+    /// Left out of the sync with the reason (a symlink, a name JottaCloud cannot store, ...).
+    Skipped {
+        path: String,
+        why: String,
+    },
     Failed {
         path: String,
         error: String,
@@ -88,23 +93,24 @@ fn side_index<'a>(idx: &'a Option<Index>, fallback: &'a Index) -> &'a Index {
     idx.as_ref().unwrap_or(fallback)
 }
 
+/// The index of one side, and the local entries the walk left out (each with its reason).
 async fn index_of<R: Remote>(
     remote: Option<&R>,
     ep: &Endpoint,
     hashing: LocalHashing,
     cache: &Path,
-) -> SyncResult<Index> {
+) -> SyncResult<(Index, Vec<(String, String)>)> {
     match ep {
-        Endpoint::Local(p) if !p.exists() => Ok(Index::new(format!("local:{}", p.display()), 0, Vec::new())),
+        Endpoint::Local(p) if !p.exists() => Ok((Index::new(format!("local:{}", p.display()), 0, Vec::new()), vec![])),
         Endpoint::Local(p) => {
-            let LocalIndex { index, failed, .. } = index_local(p, hashing, cache)?;
+            let LocalIndex { index, failed, skipped } = index_local(p, hashing, cache)?;
             if let Some((rel, why)) = failed.first() {
                 return Err(SyncError::local(p.join(rel), why));
             }
-            Ok(index)
+            Ok((index, skipped))
         }
         Endpoint::Remote(p) => match remote {
-            Some(r) => index_remote_or_empty(r, p).await,
+            Some(r) => Ok((index_remote_or_empty(r, p).await?, vec![])),
             None => Err(SyncError::Usage("a remote side needs a login".into())),
         },
     }
@@ -131,10 +137,14 @@ pub async fn sync<R: Remote>(
     }
     let hashing = if opts.compare == Compare::Hash { LocalHashing::All } else { LocalHashing::CachedOnly };
     let empty = Index::new(String::new(), 0, Vec::new());
-    let src_looked =
-        if opts.from.is_none() { index_of(remote, src, hashing, &opts.cache_base).await? } else { empty.clone() };
-    let dst_looked =
-        if opts.against.is_none() { index_of(remote, dst, hashing, &opts.cache_base).await? } else { empty };
+    let (src_looked, skipped) = match opts.from {
+        None => index_of(remote, src, hashing, &opts.cache_base).await?,
+        Some(_) => (empty.clone(), vec![]),
+    };
+    let (dst_looked, _) = match opts.against {
+        None => index_of(remote, dst, hashing, &opts.cache_base).await?,
+        Some(_) => (empty, vec![]),
+    };
     let (new, old) = (side_index(&opts.from, &src_looked), side_index(&opts.against, &dst_looked));
     let d = diff(old, new, opts.compare).map_err(SyncError::Usage)?;
     let mut sum = SyncSummary {
@@ -155,6 +165,9 @@ pub async fn sync<R: Remote>(
         }
         on(&s);
     };
+    for (path, why) in skipped {
+        emit(Step::Skipped { path, why }, &mut sum);
+    }
     if opts.dry_run {
         plan(&d, opts.delete, &mut sum, &mut |s, sum| emit(s, sum));
         return Ok(sum);
