@@ -563,3 +563,19 @@ fn a_disk_that_fills_up_while_applying_leaves_the_target_as_it_was() {
     u.ok(&["archive", "apply", "a.tar", "laptop"]);
     assert_eq!(local_tree(&u.path("laptop")), local_tree(&central));
 }
+
+/// Remote -> remote: the server copies; no byte travels through this machine.
+#[test]
+fn remote_to_remote_sync_copies_on_the_server() {
+    let u = User::new();
+    library(&u.path("src"), 6);
+    u.ok(&["sync", "src", "jotta:/Jotta/Archive/a"]);
+    u.ok(&["sync", "jotta:/Jotta/Archive/a", "jotta:/Jotta/Archive/b"]);
+    assert_eq!(u.remote_tree("/Jotta/Archive/b"), local_tree(&u.path("src")));
+    u.svc.put(&u.client, "/Jotta/Archive/a/district-0/street-0/sketch-00000.dwg", b"changed at a");
+    u.svc.reset_counters();
+    let out = u.ok(&["sync", "jotta:/Jotta/Archive/a", "jotta:/Jotta/Archive/b"]);
+    assert!(out.contains("0 added, 1 changed, 0 deleted"), "{out}");
+    assert_eq!(u.svc.bytes_received() + u.svc.bytes_sent(), 0, "server-side: {}", u.svc.counters());
+    assert_eq!(u.remote_tree("/Jotta/Archive/b"), u.remote_tree("/Jotta/Archive/a"));
+}

@@ -157,7 +157,8 @@ impl Index {
             }
             prev = &e.path;
         }
-        let mut z = ZlibEncoder::new(Vec::with_capacity(body.len() / 2), flate2::Compression::default());
+        // Level 1: most of a big index is md5s, which no level shrinks; the paths compress well even so.
+        let mut z = ZlibEncoder::new(Vec::with_capacity(body.len() / 2), flate2::Compression::fast());
         // Writing to a Vec cannot fail.
         let _ = z.write_all(&body);
         let compressed = z.finish().unwrap_or_default();
