@@ -1,7 +1,7 @@
 //! Applying an offline-sync archive to a local folder, in phases so that a failure changes nothing:
 //! 1. read the manifest and the index the archive was made against, and check the target still matches
 //!    that index (refused with the list of drifted paths unless forced);
-//! 2. stage every file beside its target, verifying its size and md5 (a truncated or corrupt archive, a
+//! 2. stage every file beside its target, verifying its size and md5, then flush the filesystem once (a truncated or corrupt archive, a
 //!    full disk, a name the filesystem refuses: every staged file is removed and the target is as before);
 //! 3. rename the staged files into place, create the new folders, then delete what the archive deletes.
 //!
@@ -100,6 +100,8 @@ pub fn apply(opts: &ApplyOptions) -> Result<Applied, ApplyError> {
         return Ok(done);
     }
     let staged = stage_all(&mut entries, &manifest, &target, &opts.archive, &mut done)?;
+    // Every staged byte on disk before the first rename (dropping `staged` on failure removes them all).
+    staging::sync_filesystem(&target).map_err(|e| SyncError::local(&target, describe(&e)))?;
     commit_all(staged)?;
     for f in &manifest.folders {
         let dir = target.join(f);
@@ -225,7 +227,7 @@ fn stage_entries<R: Read>(
         if let Some(parent) = dest.parent() {
             make_parents(root, parent, made)?;
         }
-        let promise = Promise { size: f.size, md5: Some(f.md5.clone()), mtime: f.mtime };
+        let promise = Promise { size: f.size, md5: Some(f.md5.clone()), mtime: f.mtime, fsync: false };
         let s = staging::stage(&mut e, &dest, &promise).map_err(|err| {
             if err.content {
                 broken(archive, err)

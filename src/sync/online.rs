@@ -337,7 +337,7 @@ fn copy_local(from: &Path, to: &Path) -> Result<u64, String> {
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent).map_err(|e| format!("{}: {}", parent.display(), describe(&e)))?;
     }
-    let promise = Promise { size: meta.len(), md5: None, mtime: Some(meta.mtime()) };
+    let promise = Promise { size: meta.len(), md5: None, mtime: Some(meta.mtime()), fsync: true };
     staging::stage(&mut f, to, &promise).map_err(|e| e.to_string())?.commit()?;
     Ok(meta.len())
 }

@@ -15,6 +15,10 @@ pub struct Promise {
     /// Lowercase hex; `None` skips the check (a plain copy whose source is read once anyway).
     pub md5: Option<String>,
     pub mtime: Option<i64>,
+    /// fsync this file before `stage` returns. A caller staging many files passes false and calls
+    /// `sync_filesystem` once before the first commit: the same guarantee for one flush instead of one
+    /// per file.
+    pub fsync: bool,
 }
 
 /// A verified new version waiting beside its target.
@@ -75,7 +79,9 @@ pub fn stage(content: &mut dyn Read, target: &Path, promise: &Promise) -> Result
             return Err(err(format!("the new content's md5 is {got}, {want} was promised"), true));
         }
     }
-    f.sync_all().map_err(say)?;
+    if promise.fsync {
+        f.sync_all().map_err(say)?;
+    }
     if let Some(t) = promise.mtime.and_then(|t| u64::try_from(t).ok()) {
         f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t)).map_err(say)?;
     }
@@ -100,6 +106,18 @@ impl Drop for Staged {
         if !self.committed {
             let _ = std::fs::remove_file(&self.tmp);
         }
+    }
+}
+
+/// Flush everything written to the filesystem holding `dir` (syncfs), before staged files are committed.
+pub fn sync_filesystem(dir: &Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let d = std::fs::File::open(dir)?;
+    // SAFETY: a valid open descriptor for the duration of the call.
+    if unsafe { libc::syncfs(d.as_raw_fd()) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 
@@ -130,11 +148,14 @@ mod tests {
         let target = dir.path().join("f");
         std::fs::write(&target, b"old").unwrap();
         let md5 = hex::encode(Md5::digest(b"new"));
-        let err = stage(&mut &b"nex"[..], &target, &Promise { size: 3, md5: Some(md5.clone()), mtime: None });
+        let err =
+            stage(&mut &b"nex"[..], &target, &Promise { size: 3, md5: Some(md5.clone()), mtime: None, fsync: true });
         assert!(err.unwrap_err().content);
         assert!(!stage_path(&target).exists());
         assert_eq!(std::fs::read(&target).unwrap(), b"old");
-        let s = stage(&mut &b"new"[..], &target, &Promise { size: 3, md5: Some(md5), mtime: Some(1_000_000) }).unwrap();
+        let s =
+            stage(&mut &b"new"[..], &target, &Promise { size: 3, md5: Some(md5), mtime: Some(1_000_000), fsync: true })
+                .unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"old");
         s.commit().unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"new");
