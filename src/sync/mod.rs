@@ -1,12 +1,21 @@
 //! The terminal tools' logic, built on `Remote` (never on `vfs`): the path rule of the command line
 //! (`paths`), trees and single files in both directions (`transfer`, `download`), the trash (`trash`) and
 //! old revisions (`revisions`), and the one-way backup mirror of `jotta scan` (`scan*`, `checksum_cache`,
-//! `exclude`). Presentation stays in `cli/`: these functions report what happened through
+//! `exclude`), and the seed's synchronisation by file indexes: the index and its format (`index`,
+//! `index_build`, `index_diff`), offline archives (`archive`, `archive_apply`, `staging`) and online
+//! sync (`online`). Presentation stays in `cli/`: these functions report what happened through
 //! `Event`s and return typed errors whose one-line `Display` names the path and the cause.
 
+pub mod archive;
+pub mod archive_apply;
+pub mod archive_remote;
 pub mod checksum_cache;
 pub mod download;
 pub mod exclude;
+pub mod index;
+pub mod index_build;
+pub mod index_diff;
+pub mod online;
 pub mod paths;
 pub mod revisions;
 pub mod scan;
@@ -15,6 +24,7 @@ pub mod scan_local;
 pub mod scan_report;
 pub mod scan_run;
 pub mod stop;
+pub mod staging;
 pub mod transfer;
 pub mod trash;
 

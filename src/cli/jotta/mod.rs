@@ -5,12 +5,13 @@
 //!
 //! Command groups: `account.rs` (login, logout, whoami, status), `files.rs` (ls, get, put, mkdir, rm,
 //! mv, cp, cat, share, unshare), `history.rs` (trash, revisions), `backup.rs` (scan), `present.rs` (sizes,
-//! times, summaries).
+//! times, summaries), `indexes.rs` (index, archive, sync).
 
 mod account;
 mod backup;
 mod files;
 mod history;
+mod indexes;
 mod present;
 mod progress;
 
@@ -157,6 +158,18 @@ enum Command {
     /// Back up a local folder to /Device/MountPoint/Folder as a one-way mirror: upload new and changed
     /// files, trash what was deleted locally, create and remove folders to match.
     Scan(backup::ScanArgs),
+    /// File indexes: what a local or remote tree holds (create), what changed between two (diff).
+    Index {
+        #[command(subcommand)]
+        action: indexes::IndexAction,
+    },
+    /// Offline sync: pack the changes against a target's index into one file; apply it at the target.
+    Archive {
+        #[command(subcommand)]
+        action: indexes::ArchiveAction,
+    },
+    /// Make DST equal to SRC (local folders or jotta:/Device/MountPoint/path); only differences move.
+    Sync(indexes::SyncArgs),
     /// Run the protocol-faithful JottaCloud emulator (for tests, benchmarks and the demo).
     Emulator(super::emulator::EmulatorArgs),
 }
@@ -232,7 +245,13 @@ pub fn main() -> ExitCode {
     if let Command::Scan(a) = &args.command {
         return rt.block_on(backup::scan(connect_options(&args), a, args.quiet));
     }
-    match rt.block_on(dispatch(args)) {
+    let result = match &args.command {
+        Command::Index { action } => rt.block_on(indexes::index(&connect_options(&args), args.quiet, action)),
+        Command::Archive { action } => rt.block_on(indexes::archive(&connect_options(&args), args.quiet, action)),
+        Command::Sync(a) => rt.block_on(indexes::sync(&connect_options(&args), args.quiet, a)),
+        _ => rt.block_on(dispatch(args)),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(m)) => {
             eprintln!("jotta: {}", present::one_line(&m));
@@ -278,7 +297,12 @@ async fn dispatch(args: JottaArgs) -> CmdResult {
     match &args.command {
         Command::Login { token } => return account::login(token.as_deref(), args.endpoint.as_deref(), &opts).await,
         Command::Logout => return account::logout(&opts),
-        Command::Emulator(_) | Command::Status { .. } | Command::Scan(_) => {
+        Command::Emulator(_)
+        | Command::Status { .. }
+        | Command::Scan(_)
+        | Command::Index { .. }
+        | Command::Archive { .. }
+        | Command::Sync(_) => {
             unreachable!("handled before dispatch")
         }
         _ => {}
@@ -316,7 +340,14 @@ async fn dispatch(args: JottaArgs) -> CmdResult {
         Command::Revisions { path: None, action: None, .. } => {
             Err(Failure::Usage("revisions: give a file path (jotta revisions /Jotta/Archive/file)".into()))
         }
-        Command::Login { .. } | Command::Logout | Command::Emulator(_) | Command::Status { .. } | Command::Scan(_) => {
+        Command::Login { .. }
+        | Command::Logout
+        | Command::Emulator(_)
+        | Command::Status { .. }
+        | Command::Scan(_)
+        | Command::Index { .. }
+        | Command::Archive { .. }
+        | Command::Sync(_) => {
             unreachable!("handled above")
         }
     }
