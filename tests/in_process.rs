@@ -9,6 +9,8 @@ mod common;
 mod errors;
 #[path = "in_process/journal.rs"]
 mod journal;
+#[path = "in_process/model.rs"]
+mod model;
 #[path = "in_process/namespace.rs"]
 mod namespace;
 #[path = "in_process/read_write.rs"]
