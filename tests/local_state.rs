@@ -33,6 +33,9 @@ fn with_umask_022() {
 
 #[test]
 fn a_write_leaves_nothing_in_the_cache_readable_by_other_users() {
+    if common::skip_without_mount() {
+        return;
+    }
     with_umask_022();
     let svc = TestService::start();
     let base = tempfile::tempdir().unwrap();
@@ -63,6 +66,9 @@ fn a_write_leaves_nothing_in_the_cache_readable_by_other_users() {
 
 #[test]
 fn the_demo_data_and_the_log_are_readable_by_the_user_alone() {
+    if common::skip_without_mount() {
+        return;
+    }
     with_umask_022();
     let base = tempfile::tempdir().unwrap();
     let mnt = base.path().join("demo");
@@ -94,6 +100,9 @@ fn the_demo_data_and_the_log_are_readable_by_the_user_alone() {
 
 #[test]
 fn a_cache_dir_or_log_file_other_users_can_write_to_is_refused() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let base = tempfile::tempdir().unwrap();
     let shared = base.path().join("shared");
@@ -124,6 +133,9 @@ fn a_cache_dir_or_log_file_other_users_can_write_to_is_refused() {
 
 #[test]
 fn fsyncdir_after_a_pending_rename_returns_0_and_the_rename_survives_kill_9() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     let base = tempfile::tempdir().unwrap();

@@ -112,6 +112,9 @@ impl Drop for Sitter {
 
 #[test]
 fn lazy_unmount_with_a_writer_open_uploads_the_file_once_closed_and_the_daemon_exits() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     let base = tempfile::tempdir().unwrap();
@@ -138,6 +141,9 @@ fn lazy_unmount_with_a_writer_open_uploads_the_file_once_closed_and_the_daemon_e
 
 #[test]
 fn sigterm_ends_a_busy_mount_after_draining_its_uploads() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     let mut m = TestMount::new(&svc, "writeback_delay=600");
@@ -153,6 +159,9 @@ fn sigterm_ends_a_busy_mount_after_draining_its_uploads() {
 
 #[test]
 fn a_second_sigterm_ends_the_drain_at_once_and_the_next_mount_uploads_the_file() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     let base = tempfile::tempdir().unwrap();
@@ -179,6 +188,9 @@ fn a_second_sigterm_ends_the_drain_at_once_and_the_next_mount_uploads_the_file()
 
 #[test]
 fn a_second_mount_of_an_account_being_served_is_refused_naming_the_pid() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let base = tempfile::tempdir().unwrap();
     let m = TestMount::in_dir(&svc, "", &[], base.path());
@@ -199,6 +211,9 @@ fn a_second_mount_of_an_account_being_served_is_refused_naming_the_pid() {
 
 #[test]
 fn a_second_mount_while_the_first_drains_waits_for_it_and_then_serves() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     let base = tempfile::tempdir().unwrap();
@@ -232,6 +247,9 @@ fn a_second_mount_while_the_first_drains_waits_for_it_and_then_serves() {
 
 #[test]
 fn two_demo_mounts_at_once_the_second_is_refused() {
+    if common::skip_without_mount() {
+        return;
+    }
     common::fuse_available();
     let home = tempfile::tempdir().unwrap();
     let demo = |mnt: &Path| {

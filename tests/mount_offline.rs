@@ -46,6 +46,9 @@ fn server_has_folder(svc: &TestService, c: &jottafuse::remote::HttpRemote, path:
 
 #[test]
 fn writing_while_the_service_is_down_reaches_it_when_it_is_back() {
+    if common::skip_without_mount() {
+        return;
+    }
     let mut svc = TestService::start();
     let c = svc.client();
     svc.put(&c, "/Jotta/Archive/cached/old.txt", b"old");
@@ -153,6 +156,9 @@ fn writing_while_the_service_is_down_reaches_it_when_it_is_back() {
 
 #[test]
 fn kill_9_while_the_service_is_down_loses_no_new_folder_or_file() {
+    if common::skip_without_mount() {
+        return;
+    }
     let mut svc = TestService::start();
     let c = svc.client();
     let base = tempfile::tempdir().unwrap();
@@ -178,6 +184,9 @@ fn kill_9_while_the_service_is_down_loses_no_new_folder_or_file() {
 
 #[test]
 fn unmount_while_the_service_is_down_leaves_the_uploads_for_the_next_mount() {
+    if common::skip_without_mount() {
+        return;
+    }
     let mut svc = TestService::start();
     let c = svc.client();
     let base = tempfile::tempdir().unwrap();

@@ -155,6 +155,9 @@ fn ls_lists(dir: std::path::PathBuf, n: usize) -> impl FnOnce() -> Result<(), St
 
 #[test]
 fn with_the_service_hanging_stat_ls_and_cached_reads_still_answer() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     let cold: Vec<Vec<u8>> = (0..READERS).map(|i| pattern(200_000 + i * 1000, 900 + i as u64)).collect();
@@ -234,6 +237,9 @@ fn with_the_service_hanging_stat_ls_and_cached_reads_still_answer() {
 
 #[test]
 fn fsyncs_held_by_a_hanging_service_get_eio_when_it_then_fails_and_succeed_when_called_again() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     let m = mount(&svc);

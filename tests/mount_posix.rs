@@ -13,6 +13,9 @@ use std::process::Command;
 
 #[test]
 fn files_written_before_a_crash_show_their_new_content_at_once_while_their_uploads_run() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     for trial in 0..4u64 {
@@ -65,6 +68,9 @@ fn files_written_before_a_crash_show_their_new_content_at_once_while_their_uploa
 
 #[test]
 fn a_file_unlinked_while_open_keeps_working_until_closed_and_is_never_uploaded() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     svc.put(&c, "/Jotta/Archive/kept/uploaded.txt", b"uploaded before");
@@ -113,6 +119,9 @@ fn a_file_unlinked_while_open_keeps_working_until_closed_and_is_never_uploaded()
 
 #[test]
 fn unlinking_a_file_another_descriptor_still_writes_then_closing_it_is_fine() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     let m = TestMount::new(&svc, "writeback_delay=0");
@@ -131,6 +140,9 @@ fn unlinking_a_file_another_descriptor_still_writes_then_closing_it_is_fine() {
 
 #[test]
 fn a_reader_keeps_the_old_content_when_a_new_file_is_renamed_over_it() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     // Larger than the kernel's read-ahead, so most of the reading reaches the daemon after the swap.
@@ -173,6 +185,9 @@ fn a_reader_keeps_the_old_content_when_a_new_file_is_renamed_over_it() {
 
 #[test]
 fn renaming_onto_a_case_variant_of_another_file_fails_and_loses_nothing() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     let m = TestMount::new(&svc, "writeback_delay=0");
@@ -212,6 +227,9 @@ fn renaming_onto_a_case_variant_of_another_file_fails_and_loses_nothing() {
 
 #[test]
 fn stat_and_ls_answer_while_a_pending_file_is_copied_or_the_journal_flushes() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let base = tempfile::tempdir().unwrap();
     let hold = base.path().join("hold");

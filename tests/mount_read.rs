@@ -11,6 +11,9 @@ use std::time::Duration;
 
 #[test]
 fn browse_the_account_tree_like_jottalib() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     svc.put(&c, "/Jotta/Archive/docs/hello.txt", b"hello world\n");
@@ -45,6 +48,9 @@ fn browse_the_account_tree_like_jottalib() {
 
 #[test]
 fn reads_are_byte_identical_whole_and_at_random_offsets() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     let data = pattern(20 * 1024 * 1024 + 123, 7);
@@ -76,6 +82,9 @@ fn reads_are_byte_identical_whole_and_at_random_offsets() {
 
 #[test]
 fn sniffing_headers_of_many_large_files_does_not_download_them() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     let n = 40;
@@ -98,6 +107,9 @@ fn sniffing_headers_of_many_large_files_does_not_download_them() {
 
 #[test]
 fn concurrent_readers_get_their_own_bytes() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     let files: Vec<Vec<u8>> = (0..4).map(|i| pattern(6 * 1024 * 1024 + i * 1000, 100 + i as u64)).collect();
@@ -119,6 +131,9 @@ fn concurrent_readers_get_their_own_bytes() {
 
 #[test]
 fn one_slow_download_does_not_stall_other_operations() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     svc.put(&c, "/Jotta/Archive/slow.bin", &pattern(8 * 1024 * 1024, 3));
@@ -146,6 +161,9 @@ fn one_slow_download_does_not_stall_other_operations() {
 
 #[test]
 fn a_change_made_elsewhere_shows_after_the_cache_ttl() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     svc.put(&c, "/Jotta/Archive/a.txt", b"first");
@@ -176,6 +194,9 @@ fn a_change_made_elsewhere_shows_after_the_cache_ttl() {
 
 #[test]
 fn ls_l_of_a_folder_costs_one_listing() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     for i in 0..50 {
@@ -194,6 +215,9 @@ fn ls_l_of_a_folder_costs_one_listing() {
 
 #[test]
 fn deleted_and_incomplete_files_are_hidden() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     svc.put(&c, "/Jotta/Archive/keep.txt", b"keep");
@@ -214,6 +238,9 @@ fn deleted_and_incomplete_files_are_hidden() {
 
 #[test]
 fn xattrs_expose_md5_revision_and_uuid() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     svc.put(&c, "/Jotta/Archive/x.txt", b"v1");
@@ -249,6 +276,9 @@ fn getxattr(p: &std::path::Path, name: &str) -> Option<String> {
 
 #[test]
 fn statfs_reports_capacity_and_usage() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start_with(|c| c.quota = Some(1 << 30));
     let c = svc.client();
     svc.put(&c, "/Jotta/Archive/used.bin", &pattern(1 << 20, 9));
@@ -265,6 +295,9 @@ fn statfs_reports_capacity_and_usage() {
 
 #[test]
 fn read_errors_are_retried_then_reported_to_that_reader_only() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     let data = pattern(300_000, 5);
@@ -289,6 +322,9 @@ fn read_errors_are_retried_then_reported_to_that_reader_only() {
 
 #[test]
 fn root_option_mounts_a_subtree_read_only_with_ro() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     svc.put(&c, "/Jotta/Archive/sub/inner.txt", b"inner");
@@ -300,6 +336,9 @@ fn root_option_mounts_a_subtree_read_only_with_ro() {
 
 #[test]
 fn sigterm_unmounts_cleanly() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let mut m = TestMount::new(&svc, "");
     assert!(common::is_mounted(&m.path));
@@ -309,6 +348,9 @@ fn sigterm_unmounts_cleanly() {
 
 #[test]
 fn fusermount_u_ends_the_daemon() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let mut m = TestMount::new(&svc, "");
     let st = std::process::Command::new("fusermount3").arg("-u").arg(&m.path).status().unwrap();
@@ -320,6 +362,9 @@ fn fusermount_u_ends_the_daemon() {
 
 #[test]
 fn a_gib_file_streams_with_bounded_memory() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     let size: u64 = 1 << 30;
@@ -359,6 +404,9 @@ fn a_gib_file_streams_with_bounded_memory() {
 
 #[test]
 fn an_unchanged_file_is_read_from_the_page_cache_the_second_time() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     let data = pattern(3 << 20, 21);
@@ -372,6 +420,9 @@ fn an_unchanged_file_is_read_from_the_page_cache_the_second_time() {
 
 #[test]
 fn the_name_cache_is_bounded_and_refills_on_demand() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let url = format!("{}/_emulator/seed", svc.endpoint());
     let body = serde_json::json!({"path": "/Jotta/Archive/tree", "dirs": 20, "files_per_dir": 30, "file_size": 0});
@@ -420,6 +471,9 @@ fn the_name_cache_is_bounded_and_refills_on_demand() {
 
 #[test]
 fn direct_io_reads_skip_the_page_cache_and_mmap_still_works() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     let data = pattern((5 << 20) + 77, 23);
@@ -454,6 +508,9 @@ fn direct_io_reads_skip_the_page_cache_and_mmap_still_works() {
 
 #[test]
 fn a_read_still_waiting_when_another_read_of_the_handle_seeks_away_gets_its_bytes() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     let data = pattern(40 << 20, 29);

@@ -67,6 +67,9 @@ fn snapshot(root: &Path) -> Vec<(String, u64, i64, String)> {
 
 #[test]
 fn rsync_twice_transfers_nothing_and_survives_a_remount() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let src = svc.dir.path().join("src");
     build_tree(&src);
@@ -92,6 +95,9 @@ fn rsync_twice_transfers_nothing_and_survives_a_remount() {
 
 #[test]
 fn cp_mv_and_in_place_edits_reach_the_server() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     let src = svc.dir.path().join("src");
@@ -138,6 +144,9 @@ fn cp_mv_and_in_place_edits_reach_the_server() {
 
 #[test]
 fn kill_9_after_close_loses_nothing() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     let base = tempfile::tempdir().unwrap();
@@ -175,6 +184,9 @@ fn kill_9_after_close_loses_nothing() {
 
 #[test]
 fn identical_content_and_mtime_changes_send_no_bytes() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     let data = pattern(2 << 20, 9);
@@ -195,6 +207,9 @@ fn identical_content_and_mtime_changes_send_no_bytes() {
 
 #[test]
 fn fsync_returns_once_the_content_is_on_the_server() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     let m = TestMount::new(&svc, "writeback_delay=600");
@@ -210,6 +225,9 @@ fn fsync_returns_once_the_content_is_on_the_server() {
 
 #[test]
 fn names_and_space_fail_early_with_the_right_errno() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start_with(|cfg| cfg.quota = Some(3 << 20));
     let c = svc.client();
     svc.put(&c, "/Jotta/Archive/a.txt", b"lower");
@@ -233,6 +251,9 @@ fn names_and_space_fail_early_with_the_right_errno() {
 
 #[test]
 fn rmdir_unlink_and_rename_over_existing() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     svc.put(&c, "/Jotta/Archive/d/keep.txt", b"keep");
@@ -255,6 +276,9 @@ fn rmdir_unlink_and_rename_over_existing() {
 
 #[test]
 fn uploads_survive_server_errors_and_dropped_connections() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     let mut m = TestMount::new(&svc, "writeback_delay=0.1");
@@ -273,6 +297,9 @@ fn uploads_survive_server_errors_and_dropped_connections() {
 
 #[test]
 fn a_full_account_keeps_the_file_in_the_journal_and_status_says_why() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start_with(|cfg| cfg.quota = Some(2 << 20));
     let c = svc.client();
     let base = tempfile::tempdir().unwrap();
@@ -298,6 +325,9 @@ fn a_full_account_keeps_the_file_in_the_journal_and_status_says_why() {
 
 #[test]
 fn jotta_status_lists_pending_uploads() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let base = tempfile::tempdir().unwrap();
     let m = TestMount::in_dir(&svc, "writeback_delay=600", &[], base.path());
@@ -371,6 +401,9 @@ fn try_tree_state(root: &Path) -> std::io::Result<TreeState> {
 
 #[test]
 fn random_operations_match_a_local_directory() {
+    if common::skip_without_mount() {
+        return;
+    }
     let mut svc = TestService::start();
     let c = svc.client();
     let base = tempfile::tempdir().unwrap();
@@ -522,6 +555,9 @@ fn random_operations_match_a_local_directory() {
 
 #[test]
 fn whole_file_copy_inside_the_mount_is_server_side() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     let data = pattern(3 << 20, 31);
@@ -555,6 +591,9 @@ fn whole_file_copy_inside_the_mount_is_server_side() {
 
 #[test]
 fn a_full_cache_disk_fails_the_writer_and_keeps_what_was_accepted() {
+    if common::skip_without_mount() {
+        return;
+    }
     common::fuse_available();
     let svc = TestService::start();
     let c = svc.client();
@@ -586,6 +625,9 @@ fn a_full_cache_disk_fails_the_writer_and_keeps_what_was_accepted() {
 /// temp-named copies on the server.
 #[test]
 fn rsync_with_immediate_uploads_leaves_no_temp_files_on_the_server() {
+    if common::skip_without_mount() {
+        return;
+    }
     let svc = TestService::start();
     let c = svc.client();
     let src = svc.dir.path().join("many");
@@ -619,6 +661,9 @@ fn rsync_with_immediate_uploads_leaves_no_temp_files_on_the_server() {
 
 #[test]
 fn a_write_only_handle_never_leaves_stale_pages_for_readers() {
+    if common::skip_without_mount() {
+        return;
+    }
     // Write-only handles bypass the kernel's page cache; what readers cached before must not survive.
     let svc = TestService::start();
     let c = svc.client();
@@ -646,6 +691,9 @@ fn a_write_only_handle_never_leaves_stale_pages_for_readers() {
 
 #[test]
 fn a_damaged_local_copy_is_never_uploaded_even_after_a_rename_or_touch() {
+    if common::skip_without_mount() {
+        return;
+    }
     // As after a power cut that hurt a staging file: the journal's md5 no longer matches the bytes.
     let svc = TestService::start();
     let c = svc.client();
@@ -677,6 +725,9 @@ fn a_damaged_local_copy_is_never_uploaded_even_after_a_rename_or_touch() {
 
 #[test]
 fn a_pending_file_changed_in_place_keeps_what_close_acknowledged() {
+    if common::skip_without_mount() {
+        return;
+    }
     use std::os::unix::fs::FileExt;
     let svc = TestService::start();
     let c = svc.client();

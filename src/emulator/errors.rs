@@ -85,6 +85,11 @@ pub fn json_response(status: StatusCode, value: &serde_json::Value) -> Response 
 
 /// JFS form: `<error><code/><message/><reason/><cause/><hostname/><x-id/></error>`.
 pub fn to_xml(f: &Failure, host: &str) -> Response {
+    xml_response(f.status, xml_body(f, host))
+}
+
+/// The body of the JFS error document (the in-process remote reads it with the client's parser).
+pub fn xml_body(f: &Failure, host: &str) -> String {
     let mut w = XmlWriter::document(true);
     w.open("error", &[]);
     w.leaf("code", &f.status.as_u16().to_string());
@@ -94,7 +99,7 @@ pub fn to_xml(f: &Failure, host: &str) -> Response {
     w.leaf("hostname", host);
     w.leaf("x-id", &x_id());
     w.close("error");
-    xml_response(f.status, w.finish())
+    w.finish()
 }
 
 /// API form: `{"code","message","cause","error_id","x-id"}`.

@@ -3,7 +3,8 @@
 //! counters and test hooks. Tests, benchmarks and the demo mount all run against it.
 //!
 //! Layout: `store` (the model and its durability), `blobs` (content), `auth` (tokens), `docs`/`xml`
-//! (documents), `routes` (HTTP areas), `server` (accept loop), `faults`, `counters`, `demo`.
+//! (documents), `routes` (HTTP areas), `server` (accept loop), `faults`, `counters`, `demo`, and
+//! `in_process` (the same store as a `Remote` without sockets, for tests of the filesystem core).
 
 mod auth;
 mod blobs;
@@ -13,8 +14,10 @@ mod docs;
 mod errors;
 mod faults;
 mod ids;
+mod in_process;
 mod mime;
 mod paths;
+mod reads;
 mod routes;
 mod server;
 mod store;
@@ -22,6 +25,7 @@ mod timefmt;
 mod xml;
 
 pub use faults::{DropNext, FailNext, FaultConfig, Hang};
+pub use in_process::{InProcessRemote, InProcessService};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -163,17 +167,23 @@ impl Drop for RunningEmulator {
 
 /// Bind, load the data dir (replaying the log), and serve in a tokio task.
 pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let endpoint = format!("http://{}", listener.local_addr()?);
+    let shared =
+        tokio::task::spawn_blocking(move || open_shared(&config, endpoint)).await.map_err(std::io::Error::other)??;
+    let (tx, rx) = watch::channel(false);
+    let task = tokio::spawn(server::serve(listener, shared.clone(), rx));
+    Ok(RunningEmulator { shared, shutdown: tx, task: Some(task) })
+}
+
+/// Load the data dir (replaying the log) into the state every front end serves: the HTTP server above,
+/// or `InProcessService` without a socket. `endpoint` is what upload URLs and public links start with.
+/// Blocks on small file operations.
+pub(crate) fn open_shared(config: &EmulatorConfig, endpoint: String) -> std::io::Result<Arc<Shared>> {
     if config.data_dir.exists() && !config.data_dir.is_dir() {
         return Err(std::io::Error::other(format!("{} is not a directory", config.data_dir.display())));
     }
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    let addr = listener.local_addr()?;
-    let endpoint = format!("http://{addr}");
-    let data_dir = config.data_dir.clone();
-    let user = config.user.clone();
-    let (mut store, fresh) = tokio::task::spawn_blocking(move || store::Store::open(&data_dir, &user))
-        .await
-        .map_err(std::io::Error::other)??;
+    let (mut store, fresh) = store::Store::open(&config.data_dir, &config.user)?;
     if fresh && config.demo_content {
         demo::populate(&mut store).map_err(|f| std::io::Error::other(f.message))?;
     }
@@ -184,7 +194,7 @@ pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
         config.access_token_lifetime.as_secs().max(1) as i64,
         &endpoint,
     );
-    let shared = Arc::new(Shared {
+    Ok(Arc::new(Shared {
         user: config.user.clone(),
         quota: config.quota,
         endpoint,
@@ -194,8 +204,5 @@ pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
         faults: Mutex::new(faults::Faults::new(config.faults.clone())),
         faults_changed: tokio::sync::Notify::new(),
         counters: counters::Counters::default(),
-    });
-    let (tx, rx) = watch::channel(false);
-    let task = tokio::spawn(server::serve(listener, shared.clone(), rx));
-    Ok(RunningEmulator { shared, shutdown: tx, task: Some(task) })
+    }))
 }

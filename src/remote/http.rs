@@ -196,7 +196,7 @@ pub(crate) fn error_from_reply(status: u16, body: &[u8], what: &str) -> RemoteEr
     }
 }
 
-fn need_depth(path: &RemotePath, min: usize, op: &str) -> RemoteResult<()> {
+pub(crate) fn need_depth(path: &RemotePath, min: usize, op: &str) -> RemoteResult<()> {
     if path.depth() >= min {
         return Ok(());
     }
@@ -206,6 +206,40 @@ fn need_depth(path: &RemotePath, min: usize, op: &str) -> RemoteResult<()> {
         _ => "a path inside a mount point (/Device/MountPoint/name)",
     };
     Err(RemoteError::InvalidName(format!("{op} {path}: needs {wanted}")))
+}
+
+// What the client makes of JFS documents, for every `Remote` that reads them (this one and the emulator's
+// in-process one), so the two cannot drift apart.
+
+/// `list`: a folder or mount point document; a file is `NotADirectory`, a trashed folder `NotFound`.
+pub(crate) fn listing_reply(path: &RemotePath, body: &[u8]) -> RemoteResult<Listing> {
+    match xml::parse_item(body)? {
+        Item::File(_) => Err(RemoteError::NotADirectory(path.to_string())),
+        Item::Folder(l) if l.deleted.is_some() => Err(RemoteError::NotFound(format!("{path} (in the trash)"))),
+        Item::Folder(l) => Ok(l),
+    }
+}
+
+/// `stat`: whatever lives at the path, except what is only in the trash (`NotFound`).
+pub(crate) fn stat_reply(path: &RemotePath, body: &[u8]) -> RemoteResult<Item> {
+    match xml::parse_item(body)? {
+        Item::File(f) if f.deleted.is_some() => Err(RemoteError::NotFound(format!("{path} (in the trash)"))),
+        Item::Folder(l) if l.deleted.is_some() => Err(RemoteError::NotFound(format!("{path} (in the trash)"))),
+        item => Ok(item),
+    }
+}
+
+/// `mkdir`: a file already using the name answers with its own document instead of a folder.
+pub(crate) fn mkdir_reply(path: &RemotePath, body: &[u8]) -> RemoteResult<()> {
+    match xml::root_name(body) {
+        Ok(root) if root == "file" => Err(RemoteError::AlreadyExists(format!("{path} is a file"))),
+        _ => Ok(()),
+    }
+}
+
+/// `share`/`unshare`: the public link a share answer carries, or `None` when it carries none.
+pub(crate) fn public_uri(file: &FileInfo) -> Option<&str> {
+    file.public_uri.as_deref().map(str::trim).filter(|u| !u.is_empty())
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -555,21 +589,13 @@ impl Remote for HttpRemote {
     async fn list(&self, path: &RemotePath) -> RemoteResult<Listing> {
         need_depth(path, 2, "list")?;
         let body = self.get_xml(&format!("list {path}"), &self.url(path)).await?;
-        match xml::parse_item(&body)? {
-            Item::File(_) => Err(RemoteError::NotADirectory(path.to_string())),
-            Item::Folder(l) if l.deleted.is_some() => Err(RemoteError::NotFound(format!("{path} (in the trash)"))),
-            Item::Folder(l) => Ok(l),
-        }
+        listing_reply(path, &body)
     }
 
     async fn stat(&self, path: &RemotePath) -> RemoteResult<Item> {
         need_depth(path, 2, "stat")?;
         let body = self.get_xml(&format!("stat {path}"), &self.url(path)).await?;
-        match xml::parse_item(&body)? {
-            Item::File(f) if f.deleted.is_some() => Err(RemoteError::NotFound(format!("{path} (in the trash)"))),
-            Item::Folder(l) if l.deleted.is_some() => Err(RemoteError::NotFound(format!("{path} (in the trash)"))),
-            item => Ok(item),
-        }
+        stat_reply(path, &body)
     }
 
     async fn download(&self, path: &RemotePath, range: Option<Range<u64>>) -> RemoteResult<ByteStream> {
@@ -593,20 +619,16 @@ impl Remote for HttpRemote {
 
     async fn share(&self, path: &RemotePath) -> RemoteResult<String> {
         let file = self.share_mode(path, "enableShare").await?;
-        let uri = file
-            .public_uri
-            .filter(|u| !u.trim().is_empty())
+        let uri = public_uri(&file)
             .ok_or_else(|| RemoteError::Protocol(format!("share {path}: the reply carries no public link")))?;
-        Ok(self.inner.endpoints.public_link(&self.inner.username, uri.trim()))
+        Ok(self.inner.endpoints.public_link(&self.inner.username, uri))
     }
 
     async fn unshare(&self, path: &RemotePath) -> RemoteResult<()> {
         let file = self.share_mode(path, "disableShare").await?;
-        match file.public_uri {
-            Some(u) if !u.trim().is_empty() => {
-                Err(RemoteError::Protocol(format!("unshare {path}: the server still reports a public link")))
-            }
-            _ => Ok(()),
+        match public_uri(&file) {
+            Some(_) => Err(RemoteError::Protocol(format!("unshare {path}: the server still reports a public link"))),
+            None => Ok(()),
         }
     }
     async fn upload(&self, path: &RemotePath, req: &UploadRequest) -> RemoteResult<UploadOutcome> {
@@ -618,13 +640,7 @@ impl Remote for HttpRemote {
         need_depth(path, 2, "mkdir")?;
         let what = format!("mkdir {path}");
         let body = self.post_verb(&what, path, &[("mkDir", "true")], Idempotency::Idempotent).await?;
-        // A file already using the name answers with its own document instead of a folder.
-        if let Ok(root) = xml::root_name(&body) {
-            if root == "file" {
-                return Err(RemoteError::AlreadyExists(format!("{path} is a file")));
-            }
-        }
-        Ok(())
+        mkdir_reply(path, &body)
     }
 
     async fn delete(&self, path: &RemotePath, is_folder: bool) -> RemoteResult<()> {

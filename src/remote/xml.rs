@@ -567,4 +567,8 @@ fn relative(path: &str, listed: &str) -> Option<String> {
 }
 
 #[cfg(test)]
+mod captured_tests;
+#[cfg(test)]
+mod fixture_tests;
+#[cfg(test)]
 mod tests;

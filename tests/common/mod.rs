@@ -7,12 +7,14 @@ use jottafuse::emulator::{self, EmulatorConfig, RunningEmulator};
 use jottafuse::remote::{ConnectOptions, HttpRemote, RetryPolicy};
 use jottafuse::remote::{Remote, RemotePath, RemoteResult, UploadOutcome, UploadRequest};
 use md5::{Digest, Md5};
+use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
+pub mod in_process;
 mod watchdog;
 
 pub struct TestService {
@@ -247,6 +249,32 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
     }
     out.truncate(len);
     out
+}
+
+/// Why this process cannot run a real mount, or `None` when it can. The mount tests need `/dev/fuse`
+/// and root: they mount with options only root may use and switch users to check what others see.
+pub fn mount_unavailable() -> Option<&'static str> {
+    if !Path::new("/dev/fuse").exists() {
+        return Some("/dev/fuse is missing");
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not running as root");
+    }
+    None
+}
+
+/// For a test that needs to mount (a FUSE mount, or a bind mount): `true` when this process cannot mount, after saying so on the
+/// terminal (straight to stderr: the harness hides what passing tests print), so the test returns at
+/// once and the run shows it was skipped rather than passed.
+pub fn skip_without_mount() -> bool {
+    let Some(reason) = mount_unavailable() else { return false };
+    let test = std::thread::current().name().unwrap_or("a mount test").to_string();
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: needs to mount ({reason}); run `cargo test` as root with /dev/fuse"
+    );
+    true
 }
 
 pub fn fuse_available() {

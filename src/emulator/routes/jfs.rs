@@ -3,10 +3,9 @@
 //! `mode=bin` downloads (of the current revision, or of an older one with `revision=N`). Writes (POST) are in `jfs_write`.
 
 use super::{jfs_write, transfer, xml_ok, Req};
-use crate::emulator::docs;
 use crate::emulator::errors::{Failure, Outcome};
 use crate::emulator::paths::decode_url_path;
-use crate::emulator::store::JOTTA;
+use crate::emulator::reads::{self, Answer};
 use crate::emulator::Shared;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
@@ -28,13 +27,7 @@ pub fn account_segments(shared: &Shared, raw_path: &str) -> Outcome<Vec<String>>
     Ok(segs[2..].to_vec())
 }
 
-/// Is this `[device, mp]` one of the read-only pseudo mount points of the built-in device?
-pub fn pseudo_mount_point(rest: &[String]) -> Option<&'static str> {
-    if rest.len() < 2 || !rest[0].eq_ignore_ascii_case(JOTTA) {
-        return None;
-    }
-    ["Trash", "Links", "Latest"].into_iter().find(|p| rest[1].eq_ignore_ascii_case(p))
-}
+pub use crate::emulator::reads::pseudo_mount_point;
 
 pub async fn handle(shared: &Arc<Shared>, req: Req, kind: &'static str) -> Outcome<Response> {
     let rest = account_segments(shared, &req.path)?;
@@ -53,48 +46,11 @@ pub async fn handle(shared: &Arc<Shared>, req: Req, kind: &'static str) -> Outco
             ))
         }
     }
-    let host = shared.host.as_str();
-    if rest.is_empty() {
-        return Ok(xml_ok(StatusCode::OK, docs::user_doc(&shared.store(), host, shared.quota)));
-    }
-    if let Some(pseudo) = pseudo_mount_point(&rest).filter(|_| rest.len() == 2) {
-        let store = shared.store();
-        let body = match pseudo {
-            "Trash" => docs::trash_doc(&store, host),
-            "Links" => docs::search_doc(&store, host, true, 0),
-            _ => docs::search_doc(&store, host, false, req.param("max").and_then(|m| m.parse().ok()).unwrap_or(10)),
-        };
-        return Ok(xml_ok(StatusCode::OK, body));
-    }
     let range = req.header("Range").map(str::to_string);
-    let download = {
-        let store = shared.store();
-        if rest.len() == 1 {
-            let dev = store.device(&rest[0])?;
-            return Ok(xml_ok(StatusCode::OK, docs::device_doc(&store, host, dev, true)));
-        }
-        let shown = format!("/{}/{}", shared.user, rest.join("/"));
-        let Some(id) = store.state.tree.resolve(&rest) else {
-            return Err(if rest.len() == 2 {
-                Failure::no_such_mount_point(shown)
-            } else {
-                Failure::no_such_path(shown)
-            });
-        };
-        let is_file = store.state.tree.get(id).map(|n| n.is_file()).unwrap_or(false);
-        let body = match (kind, is_file) {
-            ("download", true) => None,
-            ("download", false) => return Err(Failure::not_found(format!("{shown} is not a file"))),
-            ("list_recursive", false) => Some(docs::filedirlist_doc(&store, host, id)),
-            ("liststream", false) => Some(docs::liststream_doc(&store, host, id)),
-            ("list_recursive" | "liststream", true) => return Err(Failure::bad_request(format!("{shown} is a file"))),
-            (_, true) => Some(docs::file_doc(&store, host, id, true)),
-            (_, false) => Some(docs::container_doc(&store, host, id, true)),
-        };
-        match body {
-            Some(body) => return Ok(xml_ok(StatusCode::OK, body)),
-            None => id,
-        }
+    let max = req.param("max").and_then(|m| m.parse().ok()).unwrap_or(10);
+    let download = match reads::answer(shared, &rest, kind, max)? {
+        Answer::Document(body) => return Ok(xml_ok(StatusCode::OK, body)),
+        Answer::Bytes(id) => id,
     };
     let revision = match req.param("revision") {
         None => None,

@@ -8,17 +8,11 @@ use crate::emulator::docs;
 use crate::emulator::errors::{Failure, Outcome};
 use crate::emulator::paths::split_decoded;
 use crate::emulator::store::tree::NodeId;
-use crate::emulator::store::{Store, BUILTIN_MOUNT_POINTS, JOTTA};
+use crate::emulator::store::{Store, JOTTA};
 use crate::emulator::{timefmt, Shared};
 use axum::http::StatusCode;
 use axum::response::Response;
 use std::sync::Arc;
-
-fn is_builtin(rest: &[String]) -> bool {
-    rest.len() == 2
-        && rest[0].eq_ignore_ascii_case(JOTTA)
-        && BUILTIN_MOUNT_POINTS.iter().any(|m| m.eq_ignore_ascii_case(&rest[1]))
-}
 
 /// The document answering a change to `id`: files as `<file>`, containers without their listing.
 fn item_doc(store: &Store, host: &str, id: NodeId) -> String {
@@ -59,11 +53,8 @@ pub async fn handle(shared: &Arc<Shared>, req: Req, rest: Vec<String>) -> Outcom
         return Ok(xml_ok(StatusCode::OK, docs::container_doc(&store, host, id, false)));
     }
     if req.flag("dl") || req.flag("dlDir") {
-        if is_builtin(&rest) {
-            return Err(Failure::bad_request(format!("Cannot delete built-in mount point {shown}")));
-        }
         let mut store = shared.store();
-        let Some(id) = store.state.tree.resolve(&rest) else {
+        let Some(id) = store.trash_path(&rest)? else {
             // The service answers success for a missing path; say what would have been deleted.
             let name = rest.last().cloned().unwrap_or_default();
             let mut w = crate::emulator::xml::XmlWriter::document(true);
@@ -74,18 +65,11 @@ pub async fn handle(shared: &Arc<Shared>, req: Req, rest: Vec<String>) -> Outcom
             w.close("file");
             return Ok(xml_ok(StatusCode::OK, w.finish()));
         };
-        store.soft_delete(id)?;
         return Ok(xml_ok(StatusCode::OK, item_doc(&store, host, id)));
     }
     if req.flag("rm") || req.flag("rmDir") {
-        if is_builtin(&rest) {
-            return Err(Failure::bad_request(format!("Cannot delete built-in mount point {shown}")));
-        }
         let mut store = shared.store();
-        let id =
-            store.state.tree.resolve(&rest).ok_or_else(|| Failure::not_found(format!("{shown} does not exist")))?;
-        let parent = store.state.tree.get(id).and_then(|n| n.parent).unwrap_or(0);
-        store.remove(id)?;
+        let parent = store.remove_path(&rest)?;
         let body = if rest.len() == 2 {
             docs::device_doc(&store, host, parent, false)
         } else {
@@ -96,31 +80,13 @@ pub async fn handle(shared: &Arc<Shared>, req: Req, rest: Vec<String>) -> Outcom
     if let Some(dest) = req.param("mv").or(req.param("mvDir")).map(str::to_string) {
         let dest = destination(shared, &dest)?;
         let mut store = shared.store();
-        let src = store
-            .state
-            .tree
-            .resolve_live(&rest)
-            .ok_or_else(|| Failure::not_found(format!("Source file {shown} does not exist")))?;
-        let is_file = store.state.tree.get(src).map(|n| n.is_file()).unwrap_or(false);
-        let moved = if is_file {
-            store.move_file(src, &dest)?
-        } else if rest.len() >= 3 {
-            store.move_folder(src, &dest)?
-        } else {
-            return Err(Failure::bad_request("Mount points cannot be moved"));
-        };
+        let moved = store.move_path(&rest, &dest)?;
         return Ok(xml_ok(StatusCode::OK, item_doc(&store, host, moved)));
     }
     if let Some(dest) = req.param("cp").map(str::to_string) {
         let dest = destination(shared, &dest)?;
         let mut store = shared.store();
-        let src = store
-            .state
-            .tree
-            .resolve_live(&rest)
-            .filter(|id| store.state.tree.get(*id).map(|n| n.is_file()).unwrap_or(false))
-            .ok_or_else(|| Failure::not_found(format!("Source file {shown} does not exist")))?;
-        let copy = store.copy_file(src, &dest)?;
+        let copy = store.copy_path(&rest, &dest)?;
         return Ok(xml_ok(StatusCode::OK, docs::file_doc(&store, host, copy, false)));
     }
     if req.params.contains_key("cphash") {
@@ -163,14 +129,7 @@ fn device_op(shared: &Shared, req: &Req, name: &str) -> Outcome<Response> {
 /// `mode=enableShare` / `mode=disableShare` (GET per the protocol; POST accepted too).
 pub fn share(shared: &Shared, rest: &[String], on: bool) -> Outcome<Response> {
     let mut store = shared.store();
-    let shown = format!("/{}/{}", shared.user, rest.join("/"));
-    let id = store
-        .state
-        .tree
-        .resolve(rest)
-        .filter(|id| store.state.tree.get(*id).map(|n| n.is_file()).unwrap_or(false))
-        .ok_or_else(|| Failure::not_found(format!("{shown} does not exist")))?;
-    store.share(id, on)?;
+    let id = store.share_path(rest, on)?;
     Ok(xml_ok(StatusCode::OK, docs::file_doc(&store, &shared.host, id, false)))
 }
 
@@ -178,7 +137,6 @@ pub fn share(shared: &Shared, rest: &[String], on: bool) -> Outcome<Response> {
 /// transfer — touch an identical live file, restore an identical trashed one, or create/update from
 /// known content. 404 when the bytes would have to be uploaded.
 fn cphash(shared: &Shared, req: &Req, rest: &[String]) -> Outcome<Response> {
-    let shown = format!("/{}/{}", shared.user, rest.join("/"));
     let size: u64 = req
         .header("JSize")
         .and_then(|s| s.trim().parse().ok())
@@ -192,43 +150,7 @@ fn cphash(shared: &Shared, req: &Req, rest: &[String]) -> Outcome<Response> {
     let now = timefmt::now();
     let modified = req.header("JModified").and_then(timefmt::parse_any).unwrap_or(now);
     let created = req.header("JCreated").and_then(timefmt::parse_any).unwrap_or(modified);
-    if rest.len() < 3 {
-        return Err(Failure::bad_request(format!("{shown} is not a file path")));
-    }
     let mut store = shared.store();
-    let tree = &store.state.tree;
-    let same = |id: NodeId| {
-        tree.get(id).and_then(|n| n.file()).and_then(|f| f.current()).map(|r| r.md5 == md5 && r.size == size)
-            == Some(true)
-    };
-    let live = tree.resolve_live(rest);
-    // The most recently trashed identical file at this path, also behind a folder re-created since.
-    let trashed = if live.is_none() {
-        tree.resolve_all(rest)
-            .into_iter()
-            .filter(|id| same(*id))
-            .filter_map(|id| tree.get(id).and_then(|n| n.deleted.map(|d| (d, id))))
-            .max()
-            .map(|(_, id)| id)
-    } else {
-        None
-    };
-    let live_same = live.map(&same).unwrap_or(false);
-    let live_is_folder = live.and_then(|id| tree.get(id)).map(|n| !n.is_file()).unwrap_or(false);
-    let id = if live_is_folder {
-        return Err(Failure::conflict(format!("{shown} is a folder")));
-    } else if let (Some(id), true) = (live, live_same) {
-        store.set_times(id, created, modified)?;
-        id
-    } else if let Some(id) = trashed {
-        store.restore_file(id)?;
-        store.set_times(id, created, modified)?;
-        id
-    } else if store.blobs.has(&md5, size) {
-        let parent = store.mkdir_p(&rest[..rest.len() - 1])?;
-        store.put_content(parent, &rest[rest.len() - 1], &md5, size, created, modified)?
-    } else {
-        return Err(Failure::not_found(format!("{shown}: content not known, upload needed")));
-    };
+    let id = store.cphash(rest, size, &md5, created, modified)?;
     Ok(xml_ok(StatusCode::OK, docs::file_doc(&store, &shared.host, id, false)))
 }

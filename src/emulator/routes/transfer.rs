@@ -93,20 +93,7 @@ pub async fn download(
     id: NodeId,
     revision: Option<u32>,
 ) -> Outcome<Response> {
-    let (path, size, mime) = {
-        let store = shared.store();
-        let file = store.state.tree.get(id).and_then(|n| n.file());
-        let rev = match revision {
-            None => {
-                file.and_then(|f| f.current()).ok_or_else(|| Failure::not_found("File has no completed revision"))?
-            }
-            Some(n) => file
-                .and_then(|f| f.revisions.iter().find(|r| r.number == n))
-                .filter(|r| r.state == crate::emulator::store::tree::RevState::Completed)
-                .ok_or_else(|| Failure::not_found(format!("No completed revision {n} of this file")))?,
-        };
-        (store.blobs.path(&rev.md5, rev.size), rev.size, rev.mime.clone())
-    };
+    let (path, size, mime) = crate::emulator::reads::revision_blob(shared, id, revision)?;
     let (start, end, partial) = match parse_range(range, size) {
         Ok(Some((s, e))) => (s, e, true),
         Ok(None) => (0, size, false),

@@ -3,6 +3,7 @@
 //! runs under one mutex held by the HTTP layer; methods never block on the network, only on small
 //! local file operations (log appends, renames).
 
+pub mod by_path;
 pub mod edit;
 pub mod ops;
 pub mod persist;
