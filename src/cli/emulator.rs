@@ -55,6 +55,8 @@ pub struct EmulatorArgs {
     /// Seed a small sample tree when the data dir is new.
     #[arg(long = "demo-content")]
     pub demo_content: bool,
+    #[command(flatten)]
+    pub _local: super::jotta::LocalOnly,
 }
 
 fn check_rate(name: &str, v: f64) -> Result<(), String> {

@@ -29,7 +29,10 @@ struct Demote {
 }
 
 /// fuser's messages that report nothing wrong.
-const HARMLESS: [&str; 2] = [
+const HARMLESS: [&str; 3] = [
+    // An operation this filesystem does not implement, answered ENOSYS by the library: the caller sees
+    // the errno, and the log of a busy mount would fill with these.
+    "[Not Implemented]",
     // The kernel no longer knows the request being answered: its reader was interrupted or went away
     // while we fetched the bytes. Nobody waits for that reply.
     "Failed to send FUSE reply: No such file or directory",
@@ -85,6 +88,7 @@ mod tests {
     fn only_fusers_harmless_reports_are_demoted() {
         let enoent = "No such file or directory (os error 2)";
         assert!(is_harmless(Level::Error, "fuser::reply", format_args!("Failed to send FUSE reply: {enoent}")));
+        assert!(is_harmless(Level::Warn, "fuser::request", format_args!("[Not Implemented] bmap(ino: 0x2)")));
         let einval = "Invalid argument (os error 22)";
         assert!(is_harmless(Level::Warn, "fuser::session", format_args!("Failed to umount filesystem: {einval}")));
         let enodev = "No such device (os error 19)";
