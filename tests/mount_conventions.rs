@@ -200,3 +200,48 @@ fn inode_figures_look_unlimited_and_ioctls_answer_enotty_quietly() {
     assert!(logged.contains("mounted"), "the log is the daemon's: {logged}");
     assert!(!logged.to_lowercase().contains("ioctl"), "ioctl logged: {logged}");
 }
+
+#[test]
+fn each_background_mount_logs_to_its_own_file_with_time_level_and_pid() {
+    common::fuse_available();
+    let home = tempfile::tempdir().unwrap();
+    let (a, b) = (home.path().join("one"), home.path().join("two"));
+    let mut pids = Vec::new();
+    for (mnt, data) in [(&a, "data-a"), (&b, "data-b")] {
+        std::fs::create_dir(mnt).unwrap();
+        // Two demo accounts (one per data folder), each mount in the background.
+        let status = jottafuse(home.path(), &["demo", mnt.to_str().unwrap()])
+            .env("XDG_DATA_HOME", home.path().join(data))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert!(is_mounted(mnt));
+    }
+    for mnt in [&a, &b] {
+        assert!(Command::new("fusermount3").arg("-u").arg(mnt).status().unwrap().success());
+    }
+    let logs = home.path().join("cache/jottafuse/logs");
+    for mnt in [&a, &b] {
+        let name = format!("{}.log", mnt.to_str().unwrap().trim_matches('/').replace('/', "-"));
+        let file = logs.join(&name);
+        wait_until("the daemon's last line", || {
+            std::fs::read_to_string(&file).unwrap_or_default().contains(&format!("unmounted {}", mnt.display()))
+        });
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.contains(&format!(" on {}", mnt.display())), "{text}");
+        let other = if mnt == &a { &b } else { &a };
+        assert!(!text.contains(other.to_str().unwrap()), "{name} holds only its own mount: {text}");
+        let mut pid = None;
+        for line in text.lines() {
+            let w: Vec<&str> = line.split_whitespace().collect();
+            assert!(w.len() >= 5, "{line}");
+            assert!(w[0].len() >= 20 && w[0].ends_with('Z') && w[0].contains('T'), "time first: {line}");
+            assert!(["ERROR", "WARN", "INFO", "DEBUG", "TRACE"].contains(&w[1]), "level: {line}");
+            assert_eq!(w[2], "pid", "{line}");
+            let p: u32 = w[3].parse().expect("pid");
+            assert_eq!(*pid.get_or_insert(p), p, "one daemon per file: {line}");
+        }
+        pids.push(pid.expect("lines logged"));
+    }
+    assert_ne!(pids[0], pids[1]);
+}

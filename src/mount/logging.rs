@@ -1,15 +1,36 @@
-//! The daemon's log: env_logger to stderr (foreground) or to the log file (background), with fuser's
-//! reports of two harmless events demoted to DEBUG, so that ERROR and WARN in the log always mean
-//! something went wrong.
+//! The daemon's log: env_logger to stderr (foreground) or to the mount's log file (background), one line
+//! per event with the time, level and pid; fuser's reports of harmless events demoted to DEBUG, so that
+//! ERROR and WARN in the log always mean something went wrong.
 
 use log::{Level, Log, Metadata, Record};
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
-pub fn init(debug: bool, log_file: Option<&str>, background: bool) {
+/// The background log of the mount on `mountpoint`: `<cache>/logs/<mount point, / as ->.log`, so two
+/// mounts never share a log and each is found by its mount point (`/home/u/jotta` -> `home-u-jotta.log`).
+pub fn default_log_file(mountpoint: &Path) -> PathBuf {
+    let name: String = mountpoint
+        .to_string_lossy()
+        .trim_matches('/')
+        .chars()
+        .map(|c| if c == '/' || c.is_control() { '-' } else { c })
+        .collect();
+    let name = if name.is_empty() { "root".to_string() } else { name };
+    crate::dirs::cache_dir().join("logs").join(format!("{name}.log"))
+}
+
+pub fn init(debug: bool, log_file: Option<&str>, background: bool, mountpoint: &Path) {
     let default = if debug { "debug" } else { "info" };
     let mut builder = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default));
+    let pid = std::process::id();
+    // `2026-12-03T03:54:09Z INFO  pid 4242 jottafuse::mount: message`, a message over several lines
+    // joined into one.
+    builder.format(move |buf, record| {
+        let text = record.args().to_string().replace(['\n', '\r'], " ");
+        writeln!(buf, "{} {:<5} pid {pid} {}: {text}", buf.timestamp(), record.level(), record.target())
+    });
     if background {
-        let path = log_file.map(PathBuf::from).unwrap_or_else(|| crate::dirs::cache_dir().join("jottafuse.log"));
+        let path = log_file.map(PathBuf::from).unwrap_or_else(|| default_log_file(mountpoint));
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }

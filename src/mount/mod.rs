@@ -66,7 +66,7 @@ pub fn run(req: MountRequest) -> i32 {
             }
         }
     };
-    logging::init(req.debug, req.settings.log_file.as_deref(), readiness.is_background());
+    logging::init(req.debug, req.settings.log_file.as_deref(), readiness.is_background(), &mountpoint);
     bound_allocator();
     match serve(&req, &mountpoint, root, &mut readiness) {
         Ok(()) => 0,
