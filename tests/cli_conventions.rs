@@ -197,3 +197,45 @@ fn shipped_man_pages_and_completions_match_the_command_lines() {
     let bash = ok(&jotta(dir.path(), &["completions", "bash"]));
     assert_eq!(bash.as_bytes(), &std::fs::read(dir.path().join("gen/completions/jotta.bash")).unwrap()[..]);
 }
+
+/// `jotta emulator --data DATA` in the background: the child and the endpoint and token it printed.
+fn emulator(data: &Path) -> (std::process::Child, String, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jotta"))
+        .args(["emulator", "--data"])
+        .arg(data)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn jotta emulator");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let (mut endpoint, mut token) = (String::new(), String::new());
+    while endpoint.is_empty() || token.is_empty() {
+        let line = lines.next().expect("the emulator printed its endpoint and token").expect("line");
+        if let Some(v) = line.strip_prefix("endpoint=") {
+            endpoint = v.to_string();
+        } else if let Some(v) = line.strip_prefix("login_token=") {
+            token = v.to_string();
+        }
+    }
+    (child, endpoint, token)
+}
+
+fn stop(mut child: std::process::Child) {
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn the_emulator_comes_back_on_its_last_port_so_a_saved_login_stays_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, cfg) = (dir.path().join("emu"), dir.path().join("cfg"));
+    let (child, endpoint, token) = emulator(&data);
+    ok(&jotta(&cfg, &["login", &token]));
+    stop(child);
+    let (child, again, _) = emulator(&data);
+    assert_eq!(again, endpoint, "same data folder, same port");
+    let who = ok(&jotta(&cfg, &["whoami"]));
+    assert!(who.contains("user: "), "{who}");
+    stop(child);
+}

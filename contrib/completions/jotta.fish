@@ -168,7 +168,7 @@ complete -c jotta -n "__fish_jotta_using_subcommand scan" -l watch -d 'Keep runn
 complete -c jotta -n "__fish_jotta_using_subcommand scan" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand scan" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand emulator" -l data -d 'Directory holding the emulated account (created if missing)' -r -F
-complete -c jotta -n "__fish_jotta_using_subcommand emulator" -l listen -d 'Address to listen on' -r
+complete -c jotta -n "__fish_jotta_using_subcommand emulator" -l listen -d 'Address to listen on. With port 0 (the default) it takes the port it had last time for this data folder, if free (so a saved login stays valid), else any free port' -r
 complete -c jotta -n "__fish_jotta_using_subcommand emulator" -l user -d 'Internal username of the account' -r
 complete -c jotta -n "__fish_jotta_using_subcommand emulator" -l password -d 'Password for legacy HTTP Basic auth' -r
 complete -c jotta -n "__fish_jotta_using_subcommand emulator" -l quota -d 'Account capacity in bytes (unlimited when absent)' -r
