@@ -45,7 +45,7 @@ echo "contrib: fstab line mounts through mount.fuse3: ok"
 
 # systemd unit: run its ExecStart (with %h expanded and the binary from this build), then ExecStop.
 mkdir -p "$HOME/jotta"
-start=$(sed -n 's/^ExecStart=//p' contrib/systemd/jottafuse.service | sed -e "s|%h/.cargo/bin/|$bin/|" -e "s|%h|$HOME|g")
+start=$(sed -n 's/^ExecStart=//p' contrib/systemd/jottafuse.service | sed -e "s|^jottafuse |$bin/jottafuse |" -e "s|%h|$HOME|g")
 stop=$(sed -n 's/^ExecStop=//p' contrib/systemd/jottafuse.service | sed -e "s|%h|$HOME|g")
 $start &
 unit_pid=$!

@@ -174,6 +174,8 @@ fn a_normal_user_mounts_through_fusermount3() {
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
     let line = mounts.lines().find(|l| l.contains(mnt.to_str().unwrap())).unwrap().to_string();
     assert!(line.contains("user_id=65534"), "mounted for the user: {line}");
+    // fusermount3 mounts it as type fuse.jottafuse, with the account as the source (for findmnt, df -T).
+    assert!(line.starts_with("jotta:/ ") && line.contains(" fuse.jottafuse "), "type and source: {line}");
 
     let file = mnt.join("Jotta/Archive/from-a-user.txt");
     let write = as_nobody(std::path::Path::new("sh"))

@@ -19,7 +19,8 @@ pub struct EmulatorArgs {
     /// Directory holding the emulated account (created if missing).
     #[arg(long = "data", value_name = "DIR")]
     pub data: PathBuf,
-    /// Address to listen on.
+    /// Address to listen on. With port 0 (the default) it takes the port it had last time for this data
+    /// folder, if free (so a saved login stays valid), else any free port.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
     /// Internal username of the account.
@@ -55,6 +56,8 @@ pub struct EmulatorArgs {
     /// Seed a small sample tree when the data dir is new.
     #[arg(long = "demo-content")]
     pub demo_content: bool,
+    #[command(flatten)]
+    pub _local: super::jotta::LocalOnly,
 }
 
 fn check_rate(name: &str, v: f64) -> Result<(), String> {
@@ -120,6 +123,9 @@ async fn wait_for_signal() {
     }
 }
 
+/// The file in the data folder that remembers the address last served, for the next start.
+const LAST_ADDRESS: &str = "last-address";
+
 pub fn run(args: EmulatorArgs) -> ExitCode {
     let config = match args.to_config() {
         Ok(c) => c,
@@ -136,14 +142,31 @@ pub fn run(args: EmulatorArgs) -> ExitCode {
         }
     };
     let (data, listen) = (config.data_dir.clone(), config.listen);
+    let remembered = data.join(LAST_ADDRESS);
     runtime.block_on(async move {
-        let running = match emulator::start(config).await {
+        // Port 0: the address it had last time for this data folder, while that port is free.
+        let last = std::fs::read_to_string(&remembered).ok().and_then(|s| s.trim().parse::<SocketAddr>().ok());
+        let again = match last {
+            Some(addr) if listen.port() == 0 && addr.ip() == listen.ip() => {
+                emulator::start(EmulatorConfig { listen: addr, ..config.clone() }).await.ok()
+            }
+            _ => None,
+        };
+        let started = match again {
+            Some(r) => Ok(r),
+            None => emulator::start(config).await,
+        };
+        let running = match started {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("jotta emulator: cannot serve {} on {listen}: {e}", data.display());
                 return ExitCode::FAILURE;
             }
         };
+        let address = running.endpoint().trim_start_matches("http://").to_string();
+        if let Err(e) = std::fs::write(&remembered, format!("{address}\n")) {
+            eprintln!("jotta emulator: cannot remember the address in {}: {e}", remembered.display());
+        }
         let mut out = std::io::stdout().lock();
         let printed = writeln!(out, "endpoint={}", running.endpoint())
             .and_then(|_| writeln!(out, "login_token={}", running.login_token()))

@@ -11,17 +11,20 @@ use std::process::ExitCode;
 #[command(
     name = "jottafuse",
     version,
+    override_usage = "jottafuse [OPTIONS] [SOURCE] MOUNTPOINT",
     about = "Mount your JottaCloud account as a folder",
     after_help = "SOURCE: `jotta:` (the account saved by `jotta login`), `jotta:/Device/MountPoint[/path]` \
 (a subtree), or `demo` (the embedded demo account).\n\
 OPTIONS (-o, comma separated): ro, allow_other, allow_root, default_permissions, auto_unmount, uid=N, gid=N, \
-umask=OCTAL, fsname=NAME, root=/Device/MountPoint[/path], demo, endpoint=URL, dir_cache=SECS, attr_cache=SECS, \
+umask=OCTAL, fsname=NAME, nonempty (mount over a folder that holds files, hiding them), \
+root=/Device/MountPoint[/path], demo, endpoint=URL, config_dir=DIR, dir_cache=SECS, attr_cache=SECS, \
 threads=N, log_file=PATH, cache_dir=PATH, writeback_delay=SECS, uploads=N, drain_timeout=SECS, \
 read_ahead_kb=N, cache_entries=N, direct_io (reads skip the page cache: faster one-pass streaming, no \
 caching across opens); fstab words such as defaults, _netdev, noauto, user are accepted and ignored."
 )]
 pub struct JottafuseArgs {
-    /// `[SOURCE] MOUNTPOINT`
+    /// `jotta:` (the saved login; the default), `jotta:/Device/MountPoint[/path]` (a subtree) or `demo`,
+    /// then the folder to mount on.
     #[arg(num_args = 1..=2, required = true, value_name = "[SOURCE] MOUNTPOINT")]
     positional: Vec<String>,
     /// Mount options, comma separated (repeatable).
@@ -30,7 +33,7 @@ pub struct JottafuseArgs {
     /// Stay in the foreground (logs go to stderr).
     #[arg(short = 'f', long)]
     foreground: bool,
-    /// Debug logging (implies nothing else; combine with -f to see it).
+    /// Debug logging, in the foreground (implies -f, as in libfuse and sshfs).
     #[arg(short = 'd', long)]
     debug: bool,
     /// Mount only this subtree, e.g. /Jotta/Archive.
@@ -42,6 +45,9 @@ pub struct JottafuseArgs {
     /// Service base URL (an emulator); default: what `jotta login` saved, else the real service.
     #[arg(long, env = "JOTTA_ENDPOINT")]
     endpoint: Option<String>,
+    /// Folder holding the saved login, as for `jotta` (default: $XDG_CONFIG_HOME/jottafuse).
+    #[arg(long, env = "JOTTA_CONFIG_DIR", value_name = "DIR")]
+    config_dir: Option<PathBuf>,
 }
 
 /// Turn the command line into a request; errors are the one line the user sees.
@@ -75,7 +81,12 @@ pub fn parse_request(args: JottafuseArgs) -> Result<MountRequest, String> {
     if args.endpoint.is_some() && settings.endpoint.is_none() {
         settings.endpoint = args.endpoint.clone();
     }
-    Ok(MountRequest { mountpoint: PathBuf::from(mountpoint), settings, foreground: args.foreground, debug: args.debug })
+    if let (Some(dir), None) = (&args.config_dir, &settings.config_dir) {
+        settings.config_dir = Some(dir.to_string_lossy().into_owned());
+    }
+    // -d stays in the foreground, as libfuse and sshfs do: debug output is for a terminal.
+    let foreground = args.foreground || args.debug;
+    Ok(MountRequest { mountpoint: PathBuf::from(mountpoint), settings, foreground, debug: args.debug })
 }
 
 pub fn main() -> ExitCode {

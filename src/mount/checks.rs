@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 /// Resolve and vet the mount point; the error is the one line the user sees.
-pub fn check_mountpoint(path: &Path) -> Result<PathBuf, String> {
+/// `nonempty`: a folder that holds files is fine (`-o nonempty`).
+pub fn check_mountpoint(path: &Path, nonempty: bool) -> Result<PathBuf, String> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
@@ -32,6 +33,18 @@ pub fn check_mountpoint(path: &Path) -> Result<PathBuf, String> {
             abs.display(),
             abs.display()
         ));
+    }
+    // The mount would hide what the folder holds until it is unmounted: refuse unless asked (rclone's rule).
+    if !nonempty {
+        let mut entries =
+            std::fs::read_dir(&abs).map_err(|e| format!("cannot read mount point {}: {e}", abs.display()))?;
+        if entries.next().is_some() {
+            return Err(format!(
+                "mount point {} is not empty: mounting would hide its files; use an empty folder, or -o nonempty to \
+                 mount over them anyway",
+                abs.display()
+            ));
+        }
     }
     Ok(abs)
 }
@@ -75,11 +88,15 @@ mod tests {
     fn missing_and_file_mountpoints_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope");
-        assert!(check_mountpoint(&missing).unwrap_err().contains("does not exist"));
+        assert!(check_mountpoint(&missing, false).unwrap_err().contains("does not exist"));
         let file = dir.path().join("f");
         std::fs::write(&file, b"x").unwrap();
-        assert!(check_mountpoint(&file).unwrap_err().contains("not a folder"));
-        assert!(check_mountpoint(dir.path()).is_ok());
-        assert!(check_mountpoint(Path::new("/proc")).unwrap_err().contains("already a mount point"));
+        assert!(check_mountpoint(&file, false).unwrap_err().contains("not a folder"));
+        let refused = check_mountpoint(dir.path(), false).unwrap_err();
+        assert!(refused.contains("not empty") && refused.contains("-o nonempty"), "{refused}");
+        assert!(check_mountpoint(dir.path(), true).is_ok());
+        std::fs::remove_file(&file).unwrap();
+        assert!(check_mountpoint(dir.path(), false).is_ok());
+        assert!(check_mountpoint(Path::new("/proc"), true).unwrap_err().contains("already a mount point"));
     }
 }

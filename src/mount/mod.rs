@@ -41,7 +41,7 @@ pub fn run(req: MountRequest) -> i32 {
         eprintln!("jottafuse: {e}");
         return 1;
     }
-    let mountpoint = match checks::check_mountpoint(&req.mountpoint) {
+    let mountpoint = match checks::check_mountpoint(&req.mountpoint, req.settings.nonempty) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("jottafuse: {e}");
@@ -66,7 +66,7 @@ pub fn run(req: MountRequest) -> i32 {
             }
         }
     };
-    logging::init(req.debug, req.settings.log_file.as_deref(), readiness.is_background());
+    logging::init(req.debug, req.settings.log_file.as_deref(), readiness.is_background(), &mountpoint);
     bound_allocator();
     match serve(&req, &mountpoint, root, &mut readiness) {
         Ok(()) => 0,
@@ -137,6 +137,9 @@ fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mu
             let mut o = ConnectOptions::default();
             if req.settings.endpoint.is_some() {
                 o.endpoint = req.settings.endpoint.clone();
+            }
+            if let Some(dir) = &req.settings.config_dir {
+                o.config_dir = PathBuf::from(dir);
             }
             o
         }

@@ -21,6 +21,10 @@ pub struct MountSettings {
     pub threads: Option<usize>,
     pub cache_entries: Option<usize>,
     pub endpoint: Option<String>,
+    /// Folder holding the saved login (default: $XDG_CONFIG_HOME/jottafuse), as `jotta --config-dir`.
+    pub config_dir: Option<String>,
+    /// Mount over a folder that holds files (hiding them while mounted).
+    pub nonempty: bool,
     pub log_file: Option<String>,
     /// Staging files and the upload journal (default: $XDG_CACHE_HOME/jottafuse).
     pub cache_dir: Option<String>,
@@ -93,6 +97,7 @@ impl MountSettings {
                 ("noatime", None) => self.fuse_options.push(MountOption::NoAtime),
                 ("demo", None) => self.demo = true,
                 ("direct_io", None) => self.direct_io = true,
+                ("nonempty", None) => self.nonempty = true,
                 ("uid", Some(v)) => self.uid = Some(parse_u32(key, v, 10)?),
                 ("gid", Some(v)) => self.gid = Some(parse_u32(key, v, 10)?),
                 ("umask", Some(v)) => self.umask = Some(parse_u32(key, v, 8)? & 0o777),
@@ -100,6 +105,7 @@ impl MountSettings {
                 ("subtype", Some(v)) => self.fuse_options.push(MountOption::Subtype(v.to_string())),
                 ("root", Some(v)) => self.root = Some(v.to_string()),
                 ("endpoint", Some(v)) => self.endpoint = Some(v.to_string()),
+                ("config_dir", Some(v)) => self.config_dir = Some(v.to_string()),
                 ("log_file", Some(v)) => self.log_file = Some(v.to_string()),
                 ("cache_dir", Some(v)) => self.cache_dir = Some(v.to_string()),
                 ("writeback_delay", Some(v)) => self.writeback_delay = Some(parse_secs(key, v)?),

@@ -108,14 +108,42 @@ pub fn decode_login_token(token: &str) -> RemoteResult<LoginToken> {
 /// Log in with a personal login token: discover the token endpoint, exchange the one-time secret for an
 /// access and refresh token, look up the internal username, save everything (endpoint included) under
 /// `config_dir`, and return the account document. `endpoint` `None` means the real service.
+///
+/// The token names its own service (`well_known_link`): without `endpoint` that service is used; an
+/// `endpoint` that names another one is refused before the single-use token is spent, and so is a
+/// service that cannot be reached (the token is only sent once its service has answered).
 pub async fn login(token: &str, endpoint: Option<&str>, config_dir: &Path) -> RemoteResult<AccountInfo> {
     let lt = decode_login_token(token)?;
-    let endpoint = endpoint.map(str::trim).filter(|e| !e.is_empty());
+    check_transport(&lt.well_known_link)?;
+    let token_service = token_service(&lt.well_known_link)?;
+    let given = endpoint.map(str::trim).filter(|e| !e.is_empty());
+    if let Some(given) = given {
+        check_transport(given)?;
+        if !same_service(given, token_service.as_deref()) {
+            let theirs = token_service.as_deref().unwrap_or("the real JottaCloud service");
+            let way_out = match &token_service {
+                Some(s) => format!("use --endpoint {s}, or leave --endpoint out"),
+                None => "leave --endpoint (and JOTTA_ENDPOINT) out".to_string(),
+            };
+            return Err(RemoteError::Config(format!(
+                "this login token is for {theirs}, not {given}; {way_out} (the token was not used)"
+            )));
+        }
+    }
+    let endpoint = token_service.as_deref();
     let endpoints = Endpoints::from_override(endpoint);
     endpoints.check()?;
-    check_transport(&lt.well_known_link)?;
     let client = http::build_client()?;
     let policy = RetryPolicy::default();
+    // The service must answer before the token is spent: a session saved for a host that cannot be reached
+    // would be a wasted token. Any HTTP answer will do; only a connection that fails counts.
+    let probe = endpoints.api_url("");
+    if let Err(e) = client.get(&probe).send().await {
+        return Err(RemoteError::Unreachable(format!(
+            "cannot reach {probe} ({}); the login token was not used: try again when the service answers",
+            http::one_line(&e)
+        )));
+    }
 
     let discovery =
         http::send_plain(&policy, Idempotency::Idempotent, "OIDC discovery", || client.get(&lt.well_known_link))
@@ -168,6 +196,34 @@ pub async fn login(token: &str, endpoint: Option<&str>, config_dir: &Path) -> Re
         HttpRemote::connect(ConnectOptions { config_dir: config_dir.to_path_buf(), endpoint: None, retry: policy })
             .await?;
     remote.account().await
+}
+
+/// The service a token's `well_known_link` names: `None` for the real JottaCloud (its OIDC host is
+/// `id.jottacloud.com`, its files are on the real hosts), else the base URL in front of the link's
+/// `/auth/realms/...` path (an emulator serves everything under one base).
+pub fn token_service(well_known_link: &str) -> RemoteResult<Option<String>> {
+    let url = reqwest::Url::parse(well_known_link).map_err(|e| {
+        RemoteError::Config(format!("the login token's service link '{well_known_link}' is not a URL ({e})"))
+    })?;
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    if host == "jottacloud.com" || host.ends_with(".jottacloud.com") {
+        return Ok(None);
+    }
+    let path = url.path();
+    let prefix = path.find("/auth/").map(|i| &path[..i]).unwrap_or("");
+    let mut base = url.origin().ascii_serialization();
+    base.push_str(prefix.trim_end_matches('/'));
+    Ok(Some(base))
+}
+
+/// Whether an `--endpoint` names the service a token is for (`None`: the real one).
+fn same_service(given: &str, token: Option<&str>) -> bool {
+    let Some(token) = token else { return false };
+    let norm = |u: &str| match reqwest::Url::parse(u.trim()) {
+        Ok(p) => format!("{}{}", p.origin().ascii_serialization(), p.path().trim_end_matches('/')),
+        Err(_) => u.trim().trim_end_matches('/').to_string(),
+    };
+    norm(given) == norm(token)
 }
 
 // ---------------------------------------------------------------------------------------------------------

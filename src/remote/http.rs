@@ -165,8 +165,18 @@ pub(crate) fn error_from_reply(status: u16, body: &[u8], what: &str) -> RemoteEr
         (status, msg, String::new())
     };
     let message = clip(&message);
-    let detail = if message.is_empty() { what.to_string() } else { format!("{what}: {message}") };
     let has = |needle: &str| message.contains(needle) || error_id.contains(needle);
+    // The service's own words (Java exception names, its internal paths) go to the debug log; the user
+    // sees the operation and path, and the cause in plain words.
+    log::debug!("{what}: HTTP {status}, code {code}, service says: {message} {error_id}");
+    let plain = plain_words(&message);
+    let detail = if plain.is_empty() { what.to_string() } else { format!("{what}: {plain}") };
+    // For a missing or already existing item, the path says it all: `not found: /Jotta/Archive/x`.
+    let path_only = || match what.split_once(' ') {
+        Some((_, path)) if path.starts_with('/') && !path.contains(' ') => path.to_string(),
+        _ => what.to_string(),
+    };
+    let gone = || RemoteError::NotFound(path_only());
 
     if has("CorruptUpload") {
         return RemoteError::Corrupt(detail);
@@ -175,13 +185,13 @@ pub(crate) fn error_from_reply(status: u16, body: &[u8], what: &str) -> RemoteEr
         return RemoteError::Incomplete(detail);
     }
     if has("UniqueFileException") {
-        return RemoteError::AlreadyExists(detail);
+        return RemoteError::AlreadyExists(path_only());
     }
     match code {
         401 => RemoteError::Unauthorized(detail),
         403 => RemoteError::Forbidden(detail),
-        404 => RemoteError::NotFound(detail),
-        409 => RemoteError::AlreadyExists(detail),
+        404 => gone(),
+        409 => RemoteError::AlreadyExists(path_only()),
         416 => RemoteError::RangeNotSatisfiable(detail),
         420 => RemoteError::Incomplete(detail),
         460 => RemoteError::QuotaExceeded(detail),
@@ -190,9 +200,31 @@ pub(crate) fn error_from_reply(status: u16, body: &[u8], what: &str) -> RemoteEr
         400 if has("IllegalArgumentException") || has("validate") || has("nvalid name") || has("nvalid path") => {
             RemoteError::InvalidName(detail)
         }
-        _ if has("NoSuchFile") || has("NoSuchPath") || has("NoSuchMountPoint") => RemoteError::NotFound(detail),
+        _ if has("NoSuchFile") || has("NoSuchPath") || has("NoSuchMountPoint") => gone(),
         _ if has("BadCredentials") => RemoteError::Unauthorized(detail),
         _ => RemoteError::Protocol(format!("{detail} (HTTP {code})")),
+    }
+}
+
+/// A service message without its exception class names (`no.jotta.backup.errors.NoSuchPathException:`,
+/// `java.lang.IllegalArgumentException:`) and the HTTP reason in brackets that repeats the status.
+fn plain_words(message: &str) -> String {
+    let words: Vec<&str> = message
+        .split_whitespace()
+        .filter(|w| {
+            let w = w.trim_end_matches(':');
+            !(w.ends_with("Exception") || w.ends_with("Error") && w.contains('.'))
+        })
+        .collect();
+    let text = words.join(" ");
+    let text = text.trim().trim_start_matches(':').trim();
+    match text.rfind(" (") {
+        Some(i)
+            if text.ends_with(')') && text[i + 2..text.len() - 1].chars().all(|c| c.is_alphabetic() || c == ' ') =>
+        {
+            text[..i].trim().to_string()
+        }
+        _ => text.to_string(),
     }
 }
 
@@ -816,7 +848,14 @@ mod tests {
             let shown = e.to_string();
             assert!(shown.contains("/Jotta/Archive/x"), "names the path: {shown}");
             assert!(!shown.contains('\n'), "one line: {shown}");
+            assert!(!shown.contains("Exception"), "no service exception names: {shown}");
         }
+        let e = error_from_reply(
+            404,
+            xml_err(404, "no.jotta.backup.errors.NoSuchPathException: /u/x").as_bytes(),
+            "stat /Jotta/Archive/nope.txt",
+        );
+        assert_eq!(e.to_string(), "not found: /Jotta/Archive/nope.txt");
     }
 
     #[tokio::test]

@@ -18,6 +18,14 @@ pub struct RemotePath {
 }
 
 /// Check one name against the service's rules; the error names the rule that was broken.
+/// Mount points the service lists but that are not folders (search results, not trees; §4.9).
+pub const PSEUDO_MOUNT_POINTS: [&str; 3] = ["Latest", "Links", "Trash"];
+
+/// Whether a mount point name is one of `PSEUDO_MOUNT_POINTS` (names compare case-insensitively).
+pub fn is_pseudo_mount_point(name: &str) -> bool {
+    PSEUDO_MOUNT_POINTS.iter().any(|p| p.eq_ignore_ascii_case(name))
+}
+
 pub fn validate_name(name: &str) -> RemoteResult<()> {
     if name.is_empty() {
         return Err(RemoteError::InvalidName("empty name".into()));
@@ -106,6 +114,12 @@ impl RemotePath {
 
     pub fn mount_point(&self) -> Option<&str> {
         self.segments.get(1).map(String::as_str)
+    }
+
+    /// Whether the path is, or lies under, one of the mount points the service lists that are search
+    /// results rather than folders (`Latest`, `Links`, `Trash`): nothing lists or opens them as folders.
+    pub fn in_pseudo_mount_point(&self) -> bool {
+        self.mount_point().is_some_and(is_pseudo_mount_point)
     }
 
     /// Percent-encoded path for a JFS URL, without a leading slash: `Jotta/Archive/a%20b`.

@@ -23,8 +23,8 @@ pub mod scan_guard;
 pub mod scan_local;
 pub mod scan_report;
 pub mod scan_run;
-pub mod stop;
 pub mod staging;
+pub mod stop;
 pub mod transfer;
 pub mod trash;
 

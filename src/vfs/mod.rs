@@ -39,9 +39,6 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use upload_queue::UploadQueue;
 
-/// Mount points the service lists but that are not folders (search results, not trees).
-const PSEUDO_MOUNT_POINTS: [&str; 3] = ["Latest", "Links", "Trash"];
-
 #[derive(Debug, Clone)]
 pub struct VfsConfig {
     /// What the mount's root shows: `/` (devices) or a subtree such as `/Jotta/Archive`.
@@ -380,7 +377,7 @@ impl<R: Remote> JottaFs<R> {
             NodeKind::Device => {
                 let dev = self.online(self.remote.device(path))?;
                 for mp in dev.mount_points {
-                    if mp.deleted.is_some() || PSEUDO_MOUNT_POINTS.iter().any(|p| p.eq_ignore_ascii_case(&mp.name)) {
+                    if mp.deleted.is_some() || crate::remote::path::is_pseudo_mount_point(&mp.name) {
                         continue;
                     }
                     out.push((mp.name, NodeKind::Folder, mp.modified.unwrap_or(fallback), None));

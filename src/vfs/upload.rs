@@ -499,6 +499,11 @@ impl<R: Remote> JottaFs<R> {
         left
     }
 
+    /// How many names (inodes) the mount holds in memory now: what `df -i` reports as used.
+    pub fn entries_known(&self) -> usize {
+        lock(&self.table).node_count()
+    }
+
     pub fn status(&self) -> StatusReport {
         let (pending, stats) = self.queue.report();
         let cached_entries = lock(&self.table).node_count();

@@ -20,7 +20,11 @@ pub(super) async fn login(token: Option<&str>, endpoint: Option<&str>, opts: &Co
     if token.is_empty() {
         return Err(Failure::Usage("no login token given (pass it as an argument or on stdin)".into()));
     }
-    let account = crate::remote::auth::login(&token, endpoint, &opts.config_dir).await?;
+    // A token that cannot be used as given (malformed, or for another service than --endpoint) is a usage error.
+    let account = crate::remote::auth::login(&token, endpoint, &opts.config_dir).await.map_err(|e| match e {
+        crate::remote::RemoteError::Config(_) => Failure::Usage(e.to_string()),
+        e => Failure::from(e),
+    })?;
     println!("logged in as {} ({} devices)", account.username, account.devices.len());
     Ok(())
 }

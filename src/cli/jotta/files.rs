@@ -52,6 +52,10 @@ pub(super) async fn ls(ctx: &Ctx, input: &str, style: LsStyle) -> CmdResult {
         }
         1 => {
             for mp in r.device(&path).await?.mount_points {
+                // Latest, Links, Trash: search results the service lists among the mount points, not folders.
+                if crate::remote::path::is_pseudo_mount_point(&mp.name) {
+                    continue;
+                }
                 if mp.deleted.is_some() == style.deleted {
                     entries.push(Entry { size: mp.size, ..Entry::folder(mp.name, mp.modified, mp.deleted) });
                 }

@@ -10,6 +10,7 @@
 mod account;
 mod backup;
 mod files;
+mod generate;
 mod history;
 mod indexes;
 mod present;
@@ -23,6 +24,7 @@ use std::process::ExitCode;
 
 /// Kept here for callers of the earlier single-file `put` (tests hash with it).
 pub use crate::sync::transfer::hash_file;
+pub(crate) use generate::LocalOnly;
 
 #[derive(Parser, Debug)]
 #[command(name = "jotta", version, about = "JottaCloud from the terminal: account, files, trash, revisions, links")]
@@ -44,7 +46,10 @@ pub struct JottaArgs {
 enum Command {
     /// Log in with a personal login token (from the web UI: Settings > Security > Personal login token).
     /// Reads the token from stdin when not given.
-    Login { token: Option<String> },
+    Login {
+        /// The personal login token; it names its own service, so no --endpoint is needed.
+        token: Option<String>,
+    },
     /// Forget the saved login.
     Logout,
     /// Show the account: user, storage used of total, devices and their mount points.
@@ -55,6 +60,7 @@ enum Command {
     },
     /// List the account (`/`), a device, or a folder. Paths without a device mean /Jotta: `Archive/x`.
     Ls {
+        /// What to list: `/`, a device (`/Jotta`), or a folder (`Archive/photos`).
         #[arg(default_value = "/")]
         path: String,
         /// Long format: size, modification time, md5.
@@ -72,7 +78,9 @@ enum Command {
     },
     /// Upload a file, or a folder with -r. A remote path ending in `/` keeps the local name.
     Put {
+        /// The local file, or folder with -r.
         local: PathBuf,
+        /// Where it goes: a remote file path, or a folder ending in `/` to keep the local name.
         remote: String,
         /// Upload a folder and everything in it.
         #[arg(short, long)]
@@ -87,7 +95,9 @@ enum Command {
     /// Download a file, or a folder with -r. Files appear only once complete and md5-verified; an
     /// interrupted download continues where it stopped when run again.
     Get {
+        /// The remote file, or folder with -r.
         remote: String,
+        /// Where it goes: a local folder, or the file's new name (default: the current folder).
         local: Option<PathBuf>,
         /// Download a folder and everything in it.
         #[arg(short, long)]
@@ -101,6 +111,7 @@ enum Command {
     },
     /// Create a folder.
     Mkdir {
+        /// The folder to create, inside a mount point (`Archive/new`).
         path: String,
         /// Create missing parents too; an existing folder is fine.
         #[arg(short, long)]
@@ -108,6 +119,7 @@ enum Command {
     },
     /// Move a file (or a folder with -r) to the trash.
     Rm {
+        /// The file or folder to remove.
         path: String,
         /// Remove a folder and everything in it.
         #[arg(short, long)]
@@ -117,20 +129,37 @@ enum Command {
         permanent: bool,
     },
     /// Move or rename a file or folder on the server (into TO when TO is a folder).
-    Mv { from: String, to: String },
+    Mv {
+        /// The file or folder to move.
+        from: String,
+        /// Its new path, or the folder to move it into.
+        to: String,
+    },
     /// Copy a file (or a folder with -r) on the server; no bytes travel.
     Cp {
+        /// The file or folder to copy.
         from: String,
+        /// The copy's path, or the folder to copy it into.
         to: String,
+        /// Copy a folder and everything in it.
         #[arg(short, long)]
         recursive: bool,
     },
     /// Write a file's content to stdout.
-    Cat { path: String },
+    Cat {
+        /// The remote file to print.
+        path: String,
+    },
     /// Make a file public and print its link (fetchable without credentials).
-    Share { path: String },
+    Share {
+        /// The remote file to share.
+        path: String,
+    },
     /// Revoke a file's public link.
-    Unshare { path: String },
+    Unshare {
+        /// The shared remote file.
+        path: String,
+    },
     /// List the trash, or restore from it, or empty it.
     Trash {
         #[command(subcommand)]
@@ -142,6 +171,7 @@ enum Command {
     /// List the versions of a file, fetch one, or make one current.
     #[command(args_conflicts_with_subcommands = true)]
     Revisions {
+        /// The remote file whose versions to list.
         path: Option<String>,
         #[command(subcommand)]
         action: Option<RevisionAction>,
@@ -154,6 +184,8 @@ enum Command {
         /// Print the raw status documents as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        _local: generate::LocalOnly,
     },
     /// Back up a local folder to /Device/MountPoint/Folder as a one-way mirror: upload new and changed
     /// files, trash what was deleted locally, create and remove folders to match.
@@ -172,12 +204,31 @@ enum Command {
     Sync(indexes::SyncArgs),
     /// Run the protocol-faithful JottaCloud emulator (for tests, benchmarks and the demo).
     Emulator(super::emulator::EmulatorArgs),
+    /// Print the shell completion script of `jotta` (e.g. `jotta completions bash > /etc/bash_completion.d/jotta`).
+    Completions {
+        /// The shell the script is for.
+        shell: clap_complete::Shell,
+        #[command(flatten)]
+        _local: generate::LocalOnly,
+    },
+    /// Write the man pages and shell completions of both programs into DIR/man and DIR/completions
+    /// (how contrib/man and contrib/completions are made: `jotta generate-docs contrib`).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// The folder to write into.
+        dir: PathBuf,
+        #[command(flatten)]
+        _local: generate::LocalOnly,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 enum TrashAction {
     /// Bring a trashed file or folder back to where it was (give the path it had).
-    Restore { path: String },
+    Restore {
+        /// The path the file or folder had before it was trashed.
+        path: String,
+    },
     /// Delete everything in the trash for good.
     Empty,
 }
@@ -186,13 +237,21 @@ enum TrashAction {
 enum RevisionAction {
     /// Download revision N of a file to LOCAL.
     Get {
+        /// The remote file.
         path: String,
+        /// The revision number (as `jotta revisions PATH` lists them).
         number: u32,
+        /// The local file to write.
         #[arg(short, long)]
         output: PathBuf,
     },
     /// Make revision N the current version (no bytes are uploaded).
-    Restore { path: String, number: u32 },
+    Restore {
+        /// The remote file.
+        path: String,
+        /// The revision number to make current.
+        number: u32,
+    },
 }
 
 /// How a command failed, and so its exit code.
@@ -231,8 +290,11 @@ pub fn main() -> ExitCode {
     if let Command::Emulator(a) = args.command {
         return super::emulator::run(a);
     }
-    if let Command::Status { json } = args.command {
+    if let Command::Status { json, .. } = args.command {
         return account::status(json);
+    }
+    if let Some(code) = generate::run(&args.command) {
+        return code;
     }
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).try_init();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -285,10 +347,18 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     pub async fn path(&self, input: &str) -> Result<RemotePath, Failure> {
-        paths::resolve_remote(&self.remote, input).await.map_err(|e| match e {
+        let path = paths::resolve_remote(&self.remote, input).await.map_err(|e| match e {
             RemoteError::InvalidName(m) => Failure::Usage(format!("invalid path: {m}")),
             e => Failure::Failed(e.to_string()),
-        })
+        })?;
+        if path.in_pseudo_mount_point() {
+            let mp = path.segments()[..2].join("/");
+            return Err(Failure::Usage(format!(
+                "/{mp} cannot be opened: Latest, Links and Trash are search results the service lists beside \
+                 the mount points, not folders (see `jotta trash` and `jotta share`)"
+            )));
+        }
+        Ok(path)
     }
 }
 
@@ -302,7 +372,9 @@ async fn dispatch(args: JottaArgs) -> CmdResult {
         | Command::Scan(_)
         | Command::Index { .. }
         | Command::Archive { .. }
-        | Command::Sync(_) => {
+        | Command::Sync(_)
+        | Command::Completions { .. }
+        | Command::GenerateDocs { .. } => {
             unreachable!("handled before dispatch")
         }
         _ => {}
@@ -347,7 +419,9 @@ async fn dispatch(args: JottaArgs) -> CmdResult {
         | Command::Scan(_)
         | Command::Index { .. }
         | Command::Archive { .. }
-        | Command::Sync(_) => {
+        | Command::Sync(_)
+        | Command::Completions { .. }
+        | Command::GenerateDocs { .. } => {
             unreachable!("handled above")
         }
     }
