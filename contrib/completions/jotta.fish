@@ -183,7 +183,7 @@ complete -c jotta -n "__fish_jotta_using_subcommand index; and not __fish_seen_s
 complete -c jotta -n "__fish_jotta_using_subcommand index; and not __fish_seen_subcommand_from create diff show help" -f -a "diff" -d 'What was added, changed and removed going from OLD to NEW (folders end with `/`)'
 complete -c jotta -n "__fish_jotta_using_subcommand index; and not __fish_seen_subcommand_from create diff show help" -f -a "show" -d 'Show what an index holds: its source, when it was taken, its entries'
 complete -c jotta -n "__fish_jotta_using_subcommand index; and not __fish_seen_subcommand_from create diff show help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subcommand_from create" -s o -l output -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subcommand_from create" -s o -l output -d 'Where to write the index' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subcommand_from create" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subcommand_from create" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subcommand_from create" -l md5 -d 'Local folders: compute every file\'s md5 (cached ones are always included). Remote folders always carry the server\'s md5s'
@@ -215,7 +215,7 @@ complete -c jotta -n "__fish_jotta_using_subcommand archive; and not __fish_seen
 complete -c jotta -n "__fish_jotta_using_subcommand archive; and __fish_seen_subcommand_from create" -l source -d 'A local folder or `jotta:/Device/MountPoint/path` (only its new and changed files are fetched)' -r
 complete -c jotta -n "__fish_jotta_using_subcommand archive; and __fish_seen_subcommand_from create" -l against -d 'The index of the copy to bring up to date' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand archive; and __fish_seen_subcommand_from create" -l from -d 'Timeline: describe the source by this later index instead of walking it (its files must still be as indexed)' -r -F
-complete -c jotta -n "__fish_jotta_using_subcommand archive; and __fish_seen_subcommand_from create" -s o -l output -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand archive; and __fish_seen_subcommand_from create" -s o -l output -d 'Where to write the archive (`.gz`/`.tgz` compresses it)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand archive; and __fish_seen_subcommand_from create" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand archive; and __fish_seen_subcommand_from create" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand archive; and __fish_seen_subcommand_from create" -l gzip

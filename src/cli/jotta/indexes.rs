@@ -41,7 +41,9 @@ impl CompareArgs {
 pub enum IndexAction {
     /// Write the index of a local folder or of a remote folder (`jotta:/Jotta/Archive/x`) to FILE.
     Create {
+        /// The tree to index: a local folder or `jotta:/Device/MountPoint/path`.
         path: String,
+        /// Where to write the index.
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
         /// Local folders: compute every file's md5 (cached ones are always included). Remote folders
@@ -51,7 +53,9 @@ pub enum IndexAction {
     },
     /// What was added, changed and removed going from OLD to NEW (folders end with `/`).
     Diff {
+        /// The earlier index.
         old: PathBuf,
+        /// The later index.
         new: PathBuf,
         #[command(flatten)]
         compare: CompareArgs,
@@ -61,6 +65,7 @@ pub enum IndexAction {
     },
     /// Show what an index holds: its source, when it was taken, its entries.
     Show {
+        /// The index file to show.
         file: PathBuf,
         /// List every entry (path, size, mtime, md5).
         #[arg(short, long)]
@@ -83,6 +88,7 @@ pub enum ArchiveAction {
         /// still be as indexed).
         #[arg(long, value_name = "LATER.idx")]
         from: Option<PathBuf>,
+        /// Where to write the archive (`.gz`/`.tgz` compresses it).
         #[arg(short, long, value_name = "ARCHIVE")]
         output: PathBuf,
         #[arg(long)]
@@ -93,7 +99,9 @@ pub enum ArchiveAction {
     /// Bring TARGETDIR up to date from ARCHIVE: checks TARGETDIR still matches the index the archive was
     /// made against, verifies every file's md5, replaces files atomically; safe to run again.
     Apply {
+        /// The archive made by `jotta archive create`.
         archive: PathBuf,
+        /// The local folder to bring up to date.
         target: PathBuf,
         /// Add and update only; keep files the source deleted (and files added at the target).
         #[arg(long)]
