@@ -15,7 +15,7 @@ use super::reads::{self, Answer};
 use super::store::uploads::{AllocateRequest, Allocation};
 use super::{docs, open_shared, EmulatorConfig, FaultConfig, Shared};
 use crate::remote::http::{error_from_reply, listing_reply, mkdir_reply, need_depth, public_uri, stat_reply};
-use crate::remote::{time, xml, ByteStream, Endpoints, Remote, RemoteError, RemoteResult};
+use crate::remote::{xml, ByteStream, Endpoints, Remote, RemoteError, RemoteResult};
 use crate::remote::{AccountInfo, DeviceListing, FileInfo, Item, Listing, PurgeCounts, RemotePath, Tree, UnixTime};
 use crate::remote::{UploadOutcome, UploadRequest};
 use axum::http::StatusCode;
@@ -320,22 +320,7 @@ impl Remote for InProcessRemote {
     async fn upload(&self, path: &RemotePath, req: &UploadRequest) -> RemoteResult<UploadOutcome> {
         need_depth(path, 3, "upload")?;
         let what = format!("upload {path}");
-        let md5 = req.md5.trim().to_ascii_lowercase();
-        if md5.len() != 32 || !md5.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(RemoteError::Io(format!("{what}: md5 '{}' is not 32 hex digits", req.md5)));
-        }
-        let local_len = std::fs::metadata(&req.source)
-            .map_err(|e| RemoteError::Io(format!("{what}: cannot read {}: {e}", req.source.display())))?
-            .len();
-        if local_len != req.size {
-            return Err(RemoteError::Io(format!(
-                "{what}: {} is now {local_len} bytes, not the {} that were hashed; it changed while queued",
-                req.source.display(),
-                req.size
-            )));
-        }
-        let modified = req.modified.or(req.created).unwrap_or_else(time::now);
-        let created = req.created.unwrap_or(modified);
+        let (md5, created, modified) = req.checked(&what)?;
         let shared = self.begin("allocate", &what).await?;
         let request = AllocateRequest {
             segs: segments(path),
@@ -409,15 +394,7 @@ impl Remote for InProcessRemote {
         let shared = self.begin("copy", &what).await?;
         let copied = shared.store().copy_path(from.segments(), to.segments());
         let file = Self::file_answer(&shared, copied.map_err(|f| failed(&shared, &f, &what))?)?;
-        // Server quirk (§5.8): copying onto a trashed file leaves the copy in the trash; cphash restores it.
-        if file.deleted.is_some() {
-            if let (Some(md5), Some(rev)) = (file.md5(), file.current.as_ref()) {
-                let modified = rev.modified.unwrap_or_else(time::now);
-                let created = rev.created.unwrap_or(modified);
-                return self.set_times(to, file.size(), md5, created, modified).await;
-            }
-        }
-        Ok(file)
+        crate::remote::copy_out_of_trash(self, to, file).await
     }
 
     async fn set_times(

@@ -708,15 +708,7 @@ impl Remote for HttpRemote {
         let what = format!("copy {from} to {to}");
         let body = self.post_verb(&what, from, &[("cp", dest.as_str())], Idempotency::NotIdempotent).await?;
         let file = xml::parse_file(&body)?;
-        // Server quirk (§5.8): copying onto a trashed file leaves the copy in the trash; cphash restores it.
-        if file.deleted.is_some() {
-            if let (Some(md5), Some(rev)) = (file.md5(), file.current.as_ref()) {
-                let modified = rev.modified.unwrap_or_else(time::now);
-                let created = rev.created.unwrap_or(modified);
-                return self.set_times(to, file.size(), md5, created, modified).await;
-            }
-        }
-        Ok(file)
+        crate::remote::copy_out_of_trash(self, to, file).await
     }
 
     async fn set_times(

@@ -133,3 +133,20 @@ pub trait Remote: Send + Sync + 'static {
     /// Every live folder and file below `path`, in one request (`mode=liststream`).
     fn list_tree(&self, path: &RemotePath) -> impl Future<Output = RemoteResult<Tree>> + Send;
 }
+
+/// Server quirk (§5.8): copying onto a trashed file leaves the copy in the trash; cphash brings it back.
+/// Every client's `copy` ends here with what the server answered.
+pub(crate) async fn copy_out_of_trash<R: Remote + ?Sized>(
+    remote: &R,
+    to: &RemotePath,
+    file: FileInfo,
+) -> RemoteResult<FileInfo> {
+    if file.deleted.is_some() {
+        if let (Some(md5), Some(rev)) = (file.md5(), file.current.as_ref()) {
+            let modified = rev.modified.unwrap_or_else(time::now);
+            let created = rev.created.unwrap_or(modified);
+            return remote.set_times(to, file.size(), md5, created, modified).await;
+        }
+    }
+    Ok(file)
+}

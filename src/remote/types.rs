@@ -191,6 +191,31 @@ pub struct UploadRequest {
     pub modified: Option<UnixTime>,
 }
 
+impl UploadRequest {
+    /// What every client checks before it allocates: the md5 (lowercase, 32 hex digits), the source's
+    /// size still the size that was hashed, and both times (a missing one from the other, else now).
+    pub(crate) fn checked(&self, what: &str) -> super::RemoteResult<(String, UnixTime, UnixTime)> {
+        use super::RemoteError;
+        let md5 = self.md5.trim().to_ascii_lowercase();
+        if md5.len() != 32 || !md5.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(RemoteError::Io(format!("{what}: md5 '{}' is not 32 hex digits", self.md5)));
+        }
+        // The md5 was computed earlier; a file that changed size since cannot match it.
+        let local_len = std::fs::metadata(&self.source)
+            .map_err(|e| RemoteError::Io(format!("{what}: cannot read {}: {e}", self.source.display())))?
+            .len();
+        if local_len != self.size {
+            return Err(RemoteError::Io(format!(
+                "{what}: {} is now {local_len} bytes, not the {} that were hashed; it changed while queued",
+                self.source.display(),
+                self.size
+            )));
+        }
+        let modified = self.modified.or(self.created).unwrap_or_else(super::time::now);
+        Ok((md5, self.created.unwrap_or(modified), modified))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadOutcome {
     /// True when allocate answered COMPLETED: the server had the content and no byte was sent.

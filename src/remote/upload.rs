@@ -34,24 +34,7 @@ struct Allocation {
 
 pub(crate) async fn upload(remote: &HttpRemote, path: &RemotePath, req: &UploadRequest) -> RemoteResult<UploadOutcome> {
     let what = format!("upload {path}");
-    let md5 = req.md5.trim().to_ascii_lowercase();
-    if md5.len() != 32 || !md5.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(RemoteError::Io(format!("{what}: md5 '{}' is not 32 hex digits", req.md5)));
-    }
-    // The md5 was computed earlier; a file that changed size since cannot match it.
-    let local_len = tokio::fs::metadata(&req.source)
-        .await
-        .map_err(|e| RemoteError::Io(format!("{what}: cannot read {}: {e}", req.source.display())))?
-        .len();
-    if local_len != req.size {
-        return Err(RemoteError::Io(format!(
-            "{what}: {} is now {local_len} bytes, not the {} that were hashed; it changed while queued",
-            req.source.display(),
-            req.size
-        )));
-    }
-    let modified = req.modified.or(req.created).unwrap_or_else(time::now);
-    let created = req.created.unwrap_or(modified);
+    let (md5, created, modified) = req.checked(&what)?;
     let request = serde_json::json!({
         "bytes": req.size,
         "md5": md5,

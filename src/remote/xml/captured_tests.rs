@@ -1,5 +1,5 @@
 //! The optional check against captured real JottaCloud replies: runs when `JOTTA_CAPTURED_DIR` names a
-//! folder of them (`.ci/run` sets it when `../shared/protocol/captured` exists). The captures are not part
+//! folder of them (`.ci/run` sets it when the captured replies sit beside the clone). The captures are not part
 //! of the repository, so without the variable the test says it was skipped instead of passing as if it
 //! had read them.
 
