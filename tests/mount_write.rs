@@ -776,3 +776,22 @@ fn a_pending_file_changed_in_place_keeps_what_close_acknowledged() {
         .collect();
     assert!(left.is_empty(), "journal empty after the drain: {left:?}");
 }
+
+#[test]
+fn rewriting_a_whole_file_does_not_download_its_old_content() {
+    if common::skip_without_mount() {
+        return;
+    }
+    let svc = TestService::start();
+    let c = svc.client();
+    let old = pattern(4 << 20, 41);
+    svc.put(&c, "/Jotta/Archive/whole.bin", &old);
+    let mut m = TestMount::new(&svc, "writeback_delay=0.1");
+    assert_eq!(fs::metadata(m.p("Jotta/Archive/whole.bin")).unwrap().len(), old.len() as u64);
+    svc.reset_counters();
+    // fs::write opens with O_TRUNC: the old 4 MiB are never needed.
+    fs::write(m.p("Jotta/Archive/whole.bin"), b"new content").unwrap();
+    assert!(svc.bytes_sent() < 64 * 1024, "the server sent {} bytes for a file rewritten whole", svc.bytes_sent());
+    assert_eq!(m.terminate(), Some(0));
+    assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/whole.bin").unwrap(), b"new content");
+}
