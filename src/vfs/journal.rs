@@ -9,9 +9,10 @@
 //! and time. The overlay names the durable record it amends (`seq`), so a stale one is never applied, and
 //! a torn one is ignored: it can never cost the content.
 //!
-//! Two kinds of record: a file (the default, and all records written before folders existed) and a
+//! Three kinds of record: a file (the default, and all records written before folders existed); a
 //! folder made while the service was unreachable, which has no staging file and is created on the
-//! server before anything below it (see `pending_dirs.rs`).
+//! server before anything below it (see `pending_dirs.rs`); and a name to remove from the server, left
+//! there by a file that moved or went away while its upload was in flight (see `removals.rs`).
 //!
 //! Layout under the account's cache folder: `staging/<id>` (content), `journal/<id>.json` (record) and
 //! `journal/<id>.meta` (overlay).
@@ -31,6 +32,8 @@ pub enum EntryKind {
     File,
     /// A folder to create on the server (no staging file; `size` 0, `md5` empty).
     Folder,
+    /// A file name to remove from the server (no staging file; `size` 0, `md5` empty).
+    Removal,
 }
 
 impl EntryKind {
@@ -64,8 +67,22 @@ impl JournalEntry {
         JournalEntry { id, path, size: 0, md5: String::new(), mtime, last_error: None, seq: 1, kind: EntryKind::Folder }
     }
 
+    /// The record of a name to remove from the server.
+    pub fn removal(id: u64, path: String, mtime: UnixTime) -> Self {
+        JournalEntry { kind: EntryKind::Removal, ..Self::folder(id, path, mtime) }
+    }
+
     pub fn is_folder(&self) -> bool {
         self.kind == EntryKind::Folder
+    }
+
+    pub fn is_removal(&self) -> bool {
+        self.kind == EntryKind::Removal
+    }
+
+    /// Whether the record has content in a staging file (only files do).
+    pub fn has_content(&self) -> bool {
+        self.kind.is_file()
     }
 }
 
@@ -234,7 +251,7 @@ impl Journal {
                 continue;
             }
             match fs::read(&p).ok().and_then(|b| serde_json::from_slice::<JournalEntry>(&b).ok()) {
-                Some(entry) if entry.is_folder() || self.staging_path(entry.id).exists() => {
+                Some(entry) if !entry.has_content() || self.staging_path(entry.id).exists() => {
                     out.push(self.amended(entry))
                 }
                 Some(entry) => log::error!(

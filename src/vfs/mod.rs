@@ -16,6 +16,7 @@ pub mod node;
 pub mod offline;
 mod pending_dirs;
 pub mod reader;
+mod removals;
 mod replies;
 pub mod staging;
 mod test_hold;
@@ -289,12 +290,18 @@ impl<R: Remote> JottaFs<R> {
             }
             Err(e) => return Err(e),
         };
+        // Old names of files that moved away while their uploads were in flight, not yet removed from
+        // the server (`removals.rs`): not shown.
+        let hidden = self.queue.removals_in(&path.to_string());
         let mut table = lock(&self.table);
         if table.get(ino).is_none() {
             return Err(FsError::NotFound);
         }
         let mut inos = Vec::with_capacity(children.len());
         for (name, kind, mtime, meta) in children {
+            if kind == NodeKind::File && !hidden.is_empty() && hidden.contains(&name.to_lowercase()) {
+                continue;
+            }
             inos.push(table.upsert(ino, &name, kind, mtime, meta));
         }
         table.set_children(ino, inos);

@@ -47,15 +47,28 @@ impl<R: Remote> JottaFs<R> {
         table.path(parent).ok_or(FsError::NotFound)?.join(name).map_err(FsError::from)
     }
 
+    /// `name_reused_locked` taking `journal_lock` (only when a removal waits at all: it is rare).
+    fn name_reused(&self, path: &RemotePath) -> bool {
+        let folder = path.parent().map(|p| p.to_string()).unwrap_or_default();
+        if self.queue.removals_in(&folder).is_empty() {
+            return false;
+        }
+        let _journal_guard = lock(&self.journal_lock);
+        self.name_reused_locked(path)
+    }
+
     pub fn create(&self, parent: u64, name: &str) -> FsResult<(Attr, u64)> {
         let path = self.check_new_name(parent, name)?;
+        // The server may still hold an old file of this name (`removals.rs`): the new file's upload makes
+        // its next revision, and until then the new file stands for it (an unlink removes it there too).
+        let meta = FileMeta { revision: u32::from(self.name_reused(&path)), ..FileMeta::default() };
         let journal = self.journal_or_ro()?;
         let id = journal.new_id();
         let mut local = LocalFile::create(id, &journal.staging_path(id), now()).map_err(Self::local_io)?;
         local.writers = 1;
         let (ino, attr) = {
             let mut table = lock(&self.table);
-            let ino = table.upsert(parent, name, NodeKind::File, local.mtime, Some(FileMeta::default()));
+            let ino = table.upsert(parent, name, NodeKind::File, local.mtime, Some(meta));
             if let Some(n) = table.get_mut(ino) {
                 n.local = Some(local);
                 n.changed_at = Some(now());
@@ -71,6 +84,7 @@ impl<R: Remote> JottaFs<R> {
 
     pub fn mkdir(&self, parent: u64, name: &str) -> FsResult<Attr> {
         let path = self.check_new_name(parent, name)?;
+        self.name_reused(&path);
         // Unreachable service (or a parent not on the server yet): a local folder for now (pending_dirs.rs).
         if let Some(attr) = self.mkdir_or_record(parent, name, &path)? {
             return Ok(attr);
@@ -205,7 +219,9 @@ impl<R: Remote> JottaFs<R> {
                 // removes what it makes.
                 if let Err(e) = self.rt.block_on(self.remote.delete(&path, false)) {
                     if !matches!(e, crate::remote::RemoteError::NotFound(_)) {
-                        log::warn!("{path}: unlinked while an upload was in flight; deleting it failed: {e}");
+                        log::info!("{path}: unlinked while an upload was in flight; removed later ({e})");
+                        let _journal_guard = lock(&self.journal_lock);
+                        self.record_removal_locked(&path);
                     }
                 }
                 return Ok(());
@@ -262,6 +278,15 @@ impl<R: Remote> JottaFs<R> {
             let from = table.path(ino).ok_or(FsError::NotFound)?;
             let to = table.path(new_parent).ok_or(FsError::NotFound)?.join(new_name)?;
             let target = table.child(new_parent, new_name).filter(|t| *t != ino);
+            // The kernel checks these two before a filesystem sees the rename; the core answers the same
+            // when it is driven directly: a folder cannot move into itself, and a rename onto a folder
+            // above the source finds that folder not empty.
+            if node.kind.is_dir() && table.is_within(new_parent, ino) {
+                return Err(FsError::InvalidName(format!("'{name}' cannot move into itself")));
+            }
+            if target.is_some_and(|t| table.is_within(parent, t)) {
+                return Err(FsError::NotEmpty);
+            }
             if let Some(shown) = target.and_then(|t| table.get(t)).map(|t| t.name.as_str()).filter(|s| *s != new_name) {
                 // Another file whose name differs only in letter case: for the service it is the same
                 // name, so replacing it would silently lose a different file.
@@ -270,17 +295,35 @@ impl<R: Remote> JottaFs<R> {
             }
             (from, to, node.kind, node.on_server(), target)
         };
-        if let Some(t) = target {
-            self.clear_rename_target(kind, t, src_on_server)?;
-        }
+        let replaced = match target {
+            Some(t) => self.clear_rename_target(kind, t, src_on_server)?,
+            None => None,
+        };
         if kind == NodeKind::File {
             // A file not on the server yet (or with an upload in flight) moves only here, decided under
             // the journal lock: the upload, when it finishes, sees the new path and moves its result
             // there; or it finished first, and then the file is on the server and takes the branch below.
             let _journal_guard = lock(&self.journal_lock);
             let still_local = lock(&self.table).get(ino).map(|n| !n.on_server()).unwrap_or(false);
+            let reused = self.name_reused_locked(&to);
             if still_local || !self.queue.reserve_ino(ino) {
+                if self.queue.is_ino_busy(ino) || !still_local {
+                    // The server keeps the old name until the upload in flight ends and moves it: if the
+                    // daemon dies first, that name must still go (`removals.rs`).
+                    self.record_removal_locked(&from);
+                }
                 self.move_in_table_locked(ino, new_parent, new_name);
+                if let Some(revision) = replaced.or(reused.then_some(1)) {
+                    // The service still holds the replaced file's version at this name until this
+                    // file's upload makes the next revision there. Until then this node stands for that
+                    // version: an unlink or a rename away must remove it from the service too, or it
+                    // would come back at the next listing (or after a crash).
+                    let mut table = lock(&self.table);
+                    if let Some(node) = table.get_mut(ino) {
+                        let meta = node.file.get_or_insert_with(FileMeta::default);
+                        meta.revision = meta.revision.max(revision);
+                    }
+                }
                 return Ok(());
             }
             // Reserved: no upload of this file starts (at the old path) until the table has the new one.
@@ -315,13 +358,20 @@ impl<R: Remote> JottaFs<R> {
 
     /// Make room at a rename's target. An existing file the source replaces goes to the trash, except
     /// when the source is a new file not yet uploaded: then its upload becomes a new revision of the
-    /// target instead (rsync's temp file renamed over the old version keeps the file's history).
-    pub(super) fn clear_rename_target(&self, kind: NodeKind, target: u64, src_on_server: bool) -> FsResult<()> {
-        let (t_kind, t_path, t_on_server, t_empty) = {
+    /// target instead (rsync's temp file renamed over the old version keeps the file's history), and the
+    /// revision the service holds at that name is returned for the source to stand for until then.
+    pub(super) fn clear_rename_target(
+        &self,
+        kind: NodeKind,
+        target: u64,
+        src_on_server: bool,
+    ) -> FsResult<Option<u32>> {
+        let (t_kind, t_path, t_on_server, t_empty, t_revision) = {
             let table = lock(&self.table);
             let t = table.get(target).ok_or(FsError::NotFound)?;
             let empty = t.children.as_ref().map(|c| c.is_empty());
-            (t.kind, table.path(target).ok_or(FsError::NotFound)?, t.on_server(), empty)
+            let revision = t.file.as_ref().map(|f| f.revision).unwrap_or(0);
+            (t.kind, table.path(target).ok_or(FsError::NotFound)?, t.on_server(), empty, revision)
         };
         match (kind, t_kind) {
             (NodeKind::File, NodeKind::File) => {
@@ -331,7 +381,7 @@ impl<R: Remote> JottaFs<R> {
                 }
                 let _journal_guard = lock(&self.journal_lock);
                 self.retire_locked(target);
-                Ok(())
+                Ok((t_on_server && !src_on_server).then_some(t_revision))
             }
             (NodeKind::File, _) => Err(FsError::IsADirectory),
             (_, NodeKind::File) => Err(FsError::NotADirectory),
@@ -347,7 +397,7 @@ impl<R: Remote> JottaFs<R> {
                     self.rt.block_on(self.remote.delete(&t_path, true))?;
                 }
                 lock(&self.table).detach(target);
-                Ok(())
+                Ok(None)
             }
         }
     }
@@ -359,9 +409,23 @@ impl<R: Remote> JottaFs<R> {
         for &ino in inos {
             let found = {
                 let table = lock(&self.table);
-                table.get(ino).and_then(|n| n.pending_record()).zip(table.path(ino))
+                let node = table.get(ino);
+                // Every record of the file moves: its current one, the one a changed copy supersedes, and
+                // one in flight. A crash leaves them all at the new name, where recovery keeps the newest.
+                let ids: Vec<u64> = node
+                    .and_then(|n| n.pending_record())
+                    .into_iter()
+                    .chain(node.and_then(|n| n.local.as_ref()).and_then(|l| l.supersedes))
+                    .collect();
+                table.path(ino).map(|p| (ids, p))
             };
-            if let Some((id, path)) = found {
+            let Some((mut ids, path)) = found else { continue };
+            for id in self.queue.in_flight_of(ino) {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+            for id in ids {
                 if let Some(entry) = self.queue.set_path(id, &path.to_string()) {
                     if let Err(e) = journal.write_metadata(&entry) {
                         log::error!("cannot update the journal record of {path}: {e}");

@@ -450,6 +450,19 @@ impl InodeTable {
         }
     }
 
+    /// Whether `ancestor` is `ino` or one of the folders above it.
+    pub fn is_within(&self, mut ino: u64, ancestor: u64) -> bool {
+        loop {
+            if ino == ancestor {
+                return true;
+            }
+            match self.nodes.get(&ino) {
+                Some(n) if ino != ROOT_INO => ino = n.parent,
+                _ => return false,
+            }
+        }
+    }
+
     /// The service path of a node, rebuilt from the parent chain.
     pub fn path(&self, mut ino: u64) -> Option<RemotePath> {
         let mut names = Vec::new();

@@ -110,6 +110,16 @@ impl<R: Remote> JottaFs<R> {
             let Some(name) = RemotePath::parse(&entry.path).ok().and_then(|p| p.name().map(str::to_string)) else {
                 continue;
             };
+            if entry.is_removal() {
+                // The server's listing still has the old name: hidden at once, removed by the workers.
+                let stale = table.child(folder, &name).filter(|i| {
+                    table.get(*i).is_some_and(|n| n.kind == NodeKind::File && n.pending_record().is_none())
+                });
+                if let Some(ino) = stale {
+                    table.detach(ino);
+                }
+                continue;
+            }
             if entry.is_folder() {
                 // Listed by the server already: it is there (the record's creation is a no-op then).
                 if table.child(folder, &name).is_some() {
@@ -238,6 +248,9 @@ impl<R: Remote> JottaFs<R> {
         let Some(journal) = &self.journal else { return };
         if job.entry.is_folder() {
             return self.create_folder(job).await;
+        }
+        if job.entry.is_removal() {
+            return self.remove_on_server(job).await;
         }
         let req = UploadRequest {
             source: journal.staging_path(job.id),

@@ -135,6 +135,8 @@ pub struct PendingReport {
     pub path: String,
     /// A folder to create, not a file to upload.
     pub folder: bool,
+    /// An old name to remove from the server (`removals.rs`), not a file to upload.
+    pub removal: bool,
     pub size: u64,
     pub attempts: u32,
     pub in_flight: bool,
@@ -395,6 +397,36 @@ impl UploadQueue {
         waiting
     }
 
+    /// Waiting removals of `path` (compared case-insensitively): taken out of the queue and returned, for
+    /// their records to go (the name is used again here, see `removals.rs`).
+    pub fn take_removals(&self, path: &str) -> Vec<u64> {
+        let key = path.to_lowercase();
+        let mut inner = self.lock();
+        let ids: Vec<u64> = inner
+            .pending
+            .iter()
+            .filter(|(_, p)| p.entry.is_removal() && p.phase == Phase::Waiting && p.entry.path.to_lowercase() == key)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ids {
+            inner.take(*id);
+        }
+        ids
+    }
+
+    /// The names (lowercase) directly in `folder` that a removal waits or runs for.
+    pub fn removals_in(&self, folder: &str) -> std::collections::HashSet<String> {
+        let prefix = format!("{}/", folder.to_lowercase());
+        let inner = self.lock();
+        inner
+            .pending
+            .values()
+            .filter(|p| p.entry.is_removal())
+            .filter_map(|p| p.entry.path.to_lowercase().strip_prefix(&prefix).map(str::to_string))
+            .filter(|name| !name.contains('/'))
+            .collect()
+    }
+
     /// The upload of `id` finished: forget it. Returns whether it had been cancelled meanwhile.
     pub fn finished(&self, id: u64, deduplicated: bool, bytes_sent: u64) -> Option<Pending> {
         let mut inner = self.lock();
@@ -553,6 +585,7 @@ impl UploadQueue {
             .map(|p| PendingReport {
                 path: p.entry.path.clone(),
                 folder: p.entry.is_folder(),
+                removal: p.entry.is_removal(),
                 size: p.entry.size,
                 attempts: p.attempts,
                 in_flight: p.phase == Phase::InFlight,

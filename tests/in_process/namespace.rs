@@ -125,3 +125,56 @@ fn a_file_unlinked_while_its_upload_is_held_never_appears_on_the_service() {
     c.rmdir("d").unwrap();
     assert!(!c.server_has_folder("d"));
 }
+
+/// rsync's temp file renamed over an uploaded file, then deleted (or renamed away) before its own upload
+/// ran: the service's old version at that name must go too, or it comes back at the next listing.
+#[test]
+fn a_new_file_renamed_over_an_uploaded_one_then_deleted_leaves_nothing_on_the_service() {
+    let mut c = Core::with(|cfg| cfg.writeback_delay = Duration::from_secs(600));
+    c.write_new("a.txt", b"old version").unwrap();
+    c.write_new("b.txt", b"old b").unwrap();
+    assert_eq!(c.drain(), 0);
+    c.write_new(".a.txt.tmp", b"new version").unwrap();
+    c.rename(".a.txt.tmp", "a.txt").unwrap();
+    c.unlink("a.txt").unwrap();
+    c.write_new(".b.txt.tmp", b"new b").unwrap();
+    c.rename(".b.txt.tmp", "b.txt").unwrap();
+    c.rename("b.txt", "c.txt").unwrap();
+    assert_eq!(c.names("").unwrap(), ["c.txt"]);
+    assert_eq!(c.server_bytes("a.txt"), None, "the unlinked name is gone from the service at once");
+    assert_eq!(c.server_bytes("b.txt"), None, "the old name is gone from the service at once");
+    c.crash();
+    c.restart();
+    assert_eq!(c.names("").unwrap(), ["c.txt"], "after a crash, nothing unlinked comes back");
+    assert_eq!(c.read_all("c.txt").unwrap(), b"new b");
+    assert_eq!(c.drain(), 0);
+    assert_eq!(c.server_bytes("c.txt").as_deref(), Some(&b"new b"[..]));
+    assert_eq!(c.server_bytes("b.txt"), None);
+}
+
+/// A file renamed while a new version's upload is in flight, then kill -9 before that upload ended: the
+/// old name must not come back (the server still had it, with the earlier version), the new name shows
+/// the newest content at once, and after the uploads only the new name is on the service.
+#[test]
+fn a_file_renamed_while_its_upload_is_in_flight_does_not_come_back_after_a_crash() {
+    use jottafuse::emulator::{FaultConfig, Hang};
+    let mut c = Core::new();
+    c.write_new("old.txt", b"first version").unwrap();
+    assert_eq!(c.drain(), 0);
+    c.service.set_faults(FaultConfig {
+        hang: Some(Hang { kinds: vec!["upload".into()], max_ms: 60_000 }),
+        ..FaultConfig::default()
+    });
+    c.overwrite("old.txt", b"second version").unwrap();
+    crate::common::wait_until("the upload to be in flight", || c.requests("upload") >= 1);
+    c.rename("old.txt", "new.txt").unwrap();
+    assert_eq!(c.names("").unwrap(), ["new.txt"]);
+    c.crash();
+    c.service.set_faults(FaultConfig::default());
+    c.restart();
+    assert_eq!(c.names("").unwrap(), ["new.txt"], "the old name stays gone after the crash");
+    assert_eq!(c.read_all("new.txt").unwrap(), b"second version");
+    assert_eq!(c.drain(), 0);
+    assert_eq!(c.server_bytes("old.txt"), None);
+    assert_eq!(c.server_bytes("new.txt").as_deref(), Some(&b"second version"[..]));
+}

@@ -118,7 +118,11 @@ pub(super) fn status(json: bool) -> ExitCode {
             println!("  folders made offline and created since: {}", n("folders_created"));
         }
         for p in pending {
-            let state = if p["in_flight"].as_bool().unwrap_or(false) { "uploading" } else { "waiting" };
+            let state = match (p["in_flight"].as_bool().unwrap_or(false), p["removal"].as_bool().unwrap_or(false)) {
+                (_, true) => "removing",
+                (true, false) => "uploading",
+                (false, false) => "waiting",
+            };
             let err = p["last_error"].as_str().map(|e| format!(" (last error: {e})")).unwrap_or_default();
             // A folder to create shows as the folder it is: its path with a trailing slash.
             let slash = if p["folder"].as_bool().unwrap_or(false) { "/" } else { "" };
