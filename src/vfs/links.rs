@@ -15,24 +15,9 @@ use super::error::{FsError, FsResult};
 use super::node::{InodeTable, Node};
 use super::reader::ReadReply;
 use super::{lock, Attr, JottaFs, NodeKind};
+use crate::remote::rclonelink::{link_file_name, link_stem, LINK_SUFFIX, MAX_TARGET};
 use crate::remote::Remote;
 use std::sync::Arc;
-
-/// What rclone appends to a link's name to store it as a file.
-pub const LINK_SUFFIX: &str = ".rclonelink";
-
-/// Longest target accepted, as Linux's PATH_MAX (terminating NUL included).
-const MAX_TARGET: usize = 4095;
-
-/// The link name a stored file name stands for, if it follows the convention.
-pub fn link_stem(stored: &str) -> Option<&str> {
-    stored.strip_suffix(LINK_SUFFIX).filter(|s| !s.is_empty())
-}
-
-/// The stored name of the link `name`.
-pub fn link_file_name(name: &str) -> String {
-    format!("{name}{LINK_SUFFIX}")
-}
 
 impl<R: Remote> JottaFs<R> {
     /// Whether `n` shows as a symbolic link: a file named `NAME.rclonelink`, under `-o links`, with no
