@@ -8,7 +8,7 @@ mod common;
 use common::{wait_until, TestMount, TestService};
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -104,9 +104,26 @@ fn symlinks_made_on_the_mount_land_on_the_server_as_rclonelink_files() {
         svc.server_file(&c, "/Jotta/Archive/s/keep.txt").is_none()
             && svc.server_file(&c, "/Jotta/Archive/s/keep.txt.rclonelink").is_some()
     });
-    fs::remove_file(dir.join("keep.txt")).unwrap();
-    assert!(names(&dir).is_empty());
-    assert!(svc.server_file(&c, "/Jotta/Archive/s/keep.txt.rclonelink").is_none());
+    // The link's own time is the file's, and `touch -h` sets it.
+    let touched = Command::new("touch").args(["-h", "-d", "@1600000000"]).arg(dir.join("keep.txt")).status().unwrap();
+    assert!(touched.success());
+    assert_eq!(fs::symlink_metadata(dir.join("keep.txt")).unwrap().mtime(), 1_600_000_000);
+    assert_eq!(fs::symlink_metadata(dir.join("keep.txt")).unwrap().mode() & 0o777, 0o777);
+    wait_until("the link file's time on the server", || {
+        svc.server_file(&c, "/Jotta/Archive/s/keep.txt.rclonelink").and_then(|f| f.modified()) == Some(1_600_000_000)
+    });
+    // A file renamed over a link replaces it.
+    fs::write(dir.join("plain"), b"plain").unwrap();
+    fs::rename(dir.join("plain"), dir.join("keep.txt")).unwrap();
+    assert!(fs::symlink_metadata(dir.join("keep.txt")).unwrap().file_type().is_file());
+    wait_until("the link file replaced by the file", || {
+        svc.server_file(&c, "/Jotta/Archive/s/keep.txt.rclonelink").is_none()
+            && svc.server_bytes(&c, "/Jotta/Archive/s/keep.txt").as_deref() == Some(b"plain".as_slice())
+    });
+    symlink("keep.txt", dir.join("gone")).unwrap();
+    fs::remove_file(dir.join("gone")).unwrap();
+    assert_eq!(names(&dir), ["keep.txt"]);
+    assert!(svc.server_file(&c, "/Jotta/Archive/s/gone.rclonelink").is_none());
 }
 
 #[test]
