@@ -38,7 +38,7 @@ impl<R: Remote> FuseAdapter<R> {
             mtime: t,
             ctime: to_system_time(a.ctime),
             crtime: t,
-            kind: if a.kind == NodeKind::File { FileType::RegularFile } else { FileType::Directory },
+            kind: file_type(a),
             perm: a.perm,
             nlink: a.nlink,
             uid: cfg.uid,
@@ -76,6 +76,14 @@ fn to_system_time(t: UnixTime) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(t as u64)
     } else {
         UNIX_EPOCH
+    }
+}
+
+fn file_type(a: &Attr) -> FileType {
+    match a.kind {
+        _ if a.symlink => FileType::Symlink,
+        NodeKind::File => FileType::RegularFile,
+        _ => FileType::Directory,
     }
 }
 
@@ -144,7 +152,16 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
             Err(FsError::NotFound) => {
                 // A negative entry (node id 0) that the kernel caches for the listing's lifetime: tools
                 // probing for names that do not exist (.git, desktop.ini, ...) cost nothing the second time.
-                let none = Attr { ino: 0, kind: NodeKind::File, size: 0, mtime: 0, ctime: 0, perm: 0, nlink: 0 };
+                let none = Attr {
+                    ino: 0,
+                    kind: NodeKind::File,
+                    size: 0,
+                    mtime: 0,
+                    ctime: 0,
+                    perm: 0,
+                    nlink: 0,
+                    symlink: false,
+                };
                 reply.entry(&self.entry_ttl(), &self.file_attr(&none), Generation(0))
             }
             Err(e) => reply.error(report("lookup", &e)),
@@ -355,9 +372,23 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         }
     }
 
-    fn symlink(&self, _req: &Request, _parent: INodeNo, link_name: &OsStr, _target: &Path, reply: ReplyEntry) {
-        log::info!("symlink {link_name:?} refused: JottaCloud has no symbolic links");
-        reply.error(Errno::EPERM);
+    fn symlink(&self, _req: &Request, parent: INodeNo, link_name: &OsStr, target: &Path, reply: ReplyEntry) {
+        match name_str(link_name).and_then(|n| self.fs.symlink(parent.0, n, target.as_os_str().as_bytes())) {
+            Ok(a) => reply.entry(&self.entry_ttl(), &self.file_attr(&a), Generation(0)),
+            Err(FsError::NotPermitted(m)) => {
+                log::info!("{m}");
+                reply.error(Errno::EPERM)
+            }
+            Err(e) => reply.error(report("symlink", &e)),
+        }
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        // Answered where the target arrives (from memory, the local copy or a download).
+        self.fs.readlink_to(ino.0, move |result: Result<&[u8], FsError>| match result {
+            Ok(target) => reply.data(target),
+            Err(e) => reply.error(report("readlink", &e)),
+        });
     }
 
     fn link(&self, _req: &Request, _ino: INodeNo, _newparent: INodeNo, newname: &OsStr, reply: ReplyEntry) {
@@ -408,10 +439,10 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         };
         // The kernel fills in ".." itself; its inode number here is not used.
         let dots = [(ino.0, "."), (ino.0, "..")];
-        let all = dots.iter().map(|(i, n)| (*i, FileType::Directory, *n)).chain(entries.iter().map(|e| {
-            let kind = if e.attr.kind == NodeKind::File { FileType::RegularFile } else { FileType::Directory };
-            (e.attr.ino, kind, e.name.as_str())
-        }));
+        let all = dots
+            .iter()
+            .map(|(i, n)| (*i, FileType::Directory, *n))
+            .chain(entries.iter().map(|e| (e.attr.ino, file_type(&e.attr), e.name.as_str())));
         for (i, (ino, kind, name)) in all.enumerate().skip(offset as usize) {
             if reply.add(INodeNo(ino), (i + 1) as u64, kind, name) {
                 break;

@@ -239,3 +239,45 @@ fn the_emulator_comes_back_on_its_last_port_so_a_saved_login_stays_valid() {
     assert!(who.contains("user: "), "{who}");
     stop(child);
 }
+
+/// The `-o` options `jottafuse --help` lists, by name (`uid=N` is `uid`).
+fn mount_option_names() -> Vec<String> {
+    let cmd = jottafuse::cli::jottafuse::JottafuseArgs::command();
+    let help = cmd.get_after_help().map(|h| h.to_string()).unwrap_or_default();
+    let list = help.split_once("comma separated):").map(|(_, l)| l).unwrap_or_default();
+    let list = list.split_once("; fstab words").map(|(l, _)| l).unwrap_or(list);
+    // Split on the commas outside parentheses (the explanations hold commas of their own).
+    let (mut names, mut depth, mut item) = (Vec::new(), 0, String::new());
+    for ch in list.chars().chain([',']) {
+        match ch {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                let name = item.trim().split(['=', ' ']).next().unwrap_or_default().to_string();
+                if !name.is_empty() {
+                    names.push(name);
+                }
+                item.clear();
+                continue;
+            }
+            _ => {}
+        }
+        if depth == 0 {
+            item.push(ch);
+        }
+    }
+    names
+}
+
+#[test]
+fn every_mount_option_of_the_help_is_documented_in_the_readme() {
+    let names = mount_option_names();
+    assert!(names.len() > 20 && names.contains(&"links".to_string()), "{names:?}");
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    for name in names {
+        assert!(
+            readme.contains(&format!("`{name}`")) || readme.contains(&format!("`{name}=")),
+            "README does not list the mount option {name}"
+        );
+    }
+}

@@ -563,3 +563,108 @@ fn progress_bars_on_a_terminal_only() {
     assert!(!quiet.contains("/4 files"), "--quiet draws no bar: {quiet}");
     assert!(quiet.contains("uploaded 4 file(s)"), "{quiet}");
 }
+
+/// Every entry below `root`: relative name -> "file:<content>", "dir" or "link:<target>".
+fn entries(root: &Path) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            let t = std::fs::symlink_metadata(&p).unwrap().file_type();
+            let what = if t.is_symlink() {
+                format!("link:{}", std::fs::read_link(&p).unwrap().display())
+            } else if t.is_dir() {
+                stack.push(p.clone());
+                "dir".into()
+            } else {
+                format!("file:{}", String::from_utf8_lossy(&std::fs::read(&p).unwrap()))
+            };
+            out.insert(rel, what);
+        }
+    }
+    out
+}
+
+#[test]
+fn put_and_get_with_links_keep_symlinks_as_rclonelink_files() {
+    let svc = TestService::start();
+    let cli = Cli::new(&svc);
+    let c = svc.client();
+    let src = svc.dir.path().join("linked");
+    write_with_mtime(&src.join("a.txt"), b"alpha", 1_600_000_000);
+    write_with_mtime(&src.join("sub/b.txt"), b"beta", 1_600_000_000);
+    std::os::unix::fs::symlink("a.txt", src.join("rel")).unwrap();
+    std::os::unix::fs::symlink("../a.txt", src.join("sub/up")).unwrap();
+    std::os::unix::fs::symlink("/no/such/place", src.join("dangling")).unwrap();
+    std::os::unix::fs::symlink("sub", src.join("dirlink")).unwrap();
+
+    let out = cli.ok(&["put", "-r", "--links", s(&src), "Archive/linked"]);
+    assert!(out.contains("uploaded 6 file(s)"), "{out}");
+    assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/linked/rel.rclonelink").unwrap(), b"a.txt");
+    assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/linked/sub/up.rclonelink").unwrap(), b"../a.txt");
+    assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/linked/dangling.rclonelink").unwrap(), b"/no/such/place");
+    assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/linked/dirlink.rclonelink").unwrap(), b"sub");
+    assert!(svc.server_file(&c, "/Jotta/Archive/linked/sub/b.txt").is_some(), "a link to a folder is not followed");
+    assert!(svc.server_file(&c, "/Jotta/Archive/linked/dirlink/b.txt").is_none());
+    let again = cli.ok(&["put", "-r", "--links", s(&src), "Archive/linked"]);
+    assert!(again.contains("uploaded 0 file(s), deduplicated 0, unchanged 6"), "{again}");
+
+    let dst = svc.dir.path().join("linked-back");
+    cli.ok(&["get", "-r", "--links", "Archive/linked", s(&dst)]);
+    assert_eq!(entries(&dst), entries(&src));
+    // Without --links the link files are ordinary files.
+    let plain = svc.dir.path().join("linked-plain");
+    cli.ok(&["get", "-r", "Archive/linked", s(&plain)]);
+    assert_eq!(std::fs::read(plain.join("rel.rclonelink")).unwrap(), b"a.txt");
+    assert!(std::fs::symlink_metadata(plain.join("rel")).is_err());
+
+    // One link, in and out.
+    let one = svc.dir.path().join("one");
+    std::os::unix::fs::symlink("target/of/one", &one).unwrap();
+    cli.ok(&["put", "--links", s(&one), "Archive/"]);
+    assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/one.rclonelink").unwrap(), b"target/of/one");
+    let out_dir = svc.dir.path().join("one-back");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    cli.ok(&["get", "--links", "Archive/one.rclonelink", s(&out_dir)]);
+    assert_eq!(std::fs::read_link(out_dir.join("one")).unwrap(), PathBuf::from("target/of/one"));
+    // Without --links a symbolic link is not a file to upload.
+    let refused = cli.fails(2, &["put", s(&one), "Archive/other"]);
+    assert!(refused.contains("--links"), "{refused}");
+}
+
+#[test]
+fn rclonelink_files_of_another_client_come_back_as_links_unless_a_real_file_has_the_name() {
+    let svc = TestService::start();
+    let cli = Cli::new(&svc);
+    let c = svc.client();
+    svc.put(&c, "/Jotta/Archive/other/target.txt", b"hello");
+    svc.put(&c, "/Jotta/Archive/other/to-file.rclonelink", b"target.txt");
+    svc.put(&c, "/Jotta/Archive/other/clash", b"real");
+    svc.put(&c, "/Jotta/Archive/other/clash.rclonelink", b"target.txt");
+    let dst = svc.dir.path().join("other");
+    cli.ok(&["get", "-r", "--links", "Archive/other", s(&dst)]);
+    let want: std::collections::BTreeMap<String, String> = [
+        ("clash", "file:real"),
+        ("clash.rclonelink", "file:target.txt"),
+        ("target.txt", "file:hello"),
+        ("to-file", "link:target.txt"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(entries(&dst), want);
+    assert_eq!(std::fs::read(dst.join("to-file")).unwrap(), b"hello");
+
+    // A local link whose stored name a real file beside it takes: the file goes, the link fails.
+    let src = svc.dir.path().join("clashing");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("x.rclonelink"), b"i am a file").unwrap();
+    std::os::unix::fs::symlink("somewhere", src.join("x")).unwrap();
+    let out = cli.run(&["put", "-r", "--links", s(&src), "Archive/clashing"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("x.rclonelink is taken"), "{err}");
+    assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/clashing/x.rclonelink").unwrap(), b"i am a file");
+}

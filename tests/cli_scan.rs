@@ -612,3 +612,34 @@ fn a_scan_into_a_missing_deep_target_creates_it() {
     let listed = user.svc.rt.block_on(user.client.list_tree(&rp(deep))).expect("the target exists now");
     assert_eq!(listed.files.len(), 4);
 }
+
+#[test]
+fn scan_with_links_backs_up_symlinks_as_rclonelink_files() {
+    let user = User::new();
+    let root = tree(&user);
+    std::os::unix::fs::symlink("a.txt", root.join("link.txt")).unwrap();
+    std::os::unix::fs::symlink("/etc", root.join("etc-link")).unwrap();
+    // A real file holding the stored name of a link beside it wins; the link is skipped with a note.
+    write(&root, "sub/both.rclonelink", b"a real file");
+    std::os::unix::fs::symlink("nowhere", root.join("sub/both")).unwrap();
+    let doc = user.scan(0, &["--links", root.to_str().unwrap(), TARGET]);
+    let remote = user.remote_files();
+    assert_eq!(remote["link.txt.rclonelink"], b"a.txt");
+    assert_eq!(remote["etc-link.rclonelink"], b"/etc");
+    assert_eq!(remote["sub/both.rclonelink"], b"a real file");
+    assert!(!remote.keys().any(|k| k.starts_with("etc-link/")), "a link is never followed");
+    assert_eq!(n(&doc, "skipped"), 1, "{doc}");
+
+    // Unchanged links are not sent again; a changed target is; a removed link goes to the trash.
+    let again = user.scan(0, &["--links", root.to_str().unwrap(), TARGET]);
+    assert_eq!(n(&again, "uploaded"), 0, "{again}");
+    std::fs::remove_file(root.join("link.txt")).unwrap();
+    std::os::unix::fs::symlink("sub/b.bin", root.join("link.txt")).unwrap();
+    std::fs::remove_file(root.join("etc-link")).unwrap();
+    let changed = user.scan(0, &["--links", root.to_str().unwrap(), TARGET]);
+    assert_eq!(n(&changed, "uploaded"), 1, "{changed}");
+    let remote = user.remote_files();
+    assert_eq!(remote["link.txt.rclonelink"], b"sub/b.bin");
+    assert!(!remote.contains_key("etc-link.rclonelink"));
+    assert!(user.trashed_names().contains(&"etc-link.rclonelink".to_string()));
+}

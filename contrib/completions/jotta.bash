@@ -594,7 +594,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__get)
-            opts="-r -j -q -h --recursive --jobs --json --endpoint --config-dir --quiet --help"
+            opts="-r -j -l -q -h --recursive --jobs --json --links --endpoint --config-dir --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1376,7 +1376,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__put)
-            opts="-r -j -q -h --recursive --jobs --json --endpoint --config-dir --quiet --help"
+            opts="-r -j -l -q -h --recursive --jobs --json --links --endpoint --config-dir --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1558,7 +1558,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__scan)
-            opts="-n -q -h --no-delete --no-checksum --dry-run --exclude --json --watch --rescan --endpoint --config-dir --quiet --help"
+            opts="-n -l -q -h --no-delete --no-checksum --dry-run --exclude --links --json --watch --rescan --endpoint --config-dir --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -79,6 +79,7 @@ complete -c jotta -n "__fish_jotta_using_subcommand put" -l endpoint -d 'Service
 complete -c jotta -n "__fish_jotta_using_subcommand put" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand put" -s r -l recursive -d 'Upload a folder and everything in it'
 complete -c jotta -n "__fish_jotta_using_subcommand put" -l json -d 'No line per file; print the summary as JSON for scripts'
+complete -c jotta -n "__fish_jotta_using_subcommand put" -s l -l links -d 'Upload symbolic links as NAME.rclonelink files holding their target (rclone\'s --links); without it they are skipped with a note'
 complete -c jotta -n "__fish_jotta_using_subcommand put" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand put" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand get" -s j -l jobs -d 'Files in flight at once' -r
@@ -86,6 +87,7 @@ complete -c jotta -n "__fish_jotta_using_subcommand get" -l endpoint -d 'Service
 complete -c jotta -n "__fish_jotta_using_subcommand get" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand get" -s r -l recursive -d 'Download a folder and everything in it'
 complete -c jotta -n "__fish_jotta_using_subcommand get" -l json -d 'No line per file; print the summary as JSON for scripts'
+complete -c jotta -n "__fish_jotta_using_subcommand get" -s l -l links -d 'Turn NAME.rclonelink files back into symbolic links NAME (rclone\'s --links)'
 complete -c jotta -n "__fish_jotta_using_subcommand get" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand get" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand mkdir" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
@@ -171,6 +173,7 @@ complete -c jotta -n "__fish_jotta_using_subcommand scan" -l config-dir -d 'Fold
 complete -c jotta -n "__fish_jotta_using_subcommand scan" -l no-delete -d 'Keep remote files and folders that were deleted locally'
 complete -c jotta -n "__fish_jotta_using_subcommand scan" -l no-checksum -d 'Compare size and modification time only, never md5 (faster; misses a change that keeps both)'
 complete -c jotta -n "__fish_jotta_using_subcommand scan" -s n -l dry-run -d 'Show what would be done; change nothing on JottaCloud'
+complete -c jotta -n "__fish_jotta_using_subcommand scan" -s l -l links -d 'Back up symbolic links as NAME.rclonelink files holding their target (rclone\'s --links); without it they are skipped with a note'
 complete -c jotta -n "__fish_jotta_using_subcommand scan" -l json -d 'Print the summary as JSON (one document per pass; one line each under --watch)'
 complete -c jotta -n "__fish_jotta_using_subcommand scan" -l watch -d 'Keep running: back up changes as they happen (inotify), with a full rescan every --rescan seconds'
 complete -c jotta -n "__fish_jotta_using_subcommand scan" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'

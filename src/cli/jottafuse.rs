@@ -20,7 +20,7 @@ umask=OCTAL, fsname=NAME, nonempty (mount over a folder that holds files, hiding
 root=/Device/MountPoint[/path], demo, endpoint=URL, config_dir=DIR, dir_cache=SECS, attr_cache=SECS, \
 threads=N, log_file=PATH, cache_dir=PATH, writeback_delay=SECS, uploads=N, drain_timeout=SECS, \
 read_ahead_kb=N, cache_entries=N, direct_io (reads skip the page cache: faster one-pass streaming, no \
-caching across opens); fstab words such as defaults, _netdev, noauto, user are accepted and ignored."
+caching across opens), links (symbolic links kept as NAME.rclonelink files, as rclone's --links); fstab words such as defaults, _netdev, noauto, user are accepted and ignored."
 )]
 pub struct JottafuseArgs {
     /// `jotta:` (the saved login; the default), `jotta:/Device/MountPoint[/path]` (a subtree) or `demo`,

@@ -156,6 +156,7 @@ fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mu
         umask: s.umask.unwrap_or(0o022),
         read_only: s.read_only,
         direct_io: s.direct_io,
+        links: s.links,
         ..VfsConfig::default()
     };
     if let Some(d) = s.dir_cache {

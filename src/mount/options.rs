@@ -36,6 +36,8 @@ pub struct MountSettings {
     pub read_ahead_kb: Option<u32>,
     /// Reads bypass the kernel's page cache.
     pub direct_io: bool,
+    /// Symbolic links stored as `NAME.rclonelink` files (rclone's `--links` convention).
+    pub links: bool,
 }
 
 /// Options that only mean something to mount(8) or systemd; the daemon accepts and ignores them.
@@ -97,6 +99,7 @@ impl MountSettings {
                 ("noatime", None) => self.fuse_options.push(MountOption::NoAtime),
                 ("demo", None) => self.demo = true,
                 ("direct_io", None) => self.direct_io = true,
+                ("links", None) => self.links = true,
                 ("nonempty", None) => self.nonempty = true,
                 ("uid", Some(v)) => self.uid = Some(parse_u32(key, v, 10)?),
                 ("gid", Some(v)) => self.gid = Some(parse_u32(key, v, 10)?),
@@ -159,8 +162,8 @@ mod tests {
     #[test]
     fn own_settings_and_ro() {
         let mut s = MountSettings::default();
-        s.apply("ro,dir_cache=1.5,threads=4,demo").unwrap();
-        assert!(s.read_only && s.demo);
+        s.apply("ro,dir_cache=1.5,threads=4,demo,links").unwrap();
+        assert!(s.read_only && s.demo && s.links);
         assert_eq!(s.dir_cache, Some(Duration::from_millis(1500)));
         assert_eq!(s.threads, Some(4));
     }

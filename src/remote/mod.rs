@@ -13,6 +13,7 @@ pub mod http;
 pub mod netrc;
 pub mod path;
 pub mod progress;
+pub mod rclonelink;
 pub mod retry;
 pub mod time;
 pub mod types;

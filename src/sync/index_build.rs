@@ -62,7 +62,7 @@ pub fn index_local(root: &Path, hashing: LocalHashing, cache_base: &Path) -> Syn
         return Err(SyncError::Usage(format!("{} is not a folder", root.display())));
     }
     let excludes = Excludes::new(&root, &TRANSIENT.map(String::from)).map_err(SyncError::Usage)?;
-    let walked = scan_local::walk(&root, &excludes, false);
+    let walked = scan_local::walk(&root, &excludes, false, false);
     let mut cache = ChecksumCache::open(cache_base, &root);
     let mut failed = walked.failed;
     let mut entries = Vec::with_capacity(walked.files.len() + walked.folders.len());

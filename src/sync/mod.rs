@@ -15,6 +15,7 @@ pub mod exclude;
 pub mod index;
 pub mod index_build;
 pub mod index_diff;
+pub mod links;
 pub mod online;
 pub mod paths;
 pub mod revisions;

@@ -35,6 +35,8 @@ pub struct ScanOptions {
     pub excludes: Vec<String>,
     /// `$XDG_CACHE_HOME/jottafuse`: home of the checksum cache file.
     pub cache_base: PathBuf,
+    /// Symbolic links are backed up as `NAME.rclonelink` files (`--links`); otherwise skipped.
+    pub links: bool,
 }
 
 /// What the caller hears about each action as it happens (human output prints these lines).
@@ -54,6 +56,8 @@ struct Upload {
     rel: String,
     req: UploadRequest,
     new: bool,
+    /// A link's target, staged in a temporary file the request reads.
+    _link: Option<super::links::StagedLink>,
 }
 
 /// Run one pass. `Err` only when the pass could not start (target unusable, root unreadable, server
@@ -74,9 +78,9 @@ pub async fn scan_once<R: Remote>(
     std::fs::read_dir(&opts.local)
         .map_err(|e| RemoteError::Io(format!("cannot list the scanned folder {}: {e}", opts.local.display())))?;
     // The local walk and the remote listing overlap: one waits on the disk, the other on the server.
-    let (root, patterns, checksums) = (opts.local.clone(), opts.excludes.clone(), opts.checksum);
+    let (root, patterns, checksums, links) = (opts.local.clone(), opts.excludes.clone(), opts.checksum, opts.links);
     let walking = tokio::task::spawn_blocking(move || {
-        let r = Excludes::new(&root, &patterns).map(|excludes| (walk(&root, &excludes, checksums), excludes));
+        let r = Excludes::new(&root, &patterns).map(|excludes| (walk(&root, &excludes, checksums, links), excludes));
         log::debug!("scan: local walk done at {:?}", started.elapsed());
         r
     });
@@ -157,7 +161,9 @@ pub async fn scan_once<R: Remote>(
         }
         let theirs = remote_files.get(key).copied();
         // With checksums on, the walk has read each file's xattr already; without, it read none.
+        // A link's "content" is its target: read it, it costs no more than the stat.
         let mine = |cache: &mut ChecksumCache, f: &LocalFile| match opts.checksum {
+            _ if f.link => super::links::target_of(&f.path).map(|t| hex::encode(<md5::Md5 as md5::Digest>::digest(&t))),
             true => cache.md5_given(f.xattr.as_ref(), &f.path, &f.rel, f.stamp),
             false => cache.md5(&f.path, &f.rel, f.stamp),
         };
@@ -191,8 +197,18 @@ pub async fn scan_once<R: Remote>(
             }
         };
         let t = Some(file.stamp.mtime_sec);
-        let req = UploadRequest { source: file.path.clone(), size: file.stamp.size, md5, created: t, modified: t };
-        uploads.push(Upload { rel: file.rel.clone(), req, new: theirs.is_none() });
+        let (req, staged) = if file.link {
+            match super::links::stage(&file.path) {
+                Ok(s) => (s.req.clone(), Some(s)),
+                Err(e) => {
+                    fail(&mut report, events, &file.rel, &e.to_string());
+                    continue;
+                }
+            }
+        } else {
+            (UploadRequest { source: file.path.clone(), size: file.stamp.size, md5, created: t, modified: t }, None)
+        };
+        uploads.push(Upload { rel: file.rel.clone(), req, new: theirs.is_none(), _link: staged });
     }
     log::debug!("scan: {} files compared at {:?}", local.files.len(), started.elapsed());
     cache.retain(|rel| local.files.contains_key(&rel.to_lowercase()));

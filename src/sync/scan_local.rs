@@ -1,10 +1,13 @@
 //! Walking the local side of a scan: every regular file (size, mtime) and folder below the scanned
 //! folder, by relative `/`-joined name. Excluded paths are not entered; symlinks, sockets, devices, fifos,
 //! names JottaCloud cannot store and names that differ only in case from one already seen are skipped
-//! with a note. Nothing here reads file content (only, when asked, the checksum xattr).
+//! with a note. Nothing here reads file content (only, when asked, the checksum xattr). With `links`, a
+//! symlink `NAME` is a file `NAME.rclonelink` (its target its content), unless a real entry of that
+//! name is beside it: the real one is backed up, the link skipped with a note.
 
 use super::checksum_cache::{read_xattr, Stamp, XattrEntry};
 use super::exclude::Excludes;
+use crate::remote::rclonelink::{link_file_name, link_stem};
 use std::collections::BTreeMap;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
@@ -16,6 +19,8 @@ pub struct LocalFile {
     pub stamp: Stamp,
     /// The checksum xattr as read during the walk (when asked for), valid or not.
     pub xattr: Option<XattrEntry>,
+    /// A symbolic link at `path`, backed up as the file `rel` (`NAME.rclonelink`); `stamp` is its lstat.
+    pub link: bool,
 }
 
 #[derive(Debug, Default)]
@@ -31,7 +36,7 @@ pub struct LocalTree {
 
 /// Walk `root`. With `read_checksums`, each file's checksum xattr is read here too: the walk runs while
 /// the remote listing is on its way, so that syscall per file costs no extra time in a scan.
-pub fn walk(root: &Path, excludes: &Excludes, read_checksums: bool) -> LocalTree {
+pub fn walk(root: &Path, excludes: &Excludes, read_checksums: bool, links: bool) -> LocalTree {
     let mut tree = LocalTree::default();
     let mut stack = vec![(root.to_path_buf(), String::new())];
     while let Some((dir, rel_dir)) = stack.pop() {
@@ -56,7 +61,7 @@ pub fn walk(root: &Path, excludes: &Excludes, read_checksums: bool) -> LocalTree
                 tree.skipped.push((rel, "name is not UTF-8; JottaCloud names are text".into()));
                 continue;
             };
-            let rel = join(&rel_dir, name);
+            let mut rel = join(&rel_dir, name);
             let path = entry.path();
             // lstat, relative to the open folder (no path lookup from the root per file): a symlink is
             // seen as a link, never followed.
@@ -74,7 +79,10 @@ pub fn walk(root: &Path, excludes: &Excludes, read_checksums: bool) -> LocalTree
             if excludes.excluded(&rel, is_dir) {
                 continue;
             }
-            let kind = if ft.is_symlink() {
+            let link = links && ft.is_symlink();
+            let kind = if link {
+                None
+            } else if ft.is_symlink() {
                 Some("symbolic link")
             } else if ft.is_socket() {
                 Some("socket")
@@ -89,11 +97,28 @@ pub fn walk(root: &Path, excludes: &Excludes, read_checksums: bool) -> LocalTree
                 tree.skipped.push((rel, format!("{kind}, not backed up")));
                 continue;
             }
-            if let Err(e) = crate::remote::path::validate_name(name) {
+            let stored = if link { link_file_name(name) } else { name.to_string() };
+            if let Err(e) = crate::remote::path::validate_name(&stored) {
                 tree.skipped.push((rel, e.to_string()));
                 continue;
             }
+            if link {
+                rel = join(&rel_dir, &stored);
+            }
             let key = rel.to_lowercase();
+            let clash = |l: &str| format!("symbolic link: its stored name {l} is taken by a real entry beside it");
+            match tree.files.get(&key) {
+                Some(seen) if seen.link && !link => {
+                    // The real entry wins over a link met earlier in the folder's order.
+                    let seen = tree.files.remove(&key).map(|f| f.rel).unwrap_or_default();
+                    tree.skipped.push((join(&rel_dir, link_stem(name).unwrap_or(name)), clash(&seen)));
+                }
+                _ if link && (tree.files.contains_key(&key) || tree.folders.contains_key(&key)) => {
+                    tree.skipped.push((join(&rel_dir, name), clash(&rel)));
+                    continue;
+                }
+                _ => {}
+            }
             if tree.files.contains_key(&key) || tree.folders.contains_key(&key) {
                 tree.skipped.push((rel, "differs only in case from another name; JottaCloud cannot keep both".into()));
                 continue;
@@ -102,8 +127,8 @@ pub fn walk(root: &Path, excludes: &Excludes, read_checksums: bool) -> LocalTree
                 tree.folders.insert(key, rel.clone());
                 stack.push((path, rel));
             } else {
-                let xattr = if read_checksums { read_xattr(&path) } else { None };
-                tree.files.insert(key, LocalFile { rel, path, stamp: Stamp::of(&meta), xattr });
+                let xattr = if read_checksums && !link { read_xattr(&path) } else { None };
+                tree.files.insert(key, LocalFile { rel, path, stamp: Stamp::of(&meta), xattr, link });
             }
         }
     }

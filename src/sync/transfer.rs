@@ -2,10 +2,13 @@
 //! content then costs no bytes), skips files the server already holds with the same md5, size and mtime,
 //! and only sets the time where just that differs; `get` fetches through `download` (resumable, verified)
 //! and keeps the server's mtimes. Several files are in flight at once (`jobs`); one failing file is
-//! reported and the rest go on (the summary's `failed` makes the exit code 1).
+//! reported and the rest go on (the summary's `failed` makes the exit code 1). With `links`, symbolic
+//! links travel as `NAME.rclonelink` files (see `links.rs`); without, they are noted and left alone.
 
 use super::download::{self, Expected, Version};
+use super::links;
 use super::{Event, Summary, SyncError, SyncResult};
+use crate::remote::rclonelink::{link_file_name, link_stem};
 use crate::remote::{Item, Remote, RemoteError, RemotePath, Tree, TreeFile, UnixTime, UploadRequest};
 use futures_util::StreamExt;
 use md5::{Digest, Md5};
@@ -61,7 +64,6 @@ async fn put_file_inner<R: Remote>(
     target: &RemotePath,
     known: Option<&Known>,
 ) -> SyncResult<Event> {
-    let path = target.to_string();
     let meta = std::fs::metadata(local).map_err(|e| SyncError::local(local, e))?;
     let mtime = mtime_of(&meta);
     let source = local.to_path_buf();
@@ -69,6 +71,31 @@ async fn put_file_inner<R: Remote>(
         .await
         .map_err(|e| SyncError::local(local, e))?
         .map_err(|e| SyncError::local(local, e))?;
+    let req = UploadRequest { source: local.to_path_buf(), size, md5, created: mtime, modified: mtime };
+    send(remote, req, target, known).await
+}
+
+/// Upload the local symbolic link `local` as the link file `target` (its name ends in `.rclonelink`).
+pub async fn put_link<R: Remote>(remote: &R, local: &Path, target: &RemotePath, known: Option<&Known>) -> Event {
+    let staged = match links::stage(local) {
+        Ok(s) => s,
+        Err(e) => return Event::Failed { path: target.to_string(), error: e.to_string() },
+    };
+    match send(remote, staged.req.clone(), target, known).await {
+        Ok(e) => e,
+        Err(e) => Event::Failed { path: target.to_string(), error: e.to_string() },
+    }
+}
+
+/// Send what `req` describes, unless `known` says the server holds it already.
+async fn send<R: Remote>(
+    remote: &R,
+    req: UploadRequest,
+    target: &RemotePath,
+    known: Option<&Known>,
+) -> SyncResult<Event> {
+    let path = target.to_string();
+    let (size, md5, mtime) = (req.size, req.md5.clone(), req.modified);
     if let Some(k) = known.filter(|k| k.size == size && k.md5.eq_ignore_ascii_case(&md5)) {
         if k.modified == mtime {
             return Ok(Event::Skipped { path, size });
@@ -77,7 +104,6 @@ async fn put_file_inner<R: Remote>(
         remote.set_times(target, size, &md5, t, t).await?;
         return Ok(Event::TimeSet { path, size });
     }
-    let req = UploadRequest { source: local.to_path_buf(), size, md5, created: mtime, modified: mtime };
     let outcome = remote.upload(target, &req).await?;
     Ok(if outcome.deduplicated {
         Event::Deduplicated { path, size }
@@ -91,14 +117,18 @@ async fn put_file_inner<R: Remote>(
 pub struct LocalTree {
     pub folders: Vec<String>,
     pub files: Vec<String>,
+    /// Symbolic links (walked with `links`), by their local relative name.
+    pub links: Vec<String>,
     pub ignored: Vec<(PathBuf, String)>,
     pub unreadable: Vec<(PathBuf, String)>,
     /// Sum of the files' sizes as walked (for progress; each upload stats its file again).
     pub bytes: u64,
 }
 
-/// Walk `root` without following symlinks; parents come before their children.
-pub fn walk_local(root: &Path) -> LocalTree {
+/// Walk `root` without following symlinks; parents come before their children. With `links`, symbolic
+/// links are kept as such, except one whose stored name `NAME.rclonelink` a real entry beside it takes
+/// (a failure naming both: neither may silently replace the other).
+pub fn walk_local(root: &Path, with_links: bool) -> LocalTree {
     let mut tree = LocalTree::default();
     let mut stack = vec![String::new()];
     while let Some(rel) = stack.pop() {
@@ -127,7 +157,18 @@ pub fn walk_local(root: &Path) -> LocalTree {
                     tree.bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
                     tree.files.push(child);
                 }
-                Ok(t) if t.is_symlink() => tree.ignored.push((entry.path(), "symbolic link, not followed".into())),
+                Ok(t) if t.is_symlink() && with_links => {
+                    let stored = link_file_name(entry.file_name().to_str().unwrap_or_default());
+                    if std::fs::symlink_metadata(dir.join(&stored)).is_ok() {
+                        let why = format!("its stored name {stored} is taken by another entry beside it; rename one");
+                        tree.unreadable.push((entry.path(), why));
+                    } else {
+                        tree.links.push(child);
+                    }
+                }
+                Ok(t) if t.is_symlink() => {
+                    tree.ignored.push((entry.path(), "symbolic link, not followed (--links keeps it)".into()))
+                }
                 Ok(_) => tree.ignored.push((entry.path(), "not a regular file or folder".into())),
                 Err(e) => tree.unreadable.push((entry.path(), e.to_string())),
             }
@@ -161,12 +202,14 @@ async fn remote_tree<R: Remote>(remote: &R, path: &RemotePath) -> SyncResult<Tre
     }
 }
 
-/// Upload the local folder `local` to become the remote folder `target` (created as needed).
+/// Upload the local folder `local` to become the remote folder `target` (created as needed); with
+/// `with_links`, its symbolic links as `NAME.rclonelink` files.
 pub async fn put_tree<R: Remote>(
     remote: &R,
     local: &Path,
     target: &RemotePath,
     jobs: usize,
+    with_links: bool,
     on: &(dyn Fn(&Event) + Sync),
 ) -> SyncResult<Summary> {
     if target.depth() < 3 {
@@ -177,7 +220,9 @@ pub async fn put_tree<R: Remote>(
     }
     let walked = {
         let root = local.to_path_buf();
-        tokio::task::spawn_blocking(move || walk_local(&root)).await.map_err(|e| SyncError::local(local, e))?
+        tokio::task::spawn_blocking(move || walk_local(&root, with_links))
+            .await
+            .map_err(|e| SyncError::local(local, e))?
     };
     let server = remote_tree(remote, target).await?;
     let mut summary = Summary::default();
@@ -185,7 +230,8 @@ pub async fn put_tree<R: Remote>(
         summary.add(&e);
         on(&e);
     };
-    emit(Event::Planned { files: walked.files.len() as u64, bytes: walked.bytes }, &mut summary);
+    let planned = (walked.files.len() + walked.links.len()) as u64;
+    emit(Event::Planned { files: planned, bytes: walked.bytes }, &mut summary);
     for (p, why) in &walked.ignored {
         emit(Event::Ignored { path: p.display().to_string(), why: why.clone() }, &mut summary);
     }
@@ -216,15 +262,19 @@ pub async fn put_tree<R: Remote>(
         };
         emit(e, &mut summary);
     }
-    let work = walked.files.iter().map(|rel| {
-        let known = known.get(&rel.to_lowercase());
+    // (local name, stored name, is a link)
+    let files = walked.files.iter().map(|rel| (rel, rel.clone(), false));
+    let link_files = walked.links.iter().map(|rel| (rel, link_file_name(rel), true));
+    let work = files.chain(link_files).map(|(rel, stored, is_link)| {
+        let known = known.get(&stored.to_lowercase());
         let source = local.join(rel);
         async move {
             // A stop request (Ctrl-C) starts no new file; the ones in flight finish whole.
             if super::stop::requested() {
                 return None;
             }
-            Some(match join_rel(target, rel) {
+            Some(match join_rel(target, &stored) {
+                Ok(p) if is_link => put_link(remote, &source, &p, known).await,
                 Ok(p) => put_file(remote, &source, &p, known).await,
                 Err(e) => Event::Failed { path: source.display().to_string(), error: e.to_string() },
             })
@@ -258,15 +308,23 @@ pub async fn get_file<R: Remote>(remote: &R, path: &RemotePath, expect: &Expecte
     }
 }
 
-/// Download the remote folder `path` into the local folder `local` (created as needed).
+/// Download the remote folder `path` into the local folder `local` (created as needed); with
+/// `with_links`, files `NAME.rclonelink` become symbolic links `NAME` (unless a real `NAME` is beside it).
 pub async fn get_tree<R: Remote>(
     remote: &R,
     path: &RemotePath,
     local: &Path,
     jobs: usize,
+    with_links: bool,
     on: &(dyn Fn(&Event) + Sync),
 ) -> SyncResult<Summary> {
     let tree = remote.list_tree(path).await?;
+    let taken: std::collections::HashSet<String> = tree
+        .files
+        .iter()
+        .map(|f| rel_of(f).to_lowercase())
+        .chain(tree.folders.iter().map(|d| d.trim_matches('/').to_lowercase()))
+        .collect();
     let mut summary = Summary::default();
     on(&Event::Planned { files: tree.files.len() as u64, bytes: tree.files.iter().map(|f| f.size).sum() });
     std::fs::create_dir_all(local).map_err(|e| SyncError::local(local, e))?;
@@ -280,7 +338,9 @@ pub async fn get_tree<R: Remote>(
     }
     let work = tree.files.iter().map(|f| {
         let rel = rel_of(f);
-        let target = local.join(&rel);
+        let link_rel = link_stem(&rel).filter(|stem| with_links && !taken.contains(&stem.to_lowercase()));
+        let target = local.join(link_rel.unwrap_or(&rel));
+        let is_link = link_rel.is_some();
         let expect = Expected { size: f.size, md5: Some(f.md5.clone()), modified: f.modified };
         async move {
             if super::stop::requested() {
@@ -292,6 +352,7 @@ pub async fn get_tree<R: Remote>(
                 }
             }
             Some(match join_rel(path, &rel) {
+                Ok(p) if is_link => links::fetch(remote, &p, expect.size, expect.modified, &target).await,
                 Ok(p) => get_file(remote, &p, &expect, &target).await,
                 Err(e) => Event::Failed { path: target.display().to_string(), error: e.to_string() },
             })

@@ -11,6 +11,7 @@ pub mod error;
 mod hasher;
 pub mod journal;
 pub mod lifecycle;
+pub mod links;
 mod namespace;
 pub mod node;
 pub mod offline;
@@ -64,6 +65,8 @@ pub struct VfsConfig {
     /// Reads bypass the kernel's page cache (`-o direct_io`): each read goes to the read-ahead buffers,
     /// which saves the page-cache fill on one-pass streaming but keeps nothing across opens.
     pub direct_io: bool,
+    /// `-o links`: files named `NAME.rclonelink` show as symbolic links `NAME` (see `links.rs`).
+    pub links: bool,
 }
 
 impl Default for VfsConfig {
@@ -83,6 +86,7 @@ impl Default for VfsConfig {
             // About 0.2 GiB at the measured ~800 bytes per entry; the kernel's own references come on top.
             cache_entries: 250_000,
             direct_io: false,
+            links: false,
         }
     }
 }
@@ -97,6 +101,8 @@ pub struct Attr {
     pub ctime: UnixTime,
     pub perm: u16,
     pub nlink: u32,
+    /// A file shown as a symbolic link (`-o links`): its content is the target, its size the target's.
+    pub symlink: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -132,6 +138,8 @@ pub struct JottaFs<R: Remote> {
     gates: Mutex<HashMap<u64, Arc<Mutex<()>>>>,
     handles: Mutex<HashMap<u64, Arc<OpenFile<R>>>>,
     next_fh: AtomicU64,
+    /// Targets of links already read (`-o links`), with the content generation they were read at.
+    link_targets: Mutex<HashMap<u64, (u64, Vec<u8>)>>,
     /// Content generation each inode had when the kernel last cached its pages.
     cached_generation: Mutex<HashMap<u64, u64>>,
     /// Whether the service answers, and the account figures last seen.
@@ -188,6 +196,7 @@ impl<R: Remote> JottaFs<R> {
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             cached_generation: Mutex::new(HashMap::new()),
+            link_targets: Mutex::new(HashMap::new()),
             service: offline::ServiceState::default(),
             journal,
             journal_lock: Mutex::new(()),
@@ -232,7 +241,7 @@ impl<R: Remote> JottaFs<R> {
         };
         let mtime = n.local.as_ref().map(|l| l.mtime).unwrap_or(n.mtime);
         let ctime = n.changed_at.unwrap_or(mtime);
-        Attr { ino, kind: n.kind, size, mtime, ctime, perm: (perm & !self.cfg.umask) as u16, nlink }
+        Attr { ino, kind: n.kind, size, mtime, ctime, perm: (perm & !self.cfg.umask) as u16, nlink, symlink: false }
     }
 
     /// `attr_of` with a folder's link count as on a local disk: 2 + its subfolders once its listing is
@@ -240,6 +249,11 @@ impl<R: Remote> JottaFs<R> {
     /// look at each child of a listed folder.)
     fn attr_in(&self, table: &InodeTable, ino: u64, n: &node::Node) -> Attr {
         let mut attr = self.attr_of(ino, n);
+        if self.shows_as_link(table, n) {
+            // Links carry no permissions of their own (lrwxrwxrwx), as on a local disk.
+            attr.symlink = true;
+            attr.perm = 0o777;
+        }
         if let (true, Some(children)) = (n.kind.is_dir(), &n.children) {
             let subfolders = children.iter().filter(|c| table.get(**c).is_some_and(|c| c.kind.is_dir())).count();
             attr.nlink = 2 + u32::try_from(subfolders).unwrap_or(u32::MAX - 2);
@@ -342,8 +356,10 @@ impl<R: Remote> JottaFs<R> {
             log::debug!("dropped {} cached names of folders not used lately", gone.len());
             let mut cached = lock(&self.cached_generation);
             let mut gates = lock(&self.gates);
+            let mut targets = lock(&self.link_targets);
             for g in &gone {
                 cached.remove(g);
+                targets.remove(g);
                 gates.remove(g);
             }
         }
@@ -425,13 +441,10 @@ impl<R: Remote> JottaFs<R> {
             return Err(FsError::NameTooLong);
         }
         let mut table = self.listed(parent)?;
-        let ino = table.child(parent, name).ok_or(FsError::NotFound)?;
-        let node = table.get(ino).ok_or(FsError::NotFound)?;
         // The service compares names case-insensitively, but a lookup must not answer for another
         // spelling: creating `A.txt` beside `a.txt` has to reach `create` and be refused there.
-        if node.name != name {
-            return Err(FsError::NotFound);
-        }
+        let ino = self.resolve(&table, parent, name).ok_or(FsError::NotFound)?;
+        let node = table.get(ino).ok_or(FsError::NotFound)?;
         let attr = self.attr_in(&table, ino, node);
         // Counted under the same lock: from here the node cannot be dropped while the kernel holds it.
         table.remember(ino);
@@ -479,7 +492,12 @@ impl<R: Remote> JottaFs<R> {
             .as_deref()
             .unwrap_or(&[])
             .iter()
-            .filter_map(|c| table.get(*c).map(|n| DirEntry { name: n.name.clone(), attr: self.attr_in(&table, *c, n) }))
+            .filter_map(|c| {
+                table.get(*c).map(|n| DirEntry {
+                    name: self.shown_name(&table, n).to_string(),
+                    attr: self.attr_in(&table, *c, n),
+                })
+            })
             .collect())
     }
 

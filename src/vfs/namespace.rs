@@ -37,6 +37,10 @@ impl<R: Remote> JottaFs<R> {
         self.writable_folder(parent)?;
         self.ensure_listing(parent, false)?;
         let table = lock(&self.table);
+        if self.cfg.links && self.resolve(&table, parent, name).is_some_and(|i| table.child(parent, name) != Some(i)) {
+            // A link shows under this name (-o links).
+            return Err(FsError::Exists);
+        }
         if let Some(existing) = table.child(parent, name) {
             let shown = table.get(existing).map(|n| n.name.clone()).unwrap_or_default();
             if shown != name {
@@ -58,6 +62,12 @@ impl<R: Remote> JottaFs<R> {
     }
 
     pub fn create(&self, parent: u64, name: &str) -> FsResult<(Attr, u64)> {
+        self.refuse_link_file_name(name)?;
+        self.create_stored(parent, name)
+    }
+
+    /// `create` under the name the service will hold (a link's file, for `symlink`).
+    pub(super) fn create_stored(&self, parent: u64, name: &str) -> FsResult<(Attr, u64)> {
         let path = self.check_new_name(parent, name)?;
         // The server may still hold an old file of this name (`removals.rs`): the new file's upload makes
         // its next revision, and until then the new file stands for it (an unlink removes it there too).
@@ -191,6 +201,8 @@ impl<R: Remote> JottaFs<R> {
 
     pub fn unlink(&self, parent: u64, name: &str) -> FsResult<()> {
         self.writable_folder(parent)?;
+        // A link (-o links) goes as its file.
+        let name = &self.stored_name(parent, name)?;
         let ino = self.child_exact(parent, name)?;
         let (path, kind) = {
             let table = lock(&self.table);
@@ -260,7 +272,8 @@ impl<R: Remote> JottaFs<R> {
         Ok(())
     }
 
-    pub fn rename(&self, parent: u64, name: &str, new_parent: u64, new_name: &str) -> FsResult<()> {
+    /// `rename` in the service's names (links.rs translates the kernel's).
+    pub(super) fn rename_stored(&self, parent: u64, name: &str, new_parent: u64, new_name: &str) -> FsResult<()> {
         self.writable_folder(parent)?;
         self.writable_folder(new_parent)?;
         if let Err(e) = validate_name(new_name) {

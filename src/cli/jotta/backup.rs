@@ -24,6 +24,10 @@ pub struct ScanArgs {
     /// Leave out paths matching a gitignore-style PATTERN (repeatable): `*.tmp`, `/build`, `cache/`.
     #[arg(long, value_name = "PATTERN")]
     exclude: Vec<String>,
+    /// Back up symbolic links as NAME.rclonelink files holding their target (rclone's --links); without
+    /// it they are skipped with a note.
+    #[arg(short = 'l', long)]
+    links: bool,
     /// Print the summary as JSON (one document per pass; one line each under --watch).
     #[arg(long)]
     json: bool,
@@ -88,6 +92,7 @@ pub async fn scan(opts: ConnectOptions, a: &ScanArgs, quiet: bool) -> ExitCode {
         dry_run: a.dry_run,
         excludes: a.exclude.clone(),
         cache_base,
+        links: a.links,
     };
     let watch = a.watch.then(|| std::time::Duration::from_secs(a.rescan));
     let bar = super::progress::Bar::new(quiet);

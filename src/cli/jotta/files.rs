@@ -160,6 +160,8 @@ pub(super) struct Tree {
     pub jobs: usize,
     /// One JSON summary instead of a line per file.
     pub json: bool,
+    /// Symbolic links travel as `NAME.rclonelink` files (rclone's `--links`).
+    pub links: bool,
 }
 
 fn finish(verb: &str, s: &Summary, json: bool) -> CmdResult {
@@ -193,18 +195,28 @@ where
 }
 
 pub(super) async fn put(ctx: &Ctx, local: &Path, target: &str, how: Tree) -> CmdResult {
-    let Tree { recursive, jobs, json } = how;
-    let meta =
-        std::fs::metadata(local).map_err(|e| Failure::Failed(format!("cannot read {}: {e}", local.display())))?;
+    let Tree { recursive, jobs, json, links } = how;
+    let a_link = std::fs::symlink_metadata(local).is_ok_and(|m| m.file_type().is_symlink());
+    if a_link && !links && std::fs::metadata(local).is_err() {
+        // Followed, it leads nowhere: say what would upload it.
+        return Err(Failure::Usage(format!(
+            "{} is a symbolic link; --links uploads it as a .rclonelink file holding its target",
+            local.display()
+        )));
+    }
+    let is_link = links && a_link;
+    let meta = match is_link {
+        true => std::fs::symlink_metadata(local),
+        false => std::fs::metadata(local),
+    }
+    .map_err(|e| Failure::Failed(format!("cannot read {}: {e}", local.display())))?;
     let mut path = ctx.path(target).await?;
     if target.ends_with('/') {
-        let name = local
-            .canonicalize()
-            .ok()
+        // A link is named by itself, not by what it points to.
+        let own = if is_link { Some(local.to_path_buf()) } else { local.canonicalize().ok() };
+        let name = own
             .and_then(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_string))
-            .ok_or_else(|| {
-            Failure::Usage(format!("{} has no usable name; give the remote name", local.display()))
-        })?;
+            .ok_or_else(|| Failure::Usage(format!("{} has no usable name; give the remote name", local.display())))?;
         path = path.join(&name)?;
     }
     if meta.is_dir() {
@@ -213,12 +225,16 @@ pub(super) async fn put(ctx: &Ctx, local: &Path, target: &str, how: Tree) -> Cmd
         }
         let quiet = ctx.quiet || json;
         let s = tree_transfer(ctx, json, |bar| async move {
-            transfer::put_tree(&ctx.remote, local, &path, jobs, &|e| bar.event(e, quiet)).await
+            transfer::put_tree(&ctx.remote, local, &path, jobs, links, &|e| bar.event(e, quiet)).await
         })
         .await?;
         return finish("uploaded", &s, json);
     }
-    if !meta.is_file() {
+    if is_link {
+        let name = path.name().map(crate::remote::rclonelink::link_file_name).unwrap_or_default();
+        let parent = path.parent().ok_or_else(|| Failure::Usage(format!("{path}: give a name for the link")))?;
+        path = parent.join(&name)?;
+    } else if !meta.is_file() {
         return Err(Failure::Usage(format!("{} is not a regular file or folder", local.display())));
     }
     if path.depth() < 3 {
@@ -236,9 +252,13 @@ pub(super) async fn put(ctx: &Ctx, local: &Path, target: &str, how: Tree) -> Cmd
     };
     let bar = Bar::new(ctx.quiet || json);
     bar.stage("", 1, meta.len());
-    let e =
-        crate::remote::progress::counting(bar.tally(), transfer::put_file(&ctx.remote, local, &path, known.as_ref()))
-            .await;
+    let e = match is_link {
+        true => transfer::put_link(&ctx.remote, local, &path, known.as_ref()).await,
+        false => {
+            let put = transfer::put_file(&ctx.remote, local, &path, known.as_ref());
+            crate::remote::progress::counting(bar.tally(), put).await
+        }
+    };
     bar.finish();
     match e {
         Event::Failed { error, .. } => Err(Failure::Failed(error)),
@@ -255,7 +275,7 @@ pub(super) async fn put(ctx: &Ctx, local: &Path, target: &str, how: Tree) -> Cmd
 }
 
 pub(super) async fn get(ctx: &Ctx, input: &str, local: Option<&Path>, how: Tree) -> CmdResult {
-    let Tree { recursive, jobs, json } = how;
+    let Tree { recursive, jobs, json, links } = how;
     let path = ctx.path(input).await?;
     let item = transfer::what_is(&ctx.remote, &path).await?;
     let name = path.name().unwrap_or("download").to_string();
@@ -274,12 +294,29 @@ pub(super) async fn get(ctx: &Ctx, input: &str, local: Option<&Path>, how: Tree)
             let quiet = ctx.quiet || json;
             let (path, to) = (&path, &to);
             let s = tree_transfer(ctx, json, |bar| async move {
-                transfer::get_tree(&ctx.remote, path, to, jobs, &|e| bar.event(e, quiet)).await
+                transfer::get_tree(&ctx.remote, path, to, jobs, links, &|e| bar.event(e, quiet)).await
             })
             .await?;
             finish("downloaded", &s, json)
         }
         Item::File(f) if !f.is_live() => Err(Failure::Failed(format!("{path} has no complete revision to download"))),
+        Item::File(f) if links && crate::remote::rclonelink::link_stem(&f.name).is_some() => {
+            let stem = crate::remote::rclonelink::link_stem(&f.name).unwrap_or_default();
+            let to = target(stem);
+            let e = crate::sync::links::fetch(&ctx.remote, &path, f.size(), f.modified(), &to).await;
+            match e {
+                Event::Failed { error, .. } => Err(Failure::Failed(error)),
+                e if json => {
+                    let mut s = Summary::default();
+                    s.add(&e);
+                    finish("downloaded", &s, true)
+                }
+                _ => {
+                    println!("{} <- {path} (symbolic link)", to.display());
+                    Ok(())
+                }
+            }
+        }
         Item::File(f) => {
             let to = target(&f.name);
             let bar = Bar::new(ctx.quiet || json);

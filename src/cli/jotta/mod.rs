@@ -91,6 +91,10 @@ enum Command {
         /// No line per file; print the summary as JSON for scripts.
         #[arg(long)]
         json: bool,
+        /// Upload symbolic links as NAME.rclonelink files holding their target (rclone's --links);
+        /// without it they are skipped with a note.
+        #[arg(short = 'l', long)]
+        links: bool,
     },
     /// Download a file, or a folder with -r. Files appear only once complete and md5-verified; an
     /// interrupted download continues where it stopped when run again.
@@ -108,6 +112,9 @@ enum Command {
         /// No line per file; print the summary as JSON for scripts.
         #[arg(long)]
         json: bool,
+        /// Turn NAME.rclonelink files back into symbolic links NAME (rclone's --links).
+        #[arg(short = 'l', long)]
+        links: bool,
     },
     /// Create a folder.
     Mkdir {
@@ -386,11 +393,11 @@ async fn dispatch(args: JottaArgs) -> CmdResult {
         Command::Ls { path, long, recursive, deleted, json } => {
             files::ls(&ctx, &path, files::LsStyle { long, recursive, deleted, json }).await
         }
-        Command::Put { local, remote, recursive, jobs, json } => {
-            files::put(&ctx, &local, &remote, files::Tree { recursive, jobs, json }).await
+        Command::Put { local, remote, recursive, jobs, json, links } => {
+            files::put(&ctx, &local, &remote, files::Tree { recursive, jobs, json, links }).await
         }
-        Command::Get { remote, local, recursive, jobs, json } => {
-            files::get(&ctx, &remote, local.as_deref(), files::Tree { recursive, jobs, json }).await
+        Command::Get { remote, local, recursive, jobs, json, links } => {
+            files::get(&ctx, &remote, local.as_deref(), files::Tree { recursive, jobs, json, links }).await
         }
         Command::Mkdir { path, parents } => files::mkdir(&ctx, &path, parents).await,
         Command::Rm { path, recursive, permanent } => files::rm(&ctx, &path, recursive, permanent).await,
