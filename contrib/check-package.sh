@@ -36,8 +36,8 @@ mkdir -p "$work/mnt"
 env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$work" XDG_DATA_HOME="$work/data" XDG_CACHE_HOME="$work/cache" \
   mount -t fuse.jottafuse -o ro demo "$work/mnt"
 grep -qi demo "$work/mnt/Jotta/Archive/README.txt"
-# Its source names the account (root's direct mount shows type `fuse`; through fusermount3, `fuse.jottafuse`).
-findmnt -n -o FSTYPE,SOURCE "$work/mnt" | grep -Eq '^fuse(\.jottafuse)? +jotta:demo$'
+# Its type tells it apart from other FUSE mounts, and its source names the account.
+findmnt -n -o FSTYPE,SOURCE "$work/mnt" | grep -Eq '^fuse\.jottafuse +jotta:demo$'
 # The daemon serving it is the installed one.
 for pid in $(pgrep -x jottafuse); do readlink "/proc/$pid/exe"; done | grep -qx /usr/bin/jottafuse
 umount "$work/mnt"

@@ -6,6 +6,7 @@
 pub mod checks;
 pub mod daemon;
 pub mod demo;
+mod kernel_mount;
 pub mod lock;
 mod logging;
 pub mod options;
@@ -223,8 +224,20 @@ fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mu
     fuse_cfg.n_threads = Some(s.threads.unwrap_or(8));
     fuse_cfg.clone_fd = true;
 
-    let session = fuser::Session::new(FuseAdapter::new(fs.clone()), mountpoint, &fuse_cfg)
-        .map_err(|e| format!("cannot mount on {}: {e}", mountpoint.display()))?;
+    let own_mount = kernel_mount::mount_as_root(mountpoint, &fuse_cfg.mount_options, fuse_cfg.acl);
+    let mounted_here = own_mount.is_some();
+    let session = match own_mount {
+        Some(fd) => {
+            let acl = fuse_cfg.acl;
+            fuser::Session::from_fd(FuseAdapter::new(fs.clone()), fd, acl, fuse_cfg).map_err(|e| {
+                // Mounted, but the kernel's handshake failed: take the mount away again.
+                let _ = std::process::Command::new("umount").arg("-l").arg(mountpoint).status();
+                format!("cannot start the FUSE session on {}: {e}", mountpoint.display())
+            })?
+        }
+        None => fuser::Session::new(FuseAdapter::new(fs.clone()), mountpoint, &fuse_cfg)
+            .map_err(|e| format!("cannot mount on {}: {e}", mountpoint.display()))?,
+    };
     log::info!("mounted {} on {}", fs.config().root, mountpoint.display());
     let own = unmount::OwnMount::find(mountpoint);
     raise_kernel_readahead(own.dev(), s.read_ahead_kb.unwrap_or(8192));
@@ -233,6 +246,10 @@ fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mu
     let stop = stop::listen(&rt, own, fs.clone());
     let result = session.run();
     stop.session_over.store(true, Ordering::SeqCst);
+    if mounted_here && result.is_err() && checks::is_mounted(mountpoint) {
+        // The library unmounts only what it mounted itself; a session that failed leaves ours to us.
+        let _ = std::process::Command::new("umount").arg("-l").arg(mountpoint).status();
+    }
     log::info!("unmounted {}", mountpoint.display());
     account_lock.set_phase(lock::Phase::Draining);
     if let Some(l) = demo_lock.as_mut() {
