@@ -67,6 +67,7 @@ pub fn apply(opts: &ApplyOptions) -> Result<Applied, ApplyError> {
     };
     let mut tar = archive::open(&opts.archive)?;
     let (mut entries, manifest, against) = read_head(&mut tar, &opts.archive)?;
+    check_name_lengths(&target, &manifest)?;
     let now = index_local(&target, LocalHashing::CachedOnly, &opts.cache_base)?;
     if let Some((p, why)) = now.failed.first() {
         return Err(SyncError::local(target.join(p), why).into());
@@ -145,6 +146,28 @@ fn next_named<'a, R: Read>(
         return Err(SyncError::local(archive, format!("not a jotta archive (it starts with '{path}', not {name})")));
     }
     Ok(e)
+}
+
+/// Every name the archive would create must fit the target filesystem's name length; checked before
+/// anything is staged, because a staged file carries a shortened name and would fail only at its rename,
+/// after other files were already in place.
+fn check_name_lengths(root: &Path, m: &Manifest) -> SyncResult<()> {
+    let max = staging::name_max(root).map_err(|e| SyncError::local(root, describe(&e)))?;
+    let paths = m.files.iter().map(|f| f.path.as_str()).chain(m.folders.iter().map(String::as_str));
+    for p in paths {
+        if let Some(seg) = p.split('/').find(|seg| seg.len() > max) {
+            return Err(SyncError::local(
+                root.join(p),
+                format!(
+                    "the name '{}...' is {} bytes, longer than this filesystem takes ({max}); nothing was applied \
+                     (rename it at the source and make a new archive)",
+                    seg.chars().take(40).collect::<String>(),
+                    seg.len()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Every path whose state in the target is neither the archived index's nor the archive's result.

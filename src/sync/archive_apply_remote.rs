@@ -137,10 +137,13 @@ fn check_names(root: &RemotePath, m: &Manifest) -> SyncResult<()> {
     for p in paths {
         for seg in p.split('/') {
             if let Err(RemoteError::InvalidName(why)) = validate_name(seg) {
-                return Err(SyncError::Usage(format!(
-                    "{root}/{}: {why}; nothing was applied (rename it at the source and make a new archive)",
-                    p.escape_default()
-                )));
+                return Err(SyncError::local(
+                    format!("{root}/{}", p.escape_default()),
+                    format!(
+                        "JottaCloud cannot store this name ({why}); nothing was applied (rename it at the \
+                         source and make a new archive)"
+                    ),
+                ));
             }
         }
     }
@@ -219,7 +222,8 @@ async fn upload_all<R: Remote>(remote: &R, target: &RemoteTarget, ready: &[Ready
     let mut failed = Vec::new();
     while let Some(r) = results.next().await {
         if let Err(e) = r {
-            log::warn!("{e}");
+            // The error names the first failure; the others are in the log (-v).
+            log::info!("{e}");
             failed.push(e);
         }
     }

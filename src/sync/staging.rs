@@ -138,6 +138,18 @@ pub fn sync_filesystem(dir: &Path) -> std::io::Result<()> {
     }
 }
 
+/// The longest name, in bytes, the filesystem holding `dir` takes (statvfs `f_namemax`).
+pub fn name_max(dir: &Path) -> std::io::Result<usize> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())?;
+    // SAFETY: `st` is plain data written by the call; `c` is a valid NUL-terminated path.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(usize::try_from(st.f_namemax).unwrap_or(usize::MAX))
+}
+
 /// fsync a folder so the renames in it survive a crash.
 pub fn sync_dir(dir: &Path) {
     if let Ok(d) = std::fs::File::open(dir) {
