@@ -90,10 +90,14 @@ pub async fn apply_remote<R: Remote>(
         .collect();
     let work = work_folder(&opts.cache_base);
     let result = async {
-        let (w, a) = (work.clone(), archive_path.clone());
+        let (w, a, checked) = (work.clone(), archive_path.clone(), manifest.clone());
         let ready = blocking(move || {
             let mut tar = archive::open(&a)?;
             let (entries, m, _) = read_head(&mut tar, &a)?;
+            // Read a second time (the first read ended before the listing): it must be the same archive.
+            if m != checked {
+                return Err(SyncError::local(&a, "changed while it was being applied; run the command again"));
+            }
             extract_all(entries, &m, &skip, &w, &a)
         })
         .await?;
