@@ -55,7 +55,7 @@ impl From<SyncError> for ApplyError {
     }
 }
 
-fn broken(archive: &Path, why: impl std::fmt::Display) -> SyncError {
+pub(super) fn broken(archive: &Path, why: impl std::fmt::Display) -> SyncError {
     SyncError::local(archive, format!("{why}; the archive is damaged or incomplete, copy it again"))
 }
 
@@ -66,23 +66,8 @@ pub fn apply(opts: &ApplyOptions) -> Result<Applied, ApplyError> {
         Err(e) => return Err(SyncError::local(&opts.target, e).into()),
     };
     let mut tar = archive::open(&opts.archive)?;
-    let mut entries = tar.entries().map_err(|e| broken(&opts.archive, e))?;
-    let manifest: Manifest = {
-        let mut e = next_named(&mut entries, MANIFEST_NAME, &opts.archive)?;
-        let mut buf = Vec::new();
-        e.read_to_end(&mut buf).map_err(|e| broken(&opts.archive, e))?;
-        serde_json::from_slice(&buf).map_err(|e| broken(&opts.archive, format!("unreadable manifest: {e}")))?
-    };
-    check_manifest(&manifest).map_err(|m| SyncError::local(&opts.archive, m))?;
-    let against = {
-        let mut e = next_named(&mut entries, AGAINST_NAME, &opts.archive)?;
-        let mut buf = Vec::new();
-        e.read_to_end(&mut buf).map_err(|e| broken(&opts.archive, e))?;
-        Index::decode(&buf).map_err(|e| broken(&opts.archive, format!("its copy of the target's {e}")))?
-    };
-    if against.fingerprint() != manifest.against.fingerprint {
-        return Err(broken(&opts.archive, "its index does not match its manifest").into());
-    }
+    let (mut entries, manifest, against) = read_head(&mut tar, &opts.archive)?;
+    check_name_lengths(&target, &manifest)?;
     let now = index_local(&target, LocalHashing::CachedOnly, &opts.cache_base)?;
     if let Some((p, why)) = now.failed.first() {
         return Err(SyncError::local(target.join(p), why).into());
@@ -114,6 +99,35 @@ pub fn apply(opts: &ApplyOptions) -> Result<Applied, ApplyError> {
     Ok(done)
 }
 
+/// The file entries of an archive still to be read.
+pub(super) type FileEntries<'a> = tar::Entries<'a, Box<dyn Read>>;
+
+/// The archive's head: the file entries still to read, the checked manifest and the index it was made
+/// against.
+pub(super) fn read_head<'a>(
+    tar: &'a mut tar::Archive<Box<dyn Read>>,
+    archive: &Path,
+) -> SyncResult<(FileEntries<'a>, Manifest, Index)> {
+    let mut entries = tar.entries().map_err(|e| broken(archive, e))?;
+    let manifest: Manifest = {
+        let mut e = next_named(&mut entries, MANIFEST_NAME, archive)?;
+        let mut buf = Vec::new();
+        e.read_to_end(&mut buf).map_err(|e| broken(archive, e))?;
+        serde_json::from_slice(&buf).map_err(|e| broken(archive, format!("unreadable manifest: {e}")))?
+    };
+    check_manifest(&manifest).map_err(|m| SyncError::local(archive, m))?;
+    let against = {
+        let mut e = next_named(&mut entries, AGAINST_NAME, archive)?;
+        let mut buf = Vec::new();
+        e.read_to_end(&mut buf).map_err(|e| broken(archive, e))?;
+        Index::decode(&buf).map_err(|e| broken(archive, format!("its copy of the target's {e}")))?
+    };
+    if against.fingerprint() != manifest.against.fingerprint {
+        return Err(broken(archive, "its index does not match its manifest"));
+    }
+    Ok((entries, manifest, against))
+}
+
 fn next_named<'a, R: Read>(
     entries: &mut tar::Entries<'a, R>,
     name: &str,
@@ -134,18 +148,54 @@ fn next_named<'a, R: Read>(
     Ok(e)
 }
 
+/// Every name the archive would create must fit the target filesystem's name length; checked before
+/// anything is staged, because a staged file carries a shortened name and would fail only at its rename,
+/// after other files were already in place.
+fn check_name_lengths(root: &Path, m: &Manifest) -> SyncResult<()> {
+    let max = staging::name_max(root).map_err(|e| SyncError::local(root, describe(&e)))?;
+    let paths = m.files.iter().map(|f| f.path.as_str()).chain(m.folders.iter().map(String::as_str));
+    for p in paths {
+        if let Some(seg) = p.split('/').find(|seg| seg.len() > max) {
+            return Err(SyncError::local(
+                root.join(p),
+                format!(
+                    "the name '{}...' is {} bytes, longer than this filesystem takes ({max}); nothing was applied \
+                     (rename it at the source and make a new archive)",
+                    seg.chars().take(40).collect::<String>(),
+                    seg.len()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Every path whose state in the target is neither the archived index's nor the archive's result.
 fn drift(root: &Path, against: &Index, m: &Manifest, now: &Index, delete: bool) -> Vec<(String, &'static str)> {
+    let applied = |f: &ManifestFile, cur: &Entry| f.size == cur.size && f.mtime == cur.mtime;
+    drift_by(against, m, now, delete, &|e, cur| same(root, e, cur), &applied)
+}
+
+/// The drift rule for any kind of target: `same` says a file is still as indexed, `applied` that it
+/// already holds the archive's version (an earlier run got that far).
+pub(super) fn drift_by(
+    against: &Index,
+    m: &Manifest,
+    now: &Index,
+    delete: bool,
+    same: &dyn Fn(&Entry, &Entry) -> bool,
+    applied: &dyn Fn(&ManifestFile, &Entry) -> bool,
+) -> Vec<(String, &'static str)> {
     let new: HashMap<&str, &ManifestFile> = m.files.iter().map(|f| (f.path.as_str(), f)).collect();
     let deleted: HashSet<&str> = m.delete.iter().map(String::as_str).collect();
-    let applied = |cur: &Entry| new.get(cur.path.as_str()).is_some_and(|f| f.size == cur.size && f.mtime == cur.mtime);
+    let applied = |cur: &Entry| new.get(cur.path.as_str()).is_some_and(|f| applied(f, cur));
     let mut out = Vec::new();
     for e in against.files() {
         match now.get(&e.path) {
             None if deleted.contains(e.path.as_str()) => {}
             None => out.push((e.path.clone(), "removed")),
             Some(cur) if cur.kind == Kind::Folder => out.push((e.path.clone(), "replaced by a folder")),
-            Some(cur) if same(root, e, cur) || applied(cur) => {}
+            Some(cur) if same(e, cur) || applied(cur) => {}
             Some(_) => out.push((e.path.clone(), "changed")),
         }
     }

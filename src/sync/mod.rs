@@ -2,12 +2,14 @@
 //! (`paths`), trees and single files in both directions (`transfer`, `download`), the trash (`trash`) and
 //! old revisions (`revisions`), and the one-way backup mirror of `jotta scan` (`scan*`, `checksum_cache`,
 //! `exclude`), and the seed's synchronisation by file indexes: the index and its format (`index`,
-//! `index_build`, `index_diff`), offline archives (`archive`, `archive_apply`, `staging`) and online
-//! sync (`online`). Presentation stays in `cli/`: these functions report what happened through
-//! `Event`s and return typed errors whose one-line `Display` names the path and the cause.
+//! `index_build`, `index_diff`), offline archives (`archive`, `archive_remote`; applied to a local folder
+//! by `archive_apply` and `staging`, to a remote one by `archive_apply_remote`) and online sync
+//! (`online`). Presentation stays in `cli/`: these functions report what happened through `Event`s and
+//! return typed errors whose one-line `Display` names the path and the cause.
 
 pub mod archive;
 pub mod archive_apply;
+pub mod archive_apply_remote;
 pub mod archive_remote;
 pub mod checksum_cache;
 pub mod download;

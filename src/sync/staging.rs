@@ -32,7 +32,24 @@ pub struct Staged {
 pub fn stage_path(target: &Path) -> PathBuf {
     let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    dir.join(format!(".{name}.jotta-stage"))
+    dir.join(stage_name(&name))
+}
+
+/// `.NAME.jotta-stage`, kept within the 255 bytes a name may have: a name too long for the additions is
+/// cut and told apart from other cut names by a piece of its md5 (a file whose own name is 243 to 255
+/// bytes long must still be stageable).
+fn stage_name(name: &str) -> String {
+    const MAX: usize = 255;
+    let whole = format!(".{name}.jotta-stage");
+    if whole.len() <= MAX {
+        return whole;
+    }
+    let tag = &hex::encode(Md5::digest(name.as_bytes()))[..8];
+    let mut keep = MAX - ".~.jotta-stage".len() - tag.len();
+    while !name.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    format!(".{}~{tag}.jotta-stage", &name[..keep])
 }
 
 /// Why staging failed: the new content was not what was promised (or could not be read), or the target
@@ -121,6 +138,18 @@ pub fn sync_filesystem(dir: &Path) -> std::io::Result<()> {
     }
 }
 
+/// The longest name, in bytes, the filesystem holding `dir` takes (statvfs `f_namemax`).
+pub fn name_max(dir: &Path) -> std::io::Result<usize> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())?;
+    // SAFETY: `st` is plain data written by the call; `c` is a valid NUL-terminated path.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(usize::try_from(st.f_namemax).unwrap_or(usize::MAX))
+}
+
 /// fsync a folder so the renames in it survive a crash.
 pub fn sync_dir(dir: &Path) {
     if let Ok(d) = std::fs::File::open(dir) {
@@ -160,5 +189,19 @@ mod tests {
         s.commit().unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"new");
         assert!(!stage_path(&target).exists());
+    }
+
+    #[test]
+    fn the_longest_names_can_be_staged() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["a".repeat(255), "é".repeat(127), "x".repeat(242)] {
+            let staged = stage_name(&name);
+            assert!(staged.len() <= 255 && staged.ends_with(".jotta-stage"), "{staged}");
+            let target = dir.path().join(&name);
+            let s = stage(&mut &b"new"[..], &target, &Promise { size: 3, md5: None, mtime: None, fsync: false });
+            s.unwrap().commit().unwrap();
+            assert_eq!(std::fs::read(&target).unwrap(), b"new");
+        }
+        assert_ne!(stage_name(&"a".repeat(255)), stage_name(&format!("{}b", "a".repeat(254))));
     }
 }

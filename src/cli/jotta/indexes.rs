@@ -8,6 +8,7 @@ use super::{CmdResult, Failure};
 use crate::remote::{ConnectOptions, HttpRemote};
 use crate::sync::archive::{self, CreateOptions};
 use crate::sync::archive_apply::{self, ApplyError, ApplyOptions};
+use crate::sync::archive_apply_remote::{self, RemoteTarget};
 use crate::sync::archive_remote::{create_from_remote, RemoteSource};
 use crate::sync::index::Index;
 use crate::sync::index_build::{self, LocalHashing, Side};
@@ -96,17 +97,17 @@ pub enum ArchiveAction {
         #[command(flatten)]
         compare: CompareArgs,
     },
-    /// Bring TARGETDIR up to date from ARCHIVE: checks TARGETDIR still matches the index the archive was
-    /// made against, verifies every file's md5, replaces files atomically; safe to run again.
+    /// Bring TARGET up to date from ARCHIVE: checks TARGET still matches the index the archive was made
+    /// against, verifies every file's md5, replaces files atomically; safe to run again.
     Apply {
         /// The archive made by `jotta archive create`.
         archive: PathBuf,
-        /// The local folder to bring up to date.
-        target: PathBuf,
+        /// The folder to bring up to date: a local folder or `jotta:/Device/MountPoint/path`.
+        target: String,
         /// Add and update only; keep files the source deleted (and files added at the target).
         #[arg(long)]
         no_delete: bool,
-        /// Apply even if TARGETDIR changed since its index was taken.
+        /// Apply even if TARGET changed since its index was taken.
         #[arg(long)]
         force: bool,
         /// Check and show what would be done; change nothing.
@@ -308,17 +309,29 @@ pub async fn archive(opts: &ConnectOptions, quiet: bool, action: &ArchiveAction)
             Ok(())
         }
         ArchiveAction::Apply { archive, target, no_delete, force, dry_run } => {
-            let opts = ApplyOptions {
+            let side = Side::parse(target);
+            let apply = ApplyOptions {
                 archive: archive.clone(),
-                target: target.clone(),
+                target: PathBuf::from(target),
                 delete: !no_delete,
                 force: *force,
                 dry_run: *dry_run,
                 cache_base: crate::dirs::cache_dir(),
             };
-            let done = tokio::task::spawn_blocking(move || archive_apply::apply(&opts))
-                .await
-                .map_err(|e| Failure::Failed(e.to_string()))?;
+            let done = match side {
+                Side::Local(p) => {
+                    let apply = ApplyOptions { target: p, ..apply };
+                    tokio::task::spawn_blocking(move || archive_apply::apply(&apply))
+                        .await
+                        .map_err(|e| Failure::Failed(e.to_string()))?
+                }
+                Side::Remote(p) => {
+                    let remote = connect(opts).await?;
+                    let path = index_build::resolve(&remote, &p).await?;
+                    let to = RemoteTarget { path, jobs: crate::sync::transfer::DEFAULT_JOBS };
+                    archive_apply_remote::apply_remote(&remote, &to, &apply).await
+                }
+            };
             match done {
                 Ok(a) => {
                     for f in &a.kept {
@@ -343,9 +356,8 @@ pub async fn archive(opts: &ConnectOptions, quiet: bool, action: &ArchiveAction)
                         eprintln!("jotta: ... and {} more", paths.len() - 20);
                     }
                     Err(Failure::Failed(format!(
-                        "{}: {} path(s) changed since the index this archive was made against; nothing applied \
+                        "{target}: {} path(s) changed since the index this archive was made against; nothing applied \
                          (--force applies anyway; or index the target again and make a new archive)",
-                        target.display(),
                         paths.len()
                     )))
                 }
