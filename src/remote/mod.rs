@@ -15,6 +15,7 @@ pub mod path;
 pub mod progress;
 pub mod retry;
 pub mod time;
+pub mod tls;
 pub mod types;
 mod upload;
 pub mod xml;
