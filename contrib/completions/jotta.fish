@@ -181,7 +181,7 @@ complete -c jotta -n "__fish_jotta_using_subcommand revisions; and __fish_seen_s
 complete -c jotta -n "__fish_jotta_using_subcommand revisions; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c jotta -n "__fish_jotta_using_subcommand status" -l endpoint -r
 complete -c jotta -n "__fish_jotta_using_subcommand status" -l config-dir -r -F
-complete -c jotta -n "__fish_jotta_using_subcommand status" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand status" -l ca-cert -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand status" -l json -d 'Print the raw status documents as JSON'
 complete -c jotta -n "__fish_jotta_using_subcommand status" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand status" -s h -l help -d 'Print help'
@@ -288,19 +288,19 @@ complete -c jotta -n "__fish_jotta_using_subcommand emulator" -l drop-rate -d 'F
 complete -c jotta -n "__fish_jotta_using_subcommand emulator" -l profile -d 'Network profile; explicit --latency-ms/--bandwidth override it' -r -f -a "wan\t'20 ms latency and 50 MiB/s per connection'"
 complete -c jotta -n "__fish_jotta_using_subcommand emulator" -l endpoint -r
 complete -c jotta -n "__fish_jotta_using_subcommand emulator" -l config-dir -r -F
-complete -c jotta -n "__fish_jotta_using_subcommand emulator" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand emulator" -l ca-cert -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand emulator" -l demo-content -d 'Seed a small sample tree when the data dir is new'
-complete -c jotta -n "__fish_jotta_using_subcommand emulator" -l tls -d 'Serve HTTPS: a CA and a server certificate for localhost/127.0.0.1 are made in DIR/tls the first time and kept; clients trust it with `--ca-cert DIR/tls/ca.pem` (printed as `ca_cert=`)'
+complete -c jotta -n "__fish_jotta_using_subcommand emulator" -l tls -d 'Serve HTTPS: a CA and a server certificate for localhost/127.0.0.1 are made in DIR/tls the first time and kept; clients are to trust the CA file it prints as `ca_cert=` (DIR/tls/ca.pem)'
 complete -c jotta -n "__fish_jotta_using_subcommand emulator" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand emulator" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jotta -n "__fish_jotta_using_subcommand completions" -l endpoint -r
 complete -c jotta -n "__fish_jotta_using_subcommand completions" -l config-dir -r -F
-complete -c jotta -n "__fish_jotta_using_subcommand completions" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand completions" -l ca-cert -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand completions" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand generate-docs" -l endpoint -r
 complete -c jotta -n "__fish_jotta_using_subcommand generate-docs" -l config-dir -r -F
-complete -c jotta -n "__fish_jotta_using_subcommand generate-docs" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand generate-docs" -l ca-cert -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand generate-docs" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand generate-docs" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand help; and not __fish_seen_subcommand_from login logout whoami ls put get mkdir rm mv cp cat share unshare trash revisions status scan index archive sync emulator completions generate-docs help" -f -a "login" -d 'Log in with a personal login token (from the web UI: Settings > Security > Personal login token). Reads the token from stdin when not given'

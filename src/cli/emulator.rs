@@ -58,7 +58,7 @@ pub struct EmulatorArgs {
     #[arg(long = "demo-content")]
     pub demo_content: bool,
     /// Serve HTTPS: a CA and a server certificate for localhost/127.0.0.1 are made in DIR/tls the first
-    /// time and kept; clients trust it with `--ca-cert DIR/tls/ca.pem` (printed as `ca_cert=`).
+    /// time and kept; clients are to trust the CA file it prints as `ca_cert=` (DIR/tls/ca.pem).
     #[arg(long)]
     pub tls: bool,
     #[command(flatten)]
