@@ -146,16 +146,24 @@ fn commands_that_use_no_account_do_not_offer_account_options() {
     let dir = tempfile::tempdir().unwrap();
     for sub in ["emulator", "status", "completions"] {
         let help = ok(&jotta(dir.path(), &[sub, "--help"]));
-        assert!(!help.contains("--endpoint") && !help.contains("--config-dir"), "jotta {sub} --help: {help}");
+        let account_option = ["--endpoint", "--config-dir", "--ca-cert"].into_iter().find(|o| help.contains(o));
+        assert!(account_option.is_none(), "jotta {sub} --help: {help}");
     }
     let help = ok(&jotta(dir.path(), &["ls", "--help"]));
-    assert!(help.contains("--endpoint") && help.contains("--config-dir"), "{help}");
+    assert!(help.contains("--endpoint") && help.contains("--config-dir") && help.contains("--ca-cert"), "{help}");
     let out = jotta(dir.path(), &["emulator", "--data", "x", "--endpoint", "http://127.0.0.1:1"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.lines().next().unwrap_or_default().contains("--endpoint means nothing"), "{err}");
-    // With JOTTA_CONFIG_DIR set (as it is here), the commands still run.
+    // With JOTTA_CONFIG_DIR set (as it is here), the commands still run; so with JOTTA_CA_CERT.
     ok(&jotta(dir.path(), &["status"]));
+    let out = Command::new(env!("CARGO_BIN_EXE_jotta"))
+        .arg("status")
+        .env("JOTTA_CA_CERT", dir.path().join("ca.pem"))
+        .env("XDG_CACHE_HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // The daemon's usage line reads as the mount.fuse3 convention does.
     let out = Command::new(env!("CARGO_BIN_EXE_jottafuse")).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);

@@ -656,7 +656,8 @@ fn unreadable_reply_is_protocol_error() {
     let svc = TestService::start();
     let dir = svc.login("protocol");
     let fake = svc.rt.block_on(non_xml_server());
-    let opts = jottafuse::remote::ConnectOptions { config_dir: dir, endpoint: Some(fake), retry: fast_retry() };
+    let opts =
+        jottafuse::remote::ConnectOptions { config_dir: dir, endpoint: Some(fake), ca_cert: None, retry: fast_retry() };
     let c = svc.rt.block_on(HttpRemote::connect(opts)).expect("connect");
     let results = svc.rt.block_on(async {
         vec![

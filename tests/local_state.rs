@@ -113,7 +113,9 @@ fn a_cache_dir_or_log_file_other_users_can_write_to_is_refused() {
     let config = base.path().join("config");
     let creds = config.join("jottafuse");
     fs::create_dir_all(&creds).unwrap();
-    svc.rt.block_on(jottafuse::remote::auth::login(&svc.emu().login_token(), Some(&svc.endpoint()), &creds)).unwrap();
+    svc.rt
+        .block_on(jottafuse::remote::auth::login(&svc.emu().login_token(), Some(&svc.endpoint()), &creds, None))
+        .unwrap();
     for option in [format!("cache_dir={}/cache", shared.display()), format!("log_file={}/jf.log", shared.display())] {
         let out = Command::new(env!("CARGO_BIN_EXE_jottafuse"))
             .arg("-f")

@@ -79,7 +79,7 @@ fn the_daemon_uses_the_config_dir_it_is_given_like_jotta() {
     // The default config dir holds the usual account; another folder holds the other one.
     let default_cfg = home.path().join("config/jottafuse");
     std::fs::create_dir_all(&default_cfg).unwrap();
-    usual.rt.block_on(jottafuse::remote::login(&usual.emu().login_token(), None, &default_cfg)).expect("login");
+    usual.rt.block_on(jottafuse::remote::login(&usual.emu().login_token(), None, &default_cfg, None)).expect("login");
     let other_cfg = home.path().join("other-account");
     let out = Command::new(env!("CARGO_BIN_EXE_jotta"))
         .args(["login", &other.emu().login_token(), "--config-dir"])

@@ -145,7 +145,9 @@ fn a_normal_user_mounts_through_fusermount3() {
     std::fs::set_permissions(home, std::fs::Permissions::from_mode(0o755)).unwrap();
     let creds = home.join("config/jottafuse");
     std::fs::create_dir_all(&creds).unwrap();
-    svc.rt.block_on(jottafuse::remote::auth::login(&svc.emu().login_token(), Some(&svc.endpoint()), &creds)).unwrap();
+    svc.rt
+        .block_on(jottafuse::remote::auth::login(&svc.emu().login_token(), Some(&svc.endpoint()), &creds, None))
+        .unwrap();
     // The daemon runs from a copy nobody can reach (the build tree may sit under a private home).
     let bin = home.join("jottafuse");
     std::fs::copy(env!("CARGO_BIN_EXE_jottafuse"), &bin).unwrap();

@@ -272,7 +272,7 @@ _jotta() {
 
     case "${cmd}" in
         jotta)
-            opts="-q -h -V --endpoint --config-dir --quiet --help --version login logout whoami ls put get mkdir rm mv cp cat share unshare trash revisions status scan index archive sync emulator completions generate-docs help"
+            opts="-q -h -V --endpoint --config-dir --ca-cert --quiet --help --version login logout whoami ls put get mkdir rm mv cp cat share unshare trash revisions status scan index archive sync emulator completions generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -286,6 +286,10 @@ _jotta() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -294,7 +298,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__archive)
-            opts="-q -h --endpoint --config-dir --quiet --help create apply help"
+            opts="-q -h --endpoint --config-dir --ca-cert --quiet --help create apply help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -308,6 +312,10 @@ _jotta() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -316,7 +324,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__archive__subcmd__apply)
-            opts="-n -q -h --no-delete --force --dry-run --endpoint --config-dir --quiet --help"
+            opts="-n -q -h --no-delete --force --dry-run --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -330,6 +338,10 @@ _jotta() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -338,7 +350,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__archive__subcmd__create)
-            opts="-o -q -h --source --against --from --output --gzip --by-time --by-hash --endpoint --config-dir --quiet --help"
+            opts="-o -q -h --source --against --from --output --gzip --by-time --by-hash --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -369,6 +381,10 @@ _jotta() {
                     return 0
                     ;;
                 --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -436,7 +452,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__cat)
-            opts="-q -h --endpoint --config-dir --quiet --help"
+            opts="-q -h --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -447,6 +463,10 @@ _jotta() {
                     return 0
                     ;;
                 --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -458,7 +478,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__completions)
-            opts="-q -h --endpoint --config-dir --quiet --help bash elvish fish powershell zsh"
+            opts="-q -h --endpoint --config-dir --ca-cert --quiet --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -469,6 +489,10 @@ _jotta() {
                     return 0
                     ;;
                 --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -480,7 +504,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__cp)
-            opts="-r -q -h --recursive --endpoint --config-dir --quiet --help"
+            opts="-r -q -h --recursive --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -494,6 +518,10 @@ _jotta() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -502,7 +530,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__emulator)
-            opts="-q -h --data --listen --user --password --quota --token-lifetime --latency-ms --bandwidth --error-rate --throttle-rate --drop-rate --profile --demo-content --endpoint --config-dir --quiet --help"
+            opts="-q -h --data --listen --user --password --quota --token-lifetime --latency-ms --bandwidth --error-rate --throttle-rate --drop-rate --profile --demo-content --tls --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -564,6 +592,10 @@ _jotta() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -572,7 +604,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__generate__subcmd__docs)
-            opts="-q -h --endpoint --config-dir --quiet --help"
+            opts="-q -h --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -586,6 +618,10 @@ _jotta() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -594,7 +630,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__get)
-            opts="-r -j -l -q -h --recursive --jobs --json --links --endpoint --config-dir --quiet --help"
+            opts="-r -j -l -q -h --recursive --jobs --json --links --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -613,6 +649,10 @@ _jotta() {
                     return 0
                     ;;
                 --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1100,7 +1140,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__index)
-            opts="-q -h --endpoint --config-dir --quiet --help create diff show help"
+            opts="-q -h --endpoint --config-dir --ca-cert --quiet --help create diff show help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1114,6 +1154,10 @@ _jotta() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1122,7 +1166,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__index__subcmd__create)
-            opts="-o -q -h --output --md5 --endpoint --config-dir --quiet --help"
+            opts="-o -q -h --output --md5 --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1144,6 +1188,10 @@ _jotta() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1152,7 +1200,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__index__subcmd__diff)
-            opts="-q -h --by-time --by-hash --json --endpoint --config-dir --quiet --help"
+            opts="-q -h --by-time --by-hash --json --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1163,6 +1211,10 @@ _jotta() {
                     return 0
                     ;;
                 --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1244,7 +1296,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__index__subcmd__show)
-            opts="-l -q -h --long --endpoint --config-dir --quiet --help"
+            opts="-l -q -h --long --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1258,6 +1310,10 @@ _jotta() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1266,7 +1322,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__login)
-            opts="-q -h --endpoint --config-dir --quiet --help"
+            opts="-q -h --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1277,6 +1333,10 @@ _jotta() {
                     return 0
                     ;;
                 --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1288,7 +1348,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__logout)
-            opts="-q -h --endpoint --config-dir --quiet --help"
+            opts="-q -h --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1299,6 +1359,10 @@ _jotta() {
                     return 0
                     ;;
                 --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1310,7 +1374,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__ls)
-            opts="-l -R -q -h --long --recursive --deleted --json --endpoint --config-dir --quiet --help"
+            opts="-l -R -q -h --long --recursive --deleted --json --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1321,6 +1385,10 @@ _jotta() {
                     return 0
                     ;;
                 --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1332,7 +1400,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__mkdir)
-            opts="-p -q -h --parents --endpoint --config-dir --quiet --help"
+            opts="-p -q -h --parents --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1343,6 +1411,10 @@ _jotta() {
                     return 0
                     ;;
                 --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1354,7 +1426,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__mv)
-            opts="-q -h --endpoint --config-dir --quiet --help"
+            opts="-q -h --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1368,6 +1440,10 @@ _jotta() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1376,7 +1452,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__put)
-            opts="-r -j -l -q -h --recursive --jobs --json --links --endpoint --config-dir --quiet --help"
+            opts="-r -j -l -q -h --recursive --jobs --json --links --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1398,6 +1474,10 @@ _jotta() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1406,7 +1486,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__revisions)
-            opts="-q -h --json --endpoint --config-dir --quiet --help get restore help"
+            opts="-q -h --json --endpoint --config-dir --ca-cert --quiet --help get restore help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1420,6 +1500,10 @@ _jotta() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1428,7 +1512,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__revisions__subcmd__get)
-            opts="-o -q -h --output --endpoint --config-dir --quiet --help"
+            opts="-o -q -h --output --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1447,6 +1531,10 @@ _jotta() {
                     return 0
                     ;;
                 --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1514,7 +1602,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__revisions__subcmd__restore)
-            opts="-q -h --endpoint --config-dir --quiet --help"
+            opts="-q -h --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1528,6 +1616,10 @@ _jotta() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1536,7 +1628,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__rm)
-            opts="-r -q -h --recursive --permanent --endpoint --config-dir --quiet --help"
+            opts="-r -q -h --recursive --permanent --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1550,6 +1642,10 @@ _jotta() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1558,7 +1654,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__scan)
-            opts="-n -l -q -h --no-delete --no-checksum --dry-run --exclude --links --json --watch --rescan --endpoint --config-dir --quiet --help"
+            opts="-n -l -q -h --no-delete --no-checksum --dry-run --exclude --links --json --watch --rescan --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1580,6 +1676,10 @@ _jotta() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1588,7 +1688,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__share)
-            opts="-q -h --endpoint --config-dir --quiet --help"
+            opts="-q -h --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1599,6 +1699,10 @@ _jotta() {
                     return 0
                     ;;
                 --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1610,7 +1714,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__status)
-            opts="-q -h --json --endpoint --config-dir --quiet --help"
+            opts="-q -h --json --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1624,6 +1728,10 @@ _jotta() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1632,7 +1740,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__sync)
-            opts="-n -j -q -h --no-delete --by-time --by-hash --dry-run --against --from --jobs --endpoint --config-dir --quiet --help"
+            opts="-n -j -q -h --no-delete --by-time --by-hash --dry-run --against --from --jobs --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1662,6 +1770,10 @@ _jotta() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1670,7 +1782,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__trash)
-            opts="-q -h --json --endpoint --config-dir --quiet --help restore empty help"
+            opts="-q -h --json --endpoint --config-dir --ca-cert --quiet --help restore empty help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1684,6 +1796,10 @@ _jotta() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1692,7 +1808,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__trash__subcmd__empty)
-            opts="-q -h --endpoint --config-dir --quiet --help"
+            opts="-q -h --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1703,6 +1819,10 @@ _jotta() {
                     return 0
                     ;;
                 --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1770,7 +1890,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__trash__subcmd__restore)
-            opts="-q -h --endpoint --config-dir --quiet --help"
+            opts="-q -h --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1784,6 +1904,10 @@ _jotta() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1792,7 +1916,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__unshare)
-            opts="-q -h --endpoint --config-dir --quiet --help"
+            opts="-q -h --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1803,6 +1927,10 @@ _jotta() {
                     return 0
                     ;;
                 --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1814,7 +1942,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__whoami)
-            opts="-q -h --json --endpoint --config-dir --quiet --help"
+            opts="-q -h --json --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1825,6 +1953,10 @@ _jotta() {
                     return 0
                     ;;
                 --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

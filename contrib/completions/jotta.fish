@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_jotta_global_optspecs
-    string join \n endpoint= config-dir= q/quiet h/help V/version
+    string join \n endpoint= config-dir= ca-cert= q/quiet h/help V/version
 end
 
 function __fish_jotta_needs_command
@@ -26,6 +26,7 @@ end
 
 complete -c jotta -n "__fish_jotta_needs_command" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_needs_command" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_needs_command" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_needs_command" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_needs_command" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_needs_command" -s V -l version -d 'Print version'
@@ -55,19 +56,23 @@ complete -c jotta -n "__fish_jotta_needs_command" -f -a "generate-docs" -d 'Writ
 complete -c jotta -n "__fish_jotta_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c jotta -n "__fish_jotta_using_subcommand login" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand login" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand login" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand login" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand login" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand logout" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand logout" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand logout" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand logout" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand logout" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand whoami" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand whoami" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand whoami" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand whoami" -l json -d 'Print JSON for scripts (sizes in bytes)'
 complete -c jotta -n "__fish_jotta_using_subcommand whoami" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand whoami" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand ls" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand ls" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand ls" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand ls" -s l -l long -d 'Long format: size, modification time, md5'
 complete -c jotta -n "__fish_jotta_using_subcommand ls" -s R -l recursive -d 'Everything below the folder, with paths relative to it'
 complete -c jotta -n "__fish_jotta_using_subcommand ls" -l deleted -d 'Show the folder\'s trashed entries instead of its live ones'
@@ -77,6 +82,7 @@ complete -c jotta -n "__fish_jotta_using_subcommand ls" -s h -l help -d 'Print h
 complete -c jotta -n "__fish_jotta_using_subcommand put" -s j -l jobs -d 'Files in flight at once' -r
 complete -c jotta -n "__fish_jotta_using_subcommand put" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand put" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand put" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand put" -s r -l recursive -d 'Upload a folder and everything in it'
 complete -c jotta -n "__fish_jotta_using_subcommand put" -l json -d 'No line per file; print the summary as JSON for scripts'
 complete -c jotta -n "__fish_jotta_using_subcommand put" -s l -l links -d 'Upload symbolic links as NAME.rclonelink files holding their target (rclone\'s --links); without it they are skipped with a note'
@@ -85,6 +91,7 @@ complete -c jotta -n "__fish_jotta_using_subcommand put" -s h -l help -d 'Print 
 complete -c jotta -n "__fish_jotta_using_subcommand get" -s j -l jobs -d 'Files in flight at once' -r
 complete -c jotta -n "__fish_jotta_using_subcommand get" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand get" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand get" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand get" -s r -l recursive -d 'Download a folder and everything in it'
 complete -c jotta -n "__fish_jotta_using_subcommand get" -l json -d 'No line per file; print the summary as JSON for scripts'
 complete -c jotta -n "__fish_jotta_using_subcommand get" -s l -l links -d 'Turn NAME.rclonelink files back into symbolic links NAME (rclone\'s --links)'
@@ -92,38 +99,46 @@ complete -c jotta -n "__fish_jotta_using_subcommand get" -s q -l quiet -d 'Print
 complete -c jotta -n "__fish_jotta_using_subcommand get" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand mkdir" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand mkdir" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand mkdir" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand mkdir" -s p -l parents -d 'Create missing parents too; an existing folder is fine'
 complete -c jotta -n "__fish_jotta_using_subcommand mkdir" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand mkdir" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand rm" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand rm" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand rm" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand rm" -s r -l recursive -d 'Remove a folder and everything in it'
 complete -c jotta -n "__fish_jotta_using_subcommand rm" -l permanent -d 'Delete for good instead of moving to the trash'
 complete -c jotta -n "__fish_jotta_using_subcommand rm" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand rm" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand mv" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand mv" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand mv" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand mv" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand mv" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand cp" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand cp" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand cp" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand cp" -s r -l recursive -d 'Copy a folder and everything in it'
 complete -c jotta -n "__fish_jotta_using_subcommand cp" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand cp" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand cat" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand cat" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand cat" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand cat" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand cat" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand share" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand share" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand share" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand share" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand share" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand unshare" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand unshare" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand unshare" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand unshare" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand unshare" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand trash; and not __fish_seen_subcommand_from restore empty help" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand trash; and not __fish_seen_subcommand_from restore empty help" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand trash; and not __fish_seen_subcommand_from restore empty help" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand trash; and not __fish_seen_subcommand_from restore empty help" -l json -d 'Print the listing as JSON for scripts'
 complete -c jotta -n "__fish_jotta_using_subcommand trash; and not __fish_seen_subcommand_from restore empty help" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand trash; and not __fish_seen_subcommand_from restore empty help" -s h -l help -d 'Print help'
@@ -132,10 +147,12 @@ complete -c jotta -n "__fish_jotta_using_subcommand trash; and not __fish_seen_s
 complete -c jotta -n "__fish_jotta_using_subcommand trash; and not __fish_seen_subcommand_from restore empty help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c jotta -n "__fish_jotta_using_subcommand trash; and __fish_seen_subcommand_from restore" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand trash; and __fish_seen_subcommand_from restore" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand trash; and __fish_seen_subcommand_from restore" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand trash; and __fish_seen_subcommand_from restore" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand trash; and __fish_seen_subcommand_from restore" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand trash; and __fish_seen_subcommand_from empty" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand trash; and __fish_seen_subcommand_from empty" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand trash; and __fish_seen_subcommand_from empty" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand trash; and __fish_seen_subcommand_from empty" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand trash; and __fish_seen_subcommand_from empty" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand trash; and __fish_seen_subcommand_from help" -f -a "restore" -d 'Bring a trashed file or folder back to where it was (give the path it had)'
@@ -143,6 +160,7 @@ complete -c jotta -n "__fish_jotta_using_subcommand trash; and __fish_seen_subco
 complete -c jotta -n "__fish_jotta_using_subcommand trash; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c jotta -n "__fish_jotta_using_subcommand revisions; and not __fish_seen_subcommand_from get restore help" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand revisions; and not __fish_seen_subcommand_from get restore help" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand revisions; and not __fish_seen_subcommand_from get restore help" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand revisions; and not __fish_seen_subcommand_from get restore help" -l json -d 'Print the listing as JSON for scripts'
 complete -c jotta -n "__fish_jotta_using_subcommand revisions; and not __fish_seen_subcommand_from get restore help" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand revisions; and not __fish_seen_subcommand_from get restore help" -s h -l help -d 'Print help'
@@ -152,10 +170,12 @@ complete -c jotta -n "__fish_jotta_using_subcommand revisions; and not __fish_se
 complete -c jotta -n "__fish_jotta_using_subcommand revisions; and __fish_seen_subcommand_from get" -s o -l output -d 'The local file to write' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand revisions; and __fish_seen_subcommand_from get" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand revisions; and __fish_seen_subcommand_from get" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand revisions; and __fish_seen_subcommand_from get" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand revisions; and __fish_seen_subcommand_from get" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand revisions; and __fish_seen_subcommand_from get" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand revisions; and __fish_seen_subcommand_from restore" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand revisions; and __fish_seen_subcommand_from restore" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand revisions; and __fish_seen_subcommand_from restore" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand revisions; and __fish_seen_subcommand_from restore" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand revisions; and __fish_seen_subcommand_from restore" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand revisions; and __fish_seen_subcommand_from help" -f -a "get" -d 'Download revision N of a file to LOCAL'
@@ -163,6 +183,7 @@ complete -c jotta -n "__fish_jotta_using_subcommand revisions; and __fish_seen_s
 complete -c jotta -n "__fish_jotta_using_subcommand revisions; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c jotta -n "__fish_jotta_using_subcommand status" -l endpoint -r
 complete -c jotta -n "__fish_jotta_using_subcommand status" -l config-dir -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand status" -l ca-cert -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand status" -l json -d 'Print the raw status documents as JSON'
 complete -c jotta -n "__fish_jotta_using_subcommand status" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand status" -s h -l help -d 'Print help'
@@ -170,6 +191,7 @@ complete -c jotta -n "__fish_jotta_using_subcommand scan" -l exclude -d 'Leave o
 complete -c jotta -n "__fish_jotta_using_subcommand scan" -l rescan -d 'Seconds between safety-net full rescans under --watch' -r
 complete -c jotta -n "__fish_jotta_using_subcommand scan" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand scan" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand scan" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand scan" -l no-delete -d 'Keep remote files and folders that were deleted locally'
 complete -c jotta -n "__fish_jotta_using_subcommand scan" -l no-checksum -d 'Compare size and modification time only, never md5 (faster; misses a change that keeps both)'
 complete -c jotta -n "__fish_jotta_using_subcommand scan" -s n -l dry-run -d 'Show what would be done; change nothing on JottaCloud'
@@ -180,6 +202,7 @@ complete -c jotta -n "__fish_jotta_using_subcommand scan" -s q -l quiet -d 'Prin
 complete -c jotta -n "__fish_jotta_using_subcommand scan" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand index; and not __fish_seen_subcommand_from create diff show help" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand index; and not __fish_seen_subcommand_from create diff show help" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand index; and not __fish_seen_subcommand_from create diff show help" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand index; and not __fish_seen_subcommand_from create diff show help" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand index; and not __fish_seen_subcommand_from create diff show help" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand index; and not __fish_seen_subcommand_from create diff show help" -f -a "create" -d 'Write the index of a local folder or of a remote folder (`jotta:/Jotta/Archive/x`) to FILE'
@@ -189,11 +212,13 @@ complete -c jotta -n "__fish_jotta_using_subcommand index; and not __fish_seen_s
 complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subcommand_from create" -s o -l output -d 'Where to write the index' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subcommand_from create" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subcommand_from create" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subcommand_from create" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subcommand_from create" -l md5 -d 'Local folders: compute every file\'s md5 (cached ones are always included). Remote folders always carry the server\'s md5s'
 complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subcommand_from diff" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subcommand_from diff" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subcommand_from diff" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subcommand_from diff" -l by-time -d 'Count a file as changed when its size or modification time differs (default: size only)'
 complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subcommand_from diff" -l by-hash -d 'Count a file as changed when its md5 differs (local md5s are computed where not cached)'
 complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subcommand_from diff" -l json -d 'Print {"added": [...], "changed": [...], "removed": [...]}'
@@ -201,6 +226,7 @@ complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subco
 complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subcommand_from diff" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subcommand_from show" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subcommand_from show" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subcommand_from show" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subcommand_from show" -s l -l long -d 'List every entry (path, size, mtime, md5)'
 complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
@@ -210,6 +236,7 @@ complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subco
 complete -c jotta -n "__fish_jotta_using_subcommand index; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c jotta -n "__fish_jotta_using_subcommand archive; and not __fish_seen_subcommand_from create apply help" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand archive; and not __fish_seen_subcommand_from create apply help" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand archive; and not __fish_seen_subcommand_from create apply help" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand archive; and not __fish_seen_subcommand_from create apply help" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand archive; and not __fish_seen_subcommand_from create apply help" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand archive; and not __fish_seen_subcommand_from create apply help" -f -a "create" -d 'Pack every file of SOURCE that is new or changed against TARGET.idx, plus the deletions, into one tar file (gzipped with --gzip or a .gz/.tgz name)'
@@ -221,6 +248,7 @@ complete -c jotta -n "__fish_jotta_using_subcommand archive; and __fish_seen_sub
 complete -c jotta -n "__fish_jotta_using_subcommand archive; and __fish_seen_subcommand_from create" -s o -l output -d 'Where to write the archive (`.gz`/`.tgz` compresses it)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand archive; and __fish_seen_subcommand_from create" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand archive; and __fish_seen_subcommand_from create" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand archive; and __fish_seen_subcommand_from create" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand archive; and __fish_seen_subcommand_from create" -l gzip
 complete -c jotta -n "__fish_jotta_using_subcommand archive; and __fish_seen_subcommand_from create" -l by-time -d 'Count a file as changed when its size or modification time differs (default: size only)'
 complete -c jotta -n "__fish_jotta_using_subcommand archive; and __fish_seen_subcommand_from create" -l by-hash -d 'Count a file as changed when its md5 differs (local md5s are computed where not cached)'
@@ -228,6 +256,7 @@ complete -c jotta -n "__fish_jotta_using_subcommand archive; and __fish_seen_sub
 complete -c jotta -n "__fish_jotta_using_subcommand archive; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand archive; and __fish_seen_subcommand_from apply" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand archive; and __fish_seen_subcommand_from apply" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand archive; and __fish_seen_subcommand_from apply" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand archive; and __fish_seen_subcommand_from apply" -l no-delete -d 'Add and update only; keep files the source deleted (and files added at the target)'
 complete -c jotta -n "__fish_jotta_using_subcommand archive; and __fish_seen_subcommand_from apply" -l force -d 'Apply even if TARGET changed since its index was taken'
 complete -c jotta -n "__fish_jotta_using_subcommand archive; and __fish_seen_subcommand_from apply" -s n -l dry-run -d 'Check and show what would be done; change nothing'
@@ -241,6 +270,7 @@ complete -c jotta -n "__fish_jotta_using_subcommand sync" -l from -d 'Timeline: 
 complete -c jotta -n "__fish_jotta_using_subcommand sync" -s j -l jobs -d 'Files in flight at once' -r
 complete -c jotta -n "__fish_jotta_using_subcommand sync" -l endpoint -d 'Service base URL (an emulator); remembered by `login`. Default: the real JottaCloud hosts' -r
 complete -c jotta -n "__fish_jotta_using_subcommand sync" -l config-dir -d 'Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse)' -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand sync" -l ca-cert -d 'One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting proxy\'s, or `jotta emulator --tls`\'s. Not saved by `login`: give it to every command (or set the env)' -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand sync" -l no-delete -d 'Add and update only; delete nothing at DST'
 complete -c jotta -n "__fish_jotta_using_subcommand sync" -l by-time -d 'Count a file as changed when its size or modification time differs (default: size only)'
 complete -c jotta -n "__fish_jotta_using_subcommand sync" -l by-hash -d 'Count a file as changed when its md5 differs (local md5s are computed where not cached)'
@@ -261,15 +291,19 @@ complete -c jotta -n "__fish_jotta_using_subcommand emulator" -l drop-rate -d 'F
 complete -c jotta -n "__fish_jotta_using_subcommand emulator" -l profile -d 'Network profile; explicit --latency-ms/--bandwidth override it' -r -f -a "wan\t'20 ms latency and 50 MiB/s per connection'"
 complete -c jotta -n "__fish_jotta_using_subcommand emulator" -l endpoint -r
 complete -c jotta -n "__fish_jotta_using_subcommand emulator" -l config-dir -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand emulator" -l ca-cert -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand emulator" -l demo-content -d 'Seed a small sample tree when the data dir is new'
+complete -c jotta -n "__fish_jotta_using_subcommand emulator" -l tls -d 'Serve HTTPS: a CA and a server certificate for localhost/127.0.0.1 are made in DIR/tls the first time and kept; clients are to trust the CA file it prints as `ca_cert=` (DIR/tls/ca.pem)'
 complete -c jotta -n "__fish_jotta_using_subcommand emulator" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand emulator" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c jotta -n "__fish_jotta_using_subcommand completions" -l endpoint -r
 complete -c jotta -n "__fish_jotta_using_subcommand completions" -l config-dir -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand completions" -l ca-cert -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand completions" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand generate-docs" -l endpoint -r
 complete -c jotta -n "__fish_jotta_using_subcommand generate-docs" -l config-dir -r -F
+complete -c jotta -n "__fish_jotta_using_subcommand generate-docs" -l ca-cert -r -F
 complete -c jotta -n "__fish_jotta_using_subcommand generate-docs" -s q -l quiet -d 'Print only errors and the final summary of tree transfers, not a line per file'
 complete -c jotta -n "__fish_jotta_using_subcommand generate-docs" -s h -l help -d 'Print help'
 complete -c jotta -n "__fish_jotta_using_subcommand help; and not __fish_seen_subcommand_from login logout whoami ls put get mkdir rm mv cp cat share unshare trash revisions status scan index archive sync emulator completions generate-docs help" -f -a "login" -d 'Log in with a personal login token (from the web UI: Settings > Security > Personal login token). Reads the token from stdin when not given'

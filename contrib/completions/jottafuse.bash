@@ -23,7 +23,7 @@ _jottafuse() {
 
     case "${cmd}" in
         jottafuse)
-            opts="-o -f -d -h -V --foreground --debug --root --demo --endpoint --config-dir --help --version"
+            opts="-o -f -d -h -V --foreground --debug --root --demo --endpoint --config-dir --ca-cert --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -42,6 +42,10 @@ _jottafuse() {
                     return 0
                     ;;
                 --config-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,5 +1,6 @@
-//! `jotta emulator`: run the JottaCloud emulator in the foreground. Prints `endpoint=URL` and
-//! `login_token=TOKEN` on stdout once it serves, and stops cleanly (state flushed) on SIGTERM/SIGINT.
+//! `jotta emulator`: run the JottaCloud emulator in the foreground. Prints `endpoint=URL`, with `--tls`
+//! `ca_cert=FILE` (the CA clients must trust), and `login_token=TOKEN` on stdout once it serves, and stops
+//! cleanly (state flushed) on SIGTERM/SIGINT.
 
 use crate::emulator::{self, EmulatorConfig, FaultConfig};
 use std::io::Write;
@@ -56,6 +57,10 @@ pub struct EmulatorArgs {
     /// Seed a small sample tree when the data dir is new.
     #[arg(long = "demo-content")]
     pub demo_content: bool,
+    /// Serve HTTPS: a CA and a server certificate for localhost/127.0.0.1 are made in DIR/tls the first
+    /// time and kept; clients are to trust the CA file it prints as `ca_cert=` (DIR/tls/ca.pem).
+    #[arg(long)]
+    pub tls: bool,
     #[command(flatten)]
     pub _local: super::jotta::LocalOnly,
 }
@@ -97,6 +102,7 @@ impl EmulatorArgs {
             access_token_lifetime: Duration::from_secs(self.token_lifetime.max(1)),
             faults,
             demo_content: self.demo_content,
+            tls: self.tls,
         })
     }
 }
@@ -163,12 +169,16 @@ pub fn run(args: EmulatorArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let address = running.endpoint().trim_start_matches("http://").to_string();
+        let address = running.local_addr().to_string();
         if let Err(e) = std::fs::write(&remembered, format!("{address}\n")) {
             eprintln!("jotta emulator: cannot remember the address in {}: {e}", remembered.display());
         }
         let mut out = std::io::stdout().lock();
         let printed = writeln!(out, "endpoint={}", running.endpoint())
+            .and_then(|_| match running.ca_cert() {
+                Some(ca) => writeln!(out, "ca_cert={}", ca.display()),
+                None => Ok(()),
+            })
             .and_then(|_| writeln!(out, "login_token={}", running.login_token()))
             .and_then(|_| out.flush());
         drop(out);

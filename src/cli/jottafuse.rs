@@ -17,7 +17,7 @@ use std::process::ExitCode;
 (a subtree), or `demo` (the embedded demo account).\n\
 OPTIONS (-o, comma separated): ro, allow_other, allow_root, default_permissions, auto_unmount, uid=N, gid=N, \
 umask=OCTAL, fsname=NAME, nonempty (mount over a folder that holds files, hiding them), \
-root=/Device/MountPoint[/path], demo, endpoint=URL, config_dir=DIR, dir_cache=SECS, attr_cache=SECS, \
+root=/Device/MountPoint[/path], demo, endpoint=URL, config_dir=DIR, ca_cert=FILE, dir_cache=SECS, attr_cache=SECS, \
 threads=N, log_file=PATH, cache_dir=PATH, writeback_delay=SECS, uploads=N, drain_timeout=SECS, \
 read_ahead_kb=N, cache_entries=N, direct_io (reads skip the page cache: faster one-pass streaming, no \
 caching across opens), links (symbolic links kept as NAME.rclonelink files, as rclone's --links); fstab words such as defaults, _netdev, noauto, user are accepted and ignored."
@@ -48,6 +48,9 @@ pub struct JottafuseArgs {
     /// Folder holding the saved login, as for `jotta` (default: $XDG_CONFIG_HOME/jottafuse).
     #[arg(long, env = "JOTTA_CONFIG_DIR", value_name = "DIR")]
     config_dir: Option<PathBuf>,
+    /// One more CA to trust (PEM), as for `jotta`: a TLS-inspecting proxy's, or `jotta emulator --tls`'s.
+    #[arg(long, env = "JOTTA_CA_CERT", value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
 }
 
 /// Turn the command line into a request; errors are the one line the user sees.
@@ -84,6 +87,10 @@ pub fn parse_request(args: JottafuseArgs) -> Result<MountRequest, String> {
     if let (Some(dir), None) = (&args.config_dir, &settings.config_dir) {
         settings.config_dir = Some(dir.to_string_lossy().into_owned());
     }
+    if let (Some(file), None) = (&args.ca_cert, &settings.ca_cert) {
+        settings.ca_cert = Some(file.to_string_lossy().into_owned());
+    }
+    settings.ca_cert = settings.ca_cert.filter(|f| !f.is_empty());
     // -d stays in the foreground, as libfuse and sshfs do: debug output is for a terminal.
     let foreground = args.foreground || args.debug;
     Ok(MountRequest { mountpoint: PathBuf::from(mountpoint), settings, foreground, debug: args.debug })

@@ -22,6 +22,7 @@ mod routes;
 mod server;
 mod store;
 mod timefmt;
+mod tls;
 mod xml;
 
 pub use faults::{DropNext, FailNext, FaultConfig, Hang};
@@ -50,6 +51,8 @@ pub struct EmulatorConfig {
     pub faults: FaultConfig,
     /// Seed a small sample tree when the data dir is new.
     pub demo_content: bool,
+    /// Serve HTTPS with the data dir's own CA (`tls/ca.pem`, made on first use) instead of HTTP.
+    pub tls: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -63,6 +66,7 @@ impl Default for EmulatorConfig {
             access_token_lifetime: Duration::from_secs(3600),
             faults: FaultConfig::default(),
             demo_content: false,
+            tls: false,
         }
     }
 }
@@ -72,7 +76,7 @@ impl Default for EmulatorConfig {
 pub(crate) struct Shared {
     pub user: String,
     pub quota: Option<u64>,
-    /// `http://127.0.0.1:PORT`, used in upload URLs and the discovery document.
+    /// `http(s)://127.0.0.1:PORT`, used in upload URLs and the discovery document.
     pub endpoint: String,
     /// What documents give as `host`.
     pub host: String,
@@ -124,14 +128,26 @@ impl Shared {
 
 pub struct RunningEmulator {
     shared: Arc<Shared>,
+    addr: SocketAddr,
+    ca_cert: Option<PathBuf>,
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
 }
 
 impl RunningEmulator {
-    /// `http://127.0.0.1:PORT`, no trailing slash.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS), no trailing slash.
     pub fn endpoint(&self) -> String {
         self.shared.endpoint.clone()
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// With TLS: the PEM file of the CA that signed the server certificate, for clients to trust.
+    pub fn ca_cert(&self) -> Option<&std::path::Path> {
+        self.ca_cert.as_deref()
     }
 
     /// Mint a fresh single-use personal login token.
@@ -166,14 +182,25 @@ impl Drop for RunningEmulator {
 }
 
 /// Bind, load the data dir (replaying the log), and serve in a tokio task.
+/// With `tls`, the certificates are loaded from the data dir (made there the first time) before it serves.
 pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    let endpoint = format!("http://{}", listener.local_addr()?);
-    let shared =
-        tokio::task::spawn_blocking(move || open_shared(&config, endpoint)).await.map_err(std::io::Error::other)??;
+    let addr = listener.local_addr()?;
+    let endpoint = format!("{}://{addr}", if config.tls { "https" } else { "http" });
+    let (shared, tls) = tokio::task::spawn_blocking(move || {
+        let shared = open_shared(&config, endpoint)?;
+        let tls = if config.tls { Some(tls::prepare(&config.data_dir, addr.ip())?) } else { None };
+        Ok::<_, std::io::Error>((shared, tls))
+    })
+    .await
+    .map_err(std::io::Error::other)??;
+    let (ca_cert, acceptor) = match tls {
+        Some(t) => (Some(t.ca_cert), Some(t.acceptor)),
+        None => (None, None),
+    };
     let (tx, rx) = watch::channel(false);
-    let task = tokio::spawn(server::serve(listener, shared.clone(), rx));
-    Ok(RunningEmulator { shared, shutdown: tx, task: Some(task) })
+    let task = tokio::spawn(server::serve(listener, acceptor, shared.clone(), rx));
+    Ok(RunningEmulator { shared, addr, ca_cert, shutdown: tx, task: Some(task) })
 }
 
 /// Load the data dir (replaying the log) into the state every front end serves: the HTTP server above,

@@ -1,7 +1,8 @@
-//! The HTTP/1.1 accept loop. It is ours rather than `axum::serve` for two reasons: a request handler
-//! must be able to cut its own connection without answering (fault injection: a dropped upload), and
-//! shutdown must drain connections before the state is flushed. Each connection gets a `ConnCtx` with
-//! the peer address (test hooks are loopback-only) and its kill switch.
+//! The HTTP/1.1 accept loop, plain or over TLS (`--tls`). It is ours rather than `axum::serve` for two
+//! reasons: a request handler must be able to cut its own connection without answering (fault injection:
+//! a dropped upload), and shutdown must drain connections before the state is flushed. Each connection
+//! gets a `ConnCtx` with the peer address (test hooks are loopback-only) and its kill switch; both work
+//! the same over TLS, where the handshake runs in the connection's own task, never in the accept loop.
 
 use super::routes;
 use super::Shared;
@@ -12,9 +13,14 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+/// A client that opens a connection and never finishes the handshake does not hold a task for long.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct ConnCtx {
@@ -29,14 +35,20 @@ impl ConnCtx {
     }
 }
 
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+/// Serve until `shutdown` turns true; with `tls`, every connection is HTTPS.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
             res = listener.accept() => match res {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    conns.spawn(connection(stream, peer, shared.clone(), shutdown.clone()));
+                    conns.spawn(connection(stream, peer, tls.clone(), shared.clone(), shutdown.clone()));
                 }
                 Err(e) => {
                     // Usually EMFILE; back off instead of spinning.
@@ -55,7 +67,26 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: wat
     }
 }
 
-async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let Some(acceptor) = tls else { return http(stream, peer, shared, shutdown).await };
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => http(stream, peer, shared, shutdown).await,
+        // Typically a client that does not trust our CA and hung up: its own error says so.
+        Ok(Err(e)) => log::debug!("emulator: TLS handshake with {peer} failed: {e}"),
+        Err(_) => log::debug!("emulator: TLS handshake with {peer} timed out"),
+    }
+}
+
+async fn http<S>(stream: S, peer: SocketAddr, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let kill = Arc::new(Notify::new());
     let ctx = ConnCtx { peer, kill: kill.clone() };
     let svc = service_fn(move |req| {

@@ -31,7 +31,7 @@ impl DemoAccount {
         }
         let config = EmulatorConfig { data_dir, demo_content: true, ..EmulatorConfig::default() };
         let emulator = emulator::start(config).await.map_err(|e| format!("cannot start the demo account: {e}"))?;
-        crate::remote::auth::login(&emulator.login_token(), Some(&emulator.endpoint()), &client_dir)
+        crate::remote::auth::login(&emulator.login_token(), Some(&emulator.endpoint()), &client_dir, None)
             .await
             .map_err(|e| format!("cannot log in to the demo account: {e}"))?;
         Ok(DemoAccount { emulator, client_dir })
@@ -41,6 +41,8 @@ impl DemoAccount {
         ConnectOptions {
             config_dir: self.client_dir.clone(),
             endpoint: Some(self.emulator.endpoint()),
+            // The embedded service speaks plain HTTP on loopback: no CA of the user's is involved.
+            ca_cert: None,
             ..ConnectOptions::default()
         }
     }

@@ -35,12 +35,22 @@ pub struct MountRequest {
 }
 
 /// Run the daemon; returns the process exit status. In background mode the parent process exits inside.
-pub fn run(req: MountRequest) -> i32 {
+pub fn run(mut req: MountRequest) -> i32 {
     // Staging files, journal, status and logs are the user's alone, whatever the umask.
     crate::private::restrict_umask();
     if let Err(e) = check_private_locations(&req.settings) {
         eprintln!("jottafuse: {e}");
         return 1;
+    }
+    // A CA file that cannot be used is said on the terminal, before going to the background; the path is
+    // made absolute so that it means the same file whatever the daemon's working folder becomes.
+    if let Some(file) = req.settings.ca_cert.take() {
+        let path = std::path::absolute(&file).unwrap_or_else(|_| PathBuf::from(&file));
+        if let Err(e) = crate::remote::tls::load_ca_cert(&path) {
+            eprintln!("jottafuse: {e}");
+            return 1;
+        }
+        req.settings.ca_cert = Some(path.to_string_lossy().into_owned());
     }
     let mountpoint = match checks::check_mountpoint(&req.mountpoint, req.settings.nonempty) {
         Ok(p) => p,
@@ -141,6 +151,9 @@ fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mu
             }
             if let Some(dir) = &req.settings.config_dir {
                 o.config_dir = PathBuf::from(dir);
+            }
+            if let Some(file) = &req.settings.ca_cert {
+                o.ca_cert = Some(PathBuf::from(file));
             }
             o
         }

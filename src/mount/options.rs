@@ -23,6 +23,8 @@ pub struct MountSettings {
     pub endpoint: Option<String>,
     /// Folder holding the saved login (default: $XDG_CONFIG_HOME/jottafuse), as `jotta --config-dir`.
     pub config_dir: Option<String>,
+    /// One more CA to trust (PEM), as `jotta --ca-cert`.
+    pub ca_cert: Option<String>,
     /// Mount over a folder that holds files (hiding them while mounted).
     pub nonempty: bool,
     pub log_file: Option<String>,
@@ -109,6 +111,7 @@ impl MountSettings {
                 ("root", Some(v)) => self.root = Some(v.to_string()),
                 ("endpoint", Some(v)) => self.endpoint = Some(v.to_string()),
                 ("config_dir", Some(v)) => self.config_dir = Some(v.to_string()),
+                ("ca_cert", Some(v)) => self.ca_cert = Some(v.to_string()),
                 ("log_file", Some(v)) => self.log_file = Some(v.to_string()),
                 ("cache_dir", Some(v)) => self.cache_dir = Some(v.to_string()),
                 ("writeback_delay", Some(v)) => self.writeback_delay = Some(parse_secs(key, v)?),

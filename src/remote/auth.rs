@@ -38,6 +38,8 @@ pub struct ConnectOptions {
     /// `--endpoint` / `JOTTA_ENDPOINT`: one base URL for every host (the emulator). `None` = what the saved
     /// login remembers, else the real service.
     pub endpoint: Option<String>,
+    /// `--ca-cert` / `JOTTA_CA_CERT`: a PEM file with one more CA to trust (see `tls.rs`).
+    pub ca_cert: Option<PathBuf>,
     pub retry: RetryPolicy,
 }
 
@@ -46,6 +48,7 @@ impl Default for ConnectOptions {
         ConnectOptions {
             config_dir: crate::dirs::config_dir(),
             endpoint: std::env::var(ENV_ENDPOINT).ok().filter(|e| !e.trim().is_empty()),
+            ca_cert: std::env::var_os(super::tls::ENV_CA_CERT).filter(|p| !p.is_empty()).map(PathBuf::from),
             retry: RetryPolicy::default(),
         }
     }
@@ -107,12 +110,18 @@ pub fn decode_login_token(token: &str) -> RemoteResult<LoginToken> {
 
 /// Log in with a personal login token: discover the token endpoint, exchange the one-time secret for an
 /// access and refresh token, look up the internal username, save everything (endpoint included) under
-/// `config_dir`, and return the account document. `endpoint` `None` means the real service.
+/// `config_dir`, and return the account document. `endpoint` `None` means the real service; `ca_cert`
+/// is one more CA to trust (`--ca-cert`; not saved: later commands name it again, or use the env).
 ///
 /// The token names its own service (`well_known_link`): without `endpoint` that service is used; an
 /// `endpoint` that names another one is refused before the single-use token is spent, and so is a
 /// service that cannot be reached (the token is only sent once its service has answered).
-pub async fn login(token: &str, endpoint: Option<&str>, config_dir: &Path) -> RemoteResult<AccountInfo> {
+pub async fn login(
+    token: &str,
+    endpoint: Option<&str>,
+    config_dir: &Path,
+    ca_cert: Option<&Path>,
+) -> RemoteResult<AccountInfo> {
     let lt = decode_login_token(token)?;
     check_transport(&lt.well_known_link)?;
     let token_service = token_service(&lt.well_known_link)?;
@@ -133,12 +142,15 @@ pub async fn login(token: &str, endpoint: Option<&str>, config_dir: &Path) -> Re
     let endpoint = token_service.as_deref();
     let endpoints = Endpoints::from_override(endpoint);
     endpoints.check()?;
-    let client = http::build_client()?;
+    let client = http::build_client(ca_cert)?;
     let policy = RetryPolicy::default();
     // The service must answer before the token is spent: a session saved for a host that cannot be reached
     // would be a wasted token. Any HTTP answer will do; only a connection that fails counts.
     let probe = endpoints.api_url("");
     if let Err(e) = client.get(&probe).send().await {
+        if let Some(refused) = super::tls::refused_certificate(&e) {
+            return Err(RemoteError::Config(format!("{refused} (the login token was not used)")));
+        }
         return Err(RemoteError::Unreachable(format!(
             "cannot reach {probe} ({}); the login token was not used: try again when the service answers",
             http::one_line(&e)
@@ -192,9 +204,13 @@ pub async fn login(token: &str, endpoint: Option<&str>, config_dir: &Path) -> Re
         return Err(RemoteError::Protocol("the token endpoint issued no refresh token (scope offline_access)".into()));
     }
     credentials::save(config_dir, &saved)?;
-    let remote =
-        HttpRemote::connect(ConnectOptions { config_dir: config_dir.to_path_buf(), endpoint: None, retry: policy })
-            .await?;
+    let remote = HttpRemote::connect(ConnectOptions {
+        config_dir: config_dir.to_path_buf(),
+        endpoint: None,
+        ca_cert: ca_cert.map(Path::to_path_buf),
+        retry: policy,
+    })
+    .await?;
     remote.account().await
 }
 

@@ -9,7 +9,7 @@ use super::auth::{self, Auth, ConnectOptions, Credential, Source, TokenManager};
 use super::endpoints::Endpoints;
 use super::error::{RemoteError, RemoteResult};
 use super::retry::{self, Failure, Idempotency, RetryPolicy};
-use super::{time, xml, ByteStream, Remote};
+use super::{time, tls, xml, ByteStream, Remote};
 use super::{AccountInfo, DeviceListing, FileInfo, Item, Listing, PurgeCounts, RemotePath, Tree, UnixTime};
 use super::{UploadOutcome, UploadRequest};
 use bytes::Bytes;
@@ -29,10 +29,16 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// No total timeout (downloads may take hours); a stalled connection is dropped after this long silent.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The shared reqwest client: rustls with certificate verification (the default), keep-alive pool,
-/// `TCP_NODELAY` for small request latency.
-pub(crate) fn build_client() -> RemoteResult<Client> {
-    Client::builder()
+/// The shared reqwest client: rustls with certificate verification against the roots `tls.rs` describes
+/// (plus the CA in `ca_cert`), keep-alive pool, `TCP_NODELAY` for small request latency.
+pub(crate) fn build_client(ca_cert: Option<&std::path::Path>) -> RemoteResult<Client> {
+    let mut builder = Client::builder();
+    if let Some(path) = ca_cert {
+        for cert in tls::load_ca_cert(path)? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
         .user_agent(concat!("jottafuse/", env!("CARGO_PKG_VERSION")))
         .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
         .pool_idle_timeout(Duration::from_secs(90))
@@ -67,8 +73,12 @@ fn failure_of(e: &reqwest::Error) -> Failure {
 }
 
 /// The error a transport failure ends in once it is not retried: a connection that never opened means
-/// the service cannot be reached at all, which callers treat apart from a busy or broken one.
-fn transport_error(what: &str, e: &reqwest::Error) -> RemoteError {
+/// the service cannot be reached at all, which callers treat apart from a busy or broken one; a server
+/// certificate we do not trust is a matter of configuration (which CA to trust), not of the network.
+pub(crate) fn transport_error(what: &str, e: &reqwest::Error) -> RemoteError {
+    if let Some(refused) = tls::refused_certificate(e) {
+        return RemoteError::Config(refused);
+    }
     match failure_of(e) {
         Failure::Connect | Failure::ConnectTimedOut => RemoteError::Unreachable(format!("{what}: {}", one_line(e))),
         _ => RemoteError::Transient(format!("{what}: {}", one_line(e))),
@@ -124,7 +134,8 @@ fn judge(
             }
         }
         Err(e) => {
-            if attempt >= policy.max_attempts || !retry::should_retry(idem, failure_of(&e)) {
+            let refused = tls::refused_certificate(&e).is_some();
+            if refused || attempt >= policy.max_attempts || !retry::should_retry(idem, failure_of(&e)) {
                 return Err(transport_error(what, &e));
             }
             Ok(Verdict::Retry(failure_of(&e)))
@@ -306,7 +317,7 @@ impl HttpRemote {
     /// and get ready to talk to the service. Only the Basic flavour makes a request here (the username
     /// lookup); a saved login is used as is and refreshed on first use when due.
     pub async fn connect(opts: ConnectOptions) -> RemoteResult<HttpRemote> {
-        let client = build_client()?;
+        let client = build_client(opts.ca_cert.as_deref())?;
         let over = opts.endpoint.as_deref().map(str::trim).filter(|e| !e.is_empty());
         let (endpoints, username, auth) = match auth::find_credentials(&opts.config_dir)? {
             Source::Saved(saved) => {

@@ -16,6 +16,7 @@ pub mod progress;
 pub mod rclonelink;
 pub mod retry;
 pub mod time;
+pub mod tls;
 pub mod types;
 mod upload;
 pub mod xml;

@@ -158,7 +158,7 @@ async fn send_bytes(
                 return Err(RemoteError::Io(format!("{what}: {msg}")));
             }
             if e.is_connect() {
-                return Err(RemoteError::Unreachable(format!("{what}: {}", one_line(&e))));
+                return Err(super::http::transport_error(what, &e));
             }
             return Err(RemoteError::Transient(format!("{what}: connection lost at upload ({})", one_line(&e))));
         }

@@ -48,6 +48,21 @@ impl TestService {
         self.emu().endpoint()
     }
 
+    /// The CA a client must trust to reach an emulator started with `tls`.
+    pub fn ca_cert(&self) -> Option<PathBuf> {
+        self.emu().ca_cert().map(Path::to_path_buf)
+    }
+
+    /// A plain reqwest client for the test hooks, trusting the emulator's CA when it serves TLS.
+    pub fn http(&self) -> reqwest::Client {
+        let mut b = reqwest::Client::builder();
+        if let Some(ca) = self.ca_cert() {
+            let pem = std::fs::read(ca).expect("read the emulator's CA");
+            b = b.add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("CA is PEM"));
+        }
+        b.build().expect("hook client")
+    }
+
     /// Stop and start the emulator on the same data dir (and the same port, so saved endpoints stay true).
     pub fn restart(&mut self) {
         self.stop();
@@ -57,7 +72,7 @@ impl TestService {
     /// Take the service down: its port refuses connections until `start_again`; the data stays.
     pub fn stop(&mut self) {
         let old = self.emulator.take().expect("running");
-        self.config.listen = old.endpoint().trim_start_matches("http://").parse().expect("addr");
+        self.config.listen = old.local_addr();
         self.rt.block_on(old.shutdown());
     }
 
@@ -72,14 +87,24 @@ impl TestService {
         let dir = self.dir.path().join(name).join("jottafuse");
         std::fs::create_dir_all(&dir).expect("config dir");
         self.rt
-            .block_on(jottafuse::remote::auth::login(&self.emu().login_token(), Some(&self.endpoint()), &dir))
+            .block_on(jottafuse::remote::auth::login(
+                &self.emu().login_token(),
+                Some(&self.endpoint()),
+                &dir,
+                self.ca_cert().as_deref(),
+            ))
             .expect("login");
         dir
     }
 
     pub fn client(&self) -> HttpRemote {
         let dir = self.login(&format!("client-{}", rand_suffix()));
-        let opts = ConnectOptions { config_dir: dir, endpoint: Some(self.endpoint()), ..ConnectOptions::default() };
+        let opts = ConnectOptions {
+            config_dir: dir,
+            endpoint: Some(self.endpoint()),
+            ca_cert: self.ca_cert(),
+            ..ConnectOptions::default()
+        };
         self.rt.block_on(HttpRemote::connect(opts)).expect("connect")
     }
 
@@ -95,7 +120,12 @@ impl TestService {
     }
 
     pub fn options(&self, config_dir: &Path, retry: RetryPolicy) -> ConnectOptions {
-        ConnectOptions { config_dir: config_dir.to_path_buf(), endpoint: Some(self.endpoint()), retry }
+        ConnectOptions {
+            config_dir: config_dir.to_path_buf(),
+            endpoint: Some(self.endpoint()),
+            ca_cert: self.ca_cert(),
+            retry,
+        }
     }
 
     /// Upload bytes with explicit times, returning what the client reports.
@@ -121,7 +151,7 @@ impl TestService {
     /// POST a test hook such as `expire-tokens`.
     pub fn hook(&self, name: &str) {
         let url = format!("{}/_emulator/{name}", self.endpoint());
-        let resp = self.rt.block_on(reqwest::Client::new().post(url).send()).expect("hook");
+        let resp = self.rt.block_on(self.http().post(url).send()).expect("hook");
         assert!(resp.status().is_success(), "hook {name}: {}", resp.status());
     }
 
@@ -143,12 +173,14 @@ impl TestService {
 
     pub fn counters(&self) -> serde_json::Value {
         let url = format!("{}/_emulator/counters", self.endpoint());
-        self.rt.block_on(async { reqwest::get(url).await?.json::<serde_json::Value>().await }).expect("counters")
+        self.rt
+            .block_on(async { self.http().get(url).send().await?.json::<serde_json::Value>().await })
+            .expect("counters")
     }
 
     pub fn reset_counters(&self) {
         let url = format!("{}/_emulator/counters/reset", self.endpoint());
-        self.rt.block_on(reqwest::Client::new().post(url).send()).expect("reset counters");
+        self.rt.block_on(self.http().post(url).send()).expect("reset counters");
     }
 
     pub fn bytes_sent(&self) -> u64 {
@@ -183,7 +215,7 @@ impl TestService {
 
     pub fn set_faults(&self, faults: serde_json::Value) {
         let url = format!("{}/_emulator/faults", self.endpoint());
-        let resp = self.rt.block_on(reqwest::Client::new().put(url).json(&faults).send()).expect("set faults");
+        let resp = self.rt.block_on(self.http().put(url).json(&faults).send()).expect("set faults");
         assert!(resp.status().is_success(), "set faults: {}", resp.status());
     }
 }
@@ -361,7 +393,12 @@ impl TestMount {
         if !creds.join("credentials.json").exists() {
             std::fs::create_dir_all(&creds).expect("config");
             svc.rt
-                .block_on(jottafuse::remote::auth::login(&svc.emu().login_token(), Some(&svc.endpoint()), &creds))
+                .block_on(jottafuse::remote::auth::login(
+                    &svc.emu().login_token(),
+                    Some(&svc.endpoint()),
+                    &creds,
+                    svc.ca_cert().as_deref(),
+                ))
                 .expect("login");
         }
         let path = base.join("mnt");

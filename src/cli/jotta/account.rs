@@ -21,10 +21,12 @@ pub(super) async fn login(token: Option<&str>, endpoint: Option<&str>, opts: &Co
         return Err(Failure::Usage("no login token given (pass it as an argument or on stdin)".into()));
     }
     // A token that cannot be used as given (malformed, or for another service than --endpoint) is a usage error.
-    let account = crate::remote::auth::login(&token, endpoint, &opts.config_dir).await.map_err(|e| match e {
-        crate::remote::RemoteError::Config(_) => Failure::Usage(e.to_string()),
-        e => Failure::from(e),
-    })?;
+    let account = crate::remote::auth::login(&token, endpoint, &opts.config_dir, opts.ca_cert.as_deref())
+        .await
+        .map_err(|e| match e {
+            crate::remote::RemoteError::Config(_) => Failure::Usage(e.to_string()),
+            e => Failure::from(e),
+        })?;
     println!("logged in as {} ({} devices)", account.username, account.devices.len());
     Ok(())
 }

@@ -78,17 +78,19 @@ pub(super) fn run(command: &super::Command) -> Option<std::process::ExitCode> {
 }
 
 /// Flattened into the commands that use no account (`emulator`, `status`, `completions`): the global
-/// `--endpoint` and `--config-dir` would mean nothing there, so these hidden stand-ins take their place
-/// in those commands' help and refuse them with a line saying so.
+/// `--endpoint`, `--config-dir` and `--ca-cert` would mean nothing there, so these hidden stand-ins take
+/// their place in those commands' help and refuse them with a line saying so.
 #[derive(clap::Args, Debug, Default)]
 pub struct LocalOnly {
     #[arg(long, hide = true, value_name = "URL", value_parser = meaningless_here::<String>("--endpoint"))]
     endpoint: Option<String>,
     #[arg(long, hide = true, value_name = "DIR", value_parser = meaningless_here::<std::path::PathBuf>("--config-dir"))]
     config_dir: Option<std::path::PathBuf>,
+    #[arg(long, hide = true, value_name = "FILE", value_parser = meaningless_here::<std::path::PathBuf>("--ca-cert"))]
+    ca_cert: Option<std::path::PathBuf>,
 }
 
-/// The types match the global options' (`JOTTA_ENDPOINT`/`JOTTA_CONFIG_DIR` set in the environment reach
+/// The types match the global options' (`JOTTA_ENDPOINT`/`JOTTA_CONFIG_DIR`/`JOTTA_CA_CERT` set in the environment reach
 /// these ids too, and are fine: only the command line is refused).
 fn meaningless_here<T: Clone + Send + Sync + 'static>(
     option: &'static str,

@@ -35,6 +35,10 @@ pub struct JottaArgs {
     /// Folder holding credentials (default: $XDG_CONFIG_HOME/jottafuse).
     #[arg(long, global = true, env = "JOTTA_CONFIG_DIR")]
     config_dir: Option<PathBuf>,
+    /// One more CA to trust (PEM), besides the system store and the bundled roots: a TLS-inspecting
+    /// proxy's, or `jotta emulator --tls`'s. Not saved by `login`: give it to every command (or set the env).
+    #[arg(long, global = true, env = "JOTTA_CA_CERT", value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
     /// Print only errors and the final summary of tree transfers, not a line per file.
     #[arg(short, long, global = true)]
     quiet: bool,
@@ -342,6 +346,9 @@ fn connect_options(args: &JottaArgs) -> ConnectOptions {
     }
     if args.endpoint.is_some() {
         o.endpoint = args.endpoint.clone();
+    }
+    if let Some(ca) = args.ca_cert.as_ref().filter(|p| !p.as_os_str().is_empty()) {
+        o.ca_cert = Some(ca.clone());
     }
     o
 }
