@@ -257,7 +257,15 @@ fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mu
     readiness.ready();
 
     let stop = stop::listen(&rt, own, fs.clone());
-    let result = session.run();
+    let result = match session.run() {
+        // The connection was aborted (through fusectl, by the stop path or an administrator): the session
+        // is over as after an unmount, and what it held is drained below like after any other end.
+        Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => {
+            log::info!("the FUSE connection of {} was aborted", mountpoint.display());
+            Ok(())
+        }
+        other => other,
+    };
     stop.session_over.store(true, Ordering::SeqCst);
     if mounted_here && result.is_err() && checks::is_mounted(mountpoint) {
         // The library unmounts only what it mounted itself; a session that failed leaves ours to us.

@@ -37,7 +37,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use upload_queue::UploadQueue;
 
@@ -296,6 +296,7 @@ impl<R: Remote> JottaFs<R> {
             let node = table.get(ino).ok_or(FsError::NotFound)?;
             (table.path(ino).ok_or(FsError::NotFound)?, node.kind)
         };
+        let asked = Instant::now();
         let children = match self.fetch_children(&path, kind) {
             Ok(c) => c,
             Err(FsError::Unreachable(m)) if !force && self.has_listing(ino) => {
@@ -311,14 +312,13 @@ impl<R: Remote> JottaFs<R> {
         if table.get(ino).is_none() {
             return Err(FsError::NotFound);
         }
-        let mut inos = Vec::with_capacity(children.len());
-        for (name, kind, mtime, meta) in children {
-            if kind == NodeKind::File && !hidden.is_empty() && hidden.contains(&name.to_lowercase()) {
-                continue;
-            }
-            inos.push(table.upsert(ino, &name, kind, mtime, meta));
-        }
-        table.set_children(ino, inos);
+        let entries = children
+            .into_iter()
+            .filter(|(name, kind, _, _)| {
+                *kind != NodeKind::File || hidden.is_empty() || !hidden.contains(&name.to_lowercase())
+            })
+            .collect();
+        table.set_listing(ino, entries, asked);
         if kind == NodeKind::Folder {
             self.attach_recovered(&mut table, ino, &path);
         }

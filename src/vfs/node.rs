@@ -96,6 +96,10 @@ pub struct Node {
     /// When this mount last changed the node (content, time or name): its ctime. Not kept by the
     /// service, so a node nobody changed here shows its mtime.
     pub changed_at: Option<UnixTime>,
+    /// When this mount last put the node where it is or changed what the service holds of it (made,
+    /// moved here, upload settled): a listing requested before then may not show it yet, and must not
+    /// take it away or overwrite it (see `set_listing`).
+    pub touched_at: Option<Instant>,
 }
 
 impl Node {
@@ -152,6 +156,7 @@ impl InodeTable {
                 lookups: 0,
                 handles: 0,
                 changed_at: None,
+                touched_at: None,
             },
         );
         InodeTable {
@@ -291,6 +296,7 @@ impl InodeTable {
                 lookups: 0,
                 handles: 0,
                 changed_at: None,
+                touched_at: None,
             },
         );
         self.by_name.insert((parent, key(name)), ino);
@@ -299,6 +305,7 @@ impl InodeTable {
 
     /// Add a node made here (mkdir, create) to its parent's listing without waiting for a relisting.
     pub fn add_child(&mut self, parent: u64, ino: u64) {
+        self.touch(ino);
         if let Some(p) = self.nodes.get_mut(&parent) {
             if let Some(children) = p.children.as_mut() {
                 if !children.contains(&ino) {
@@ -307,6 +314,41 @@ impl InodeTable {
                 }
             }
         }
+    }
+
+    /// Note that this mount just changed the node (see `Node::touched_at`).
+    pub fn touch(&mut self, ino: u64) {
+        if let Some(n) = self.nodes.get_mut(&ino) {
+            n.touched_at = Some(Instant::now());
+        }
+    }
+
+    /// Apply a folder's listing requested at `asked`: `entries` as `upsert` takes them. What this mount
+    /// changed since `asked` wins over the listing (it may have been taken before that change reached
+    /// the service): such a node is neither overwritten nor dropped.
+    pub fn set_listing(
+        &mut self,
+        parent: u64,
+        entries: Vec<(String, NodeKind, UnixTime, Option<FileMeta>)>,
+        asked: Instant,
+    ) {
+        let newer = |t: &Self, ino: u64| t.nodes.get(&ino).and_then(|n| n.touched_at).is_some_and(|at| at >= asked);
+        let mut inos = Vec::with_capacity(entries.len());
+        for (name, kind, mtime, meta) in entries {
+            match self.child(parent, &name) {
+                Some(ino) if newer(self, ino) => inos.push(ino),
+                _ => inos.push(self.upsert(parent, &name, kind, mtime, meta)),
+            }
+        }
+        let listed: std::collections::HashSet<u64> = inos.iter().copied().collect();
+        let recent: Vec<u64> = self
+            .nodes
+            .get(&parent)
+            .and_then(|p| p.children.as_ref())
+            .map(|c| c.iter().copied().filter(|c| !listed.contains(c) && newer(self, *c)).collect())
+            .unwrap_or_default();
+        inos.extend(recent);
+        self.set_children(parent, inos);
     }
 
     /// Move a node to a new parent and name (rename); a node already there is detached first.
@@ -333,6 +375,7 @@ impl InodeTable {
             node.name = new_name.to_string();
             node.depth = depth;
             node.changed_at = Some(chrono::Utc::now().timestamp());
+            node.touched_at = Some(Instant::now());
         }
         self.by_name.insert((new_parent, key(new_name)), ino);
         self.add_child(new_parent, ino);

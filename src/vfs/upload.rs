@@ -348,6 +348,7 @@ impl<R: Remote> JottaFs<R> {
         let Some(journal) = &self.journal else { return };
         self.queue.finished(job.id, outcome.deduplicated, outcome.bytes_sent);
         let mut staging_in_use = false;
+        let mut recorded_again = false;
         // A recovered record that settles before its folder was listed: the table may still show the
         // file as the server had it before; it must show what was just uploaded.
         let ino = ino.or_else(|| RemotePath::parse(&job.entry.path).ok().and_then(|p| lock(&self.table).find(&p)));
@@ -360,8 +361,14 @@ impl<R: Remote> JottaFs<R> {
                 }
                 node.file = Some(meta);
                 node.generation += 1;
+                node.touched_at = Some(std::time::Instant::now());
                 let handles = node.handles;
                 match node.local.as_mut() {
+                    // A new time was recorded (an overlay of this id) while the upload was in flight: the
+                    // record stands and goes again (a metadata-only upload); nothing of it may go now.
+                    Some(l) if l.id == job.id && l.is_recorded() && l.mtime != job.entry.mtime => {
+                        recorded_again = true;
+                    }
                     Some(l) if l.id == job.id && l.is_recorded() && l.writers == 0 && handles == 0 => {
                         node.mtime = job.entry.mtime;
                         node.local = None;
@@ -378,6 +385,9 @@ impl<R: Remote> JottaFs<R> {
                     _ => {}
                 }
             }
+        }
+        if recorded_again {
+            return;
         }
         if staging_in_use {
             journal.remove_record(job.id);

@@ -178,3 +178,25 @@ fn a_file_renamed_while_its_upload_is_in_flight_does_not_come_back_after_a_crash
     assert_eq!(c.server_bytes("old.txt"), None);
     assert_eq!(c.server_bytes("new.txt").as_deref(), Some(&b"second version"[..]));
 }
+
+/// A new time set on a recovered file just as its upload runs (the race the model test found): the
+/// upload that carried the earlier time must not take the file's record and staging file with it, or the
+/// new time never reaches the service and the record is retried forever without its content.
+#[test]
+fn a_time_set_while_a_recovered_upload_runs_reaches_the_service() {
+    for round in 0..20 {
+        let mut c = Core::new();
+        c.write_new("b", &pattern(2455, 83)).unwrap();
+        c.crash();
+        c.restart();
+        let ino = c.ino("b").unwrap();
+        c.fs.setattr(ino, None, Some(1_580_663_595)).unwrap();
+        c.mkdir("e").unwrap();
+        c.write_new("a", &pattern(2979, 234)).unwrap();
+        assert_eq!(c.drain(), 0, "round {round}: everything reached the service");
+        let item = c.rt.block_on(jottafuse::remote::Remote::stat(&c.other, &c.remote_path("b"))).unwrap();
+        let jottafuse::remote::Item::File(info) = item else { panic!("b is a file") };
+        assert_eq!(info.modified(), Some(1_580_663_595), "round {round}");
+        assert_eq!(c.server_bytes("b"), Some(pattern(2455, 83)));
+    }
+}
