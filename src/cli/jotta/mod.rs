@@ -190,11 +190,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show running mounts: pending uploads and bytes, failures with their reason, dedupe hits.
+    /// Show running mounts: pending uploads and bytes, progress, rate and time left, failures with their reason, dedupe hits.
     Status {
         /// Print the raw status documents as JSON.
         #[arg(long)]
         json: bool,
+        /// Refresh every second until Ctrl-C (in place on a terminal; exits 130).
+        #[arg(long)]
+        watch: bool,
         #[command(flatten)]
         _local: generate::LocalOnly,
     },
@@ -301,8 +304,8 @@ pub fn main() -> ExitCode {
     if let Command::Emulator(a) = args.command {
         return super::emulator::run(a);
     }
-    if let Command::Status { json, .. } = args.command {
-        return account::status(json);
+    if let Command::Status { json, watch, .. } = args.command {
+        return account::status(json, watch);
     }
     if let Some(code) = generate::run(&args.command) {
         return code;
