@@ -1,7 +1,7 @@
 //! The `jotta` command: clap wiring and presentation for the terminal tools. The logic lives in `sync`
 //! (built on `remote`); each subcommand here parses, calls, prints, and turns errors into one line.
 //! Exit codes: 0 success, 1 failure (or some files of a tree failed), 2 usage error, 130 stopped by
-//! Ctrl-C/SIGTERM before a tree transfer or scan was done.
+//! Ctrl-C/SIGTERM before a tree transfer or scan was done (or ending `status --watch`).
 //!
 //! Command groups: `account.rs` (login, logout, whoami, status), `files.rs` (ls, get, put, mkdir, rm,
 //! mv, cp, cat, share, unshare), `history.rs` (trash, revisions), `backup.rs` (scan), `present.rs` (sizes,
