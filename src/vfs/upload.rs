@@ -512,7 +512,7 @@ impl<R: Remote> JottaFs<R> {
         let start = std::time::Instant::now();
         self.service.want_probe();
         let progress = |n: usize, t: &Transfer| {
-            let line = format!("waiting for {n} upload(s), {} to reach JottaCloud", drain_progress(t));
+            let line = format!("waiting for {n} upload(s) to reach JottaCloud: {}", drain_progress(t));
             log::info!("{line}");
             eprintln!("jottafuse: {line}");
         };
