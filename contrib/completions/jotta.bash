@@ -1714,7 +1714,7 @@ _jotta() {
             return 0
             ;;
         jotta__subcmd__status)
-            opts="-q -h --json --endpoint --config-dir --ca-cert --quiet --help"
+            opts="-q -h --json --watch --endpoint --config-dir --ca-cert --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

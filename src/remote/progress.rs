@@ -1,8 +1,8 @@
-//! Bytes on the move, told to whoever is watching (the terminal tools' progress bars). A caller wraps
-//! the future doing transfers in `counting`; uploads and downloads made while that future runs call the
-//! tally with each chunk they hand to or take from the network. A task-local rather than a field of
-//! `UploadRequest` or a `Remote` argument: the mount, which never shows progress, stays untouched, and
-//! transfers outside a `counting` scope pay one failed lookup per request.
+//! Bytes on the move, told to whoever is watching (the terminal tools' progress bars, the mount's upload
+//! figures in `jotta status`). A caller wraps the future doing transfers in `counting`; uploads and
+//! downloads made while that future runs call the tally with each chunk they hand to or take from the
+//! network. A task-local rather than a field of `UploadRequest` or a `Remote` argument: callers that do not
+//! count stay untouched, and transfers outside a `counting` scope pay one failed lookup per request.
 
 use std::future::Future;
 use std::sync::Arc;

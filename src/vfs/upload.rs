@@ -15,7 +15,7 @@ use super::node::InodeTable;
 use super::node::{FileMeta, NodeKind};
 use super::offline::ServiceReport;
 use super::staging::LocalFile;
-use super::upload_queue::{PendingReport, QueueStats};
+use super::upload_queue::{PendingReport, QueueStats, Transfer};
 use super::{lock, JottaFs};
 use crate::remote::{Remote, RemoteError, RemotePath, UploadOutcome, UploadRequest};
 use serde::Serialize;
@@ -37,6 +37,8 @@ pub struct StatusReport {
     pub pending: Vec<PendingReport>,
     pub pending_bytes: u64,
     pub stats: QueueStats,
+    /// Bytes sent, the rate, and what is left with its ETA.
+    pub transfer: Transfer,
     /// Names the mount holds in memory (bounded by `cache_entries`, plus what the kernel holds).
     pub cached_entries: usize,
     /// Whether JottaCloud answers (uploads wait while it does not).
@@ -259,7 +261,9 @@ impl<R: Remote> JottaFs<R> {
             created: Some(job.entry.mtime),
             modified: Some(job.entry.mtime),
         };
-        match self.remote.upload(&job.path, &req).await {
+        // The body stream counts what it hands to the network into this job's entry (`jotta status`).
+        let tally = self.queue.tally(job.id);
+        match crate::remote::progress::counting(tally, self.remote.upload(&job.path, &req)).await {
             Ok(outcome) => self.uploaded(job, outcome).await,
             Err(e) => self.upload_failed(job, e),
         }
@@ -507,9 +511,10 @@ impl<R: Remote> JottaFs<R> {
         // An unreachable service is looked at once more, then not waited for.
         let start = std::time::Instant::now();
         self.service.want_probe();
-        let progress = |n: usize, bytes: u64| {
-            log::info!("waiting for {n} upload(s), {:.1} MiB, to reach JottaCloud", bytes as f64 / 1048576.0);
-            eprintln!("jottafuse: waiting for {n} upload(s), {:.1} MiB, to reach JottaCloud", bytes as f64 / 1048576.0);
+        let progress = |n: usize, t: &Transfer| {
+            let line = format!("waiting for {n} upload(s) to reach JottaCloud: {}", drain_progress(t));
+            log::info!("{line}");
+            eprintln!("jottafuse: {line}");
         };
         let unreachable = || self.service.is_unreachable() && self.service.probed_since(start);
         let drained = self.queue.wait_empty(limit, progress, || stop.load(Ordering::SeqCst) || unreachable());
@@ -529,15 +534,27 @@ impl<R: Remote> JottaFs<R> {
 
     pub fn status(&self) -> StatusReport {
         let (pending, stats) = self.queue.report();
+        let transfer = self.queue.transfer();
         let cached_entries = lock(&self.table).node_count();
         StatusReport {
             pending_bytes: pending.iter().map(|p| p.size).sum(),
             pending,
             stats,
+            transfer,
             cached_entries,
             service: self.service.report(),
         }
     }
+}
+
+/// "X MiB left, Y MiB sent, Z MiB/s, about N s": the drain's countdown.
+fn drain_progress(t: &Transfer) -> String {
+    let mib = |b: u64| b as f64 / 1048576.0;
+    let eta = match t.eta_secs {
+        Some(s) => format!("about {s} s left"),
+        None => "no bytes moving".to_string(),
+    };
+    format!("{:.1} MiB left, {:.1} MiB sent, {:.2} MiB/s, {eta}", mib(t.left), mib(t.sent), mib(t.rate))
 }
 
 /// Keep what the table knows of a file's server state when a recovered record is attached.

@@ -11,7 +11,9 @@
 use super::journal::JournalEntry;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +41,9 @@ pub struct Pending {
     pub blocked: bool,
     /// While in flight: the lowercase path the upload writes to (see `Inner::busy_paths`).
     flight_path: Option<String>,
+    /// Bytes the attempt in flight has handed to the network so far (bumped by the body stream, read
+    /// by the status report; a fresh counter for each attempt).
+    sent: Arc<AtomicU64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -67,7 +72,25 @@ struct Inner {
     /// Lowercase paths of the pending folder records (how many records each), kept up to date.
     folders: HashMap<String, usize>,
     stats: QueueStats,
+    /// (when, bytes sent in all) as last seen by a report: the rate is taken over these.
+    samples: VecDeque<(Instant, u64)>,
 }
+
+/// How far the uploads have got, for `jotta status` and the drain at unmount.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Transfer {
+    /// Bytes handed to the network since the mount started, attempts that failed included.
+    pub sent: u64,
+    /// Bytes per second over the last seconds (0 while nothing moves).
+    pub rate: u64,
+    /// Bytes of pending files not yet sent (in-flight uploads count what they have sent already).
+    pub left: u64,
+    /// Seconds until `left` is sent at `rate`; None while nothing moves.
+    pub eta_secs: Option<u64>,
+}
+
+/// How far back the rate looks: long enough to smooth chunky progress, short enough to follow changes.
+const RATE_WINDOW: Duration = Duration::from_secs(5);
 
 impl Inner {
     fn put(&mut self, id: u64, p: Pending) {
@@ -77,6 +100,33 @@ impl Inner {
             self.pending_bytes -= old.entry.size;
             self.index(&old.entry, false);
         }
+    }
+
+    /// Where the uploads stand now, given the bytes sent in all; notes a sample for the rate.
+    fn transfer(&mut self, sent: u64) -> Transfer {
+        let now = Instant::now();
+        while self.samples.len() > 1 && self.samples.front().is_some_and(|(t, _)| now.duration_since(*t) > RATE_WINDOW)
+        {
+            self.samples.pop_front();
+        }
+        self.samples.push_back((now, sent));
+        let rate = match self.samples.front() {
+            Some(&(t, first)) if now.duration_since(t) >= Duration::from_millis(500) => {
+                (sent.saturating_sub(first) as f64 / now.duration_since(t).as_secs_f64()) as u64
+            }
+            _ => 0,
+        };
+        let left: u64 = self
+            .pending
+            .values()
+            .filter(|p| !p.entry.is_folder() && !p.entry.is_removal())
+            .map(|p| {
+                let done = if p.phase == Phase::InFlight { p.sent.load(Ordering::Relaxed) } else { 0 };
+                p.entry.size.saturating_sub(done)
+            })
+            .sum();
+        let eta_secs = (rate > 0).then(|| left.div_ceil(rate));
+        Transfer { sent, rate, left, eta_secs }
     }
 
     fn take(&mut self, id: u64) -> Option<Pending> {
@@ -127,6 +177,8 @@ pub struct UploadQueue {
     settled: tokio::sync::Notify,
     /// Wakes the workers when something becomes ready.
     pub wake: tokio::sync::Notify,
+    /// Bytes handed to the network by every upload attempt so far.
+    all_sent: Arc<AtomicU64>,
 }
 
 /// One row of `jotta status`.
@@ -140,6 +192,8 @@ pub struct PendingReport {
     pub size: u64,
     pub attempts: u32,
     pub in_flight: bool,
+    /// While in flight: bytes of this attempt handed to the network so far.
+    pub bytes_sent: u64,
     pub last_error: Option<String>,
 }
 
@@ -175,6 +229,7 @@ impl UploadQueue {
                 forced: false,
                 flight_path: None,
                 blocked: false,
+                sent: Arc::default(),
             },
         );
         drop(inner);
@@ -271,6 +326,7 @@ impl UploadQueue {
         p.phase = Phase::InFlight;
         p.attempts += 1;
         p.flight_path = Some(key);
+        p.sent = Arc::default();
         let entry = p.entry.clone();
         if let Some(i) = ino {
             inner.busy_inos.insert(i);
@@ -484,6 +540,23 @@ impl UploadQueue {
         Some(entry)
     }
 
+    /// The byte counter for the attempt in flight of `id`: bumps its own figure and the total. Cheap
+    /// enough for the body stream (two relaxed adds a chunk).
+    pub fn tally(&self, id: u64) -> crate::remote::progress::Tally {
+        let own = self.lock().pending.get(&id).map(|p| p.sent.clone()).unwrap_or_default();
+        let all = self.all_sent.clone();
+        Arc::new(move |n| {
+            own.fetch_add(n, Ordering::Relaxed);
+            all.fetch_add(n, Ordering::Relaxed);
+        })
+    }
+
+    /// Where the uploads stand (also samples the rate).
+    pub fn transfer(&self) -> Transfer {
+        let sent = self.all_sent.load(Ordering::Relaxed);
+        self.lock().transfer(sent)
+    }
+
     pub fn attempts(&self, id: u64) -> u32 {
         self.lock().pending.get(&id).map(|p| p.attempts).unwrap_or(0)
     }
@@ -542,7 +615,7 @@ impl UploadQueue {
     pub fn wait_empty(
         &self,
         timeout: Duration,
-        mut progress: impl FnMut(usize, u64),
+        mut progress: impl FnMut(usize, &Transfer),
         give_up: impl Fn() -> bool,
     ) -> bool {
         let deadline = Instant::now() + timeout;
@@ -558,8 +631,8 @@ impl UploadQueue {
                 return false;
             }
             if now.duration_since(last) >= Duration::from_secs(2) {
-                let bytes = inner.pending.values().map(|p| p.entry.size).sum();
-                progress(inner.pending.len(), bytes);
+                let transfer = inner.transfer(self.all_sent.load(Ordering::Relaxed));
+                progress(inner.pending.len(), &transfer);
                 last = now;
             }
             let wait = (deadline - now).min(Duration::from_millis(500));
@@ -589,6 +662,7 @@ impl UploadQueue {
                 size: p.entry.size,
                 attempts: p.attempts,
                 in_flight: p.phase == Phase::InFlight,
+                bytes_sent: if p.phase == Phase::InFlight { p.sent.load(Ordering::Relaxed) } else { 0 },
                 last_error: p.entry.last_error.clone(),
             })
             .collect();

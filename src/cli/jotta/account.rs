@@ -3,7 +3,8 @@
 use super::present::{human, when};
 use super::{CmdResult, Ctx, Failure};
 use crate::remote::{ConnectOptions, Remote, RemotePath};
-use std::io::Read;
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
 pub(super) async fn login(token: Option<&str>, endpoint: Option<&str>, opts: &ConnectOptions) -> CmdResult {
@@ -82,22 +83,61 @@ pub(super) async fn whoami(ctx: &Ctx, json: bool) -> CmdResult {
     Ok(())
 }
 
-pub(super) fn status(json: bool) -> ExitCode {
-    let mounts = crate::mount::status::read_all(&crate::dirs::cache_dir());
-    if json {
-        println!("{}", serde_json::to_string_pretty(&mounts).unwrap_or_else(|_| "[]".into()));
+pub(super) fn status(json: bool, watch: bool) -> ExitCode {
+    if !watch {
+        print!("{}", status_text(json));
         return ExitCode::SUCCESS;
+    }
+    // Refreshed once a second until Ctrl-C/SIGTERM; on a terminal each refresh replaces the last.
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("jotta: cannot start the refresh timer: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let terminal = std::io::stdout().is_terminal();
+    rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        loop {
+            let text = status_text(json);
+            if terminal {
+                // Cursor home and clear the screen: the new figures stand where the old ones stood.
+                print!("\x1b[H\x1b[2J{text}");
+            } else {
+                println!("{text}");
+            }
+            let _ = std::io::stdout().flush();
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                _ = tokio::signal::ctrl_c() => break,
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => break,
+            }
+        }
+    });
+    ExitCode::from(130)
+}
+
+/// One look at the running mounts, as `jotta status` prints it.
+fn status_text(json: bool) -> String {
+    let mounts = crate::mount::status::read_all(&crate::dirs::cache_dir());
+    let mut out = String::new();
+    if json {
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&mounts).unwrap_or_else(|_| "[]".into()));
+        return out;
     }
     if mounts.is_empty() {
-        println!("no jottafuse mount is running (for this user's cache dir)");
-        return ExitCode::SUCCESS;
+        let _ = writeln!(out, "no jottafuse mount is running (for this user's cache dir)");
+        return out;
     }
+    let mib = |b: u64| b as f64 / 1048576.0;
     for m in mounts {
         let r = &m.report;
         let n = |k: &str| r["stats"][k].as_u64().unwrap_or(0);
         let pending = r["pending"].as_array().cloned().unwrap_or_default();
-        println!("{} ({}, pid {})", m.mountpoint, m.root, m.pid);
-        println!(
+        let _ = writeln!(out, "{} ({}, pid {})", m.mountpoint, m.root, m.pid);
+        let _ = writeln!(
+            out,
             "  pending: {} file(s), {:.1} MiB; uploaded: {}; dedupe hits: {}; sent: {:.1} MiB; failed attempts: {}",
             pending.len(),
             r["pending_bytes"].as_u64().unwrap_or(0) as f64 / 1048576.0,
@@ -106,10 +146,24 @@ pub(super) fn status(json: bool) -> ExitCode {
             n("bytes_sent") as f64 / 1048576.0,
             n("failures"),
         );
-        println!("  names cached in memory: {}", r["cached_entries"].as_u64().unwrap_or(0));
+        let t = &r["transfer"];
+        let eta = match t["eta_secs"].as_u64() {
+            Some(secs) => format!("about {}", duration(secs)),
+            None if t["left"].as_u64().unwrap_or(0) > 0 => "unknown (no bytes moving)".to_string(),
+            None => "-".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "  transfer: {:.1} MiB sent since mount, {:.2} MiB/s, {:.1} MiB left, time left: {eta}",
+            mib(t["sent"].as_u64().unwrap_or(0)),
+            mib(t["rate"].as_u64().unwrap_or(0)),
+            mib(t["left"].as_u64().unwrap_or(0)),
+        );
+        let _ = writeln!(out, "  names cached in memory: {}", r["cached_entries"].as_u64().unwrap_or(0));
         let service = &r["service"];
         if service["reachable"].as_bool() == Some(false) {
-            println!(
+            let _ = writeln!(
+                out,
                 "  JottaCloud unreachable for {} s ({}): the uploads wait for the service and go out when it \
                  answers again",
                 service["unreachable_for"].as_u64().unwrap_or(0),
@@ -117,7 +171,7 @@ pub(super) fn status(json: bool) -> ExitCode {
             );
         }
         if n("folders_created") > 0 {
-            println!("  folders made offline and created since: {}", n("folders_created"));
+            let _ = writeln!(out, "  folders made offline and created since: {}", n("folders_created"));
         }
         for p in pending {
             let state = match (p["in_flight"].as_bool().unwrap_or(false), p["removal"].as_bool().unwrap_or(false)) {
@@ -125,15 +179,32 @@ pub(super) fn status(json: bool) -> ExitCode {
                 (true, false) => "uploading",
                 (false, false) => "waiting",
             };
+            // An upload in flight shows how far it has got: "sent of size (percent)".
+            let progress = if state == "uploading" && !p["folder"].as_bool().unwrap_or(false) {
+                let (sent, size) = (p["bytes_sent"].as_u64().unwrap_or(0), p["size"].as_u64().unwrap_or(0));
+                format!(" {sent} of {size} sent ({}%)", (sent * 100).checked_div(size).unwrap_or(100).min(100))
+            } else {
+                String::new()
+            };
             let err = p["last_error"].as_str().map(|e| format!(" (last error: {e})")).unwrap_or_default();
             // A folder to create shows as the folder it is: its path with a trailing slash.
             let slash = if p["folder"].as_bool().unwrap_or(false) { "/" } else { "" };
-            println!(
-                "    {state:9} {:>12} {}{slash}{err}",
+            let _ = writeln!(
+                out,
+                "    {state:9} {:>12} {}{slash}{progress}{err}",
                 p["size"].as_u64().unwrap_or(0),
                 p["path"].as_str().unwrap_or("?")
             );
         }
     }
-    ExitCode::SUCCESS
+    out
+}
+
+/// "42 s", "3 min 5 s", "2 h 10 min".
+fn duration(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min {} s", s / 60, s % 60),
+        s => format!("{} h {} min", s / 3600, s % 3600 / 60),
+    }
 }

@@ -1,7 +1,7 @@
 //! The `jotta` command: clap wiring and presentation for the terminal tools. The logic lives in `sync`
 //! (built on `remote`); each subcommand here parses, calls, prints, and turns errors into one line.
 //! Exit codes: 0 success, 1 failure (or some files of a tree failed), 2 usage error, 130 stopped by
-//! Ctrl-C/SIGTERM before a tree transfer or scan was done.
+//! Ctrl-C/SIGTERM before a tree transfer or scan was done (or ending `status --watch`).
 //!
 //! Command groups: `account.rs` (login, logout, whoami, status), `files.rs` (ls, get, put, mkdir, rm,
 //! mv, cp, cat, share, unshare), `history.rs` (trash, revisions), `backup.rs` (scan), `present.rs` (sizes,
@@ -190,11 +190,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show running mounts: pending uploads and bytes, failures with their reason, dedupe hits.
+    /// Show running mounts: pending uploads and bytes, progress, rate and time left, failures with their reason, dedupe hits.
     Status {
         /// Print the raw status documents as JSON.
         #[arg(long)]
         json: bool,
+        /// Refresh every second until Ctrl-C (in place on a terminal; exits 130).
+        #[arg(long)]
+        watch: bool,
         #[command(flatten)]
         _local: generate::LocalOnly,
     },
@@ -301,8 +304,8 @@ pub fn main() -> ExitCode {
     if let Command::Emulator(a) = args.command {
         return super::emulator::run(a);
     }
-    if let Command::Status { json, .. } = args.command {
-        return account::status(json);
+    if let Command::Status { json, watch, .. } = args.command {
+        return account::status(json, watch);
     }
     if let Some(code) = generate::run(&args.command) {
         return code;
