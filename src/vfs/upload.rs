@@ -350,7 +350,7 @@ impl<R: Remote> JottaFs<R> {
     /// copy goes unless it is in use or newer; the record goes.
     fn settle(&self, job: &Job, ino: Option<u64>, outcome: &UploadOutcome) {
         let Some(journal) = &self.journal else { return };
-        self.queue.finished(job.id, outcome.deduplicated, outcome.bytes_sent);
+        let taken = self.queue.finished(job.id, outcome.deduplicated, outcome.bytes_sent);
         let mut staging_in_use = false;
         let mut recorded_again = false;
         // A recovered record that settles before its folder was listed: the table may still show the
@@ -391,6 +391,11 @@ impl<R: Remote> JottaFs<R> {
             }
         }
         if recorded_again {
+            // The record scheduled while this upload ran replaced the queue's entry in place; it goes
+            // again now (the bytes are on the server: only the metadata travels).
+            if let Some(p) = taken {
+                self.queue.schedule(p.entry, ino, Duration::ZERO);
+            }
             return;
         }
         if staging_in_use {

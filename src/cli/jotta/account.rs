@@ -85,7 +85,8 @@ pub(super) async fn whoami(ctx: &Ctx, json: bool) -> CmdResult {
 
 pub(super) fn status(json: bool, watch: bool) -> ExitCode {
     if !watch {
-        print!("{}", status_text(json));
+        // A closed pipe (`jotta status | head`) is not an error worth a panic.
+        let _ = std::io::stdout().write_all(status_text(json).as_bytes());
         return ExitCode::SUCCESS;
     }
     // Refreshed once a second until Ctrl-C/SIGTERM; on a terminal each refresh replaces the last.
@@ -101,13 +102,13 @@ pub(super) fn status(json: bool, watch: bool) -> ExitCode {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         loop {
             let text = status_text(json);
-            if terminal {
-                // Cursor home and clear the screen: the new figures stand where the old ones stood.
-                print!("\x1b[H\x1b[2J{text}");
-            } else {
-                println!("{text}");
+            // Cursor home and clear the screen on a terminal: the new figures stand where the old ones
+            // stood. A reader that went away (`--watch | head`) ends the watch.
+            let shown = if terminal { format!("\x1b[H\x1b[2J{text}") } else { format!("{text}\n") };
+            let mut out = std::io::stdout();
+            if out.write_all(shown.as_bytes()).and_then(|_| out.flush()).is_err() {
+                return;
             }
-            let _ = std::io::stdout().flush();
             tokio::select! {
                 _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
                 _ = tokio::signal::ctrl_c() => break,
