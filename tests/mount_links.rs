@@ -123,7 +123,10 @@ fn symlinks_made_on_the_mount_land_on_the_server_as_rclonelink_files() {
     symlink("keep.txt", dir.join("gone")).unwrap();
     fs::remove_file(dir.join("gone")).unwrap();
     assert_eq!(names(&dir), ["keep.txt"]);
-    assert!(svc.server_file(&c, "/Jotta/Archive/s/gone.rclonelink").is_none());
+    // An upload of the link still in flight at the unlink lands and is then removed: wait for that.
+    wait_until("the unlinked link gone from the server", || {
+        svc.server_file(&c, "/Jotta/Archive/s/gone.rclonelink").is_none()
+    });
 }
 
 #[test]
