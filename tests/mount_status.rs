@@ -7,18 +7,8 @@ use common::{pattern, TestMount, TestService};
 use std::fs;
 use std::io::Read;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-fn wait_until(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
-}
+use common::wait_until_within as wait_until;
 
 fn status_json(base: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&common::jotta_status(base, &["--json"])).unwrap_or_default()

@@ -71,6 +71,8 @@ struct Inner {
     pending_bytes: u64,
     /// Lowercase paths of the pending folder records (how many records each), kept up to date.
     folders: HashMap<String, usize>,
+    /// How many removal records are queued: lets every create and listing skip the look for them.
+    removals: usize,
     stats: QueueStats,
     /// (when, bytes sent in all) as last seen by a report: the rate is taken over these.
     samples: VecDeque<(Instant, u64)>,
@@ -136,8 +138,13 @@ impl Inner {
         Some(p)
     }
 
-    /// Count a folder record in (or out of) `folders`; file records are not indexed.
+    /// Count a folder record in (or out of) `folders`, a removal in `removals`; file records are not
+    /// indexed.
     fn index(&mut self, entry: &JournalEntry, add: bool) {
+        if entry.is_removal() {
+            self.removals = if add { self.removals + 1 } else { self.removals.saturating_sub(1) };
+            return;
+        }
         if !entry.is_folder() {
             return;
         }
@@ -472,8 +479,11 @@ impl UploadQueue {
 
     /// The names (lowercase) directly in `folder` that a removal waits or runs for.
     pub fn removals_in(&self, folder: &str) -> std::collections::HashSet<String> {
-        let prefix = format!("{}/", folder.to_lowercase());
         let inner = self.lock();
+        if inner.removals == 0 {
+            return Default::default();
+        }
+        let prefix = format!("{}/", folder.to_lowercase());
         inner
             .pending
             .values()

@@ -507,8 +507,13 @@ pub fn getxattr(p: &Path, name: &str) -> Option<String> {
 }
 
 /// Poll `cond` every 50 ms for up to a minute; panics naming `what` if it never holds.
-pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+pub fn wait_until(what: &str, cond: impl FnMut() -> bool) {
+    wait_until_within(what, 60, cond)
+}
+
+/// `wait_until` with a bound of its own, for work that takes longer (a throttled upload, a drain).
+pub fn wait_until_within(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < deadline {
         if cond() {
             return;
