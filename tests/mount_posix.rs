@@ -110,7 +110,7 @@ fn a_file_unlinked_while_open_keeps_working_until_closed_and_is_never_uploaded()
     assert_eq!(unsafe { libc::close(fd) }, 0, "close() of the unlinked file succeeds");
 
     // Nothing is uploaded for either, and the local copies are gone with the last close.
-    std::thread::sleep(std::time::Duration::from_secs(4));
+    common::wait_quiet(&svc, &c, m.path.parent().unwrap(), &m.p("Jotta/Archive/marker"), "/Jotta/Archive/marker");
     assert!(svc.server_file(&c, "/Jotta/Archive/kept/scratch.tmp").is_none(), "never uploaded");
     assert!(svc.server_file(&c, "/Jotta/Archive/kept/uploaded.txt").is_none(), "unlinked on the server");
     let status = common::jotta_status(m.path.parent().unwrap(), &[]);
@@ -133,7 +133,7 @@ fn unlinking_a_file_another_descriptor_still_writes_then_closing_it_is_fine() {
     use std::os::fd::IntoRawFd;
     // SAFETY: closing a descriptor we own, once.
     assert_eq!(unsafe { libc::close(w.into_raw_fd()) }, 0);
-    std::thread::sleep(std::time::Duration::from_secs(4));
+    common::wait_quiet(&svc, &c, m.path.parent().unwrap(), &m.p("Jotta/Archive/marker"), "/Jotta/Archive/marker");
     assert!(svc.server_file(&c, "/Jotta/Archive/being-written.log").is_none(), "no upload");
     assert!(!p.exists());
 }
@@ -243,13 +243,15 @@ fn stat_and_ls_answer_while_a_pending_file_is_copied_or_the_journal_flushes() {
     }
 
     // The in-place change of a recorded pending file is made in a copy: hold that copy.
+    let reached = jottafuse::vfs::test_hold::reached(&hold);
     fs::write(&hold, b"").unwrap();
     let big2 = big.clone();
     let writer = std::thread::spawn(move || {
         let f = fs::OpenOptions::new().write(true).open(&big2).unwrap();
         f.write_all_at(b"changed in place", 0).unwrap();
     });
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    wait_until("the copy to reach its hold", || reached.exists());
+    fs::remove_file(&reached).unwrap();
     let (xp, dir) = (m.p("Jotta/Archive/x"), m.p("Jotta/Archive"));
     let others = finishes_within(30, move || {
         (fs::metadata(&xp).map(|m| m.len()).ok(), fs::read_dir(&dir).map(|d| d.count()).ok())
@@ -263,7 +265,7 @@ fn stat_and_ls_answer_while_a_pending_file_is_copied_or_the_journal_flushes() {
     fs::write(&hold, b"").unwrap();
     let wp = m.p("Jotta/Archive/w");
     let closer = std::thread::spawn(move || fs::write(&wp, b"new w").unwrap());
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    wait_until("the journal fsync to reach its hold", || reached.exists());
     let (xp, x2, yp, dir) =
         (m.p("Jotta/Archive/x"), m.p("Jotta/Archive/x2"), m.p("Jotta/Archive/y"), m.p("Jotta/Archive"));
     let others = finishes_within(30, move || {

@@ -10,17 +10,9 @@ use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
+fn wait_until(what: &str, cond: impl FnMut() -> bool) {
+    common::wait_until_within(what, 60, cond)
 }
 
 fn build_tree(root: &Path) {
@@ -307,13 +299,10 @@ fn a_full_account_keeps_the_file_in_the_journal_and_status_says_why() {
     fs::write(m.p("Jotta/Archive/fits.bin"), pattern(1 << 20, 1)).unwrap();
     // Someone else fills the account before the write-back delay is over.
     svc.put(&c, "/Jotta/Archive/elsewhere.bin", &pattern((1 << 20) + 500_000, 2));
-    let mut last = String::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !(last.contains("fits.bin") && last.contains("out of space")) {
-        assert!(Instant::now() < deadline, "status never said why: {last}");
-        std::thread::sleep(Duration::from_millis(200));
-        last = common::jotta_status(base.path(), &[]);
-    }
+    wait_until("jotta status to say why fits.bin waits", || {
+        let last = common::jotta_status(base.path(), &[]);
+        last.contains("fits.bin") && last.contains("out of space")
+    });
     assert!(svc.server_file(&c, "/Jotta/Archive/fits.bin").is_none());
     let journal = common::account_dir(base.path()).join("journal");
     let records = fs::read_dir(journal)
@@ -736,7 +725,12 @@ fn a_damaged_local_copy_is_never_uploaded_even_after_a_rename_or_touch() {
     let touch = Command::new("touch").args(["-d", "2022-03-03 03:03:03Z"]).arg(m.p("Jotta/Archive/d.bin")).status();
     assert!(touch.unwrap().success());
     fs::rename(m.p("Jotta/Archive/d.bin"), m.p("Jotta/Archive/e.bin")).unwrap();
-    std::thread::sleep(Duration::from_secs(3));
+    // Tried once under its new name, refused by the md5 check, and not tried again.
+    common::wait_until("the upload of e.bin to be tried and refused", || {
+        common::pending_rows(base.path())
+            .iter()
+            .any(|r| r["path"] == "/Jotta/Archive/e.bin" && r["last_error"].is_string() && r["in_flight"] == false)
+    });
     for name in ["d.bin", "e.bin"] {
         if let Some(f) = svc.server_file(&c, &format!("/Jotta/Archive/{name}")) {
             assert_ne!(f.md5(), Some(md5_hex(&damaged).as_str()), "{name}: damaged content went up as valid");

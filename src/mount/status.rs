@@ -3,6 +3,7 @@
 //! at exit; a file whose pid is gone is stale and ignored by readers.
 
 use crate::remote::Remote;
+use crate::vfs::upload::StatusReport;
 use crate::vfs::JottaFs;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -14,7 +15,9 @@ pub struct MountStatus {
     pub pid: u32,
     pub mountpoint: String,
     pub root: String,
-    pub report: serde_json::Value,
+    /// What the daemon reports; `jotta status` reads the same type, so a renamed field cannot turn into a
+    /// silent zero on one side.
+    pub report: StatusReport,
 }
 
 pub struct StatusFile {
@@ -37,7 +40,7 @@ impl StatusFile {
                     pid: std::process::id(),
                     mountpoint: mountpoint.clone(),
                     root: root.clone(),
-                    report: serde_json::to_value(fs.status()).unwrap_or_default(),
+                    report: fs.status(),
                 };
                 if let Err(e) = write_atomic(&path, &status) {
                     log::debug!("cannot write the status file {}: {e}", path.display());
@@ -76,4 +79,24 @@ pub fn read_all(cache_base: &Path) -> Vec<MountStatus> {
     }
     out.sort_by(|a, b| a.mountpoint.cmp(&b.mountpoint));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_document_reads_back_as_written_and_tolerates_missing_fields() {
+        let mut report = StatusReport { pending_bytes: 7, ..Default::default() };
+        report.stats.uploaded = 3;
+        report.service.reachable = true;
+        let status = MountStatus { pid: 1, mountpoint: "/m".into(), root: "/".into(), report };
+        let back: MountStatus = serde_json::from_slice(&serde_json::to_vec(&status).unwrap()).unwrap();
+        assert_eq!((back.report.pending_bytes, back.report.stats.uploaded), (7, 3));
+        assert!(back.report.service.reachable);
+        // A daemon of another version may write fewer fields: what is missing reads as its default.
+        let older = r#"{"pid": 2, "mountpoint": "/n", "root": "/", "report": {"pending_bytes": 5}}"#;
+        let back: MountStatus = serde_json::from_str(older).unwrap();
+        assert_eq!(back.report.pending_bytes, 5);
+    }
 }

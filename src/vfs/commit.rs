@@ -14,6 +14,22 @@ use crate::remote::{Remote, RemotePath, UnixTime};
 use futures_util::StreamExt;
 use std::time::Duration;
 
+/// What a new local copy of a file starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum LocalContent {
+    /// The file's bytes on the server (downloaded, when it has any).
+    FromServer,
+    /// Nothing: it is about to be truncated to zero or overwritten whole.
+    Empty,
+}
+
+/// Who asks for a local copy: a writer is counted (the copy cannot go while it writes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Opener {
+    Writer,
+    Other,
+}
+
 impl<R: Remote> JottaFs<R> {
     pub(super) fn journal_or_ro(&self) -> FsResult<&super::journal::Journal> {
         self.journal.as_ref().ok_or_else(|| FsError::ReadOnly("the mount is read-only".into()))
@@ -53,9 +69,10 @@ impl<R: Remote> JottaFs<R> {
         }
     }
 
-    /// Make sure a file has a local copy (fetching its content from the service when asked), and count
-    /// one more writer if `writer`.
-    pub(super) fn ensure_local(&self, ino: u64, fetch: bool, writer: bool) -> FsResult<()> {
+    /// Make sure a file has a local copy (with the server's content, or empty), and count one more writer
+    /// when `who` is one.
+    pub(super) fn ensure_local(&self, ino: u64, content: LocalContent, who: Opener) -> FsResult<()> {
+        let (fetch, writer) = (content == LocalContent::FromServer, who == Opener::Writer);
         let journal = self.journal_or_ro()?;
         let (path, size, on_server) = {
             let mut table = lock(&self.table);
@@ -114,7 +131,8 @@ impl<R: Remote> JottaFs<R> {
     }
 
     pub(super) fn open_for_write(&self, ino: u64, truncate: bool) -> FsResult<()> {
-        self.ensure_local(ino, !truncate, true)?;
+        let content = if truncate { LocalContent::Empty } else { LocalContent::FromServer };
+        self.ensure_local(ino, content, Opener::Writer)?;
         if truncate {
             self.with_local(ino, Some(0), |l| l.truncate(0))?;
         }
@@ -209,7 +227,7 @@ impl<R: Remote> JottaFs<R> {
         let needs_local = lock(&self.table).get(ino).map(|n| n.local.is_none()).unwrap_or(true);
         if needs_local {
             // The local copy was handed to the server (a whole-file server-side copy); take it back.
-            self.ensure_local(ino, true, true)?;
+            self.ensure_local(ino, LocalContent::FromServer, Opener::Writer)?;
         }
         self.check_space(ino, offset + data.len() as u64)?;
         self.with_local(ino, Some(offset), |l| {
@@ -426,7 +444,8 @@ impl<R: Remote> JottaFs<R> {
         for _ in 0..3 {
             let has_local = lock(&self.table).get(ino).map(|n| n.local.is_some()).unwrap_or(false);
             if !has_local {
-                self.ensure_local(ino, size > 0, false)?;
+                let content = if size > 0 { LocalContent::FromServer } else { LocalContent::Empty };
+                self.ensure_local(ino, content, Opener::Other)?;
             }
             self.check_space(ino, size)?;
             let changed = self.with_local(ino, Some(size), |l| {

@@ -5,6 +5,7 @@
 //!
 //! Lock order: `listing gate` (per folder) -> `table`. Never call the remote while holding `table`.
 
+mod clock;
 mod commit;
 mod edges;
 pub mod error;
@@ -20,10 +21,12 @@ pub mod reader;
 mod removals;
 mod replies;
 pub mod staging;
-mod test_hold;
+#[doc(hidden)]
+pub mod test_hold;
 pub mod upload;
 pub mod upload_queue;
 
+pub use clock::Clock;
 pub use error::{FsError, FsResult};
 pub use node::{FileMeta, NodeKind, ROOT_INO};
 pub use reader::{ReadAheadConfig, ReadReply};
@@ -67,6 +70,8 @@ pub struct VfsConfig {
     pub direct_io: bool,
     /// `-o links`: files named `NAME.rclonelink` show as symbolic links `NAME` (see `links.rs`).
     pub links: bool,
+    /// What the cache lifetimes are measured with (tests pass time through it).
+    pub clock: Clock,
 }
 
 impl Default for VfsConfig {
@@ -87,6 +92,7 @@ impl Default for VfsConfig {
             cache_entries: 250_000,
             direct_io: false,
             links: false,
+            clock: Clock::from_env(),
         }
     }
 }
@@ -188,6 +194,7 @@ impl<R: Remote> JottaFs<R> {
             table: Mutex::new({
                 let mut t = InodeTable::new(cfg.root.clone(), root_kind, mounted_at);
                 t.set_max_nodes(cfg.cache_entries);
+                t.set_clock(cfg.clock.clone());
                 t
             }),
             cfg,
@@ -271,7 +278,7 @@ impl<R: Remote> JottaFs<R> {
         if !node.kind.is_dir() {
             return Err(FsError::NotADirectory);
         }
-        let fresh = node.listed_at.map(|t| t.elapsed() < self.cfg.dir_ttl).unwrap_or(false);
+        let fresh = node.listed_at.map(|t| self.cfg.clock.elapsed(t) < self.cfg.dir_ttl).unwrap_or(false);
         // Whoever asks is about to use the listing: keep it from being dropped meanwhile.
         table.touch_listing(ino);
         Ok(fresh)
@@ -458,7 +465,7 @@ impl<R: Remote> JottaFs<R> {
         let (parent, stale) = {
             let table = lock(&self.table);
             let node = table.get(ino).ok_or(FsError::NotFound)?;
-            (node.parent, node.attr_at.elapsed() >= self.cfg.attr_ttl)
+            (node.parent, self.cfg.clock.elapsed(node.attr_at) >= self.cfg.attr_ttl)
         };
         if stale && ino != ROOT_INO {
             // One listing of the parent refreshes this node and all its siblings.

@@ -194,7 +194,7 @@ impl<R: Remote> JottaFs<R> {
         let needed = lock(&self.table).get(ino).is_some_and(|n| n.handles > 0 && n.local.is_none());
         if needed {
             log::debug!("inode {ino} is open while it leaves the namespace: keeping a copy for its handles");
-            self.ensure_local(ino, true, false)?;
+            self.ensure_local(ino, super::commit::LocalContent::FromServer, super::commit::Opener::Other)?;
         }
         Ok(())
     }

@@ -128,6 +128,8 @@ pub struct InodeTable {
     listings: lru::LruCache<u64, Instant>,
     /// How many nodes to keep before old listings are dropped.
     max_nodes: usize,
+    /// What listing and attribute ages are measured with (`listed_at`, `attr_at`, `listings`).
+    clock: super::clock::Clock,
 }
 
 fn key(name: &str) -> String {
@@ -166,6 +168,7 @@ impl InodeTable {
             root_path,
             listings: lru::LruCache::unbounded(),
             max_nodes: usize::MAX,
+            clock: super::clock::Clock::default(),
         }
     }
 
@@ -184,6 +187,11 @@ impl InodeTable {
         }
     }
 
+    /// Measure listing and attribute ages with `clock` (the mount's, which tests can move on).
+    pub fn set_clock(&mut self, clock: super::clock::Clock) {
+        self.clock = clock;
+    }
+
     /// The kernel dropped `n` references to `ino`.
     pub fn forget(&mut self, ino: u64, n: u64) {
         if let Some(node) = self.nodes.get_mut(&ino) {
@@ -194,7 +202,7 @@ impl InodeTable {
     /// A folder's listing was used: it is the last to be dropped.
     pub fn touch_listing(&mut self, ino: u64) {
         if let Some(at) = self.listings.get_mut(&ino) {
-            *at = Instant::now();
+            *at = self.clock.now();
         }
     }
 
@@ -207,7 +215,7 @@ impl InodeTable {
         while self.nodes.len() > self.max_nodes && tries > 0 {
             tries -= 1;
             let Some((folder, used)) = self.listings.pop_lru() else { break };
-            if used.elapsed() < RECENT {
+            if self.clock.elapsed(used) < RECENT {
                 // Everything left was used just now (an operation may be reading it): keep it all.
                 self.listings.put(folder, used);
                 break;
@@ -222,7 +230,7 @@ impl InodeTable {
             let local_only = self.nodes.get(&folder).is_some_and(|f| f.local_folder.is_some());
             if folder == ROOT_INO || local_only || !children.iter().all(free) {
                 // Still in use: keep it, as if just used, and look further.
-                self.listings.put(folder, Instant::now());
+                self.listings.put(folder, self.clock.now());
                 continue;
             }
             for c in children {
@@ -252,7 +260,7 @@ impl InodeTable {
 
     /// Insert or refresh a child; an existing inode keeps its number (and its listing if still a folder).
     pub fn upsert(&mut self, parent: u64, name: &str, kind: NodeKind, mtime: UnixTime, file: Option<FileMeta>) -> u64 {
-        let now = Instant::now();
+        let now = self.clock.now();
         if let Some(ino) = self.child(parent, name) {
             if let Some(node) = self.nodes.get_mut(&ino) {
                 if node.kind == kind && node.local.is_some() {
@@ -436,9 +444,9 @@ impl InodeTable {
         }
         if let Some(p) = self.nodes.get_mut(&parent) {
             p.children = Some(children);
-            p.listed_at = Some(Instant::now());
+            p.listed_at = Some(self.clock.now());
             p.generation += 1;
-            self.listings.put(parent, Instant::now());
+            self.listings.put(parent, self.clock.now());
         }
     }
 

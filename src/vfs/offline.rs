@@ -19,7 +19,7 @@
 use super::error::{FsError, FsResult};
 use super::{lock, JottaFs, StatFs};
 use crate::remote::{AccountInfo, Remote, RemoteError, RemoteResult};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -56,7 +56,8 @@ enum Step {
 }
 
 /// The service's side of `jotta status`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ServiceReport {
     pub reachable: bool,
     /// Seconds since the service was found unreachable.

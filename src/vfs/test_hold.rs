@@ -1,7 +1,8 @@
 //! A test hook that holds slow work at chosen points, so tests can show that nothing else waits for it
 //! (a journal fsync, the copy of a large pending file changed in place). Off unless the environment
 //! variable `JOTTAFUSE_TEST_HOLD` names a file: while that file exists, work reaching a hold point waits
-//! (at most two minutes, so a forgotten file cannot hang a mount for good).
+//! (at most two minutes, so a forgotten file cannot hang a mount for good). Reaching a hold point writes
+//! `<file>.reached`, so a test waits for that instead of sleeping.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -19,8 +20,16 @@ pub fn wait(point: &str) {
         return;
     }
     log::info!("test hold: {point} waits while {} exists", file.display());
+    let _ = std::fs::write(reached(file), point);
     let deadline = Instant::now() + Duration::from_secs(120);
     while file.exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The file that says a hold point was reached.
+pub fn reached(file: &std::path::Path) -> PathBuf {
+    let mut name = file.as_os_str().to_owned();
+    name.push(".reached");
+    PathBuf::from(name)
 }

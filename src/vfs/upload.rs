@@ -18,7 +18,7 @@ use super::staging::LocalFile;
 use super::upload_queue::{PendingReport, QueueStats, Transfer};
 use super::{lock, JottaFs};
 use crate::remote::{Remote, RemoteError, RemotePath, UploadOutcome, UploadRequest};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -32,7 +32,8 @@ pub(super) struct Job {
 }
 
 /// What `jotta status` shows for one running mount.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct StatusReport {
     pub pending: Vec<PendingReport>,
     pub pending_bytes: u64,

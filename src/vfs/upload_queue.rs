@@ -9,7 +9,7 @@
 //! Lock order: the inode table before this queue's lock, never the other way round.
 
 use super::journal::JournalEntry;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,7 +46,8 @@ pub struct Pending {
     sent: Arc<AtomicU64>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct QueueStats {
     pub uploaded: u64,
     /// Folders made while the service was unreachable, created on the server since.
@@ -79,7 +80,8 @@ struct Inner {
 }
 
 /// How far the uploads have got, for `jotta status` and the drain at unmount.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Transfer {
     /// Bytes handed to the network since the mount started, attempts that failed included.
     pub sent: u64,
@@ -189,7 +191,8 @@ pub struct UploadQueue {
 }
 
 /// One row of `jotta status`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PendingReport {
     pub path: String,
     /// A folder to create, not a file to upload.

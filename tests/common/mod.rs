@@ -562,3 +562,37 @@ pub fn account_dir(base: &Path) -> PathBuf {
     assert_eq!(accounts.len(), 1, "one account: {accounts:?}");
     accounts[0].clone()
 }
+
+/// The pending rows (uploads, folders, removals) `jotta status --json` reports for the mount under `base`.
+pub fn pending_rows(base: &Path) -> Vec<serde_json::Value> {
+    let mounts: serde_json::Value = serde_json::from_str(&jotta_status(base, &["--json"])).unwrap_or_default();
+    mounts[0]["report"]["pending"].as_array().cloned().unwrap_or_default()
+}
+
+/// Wait until the mount under `base` is quiet: `marker` (a path below the account, e.g.
+/// `/Jotta/Archive/m`), written through `mount_path` after what the test did, is on the server and nothing
+/// is pending. What was going to be uploaded has been by then; what is still absent never will be.
+pub fn wait_quiet(svc: &TestService, client: &HttpRemote, base: &Path, mount_path: &Path, marker: &str) {
+    std::fs::write(mount_path, b"marker").expect("write the marker");
+    wait_until("the mount to be quiet", || svc.server_file(client, marker).is_some() && pending_rows(base).is_empty());
+}
+
+/// `jotta status --json` of the mount under `base`, once its daemon has rewritten the status file after
+/// `after` (it does so every second): figures that include what the test did just before.
+pub fn status_after(base: &Path, after: std::time::SystemTime) -> serde_json::Value {
+    let dir = base.join("cache/jottafuse/status");
+    wait_until("the status file to be rewritten", || {
+        std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.metadata().and_then(|m| m.modified()).is_ok_and(|t| t > after))
+    });
+    serde_json::from_str(&jotta_status(base, &["--json"])).unwrap_or_default()
+}
+
+/// Pass time for a daemon started with `JOTTAFUSE_TEST_CLOCK=<file>` (its cache lifetimes count
+/// `secs` more than the system clock says).
+pub fn set_clock_skew(file: &Path, secs: f64) {
+    std::fs::write(file, format!("{secs}")).expect("clock skew file");
+}

@@ -134,68 +134,60 @@ fn status_text(json: bool) -> String {
     let mib = |b: u64| b as f64 / 1048576.0;
     for m in mounts {
         let r = &m.report;
-        let n = |k: &str| r["stats"][k].as_u64().unwrap_or(0);
-        let pending = r["pending"].as_array().cloned().unwrap_or_default();
         let _ = writeln!(out, "{} ({}, pid {})", m.mountpoint, m.root, m.pid);
         let _ = writeln!(
             out,
             "  pending: {} file(s), {:.1} MiB; uploaded: {}; dedupe hits: {}; sent: {:.1} MiB; failed attempts: {}",
-            pending.len(),
-            r["pending_bytes"].as_u64().unwrap_or(0) as f64 / 1048576.0,
-            n("uploaded"),
-            n("deduplicated"),
-            n("bytes_sent") as f64 / 1048576.0,
-            n("failures"),
+            r.pending.len(),
+            mib(r.pending_bytes),
+            r.stats.uploaded,
+            r.stats.deduplicated,
+            mib(r.stats.bytes_sent),
+            r.stats.failures,
         );
-        let t = &r["transfer"];
-        let eta = match t["eta_secs"].as_u64() {
+        let t = &r.transfer;
+        let eta = match t.eta_secs {
             Some(secs) => format!("about {}", duration(secs)),
-            None if t["left"].as_u64().unwrap_or(0) > 0 => "unknown (no bytes moving)".to_string(),
+            None if t.left > 0 => "unknown (no bytes moving)".to_string(),
             None => "-".to_string(),
         };
         let _ = writeln!(
             out,
             "  transfer: {:.1} MiB sent since mount, {:.2} MiB/s, {:.1} MiB left, time left: {eta}",
-            mib(t["sent"].as_u64().unwrap_or(0)),
-            mib(t["rate"].as_u64().unwrap_or(0)),
-            mib(t["left"].as_u64().unwrap_or(0)),
+            mib(t.sent),
+            mib(t.rate),
+            mib(t.left),
         );
-        let _ = writeln!(out, "  names cached in memory: {}", r["cached_entries"].as_u64().unwrap_or(0));
-        let service = &r["service"];
-        if service["reachable"].as_bool() == Some(false) {
+        let _ = writeln!(out, "  names cached in memory: {}", r.cached_entries);
+        if !r.service.reachable {
             let _ = writeln!(
                 out,
                 "  JottaCloud unreachable for {} s ({}): the uploads wait for the service and go out when it \
                  answers again",
-                service["unreachable_for"].as_u64().unwrap_or(0),
-                service["last_error"].as_str().unwrap_or("no connection"),
+                r.service.unreachable_for.unwrap_or(0),
+                r.service.last_error.as_deref().unwrap_or("no connection"),
             );
         }
-        if n("folders_created") > 0 {
-            let _ = writeln!(out, "  folders made offline and created since: {}", n("folders_created"));
+        if r.stats.folders_created > 0 {
+            let _ = writeln!(out, "  folders made offline and created since: {}", r.stats.folders_created);
         }
-        for p in pending {
-            let state = match (p["in_flight"].as_bool().unwrap_or(false), p["removal"].as_bool().unwrap_or(false)) {
+        for p in &r.pending {
+            let state = match (p.in_flight, p.removal) {
                 (_, true) => "removing",
                 (true, false) => "uploading",
                 (false, false) => "waiting",
             };
             // An upload in flight shows how far it has got: "sent of size (percent)".
-            let progress = if state == "uploading" && !p["folder"].as_bool().unwrap_or(false) {
-                let (sent, size) = (p["bytes_sent"].as_u64().unwrap_or(0), p["size"].as_u64().unwrap_or(0));
+            let progress = if state == "uploading" && !p.folder {
+                let (sent, size) = (p.bytes_sent, p.size);
                 format!(" {sent} of {size} sent ({}%)", (sent * 100).checked_div(size).unwrap_or(100).min(100))
             } else {
                 String::new()
             };
-            let err = p["last_error"].as_str().map(|e| format!(" (last error: {e})")).unwrap_or_default();
+            let err = p.last_error.as_ref().map(|e| format!(" (last error: {e})")).unwrap_or_default();
             // A folder to create shows as the folder it is: its path with a trailing slash.
-            let slash = if p["folder"].as_bool().unwrap_or(false) { "/" } else { "" };
-            let _ = writeln!(
-                out,
-                "    {state:9} {:>12} {}{slash}{progress}{err}",
-                p["size"].as_u64().unwrap_or(0),
-                p["path"].as_str().unwrap_or("?")
-            );
+            let slash = if p.folder { "/" } else { "" };
+            let _ = writeln!(out, "    {state:9} {:>12} {}{slash}{progress}{err}", p.size, p.path);
         }
     }
     out
