@@ -16,6 +16,7 @@ mod namespace;
 pub mod node;
 pub mod offline;
 mod pending_dirs;
+mod prefetch;
 pub mod reader;
 mod removals;
 mod replies;
@@ -67,6 +68,8 @@ pub struct VfsConfig {
     pub direct_io: bool,
     /// `-o links`: files named `NAME.rclonelink` show as symbolic links `NAME` (see `links.rs`).
     pub links: bool,
+    /// Folder listings fetched ahead in parallel when a folder is opened (`prefetch.rs`); 0: none.
+    pub prefetch: usize,
 }
 
 impl Default for VfsConfig {
@@ -87,6 +90,7 @@ impl Default for VfsConfig {
             cache_entries: 250_000,
             direct_io: false,
             links: false,
+            prefetch: 32,
         }
     }
 }
@@ -152,6 +156,8 @@ pub struct JottaFs<R: Remote> {
     queue: UploadQueue,
     /// Journal records from an earlier run whose inode does not exist yet, by lowercase parent path.
     recovered: Mutex<HashMap<String, Vec<journal::JournalEntry>>>,
+    /// Subfolder listings to fetch ahead of a walk.
+    prefetch: prefetch::Prefetcher,
 }
 
 fn now() -> UnixTime {
@@ -178,6 +184,7 @@ impl<R: Remote> JottaFs<R> {
             _ => NodeKind::Folder,
         };
         let mounted_at = now();
+        let cfg_prefetch = cfg.prefetch;
         let journal = match (&cfg.cache_root, cfg.read_only) {
             (Some(root), false) => Some(Journal::open(root)?),
             _ => None,
@@ -202,6 +209,7 @@ impl<R: Remote> JottaFs<R> {
             journal_lock: Mutex::new(()),
             queue: UploadQueue::default(),
             recovered: Mutex::new(HashMap::new()),
+            prefetch: prefetch::Prefetcher::new(cfg_prefetch),
         };
         fs.recover_journal();
         Ok(fs)
@@ -305,12 +313,29 @@ impl<R: Remote> JottaFs<R> {
             }
             Err(e) => return Err(e),
         };
+        self.apply_listing(ino, &path, kind, children, asked, false).map(|_| ())
+    }
+
+    /// Put a folder's fetched listing (requested at `asked`) into the table. A listing fetched `ahead`
+    /// is dropped instead (false) when the table has no room for it (`prefetch.rs`).
+    fn apply_listing(
+        &self,
+        ino: u64,
+        path: &RemotePath,
+        kind: NodeKind,
+        children: Vec<(String, NodeKind, UnixTime, Option<FileMeta>)>,
+        asked: Instant,
+        ahead: bool,
+    ) -> FsResult<bool> {
         // Old names of files that moved away while their uploads were in flight, not yet removed from
         // the server (`removals.rs`): not shown.
         let hidden = self.queue.removals_in(&path.to_string());
         let mut table = lock(&self.table);
         if table.get(ino).is_none() {
             return Err(FsError::NotFound);
+        }
+        if ahead && !self.room_ahead(&table) {
+            return Ok(false);
         }
         let entries = children
             .into_iter()
@@ -320,10 +345,10 @@ impl<R: Remote> JottaFs<R> {
             .collect();
         table.set_listing(ino, entries, asked);
         if kind == NodeKind::Folder {
-            self.attach_recovered(&mut table, ino, &path);
+            self.attach_recovered(&mut table, ino, path);
         }
         self.evict_locked(&mut table);
-        Ok(())
+        Ok(true)
     }
 
     fn has_listing(&self, ino: u64) -> bool {
@@ -474,6 +499,8 @@ impl<R: Remote> JottaFs<R> {
         }
         self.ensure_listing(ino, false)?;
         let generation = lock(&self.table).get(ino).ok_or(FsError::NotFound)?.generation;
+        // A walk opens folders one after another: have the next ones' listings on their way.
+        self.prefetch_below(ino);
         Ok(self.same_generation_cached(ino, generation))
     }
 
