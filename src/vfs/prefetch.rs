@@ -41,7 +41,9 @@ struct State {
     queued: HashSet<u64>,
     /// Listings fetched ahead, not opened yet, with when they arrived.
     ahead: HashMap<u64, Instant>,
-    in_flight: usize,
+    /// Folders being fetched, and whether the kernel opened one meanwhile (a walk that caught up waits
+    /// for that reply; the listing is then used, not ahead).
+    flying: HashMap<u64, bool>,
 }
 
 /// The queue and its bounds; the requests themselves are `JottaFs::fetch_ahead`.
@@ -83,7 +85,11 @@ impl Prefetcher {
         if self.slots == 0 {
             return;
         }
-        if lock(&self.state).ahead.remove(&ino).is_some() {
+        let mut s = lock(&self.state);
+        if let Some(opened) = s.flying.get_mut(&ino) {
+            *opened = true;
+        } else if s.ahead.remove(&ino).is_some() {
+            drop(s);
             self.wake.notify_one();
         }
     }
@@ -103,10 +109,13 @@ impl Prefetcher {
             return jobs;
         }
         let max_ahead = self.slots * AHEAD_PER_SLOT;
-        while s.in_flight < self.slots && s.ahead.len() + s.in_flight < max_ahead {
+        while s.flying.len() < self.slots && s.ahead.len() + s.flying.len() < max_ahead {
             let Some((ino, level)) = s.queue.pop_front() else { break };
             s.queued.remove(&ino);
-            s.in_flight += 1;
+            if s.flying.contains_key(&ino) {
+                continue;
+            }
+            s.flying.insert(ino, false);
             jobs.push((ino, level));
         }
         jobs
@@ -115,8 +124,8 @@ impl Prefetcher {
     /// One prefetch ended; `fetched`: it brought a listing the kernel has not opened yet.
     fn done(&self, ino: u64, fetched: bool) {
         let mut s = lock(&self.state);
-        s.in_flight -= 1;
-        if fetched {
+        let opened = s.flying.remove(&ino).unwrap_or(false);
+        if fetched && !opened {
             s.ahead.insert(ino, Instant::now());
         }
         drop(s);
@@ -283,6 +292,17 @@ mod tests {
         p.want(&many, 1);
         assert_eq!(lock(&p.state).queue.len(), MAX_QUEUED);
         assert_eq!(lock(&p.state).queued.len(), MAX_QUEUED);
+    }
+
+    #[test]
+    fn a_folder_opened_while_its_listing_is_on_its_way_is_not_counted_ahead() {
+        let p = Prefetcher::new(1);
+        p.want(&[1, 2], 1);
+        assert_eq!(p.take(true), vec![(1, 1)]);
+        p.opened(1);
+        p.done(1, true);
+        assert!(lock(&p.state).ahead.is_empty(), "the walk used it");
+        assert_eq!(p.take(true), vec![(2, 1)]);
     }
 
     #[test]
