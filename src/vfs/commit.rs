@@ -412,22 +412,35 @@ impl<R: Remote> JottaFs<R> {
             self.journal_or_ro()?;
         }
         if let (Some(size), NodeKind::File) = (size, kind) {
-            let has_local = lock(&self.table).get(ino).map(|n| n.local.is_some()).unwrap_or(false);
-            if !has_local {
-                self.ensure_local(ino, size > 0, false)?;
-            }
-            self.check_space(ino, size)?;
-            self.with_local(ino, Some(size), |l| {
-                l.truncate(size)?;
-                l.mtime = now();
-                Ok(())
-            })?;
-            self.commit_if_closed(ino)?;
+            self.truncate_file(ino, size)?;
         }
         if let (Some(t), NodeKind::File) = (mtime, kind) {
             self.set_file_mtime(ino, t)?;
         }
         self.getattr(ino)
+    }
+
+    /// truncate: on the local copy, fetched first if there is none. The upload of a closed file may
+    /// settle (and its local copy go) between the look and the change: then it is fetched again.
+    fn truncate_file(&self, ino: u64, size: u64) -> FsResult<()> {
+        for _ in 0..3 {
+            let has_local = lock(&self.table).get(ino).map(|n| n.local.is_some()).unwrap_or(false);
+            if !has_local {
+                self.ensure_local(ino, size > 0, false)?;
+            }
+            self.check_space(ino, size)?;
+            let changed = self.with_local(ino, Some(size), |l| {
+                l.truncate(size)?;
+                l.mtime = now();
+                Ok(())
+            });
+            match changed {
+                Err(FsError::BadHandle) => continue,
+                other => other?,
+            }
+            return self.commit_if_closed(ino);
+        }
+        Err(FsError::Io("the file kept changing between its local copy and the server; try again".into()))
     }
 
     pub(super) fn commit_if_closed(&self, ino: u64) -> FsResult<()> {

@@ -305,6 +305,9 @@ impl<R: Remote> JottaFs<R> {
             (table.path(ino).ok_or(FsError::NotFound)?, node.kind)
         };
         let asked = Instant::now();
+        // Names whose removal is queued now are hidden even if the removal lands while the listing is on
+        // its way: the listing may have been taken before it landed (and show the name).
+        let mut hidden = self.queue.removals_in(&path.to_string());
         let children = match self.fetch_children(&path, kind) {
             Ok(c) => c,
             Err(FsError::Unreachable(m)) if !force && self.has_listing(ino) => {
@@ -329,7 +332,7 @@ impl<R: Remote> JottaFs<R> {
     ) -> FsResult<bool> {
         // Old names of files that moved away while their uploads were in flight, not yet removed from
         // the server (`removals.rs`): not shown.
-        let hidden = self.queue.removals_in(&path.to_string());
+        hidden.extend(self.queue.removals_in(&path.to_string()));
         let mut table = lock(&self.table);
         if table.get(ino).is_none() {
             return Err(FsError::NotFound);

@@ -78,7 +78,12 @@ impl Core {
     /// End this daemon life like kill -9: its tasks stop where they are and nothing is drained.
     pub fn crash(&mut self) {
         if let Some(rt) = self.daemon_rt.take() {
-            rt.shutdown_background();
+            // Tasks stop at their next await, as a killed process stops at once. What a worker thread
+            // is doing between two awaits (the in-process service applying a request it received) is
+            // let finish first, as a real server finishes a request it fully received before the client
+            // died: left running in the background it could land in the next life, which no real crash
+            // can do.
+            rt.shutdown_timeout(Duration::from_secs(10));
         }
     }
 

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 pub mod in_process;
+pub mod model;
 pub mod trees;
 mod watchdog;
 
