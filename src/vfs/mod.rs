@@ -307,7 +307,7 @@ impl<R: Remote> JottaFs<R> {
         let asked = Instant::now();
         // Names whose removal is queued now are hidden even if the removal lands while the listing is on
         // its way: the listing may have been taken before it landed (and show the name).
-        let mut hidden = self.queue.removals_in(&path.to_string());
+        let hidden = self.queue.removals_in(&path.to_string());
         let children = match self.fetch_children(&path, kind) {
             Ok(c) => c,
             Err(FsError::Unreachable(m)) if !force && self.has_listing(ino) => {
@@ -316,18 +316,20 @@ impl<R: Remote> JottaFs<R> {
             }
             Err(e) => return Err(e),
         };
-        self.apply_listing(ino, &path, kind, children, asked, false).map(|_| ())
+        self.apply_listing(ino, &path, kind, children, (asked, hidden), false).map(|_| ())
     }
 
-    /// Put a folder's fetched listing (requested at `asked`) into the table. A listing fetched `ahead`
-    /// is dropped instead (false) when the table has no room for it (`prefetch.rs`).
+    /// Put a folder's fetched listing into the table: `asked` is when it was requested, with the names
+    /// whose removal was queued then (`ensure_listing`). A listing fetched `ahead` is dropped instead
+    /// (false) when the table has no room for it (`prefetch.rs`).
+    #[allow(clippy::type_complexity)]
     fn apply_listing(
         &self,
         ino: u64,
         path: &RemotePath,
         kind: NodeKind,
         children: Vec<(String, NodeKind, UnixTime, Option<FileMeta>)>,
-        asked: Instant,
+        (asked, mut hidden): (Instant, std::collections::HashSet<String>),
         ahead: bool,
     ) -> FsResult<bool> {
         // Old names of files that moved away while their uploads were in flight, not yet removed from

@@ -225,6 +225,8 @@ impl<R: Remote> JottaFs<R> {
             }
         };
         let asked = Instant::now();
+        // As in `ensure_listing`: names whose removal is queued now stay hidden.
+        let hidden = self.queue.removals_in(&path.to_string());
         let children = match self.fetch_children(&path, kind) {
             Ok(c) => c,
             Err(e) => {
@@ -232,7 +234,7 @@ impl<R: Remote> JottaFs<R> {
                 return false;
             }
         };
-        match self.apply_listing(ino, &path, kind, children, asked, true) {
+        match self.apply_listing(ino, &path, kind, children, (asked, hidden), true) {
             Ok(true) => log::debug!("{path}: listing fetched ahead"),
             Ok(false) => {
                 log::debug!("{path}: listing fetched ahead dropped, the cache is near its bound");
