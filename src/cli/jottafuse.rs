@@ -19,7 +19,7 @@ OPTIONS (-o, comma separated): ro, allow_other, allow_root, default_permissions,
 umask=OCTAL, fsname=NAME, nonempty (mount over a folder that holds files, hiding them), \
 root=/Device/MountPoint[/path], demo, endpoint=URL, config_dir=DIR, ca_cert=FILE, dir_cache=SECS, attr_cache=SECS, \
 threads=N, log_file=PATH, cache_dir=PATH, writeback_delay=SECS, uploads=N, drain_timeout=SECS, \
-read_ahead_kb=N, cache_entries=N, direct_io (reads skip the page cache: faster one-pass streaming, no \
+read_ahead_kb=N, cache_entries=N, prefetch=N (folder listings fetched ahead in parallel, 0: none), direct_io (reads skip the page cache: faster one-pass streaming, no \
 caching across opens), links (symbolic links kept as NAME.rclonelink files, as rclone's --links); fstab words such as defaults, _netdev, noauto, user are accepted and ignored."
 )]
 pub struct JottafuseArgs {

@@ -188,6 +188,9 @@ fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mu
     if let Some(n) = s.uploads {
         cfg.upload_workers = n;
     }
+    if let Some(n) = s.prefetch {
+        cfg.prefetch = n;
+    }
     let cache_base = s.cache_dir.as_ref().map(PathBuf::from).unwrap_or_else(crate::dirs::cache_dir);
     let account_dir = cache_base.join("accounts").join(account_key(&remote));
     // Only what is ours: the whole default folder, but only our own subfolders of a `-o cache_dir`.
@@ -216,6 +219,7 @@ fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mu
     let fs = Arc::new(fs);
     fs.check_root().map_err(|e| format!("cannot mount {}: {e}", fs.config().root))?;
     fs.start_uploads();
+    fs.start_prefetch();
     let status = status::StatusFile::new(&cache_base, mountpoint, &fs.config().root.to_string());
     status.spawn_writer(&rt, fs.clone());
 

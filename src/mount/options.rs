@@ -32,6 +32,8 @@ pub struct MountSettings {
     pub cache_dir: Option<String>,
     pub writeback_delay: Option<Duration>,
     pub uploads: Option<usize>,
+    /// Folder listings fetched ahead in parallel (0: none).
+    pub prefetch: Option<usize>,
     /// How long unmount waits for pending uploads before leaving them to the next mount.
     pub drain_timeout: Option<Duration>,
     /// Kernel read-ahead for the mount, in KiB (root only; default 8192).
@@ -123,6 +125,13 @@ impl MountSettings {
                         return Err("mount option uploads=0: at least one upload worker is needed".into());
                     }
                     self.uploads = Some(n)
+                }
+                ("prefetch", Some(v)) => {
+                    let n = parse_u32(key, v, 10)?;
+                    if n > 256 {
+                        return Err(format!("mount option prefetch={n}: at most 256 listings in flight"));
+                    }
+                    self.prefetch = Some(n as usize)
                 }
                 ("cache_entries", Some(v)) => self.cache_entries = Some(parse_u32(key, v, 10)?.max(1) as usize),
                 ("dir_cache", Some(v)) => self.dir_cache = Some(parse_secs(key, v)?),

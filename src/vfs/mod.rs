@@ -17,6 +17,7 @@ mod namespace;
 pub mod node;
 pub mod offline;
 mod pending_dirs;
+mod prefetch;
 pub mod reader;
 mod removals;
 mod replies;
@@ -72,6 +73,8 @@ pub struct VfsConfig {
     pub links: bool,
     /// What the cache lifetimes are measured with (tests pass time through it).
     pub clock: Clock,
+    /// Folder listings fetched ahead in parallel when a folder is opened (`prefetch.rs`); 0: none.
+    pub prefetch: usize,
 }
 
 impl Default for VfsConfig {
@@ -93,6 +96,7 @@ impl Default for VfsConfig {
             direct_io: false,
             links: false,
             clock: Clock::from_env(),
+            prefetch: 32,
         }
     }
 }
@@ -158,6 +162,8 @@ pub struct JottaFs<R: Remote> {
     queue: UploadQueue,
     /// Journal records from an earlier run whose inode does not exist yet, by lowercase parent path.
     recovered: Mutex<HashMap<String, Vec<journal::JournalEntry>>>,
+    /// Subfolder listings to fetch ahead of a walk.
+    prefetch: prefetch::Prefetcher,
 }
 
 fn now() -> UnixTime {
@@ -184,6 +190,7 @@ impl<R: Remote> JottaFs<R> {
             _ => NodeKind::Folder,
         };
         let mounted_at = now();
+        let cfg_prefetch = cfg.prefetch;
         let journal = match (&cfg.cache_root, cfg.read_only) {
             (Some(root), false) => Some(Journal::open(root)?),
             _ => None,
@@ -209,6 +216,7 @@ impl<R: Remote> JottaFs<R> {
             journal_lock: Mutex::new(()),
             queue: UploadQueue::default(),
             recovered: Mutex::new(HashMap::new()),
+            prefetch: prefetch::Prefetcher::new(cfg_prefetch),
         };
         fs.recover_journal();
         Ok(fs)
@@ -306,7 +314,7 @@ impl<R: Remote> JottaFs<R> {
         let asked = Instant::now();
         // Names whose removal is queued now are hidden even if the removal lands while the listing is on
         // its way: the listing may have been taken before it landed (and show the name).
-        let mut hidden = self.queue.removals_in(&path.to_string());
+        let hidden = self.queue.removals_in(&path.to_string());
         let children = match self.fetch_children(&path, kind) {
             Ok(c) => c,
             Err(FsError::Unreachable(m)) if !force && self.has_listing(ino) => {
@@ -315,12 +323,31 @@ impl<R: Remote> JottaFs<R> {
             }
             Err(e) => return Err(e),
         };
+        self.apply_listing(ino, &path, kind, children, (asked, hidden), false).map(|_| ())
+    }
+
+    /// Put a folder's fetched listing into the table: `asked` is when it was requested, with the names
+    /// whose removal was queued then (`ensure_listing`). A listing fetched `ahead` is dropped instead
+    /// (false) when the table has no room for it (`prefetch.rs`).
+    #[allow(clippy::type_complexity)]
+    fn apply_listing(
+        &self,
+        ino: u64,
+        path: &RemotePath,
+        kind: NodeKind,
+        children: Vec<(String, NodeKind, UnixTime, Option<FileMeta>)>,
+        (asked, mut hidden): (Instant, std::collections::HashSet<String>),
+        ahead: bool,
+    ) -> FsResult<bool> {
         // Old names of files that moved away while their uploads were in flight, not yet removed from
         // the server (`removals.rs`): not shown.
         hidden.extend(self.queue.removals_in(&path.to_string()));
         let mut table = lock(&self.table);
         if table.get(ino).is_none() {
             return Err(FsError::NotFound);
+        }
+        if ahead && !self.room_ahead(&table) {
+            return Ok(false);
         }
         let entries = children
             .into_iter()
@@ -330,10 +357,10 @@ impl<R: Remote> JottaFs<R> {
             .collect();
         table.set_listing(ino, entries, asked);
         if kind == NodeKind::Folder {
-            self.attach_recovered(&mut table, ino, &path);
+            self.attach_recovered(&mut table, ino, path);
         }
         self.evict_locked(&mut table);
-        Ok(())
+        Ok(true)
     }
 
     fn has_listing(&self, ino: u64) -> bool {
@@ -484,6 +511,8 @@ impl<R: Remote> JottaFs<R> {
         }
         self.ensure_listing(ino, false)?;
         let generation = lock(&self.table).get(ino).ok_or(FsError::NotFound)?.generation;
+        // A walk opens folders one after another: have the next ones' listings on their way.
+        self.prefetch_below(ino);
         Ok(self.same_generation_cached(ino, generation))
     }
 

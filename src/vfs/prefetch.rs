@@ -1,0 +1,316 @@
+//! Folder listings fetched ahead. When the kernel opens a folder, the listings of its subfolders (and of
+//! theirs, up to `MAX_LEVELS` down) are fetched in the background, several at once, so a walk (`find`,
+//! `du`, `rsync -r`, a file manager's tree) finds them ready instead of paying one round trip per folder
+//! in series. They are ordinary folder listings, the requests any client makes; the recursive
+//! `liststream` is not used because it cannot be bounded (one reply for a whole subtree, however large,
+//! and without the uuids and revisions the mount keeps per file).
+//!
+//! Bounds: `prefetch` listings in flight; at most `AHEAD_PER_SLOT` x that many fetched and not yet opened;
+//! at most `MAX_QUEUED` folders waiting; none started while the inode table holds `ROOM` of
+//! `cache_entries` or more, and one that arrives past that is dropped, so fetching ahead never pushes the
+//! names the walk is using out of the cache. Listings fetched ahead and left unopened for `IDLE` mean the
+//! walk went elsewhere or stopped: the queue is dropped.
+//!
+//! A listing the kernel asks for never waits behind these: it is fetched at once on the asking thread. A
+//! prefetch only takes a folder's gate when it is free, so a kernel request for a folder whose prefetch is
+//! in flight waits for that reply instead of sending its own. Replies are applied exactly as demanded ones
+//! (`InodeTable::set_listing` with the time the request was sent), so a change made here meanwhile wins.
+
+use super::node::InodeTable;
+use super::{lock, JottaFs};
+use crate::remote::Remote;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, TryLockError};
+use std::time::{Duration, Instant};
+
+/// How far below the folder the kernel opened listings are fetched ahead.
+const MAX_LEVELS: u8 = 3;
+/// Listings fetched ahead and not opened yet, per request in flight.
+const AHEAD_PER_SLOT: usize = 16;
+/// Folders waiting for a slot; the oldest wishes go first when there are more.
+const MAX_QUEUED: usize = 16_384;
+/// A listing fetched ahead and not opened for this long: nobody is walking there.
+const IDLE: Duration = Duration::from_secs(10);
+/// Fraction of `cache_entries` (numerator, denominator) past which nothing is fetched ahead.
+const ROOM: (usize, usize) = (3, 4);
+
+#[derive(Default)]
+struct State {
+    /// Folders to list, most wanted first, with how many levels below an opened folder they are.
+    queue: VecDeque<(u64, u8)>,
+    queued: HashSet<u64>,
+    /// Listings fetched ahead, not opened yet, with when they arrived.
+    ahead: HashMap<u64, Instant>,
+    /// Folders being fetched, and whether the kernel opened one meanwhile (a walk that caught up waits
+    /// for that reply; the listing is then used, not ahead).
+    flying: HashMap<u64, bool>,
+}
+
+/// The queue and its bounds; the requests themselves are `JottaFs::fetch_ahead`.
+pub struct Prefetcher {
+    state: Mutex<State>,
+    wake: tokio::sync::Notify,
+    slots: usize,
+}
+
+impl Prefetcher {
+    /// `slots` listings in flight at most; 0 turns fetching ahead off.
+    pub fn new(slots: usize) -> Self {
+        Prefetcher { state: Mutex::new(State::default()), wake: tokio::sync::Notify::new(), slots }
+    }
+
+    /// Queue folders to list, in the order given, ahead of what was queued before (a walk goes into the
+    /// folder it just opened before it goes on to that folder's siblings).
+    pub fn want(&self, folders: &[u64], level: u8) {
+        if self.slots == 0 || folders.is_empty() || level > MAX_LEVELS {
+            return;
+        }
+        let mut s = lock(&self.state);
+        for &ino in folders.iter().rev() {
+            if s.queued.insert(ino) {
+                s.queue.push_front((ino, level));
+            }
+        }
+        while s.queue.len() > MAX_QUEUED {
+            if let Some((ino, _)) = s.queue.pop_back() {
+                s.queued.remove(&ino);
+            }
+        }
+        drop(s);
+        self.wake.notify_one();
+    }
+
+    /// The kernel opened a folder: a listing fetched ahead for it has served its purpose.
+    pub fn opened(&self, ino: u64) {
+        if self.slots == 0 {
+            return;
+        }
+        let mut s = lock(&self.state);
+        if let Some(opened) = s.flying.get_mut(&ino) {
+            *opened = true;
+        } else if s.ahead.remove(&ino).is_some() {
+            drop(s);
+            self.wake.notify_one();
+        }
+    }
+
+    /// The folders to fetch now (each counted in flight until `done`). `room`: whether the inode table
+    /// may grow.
+    fn take(&self, room: bool) -> Vec<(u64, u8)> {
+        let mut s = lock(&self.state);
+        let before = s.ahead.len();
+        s.ahead.retain(|_, at| at.elapsed() < IDLE);
+        if s.ahead.len() < before {
+            s.queue.clear();
+            s.queued.clear();
+        }
+        let mut jobs = Vec::new();
+        if !room {
+            return jobs;
+        }
+        let max_ahead = self.slots * AHEAD_PER_SLOT;
+        while s.flying.len() < self.slots && s.ahead.len() + s.flying.len() < max_ahead {
+            let Some((ino, level)) = s.queue.pop_front() else { break };
+            s.queued.remove(&ino);
+            if s.flying.contains_key(&ino) {
+                continue;
+            }
+            s.flying.insert(ino, false);
+            jobs.push((ino, level));
+        }
+        jobs
+    }
+
+    /// One prefetch ended; `fetched`: it brought a listing the kernel has not opened yet.
+    fn done(&self, ino: u64, fetched: bool) {
+        let mut s = lock(&self.state);
+        let opened = s.flying.remove(&ino).unwrap_or(false);
+        if fetched && !opened {
+            s.ahead.insert(ino, Instant::now());
+        }
+        drop(s);
+        self.wake.notify_one();
+    }
+}
+
+impl<R: Remote> JottaFs<R> {
+    /// Whether the inode table has room for listings fetched ahead.
+    pub(super) fn room_ahead(&self, table: &InodeTable) -> bool {
+        table.node_count() * ROOM.1 < self.cfg.cache_entries * ROOM.0
+    }
+
+    fn prefetch_room(&self) -> bool {
+        self.room_ahead(&lock(&self.table))
+    }
+
+    /// The subfolders of a listed folder whose listings are missing or stale, in listing order.
+    fn folders_to_list(&self, ino: u64) -> Vec<u64> {
+        let table = lock(&self.table);
+        let Some(children) = table.get(ino).and_then(|n| n.children.as_ref()) else { return Vec::new() };
+        children
+            .iter()
+            .copied()
+            .filter(|c| {
+                table.get(*c).is_some_and(|n| {
+                    n.kind.is_dir()
+                        && n.local_folder.is_none()
+                        && n.listed_at.is_none_or(|t| t.elapsed() >= self.cfg.dir_ttl)
+                })
+            })
+            .collect()
+    }
+
+    /// The kernel opened `ino` (its listing is fresh): fetch its subfolders' listings ahead.
+    pub(super) fn prefetch_below(&self, ino: u64) {
+        if self.prefetch.slots == 0 {
+            return;
+        }
+        self.prefetch.opened(ino);
+        self.prefetch.want(&self.folders_to_list(ino), 1);
+    }
+
+    /// Start the task that hands queued folders to blocking workers, `prefetch` at a time.
+    pub fn start_prefetch(self: &Arc<Self>) {
+        if self.prefetch.slots == 0 {
+            return;
+        }
+        let fs = self.clone();
+        self.rt.spawn(async move {
+            loop {
+                let jobs = fs.prefetch.take(fs.prefetch_room());
+                if jobs.is_empty() {
+                    fs.prefetch.wake.notified().await;
+                    continue;
+                }
+                for (ino, level) in jobs {
+                    let worker = fs.clone();
+                    fs.rt.spawn_blocking(move || {
+                        let fetched = worker.fetch_ahead(ino, level);
+                        worker.prefetch.done(ino, fetched);
+                    });
+                }
+            }
+        });
+    }
+
+    /// Fetch one folder's listing ahead, unless it is fresh, made here, or being fetched already; queue
+    /// its subfolders one level further. True when a listing was applied.
+    fn fetch_ahead(&self, ino: u64, level: u8) -> bool {
+        let fresh = |fs: &Self| {
+            let table = lock(&fs.table);
+            match table.get(ino) {
+                Some(n) if n.kind.is_dir() && n.local_folder.is_none() => {
+                    n.listed_at.is_some_and(|t| t.elapsed() < fs.cfg.dir_ttl)
+                }
+                _ => true,
+            }
+        };
+        if fresh(self) || self.service.is_unreachable() {
+            return false;
+        }
+        let gate = self.gate(ino);
+        let _g = match gate.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return false,
+        };
+        if fresh(self) {
+            return false;
+        }
+        let (path, kind) = {
+            let table = lock(&self.table);
+            match (table.get(ino), table.path(ino)) {
+                (Some(n), Some(p)) => (p, n.kind),
+                _ => return false,
+            }
+        };
+        let asked = Instant::now();
+        // As in `ensure_listing`: names whose removal is queued now stay hidden.
+        let hidden = self.queue.removals_in(&path.to_string());
+        let children = match self.fetch_children(&path, kind) {
+            Ok(c) => c,
+            Err(e) => {
+                log::debug!("{path}: listing ahead failed: {e}");
+                return false;
+            }
+        };
+        match self.apply_listing(ino, &path, kind, children, (asked, hidden), true) {
+            Ok(true) => log::debug!("{path}: listing fetched ahead"),
+            Ok(false) => {
+                log::debug!("{path}: listing fetched ahead dropped, the cache is near its bound");
+                return false;
+            }
+            Err(_) => return false,
+        }
+        self.prefetch.want(&self.folders_to_list(ino), level + 1);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_folder_opened_last_goes_first_in_listing_order() {
+        let p = Prefetcher::new(2);
+        p.want(&[10, 11, 12], 1);
+        p.want(&[20, 21], 1);
+        assert_eq!(p.take(true), vec![(20, 1), (21, 1)]);
+        p.done(20, true);
+        assert_eq!(p.take(true), vec![(10, 1)]);
+    }
+
+    #[test]
+    fn nothing_starts_without_room_in_the_cache() {
+        let p = Prefetcher::new(4);
+        p.want(&[1, 2, 3], 1);
+        assert!(p.take(false).is_empty());
+        assert_eq!(p.take(true).len(), 3);
+    }
+
+    #[test]
+    fn listings_not_opened_yet_limit_how_far_ahead() {
+        let p = Prefetcher::new(1);
+        let folders: Vec<u64> = (1..=100).collect();
+        p.want(&folders, 1);
+        for i in 1..=AHEAD_PER_SLOT as u64 - 1 {
+            assert_eq!(p.take(true), vec![(i, 1)]);
+            p.done(i, true);
+        }
+        assert_eq!(p.take(true), vec![(AHEAD_PER_SLOT as u64, 1)]);
+        p.done(AHEAD_PER_SLOT as u64, true);
+        assert!(p.take(true).is_empty(), "{AHEAD_PER_SLOT} fetched and unopened: no more");
+        p.opened(1);
+        assert_eq!(p.take(true), vec![(AHEAD_PER_SLOT as u64 + 1, 1)]);
+    }
+
+    #[test]
+    fn the_queue_and_its_depth_are_bounded() {
+        let p = Prefetcher::new(1);
+        p.want(&[1], MAX_LEVELS + 1);
+        assert!(p.take(true).is_empty());
+        let many: Vec<u64> = (0..MAX_QUEUED as u64 + 10).collect();
+        p.want(&many, 1);
+        assert_eq!(lock(&p.state).queue.len(), MAX_QUEUED);
+        assert_eq!(lock(&p.state).queued.len(), MAX_QUEUED);
+    }
+
+    #[test]
+    fn a_folder_opened_while_its_listing_is_on_its_way_is_not_counted_ahead() {
+        let p = Prefetcher::new(1);
+        p.want(&[1, 2], 1);
+        assert_eq!(p.take(true), vec![(1, 1)]);
+        p.opened(1);
+        p.done(1, true);
+        assert!(lock(&p.state).ahead.is_empty(), "the walk used it");
+        assert_eq!(p.take(true), vec![(2, 1)]);
+    }
+
+    #[test]
+    fn off_means_nothing_is_queued() {
+        let p = Prefetcher::new(0);
+        p.want(&[1, 2], 1);
+        assert!(p.take(true).is_empty());
+    }
+}

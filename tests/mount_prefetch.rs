@@ -1,0 +1,124 @@
+//! Folder listings fetched ahead of a walk, through a real FUSE mount against the emulator: a walk over
+//! a slow link sees every entry and finds its listings already fetched, fetching ahead stays within the
+//! `cache_entries` bound, and a change made while a listing is on its way is kept.
+
+mod common;
+
+use common::{TestMount, TestService};
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+/// `dirs` folders of `files` empty files each under /Jotta/Archive/tree.
+fn seed(svc: &TestService, dirs: u64, files: u64) {
+    let url = format!("{}/_emulator/seed", svc.endpoint());
+    let body = serde_json::json!({"path": "/Jotta/Archive/tree", "dirs": dirs, "files_per_dir": files, "file_size": 0});
+    let resp = svc.rt.block_on(reqwest::Client::new().post(url).json(&body).send()).unwrap();
+    assert!(resp.status().is_success());
+}
+
+/// What `find DIR` prints, relative to DIR.
+fn find(dir: &Path) -> BTreeSet<String> {
+    let out = Command::new("find").arg(dir).output().expect("run find");
+    assert!(out.status.success(), "find: {}", String::from_utf8_lossy(&out.stderr));
+    let prefix = dir.to_string_lossy().into_owned();
+    String::from_utf8(out.stdout).unwrap().lines().map(|l| l.strip_prefix(&prefix).unwrap_or(l).to_string()).collect()
+}
+
+fn expected(dirs: u64, files: u64) -> BTreeSet<String> {
+    let mut want = BTreeSet::from([String::new()]);
+    for d in 0..dirs {
+        want.insert(format!("/dir-{d:05}"));
+        for f in 0..files {
+            want.insert(format!("/dir-{d:05}/file-{f:05}.bin"));
+        }
+    }
+    want
+}
+
+fn cached_entries(base: &Path) -> u64 {
+    let v: serde_json::Value = serde_json::from_str(&common::jotta_status(base, &["--json"])).unwrap();
+    v[0]["report"]["cached_entries"].as_u64().unwrap()
+}
+
+#[test]
+fn a_cold_find_over_a_slow_link_sees_every_entry_and_finds_the_listings_fetched_ahead() {
+    if common::skip_without_mount() {
+        return;
+    }
+    let svc = TestService::start();
+    seed(&svc, 30, 5);
+    svc.set_faults(serde_json::json!({"latency_ms": 20}));
+    let m = TestMount::new(&svc, "dir_cache=600,attr_cache=600");
+    svc.reset_counters();
+    let tree = m.p("Jotta/Archive/tree");
+    assert_eq!(fs::read_dir(&tree).unwrap().count(), 30);
+    // The listing of Archive (to find `tree`) and of `tree` itself were asked for; the 30 subfolders'
+    // listings come without anyone opening them.
+    common::wait_until("the subfolders' listings fetched ahead", || svc.requests("list") >= 2 + 30);
+    assert_eq!(find(&tree), expected(30, 5));
+    assert_eq!(svc.requests("list"), 2 + 30, "the walk found every listing fetched already, none twice");
+}
+
+#[test]
+fn listings_fetched_ahead_stay_within_the_cache_bound() {
+    if common::skip_without_mount() {
+        return;
+    }
+    let svc = TestService::start();
+    seed(&svc, 30, 10);
+    let base = tempfile::tempdir().unwrap();
+    let log = base.path().join("daemon.log");
+    let debug = [("RUST_LOG", "info,jottafuse::vfs::prefetch=debug")];
+    let m = TestMount::start(&svc, "cache_entries=60,prefetch=4,dir_cache=600", &[], base.path(), &debug, Some(&log));
+    svc.reset_counters();
+    let tree = m.p("Jotta/Archive/tree");
+    assert_eq!(fs::read_dir(&tree).unwrap().count(), 30);
+    // Four listings go out at once (the table holds about 40 names); once one is in, the table is past
+    // 3/4 of its bound, the others are dropped on arrival and nothing more is fetched ahead.
+    let answered = || fs::read_to_string(&log).unwrap_or_default().matches("listing fetched ahead").count();
+    common::wait_until("the four listings fetched ahead to arrive", || answered() == 4);
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(text.contains("dropped, the cache is near its bound"), "{text}");
+    assert!(cached_entries(base.path()) <= 60, "within cache_entries=60: {}", cached_entries(base.path()));
+    assert_eq!(svc.requests("list"), 2 + 4, "no more than four went out");
+    // What was dropped is fetched when the walk gets there: every entry is seen.
+    assert_eq!(find(&tree), expected(30, 10));
+}
+
+#[test]
+fn a_change_made_while_its_folder_is_listed_ahead_is_kept() {
+    if common::skip_without_mount() {
+        return;
+    }
+    let svc = TestService::start();
+    seed(&svc, 10, 3);
+    let m = TestMount::new(&svc, "dir_cache=600,attr_cache=600,writeback_delay=0");
+    let tree = m.p("Jotta/Archive/tree");
+    // Slow answers, so the subfolders' listings are still on their way when the changes are made.
+    svc.set_faults(serde_json::json!({"latency_ms": 300}));
+    svc.reset_counters();
+    assert_eq!(fs::read_dir(&tree).unwrap().count(), 10);
+    fs::write(tree.join("dir-00003/new.txt"), b"made meanwhile\n").unwrap();
+    fs::rename(tree.join("dir-00004/file-00000.bin"), tree.join("dir-00004/renamed.bin")).unwrap();
+    fs::create_dir(tree.join("dir-00005/sub")).unwrap();
+    common::wait_until("the subfolders' listings fetched ahead", || svc.requests("list") >= 2 + 10);
+
+    let names = |d: &str| -> BTreeSet<String> {
+        fs::read_dir(tree.join(d)).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect()
+    };
+    assert!(names("dir-00003").contains("new.txt"), "{:?}", names("dir-00003"));
+    let four = names("dir-00004");
+    assert!(four.contains("renamed.bin") && !four.contains("file-00000.bin"), "{four:?}");
+    assert!(names("dir-00005").contains("sub"));
+    assert_eq!(fs::read(tree.join("dir-00003/new.txt")).unwrap(), b"made meanwhile\n");
+    // And the service ends up with the same.
+    svc.set_faults(serde_json::json!({}));
+    let c = svc.client();
+    common::wait_until("the new file on the server", || {
+        svc.server_file(&c, "/Jotta/Archive/tree/dir-00003/new.txt").is_some()
+    });
+    assert!(svc.server_file(&c, "/Jotta/Archive/tree/dir-00004/renamed.bin").is_some());
+    assert!(svc.server_file(&c, "/Jotta/Archive/tree/dir-00004/file-00000.bin").is_none());
+}
