@@ -404,3 +404,83 @@ fn a_journal_record_under_another_ids_name_is_set_aside() {
     journal.remove(other.id);
     assert_eq!(journal.pending(), Vec::new());
 }
+
+/// The tar reader names a damaged entry by the bytes of its name, line breaks included: the archive's
+/// refusal came out on two lines (and could carry terminal escapes).
+#[test]
+fn a_damaged_archive_is_refused_in_one_line() {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(2);
+    h.set_entry_type(tar::EntryType::Regular);
+    tar.append_data(&mut h, "jotta-archive\n\u{1b}[2J.json", &b"{}"[..]).expect("tar");
+    let mut bytes = tar.into_inner().expect("tar");
+    bytes[148..156].copy_from_slice(b"}\0\0\0\0\0\0\0"); // the header checksum, no longer a number
+    let mut archive = archive::from_reader(Box::new(std::io::Cursor::new(bytes))).expect("memory");
+    let e = read_head(&mut archive, Path::new("a.tar")).err().expect("refused");
+    one_line("archive", &e);
+    assert!(!e.to_string().contains('\u{1b}'), "{e}");
+}
+
+/// An index entry whose path holds a line break was refused with the path as it was: two lines.
+#[test]
+fn an_index_with_a_line_break_in_a_path_is_refused_in_one_line() {
+    // source "", taken 0, one entry: no shared prefix, the path "\n\0" (refused for its NUL), a file of size 0.
+    let body = [0, 0, 0, 2, b'\n', 0, 0, 0];
+    let e = Index::decode(&wrap_index_body(1, &body)).expect_err("a path with a line break");
+    one_line("index", &e);
+    assert!(e.to_string().contains(r"invalid path '\n\0'"), "{e}");
+}
+
+/// quick-xml names a mismatched end tag by its text up to the next `>`, line breaks included: the
+/// refusal of such a reply came out on several lines.
+#[test]
+fn a_reply_with_a_broken_end_tag_is_refused_in_one_line() {
+    let doc = b"<file name=\"a\"><latestRevision><state>COMPLETED</state9\n  <size>1</size\n></latestRevision></file>";
+    let e = xml::parse_file(doc).expect_err("malformed");
+    one_line("file", &e);
+    assert!(e.to_string().contains("malformed XML"), "{e}");
+    let e = xml::parse_liststream(doc, "/Archive").expect_err("malformed");
+    one_line("liststream", &e);
+}
+
+/// The share of an upload in flight was `sent * 100 / size` in u64: past 184 PB sent it overflowed
+/// (a panic with overflow checks, a wrong percentage without).
+#[test]
+fn the_status_of_a_huge_upload_shows_its_share() {
+    let doc = format!(
+        r#"{{"pid": 1, "mountpoint": "/m", "root": "/Jotta", "report": {{"pending": [{{"path": "/Jotta/Archive/big",
+        "in_flight": true, "size": {}, "bytes_sent": {}}}]}}}}"#,
+        u64::MAX / 25 * 2,
+        u64::MAX / 25
+    );
+    let status = crate::mount::status::parse(doc.as_bytes()).expect("a status document");
+    let text = crate::cli::jotta::account::render_status(&[status], false);
+    assert!(text.contains("sent (50%)"), "{text}");
+    status_document(doc.as_bytes());
+}
+
+/// kill(2) takes pid 0 for the caller's process group and a negative pid for another group: a status
+/// file with such a pid counted as a live mount.
+#[test]
+fn a_status_file_with_a_pid_that_names_a_group_is_not_a_live_mount() {
+    use crate::mount::status::is_alive;
+    assert!(is_alive(std::process::id()));
+    for pid in [0, u32::MAX, 1 << 31] {
+        assert!(!is_alive(pid), "pid {pid}");
+    }
+}
+
+/// A token reply's `expires_in` became `now + expires_in`: i64::MAX overflowed, a negative one made
+/// every request refresh. Outside 1 s..1 year it is taken as unknown.
+#[test]
+fn a_token_lifetime_out_of_range_is_taken_as_unknown() {
+    use auth::{token_reply, TokenUse};
+    for (lifetime, want) in
+        [("3600", 3600), ("9223372036854775807", 300), ("-5", 300), ("0", 300), ("\"86400\"", 86400)]
+    {
+        let body = format!(r#"{{"access_token": "t", "expires_in": {lifetime}}}"#);
+        let t = token_reply(200, body.as_bytes(), "https://id.example/token", TokenUse::Refresh).expect("a token");
+        assert_eq!(t.expires_in, want, "expires_in {lifetime}");
+    }
+}

@@ -188,7 +188,9 @@ pub(crate) fn render_status(mounts: &[MountStatus], json: bool) -> String {
             // An upload in flight shows how far it has got: "sent of size (percent)".
             let progress = if state == "uploading" && !p["folder"].as_bool().unwrap_or(false) {
                 let (sent, size) = (p["bytes_sent"].as_u64().unwrap_or(0), p["size"].as_u64().unwrap_or(0));
-                format!(" {sent} of {size} sent ({}%)", (sent * 100).checked_div(size).unwrap_or(100).min(100))
+                // In u128: the figures are the status file's, which may hold any number.
+                let percent = (u128::from(sent) * 100).checked_div(u128::from(size)).unwrap_or(100).min(100);
+                format!(" {sent} of {size} sent ({percent}%)")
             } else {
                 String::new()
             };
