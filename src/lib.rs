@@ -6,6 +6,9 @@ pub mod cli;
 pub mod dirs;
 pub mod emulator;
 pub mod fuse;
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod mount;
 pub mod private;
 pub mod remote;

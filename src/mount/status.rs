@@ -68,17 +68,30 @@ fn write_atomic(path: &Path, status: &MountStatus) -> std::io::Result<()> {
 pub fn read_all(cache_base: &Path) -> Vec<MountStatus> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(cache_base.join("status")).into_iter().flatten().flatten() {
-        let Some(status) = std::fs::read(e.path()).ok().and_then(|b| serde_json::from_slice::<MountStatus>(&b).ok())
-        else {
+        let Some(status) = std::fs::read(e.path()).ok().and_then(|b| parse(&b)) else {
             continue;
         };
-        // SAFETY: kill with signal 0 only checks that the process exists.
-        if unsafe { libc::kill(status.pid as i32, 0) } == 0 {
+        if is_alive(status.pid) {
             out.push(status);
         }
     }
     out.sort_by(|a, b| a.mountpoint.cmp(&b.mountpoint));
     out
+}
+
+/// One status file's content; `None` when it is not one (torn, or written by something else).
+pub fn parse(bytes: &[u8]) -> Option<MountStatus> {
+    serde_json::from_slice::<MountStatus>(bytes).ok()
+}
+
+/// Whether `pid` names a running process. Only a positive pid names one process: kill(2) takes 0 for
+/// the caller's own process group and a negative number for another group (or, -1, every process).
+pub(crate) fn is_alive(pid: u32) -> bool {
+    match i32::try_from(pid) {
+        // SAFETY: kill with signal 0 only checks that the process exists.
+        Ok(pid) if pid > 0 => unsafe { libc::kill(pid, 0) == 0 },
+        _ => false,
+    }
 }
 
 #[cfg(test)]

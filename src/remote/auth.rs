@@ -246,16 +246,24 @@ fn same_service(given: &str, token: Option<&str>) -> bool {
 // Token endpoint
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TokenUse {
+pub(crate) enum TokenUse {
     Login,
     Refresh,
 }
 
-struct TokenReply {
-    access_token: String,
-    refresh_token: Option<String>,
-    expires_in: i64,
+#[derive(Debug)]
+pub(crate) struct TokenReply {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    /// Seconds, between 1 and `MAX_EXPIRES_IN` whatever the server sent.
+    pub expires_in: i64,
 }
+
+/// The lifetime assumed when a token reply gives none, or one that cannot be right.
+const DEFAULT_EXPIRES_IN: i64 = 300;
+
+/// The longest lifetime believed (a year): the expiry is `now + expires_in`, which must stay a real time.
+pub(crate) const MAX_EXPIRES_IN: i64 = 365 * 24 * 3600;
 
 #[derive(Deserialize)]
 struct TokenJson {
@@ -290,21 +298,32 @@ async fn token_request(
     .await?;
     let status = resp.status().as_u16();
     let body = resp.bytes().await.map_err(|e| RemoteError::Transient(format!("token reply cut off: {e}")))?;
+    token_reply(status, &body, token_endpoint, purpose)
+}
+
+/// What a token endpoint's reply means: the tokens, or the error it names.
+pub(crate) fn token_reply(
+    status: u16,
+    body: &[u8],
+    token_endpoint: &str,
+    purpose: TokenUse,
+) -> RemoteResult<TokenReply> {
     if (200..300).contains(&status) {
-        let t: TokenJson = serde_json::from_slice(&body)
+        let t: TokenJson = serde_json::from_slice(body)
             .map_err(|e| RemoteError::Protocol(format!("token endpoint {token_endpoint} sent no token JSON ({e})")))?;
         if t.access_token.is_empty() {
             return Err(RemoteError::Protocol(format!("token endpoint {token_endpoint} sent no access_token")));
         }
         // Keycloak sends an integer; be lenient about strings. Unknown lifetime: assume a short one.
         let expires_in = match t.expires_in {
-            Some(serde_json::Value::Number(n)) => n.as_i64().unwrap_or(300),
-            Some(serde_json::Value::String(s)) => s.trim().parse().unwrap_or(300),
-            _ => 300,
+            Some(serde_json::Value::Number(n)) => n.as_i64(),
+            Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
         };
+        let expires_in = expires_in.filter(|e| (1..=MAX_EXPIRES_IN).contains(e)).unwrap_or(DEFAULT_EXPIRES_IN);
         return Ok(TokenReply { access_token: t.access_token, refresh_token: t.refresh_token, expires_in });
     }
-    let err: OAuthError = serde_json::from_slice(&body).unwrap_or_default();
+    let err: OAuthError = serde_json::from_slice(body).unwrap_or_default();
     let detail = match (err.error.is_empty(), err.error_description.is_empty()) {
         (false, false) => format!("{}: {}", err.error, err.error_description),
         (false, true) => err.error.clone(),
@@ -385,7 +404,8 @@ impl TokenManager {
     /// would otherwise be refreshed before every request), refreshing first if needed.
     pub(crate) async fn access_token(&self) -> RemoteResult<String> {
         let mut state = self.state.lock().await;
-        if state.access_expiry - time::now() < refresh_margin(state.access_lifetime) {
+        // Saturating: the expiry comes from a file on disk, which may hold any number.
+        if state.access_expiry.saturating_sub(time::now()) < refresh_margin(state.access_lifetime) {
             self.refresh(&mut state, None).await?;
         }
         Ok(state.access_token.clone())

@@ -19,6 +19,18 @@ pub fn link_file_name(name: &str) -> String {
     format!("{name}{LINK_SUFFIX}")
 }
 
+/// Whether the content of a link file can be a link's target: 1 to `MAX_TARGET` bytes, no NUL (a path
+/// cannot hold one). The error says what is wrong with it.
+pub fn check_target(content: &[u8]) -> Result<(), String> {
+    if content.is_empty() || content.len() > MAX_TARGET {
+        return Err(format!("holds {} bytes: not a link target (1 to {MAX_TARGET} bytes)", content.len()));
+    }
+    if content.contains(&0) {
+        return Err("a link target cannot hold a NUL byte".into());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

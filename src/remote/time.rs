@@ -21,7 +21,8 @@ pub fn parse(s: &str) -> RemoteResult<Option<UnixTime>> {
     }
     Err(RemoteError::Protocol(format!(
         "time '{}' is neither JFS (2024-03-05-T09:12:44Z) nor RFC 3339",
-        s.chars().take(40).collect::<String>()
+        // Escaped: the text is the server's and may hold line breaks, and the message is one log line.
+        s.chars().take(40).collect::<String>().escape_debug()
     )))
 }
 

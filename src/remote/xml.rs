@@ -89,6 +89,16 @@ fn protocol(what: &str, detail: impl std::fmt::Display) -> RemoteError {
     RemoteError::Protocol(format!("{what}: {detail}"))
 }
 
+/// quick-xml's message, which may quote the document (a mismatched end tag and what follows it), as one
+/// line of readable length.
+fn quoted(e: &dyn std::fmt::Display) -> String {
+    let text: String = e.to_string().chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    match text.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text,
+    }
+}
+
 fn element_name(e: &BytesStart<'_>) -> String {
     String::from_utf8_lossy(e.local_name().as_ref()).into_owned()
 }
@@ -96,7 +106,7 @@ fn element_name(e: &BytesStart<'_>) -> String {
 fn element_attrs(e: &BytesStart<'_>, what: &str) -> RemoteResult<Vec<(String, String)>> {
     let mut out = Vec::new();
     for a in e.attributes().with_checks(false) {
-        let a = a.map_err(|err| protocol(what, format!("malformed attribute ({err})")))?;
+        let a = a.map_err(|err| protocol(what, format!("malformed attribute ({})", quoted(&err))))?;
         let key = String::from_utf8_lossy(a.key.local_name().as_ref()).into_owned();
         let value = match a.unescape_value() {
             Ok(v) => v.into_owned(),
@@ -116,9 +126,9 @@ pub(crate) fn parse_tree(body: &[u8], what: &str) -> RemoteResult<Node> {
     let mut stack: Vec<Node> = Vec::new();
     let mut root: Option<Node> = None;
     loop {
-        let event = reader
-            .read_event()
-            .map_err(|e| protocol(what, format!("malformed XML at byte {} ({e})", reader.buffer_position())))?;
+        let event = reader.read_event().map_err(|e| {
+            protocol(what, format!("malformed XML at byte {} ({})", reader.buffer_position(), quoted(&e)))
+        })?;
         match event {
             Event::Start(e) => {
                 stack.push(Node { name: element_name(&e), attrs: element_attrs(&e, what)?, ..Node::default() })
@@ -425,9 +435,9 @@ pub fn parse_liststream(body: &[u8], listed: &str) -> RemoteResult<Tree> {
     let mut buf = String::new();
 
     loop {
-        let event = reader
-            .read_event()
-            .map_err(|e| protocol(WHAT, format!("malformed XML at byte {} ({e})", reader.buffer_position())))?;
+        let event = reader.read_event().map_err(|e| {
+            protocol(WHAT, format!("malformed XML at byte {} ({})", reader.buffer_position(), quoted(&e)))
+        })?;
         match event {
             // Names are compared as bytes: a listing of 100,000 files has over a million elements, and
             // an owned String per name was a good part of the parse.

@@ -173,7 +173,7 @@ fn write_archive(root: &Path, manifest: &Manifest, against: &Index, output: &Pat
     result
 }
 
-fn write_tar(root: &Path, manifest: &Manifest, against: &Index, tmp: &Path, gzip: bool) -> SyncResult<()> {
+pub(crate) fn write_tar(root: &Path, manifest: &Manifest, against: &Index, tmp: &Path, gzip: bool) -> SyncResult<()> {
     let io = |e: std::io::Error| SyncError::local(tmp, describe(&e));
     let file = std::fs::File::create(tmp).map_err(io)?;
     let sink: Box<dyn Write> = if gzip {
@@ -240,10 +240,15 @@ impl<R: Read> Read for Hashing<R> {
 
 /// Open an archive for reading, gzipped or not (told apart by the gzip magic bytes).
 pub fn open(path: &Path) -> SyncResult<tar::Archive<Box<dyn Read>>> {
-    let mut f = std::fs::File::open(path).map_err(|e| SyncError::local(path, e))?;
+    let f = std::fs::File::open(path).map_err(|e| SyncError::local(path, e))?;
+    from_reader(Box::new(f)).map_err(|e| SyncError::local(path, e))
+}
+
+/// An archive read from `r` (`open` without the file).
+pub(crate) fn from_reader(mut r: Box<dyn Read>) -> std::io::Result<tar::Archive<Box<dyn Read>>> {
     let mut magic = [0u8; 2];
-    let n = f.read(&mut magic).map_err(|e| SyncError::local(path, e))?;
-    let reader = std::io::BufReader::new(std::io::Cursor::new(magic[..n].to_vec()).chain(f));
+    let n = r.read(&mut magic)?;
+    let reader = std::io::BufReader::new(std::io::Cursor::new(magic[..n].to_vec()).chain(r));
     let r: Box<dyn Read> =
         if n == 2 && magic == [0x1f, 0x8b] { Box::new(flate2::read::GzDecoder::new(reader)) } else { Box::new(reader) };
     Ok(tar::Archive::new(r))

@@ -100,11 +100,11 @@ pub fn apply(opts: &ApplyOptions) -> Result<Applied, ApplyError> {
 }
 
 /// The file entries of an archive still to be read.
-pub(super) type FileEntries<'a> = tar::Entries<'a, Box<dyn Read>>;
+pub(crate) type FileEntries<'a> = tar::Entries<'a, Box<dyn Read>>;
 
 /// The archive's head: the file entries still to read, the checked manifest and the index it was made
 /// against.
-pub(super) fn read_head<'a>(
+pub(crate) fn read_head<'a>(
     tar: &'a mut tar::Archive<Box<dyn Read>>,
     archive: &Path,
 ) -> SyncResult<(FileEntries<'a>, Manifest, Index)> {

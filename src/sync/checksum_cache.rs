@@ -53,8 +53,7 @@ pub struct ChecksumCache {
 impl ChecksumCache {
     /// The cache for scans of `root` (a canonical path), with its fallback file under `cache_base`.
     pub fn open(cache_base: &Path, root: &Path) -> ChecksumCache {
-        let key = hex::encode(Md5::digest(root.as_os_str().as_bytes()));
-        let file = cache_base.join("scan").join(format!("{key}.checksums.json"));
+        let file = fallback_file(cache_base, root);
         let fallback = std::fs::read(&file)
             .ok()
             .and_then(|b| serde_json::from_slice::<HashMap<String, FileEntry>>(&b).ok())
@@ -165,6 +164,12 @@ impl ChecksumCache {
     }
 }
 
+/// The JSON file that stands in for xattrs in scans of `root`.
+pub(crate) fn fallback_file(cache_base: &Path, root: &Path) -> PathBuf {
+    let key = hex::encode(Md5::digest(root.as_os_str().as_bytes()));
+    cache_base.join("scan").join(format!("{key}.checksums.json"))
+}
+
 /// What the xattr of a file says: an md5 and the size and mtime it was computed for.
 pub type XattrEntry = (String, Stamp);
 
@@ -196,7 +201,7 @@ pub fn hash_file(path: &Path, size_hint: u64) -> std::io::Result<String> {
 /// Binary, 37 bytes: version 1, md5 (16), size (u64 LE), mtime seconds (i64 LE), nanoseconds (u32 LE).
 /// Small enough to live inside an ext4 inode (a text form spills into a separate block per file, which
 /// made a warm re-scan of 100,000 files markedly slower).
-fn format_value(md5: &str, s: Stamp) -> Option<Vec<u8>> {
+pub(crate) fn format_value(md5: &str, s: Stamp) -> Option<Vec<u8>> {
     let raw = hex::decode(md5).ok().filter(|r| r.len() == 16)?;
     let mut v = Vec::with_capacity(VALUE_LEN);
     v.push(1u8);
@@ -209,7 +214,7 @@ fn format_value(md5: &str, s: Stamp) -> Option<Vec<u8>> {
 
 const VALUE_LEN: usize = 37;
 
-fn parse_value(v: &[u8]) -> Option<(String, Stamp)> {
+pub(crate) fn parse_value(v: &[u8]) -> Option<(String, Stamp)> {
     if v.len() != VALUE_LEN || v[0] != 1 {
         return None;
     }

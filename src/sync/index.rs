@@ -264,7 +264,7 @@ fn decode_body(raw: &[u8], count: u64) -> Result<Index, IndexError> {
         path.push_str(&prev[..shared]);
         path.push_str(&suffix);
         if !valid_rel(&path) {
-            return Err(IndexError::Malformed(format!("invalid path '{path}'")));
+            return Err(IndexError::Malformed(format!("invalid path '{}'", path.escape_debug())));
         }
         if !entries.is_empty() && path <= prev {
             return Err(bad("entries out of order"));

@@ -4,7 +4,7 @@
 //! atomically (made under a temporary name, then renamed over), so nothing half-made is left.
 
 use super::{Event, SyncError, SyncResult};
-use crate::remote::rclonelink::MAX_TARGET;
+use crate::remote::rclonelink::{check_target, MAX_TARGET};
 use crate::remote::{Remote, RemotePath, UnixTime, UploadRequest};
 use futures_util::StreamExt;
 use md5::{Digest, Md5};
@@ -80,9 +80,7 @@ async fn fetch_inner<R: Remote>(
             return Err(SyncError::local(local, why));
         }
     }
-    if target.contains(&0) {
-        return Err(SyncError::local(local, format!("{path}: a link target cannot hold a NUL byte")));
-    }
+    check_target(&target).map_err(|why| SyncError::local(local, format!("{path}: {why}")))?;
     if target_of(local).is_ok_and(|t| t == target) {
         return Ok(Event::Skipped { path: shown, size });
     }

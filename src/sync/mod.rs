@@ -62,13 +62,25 @@ impl fmt::Display for SyncError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SyncError::Remote(e) => write!(f, "{e}"),
-            SyncError::Local { path, cause } => write!(f, "{}: {cause}", path.display()),
+            // Names and causes may come from an archive or a server: a line break or an escape sequence
+            // in them must not break the one-line message or drive the terminal.
+            SyncError::Local { path, cause } => {
+                write!(f, "{}: {}", printable(&path.display().to_string()), printable(cause))
+            }
             SyncError::Usage(m) => write!(f, "{m}"),
         }
     }
 }
 
 impl std::error::Error for SyncError {}
+
+/// `s` with control characters written as escapes (`\n`, `\u{1b}`).
+fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains(char::is_control) {
+        return s.into();
+    }
+    s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+}
 
 impl From<RemoteError> for SyncError {
     fn from(e: RemoteError) -> Self {

@@ -250,7 +250,10 @@ impl Journal {
             if p.extension().and_then(|x| x.to_str()) != Some("json") {
                 continue;
             }
-            match fs::read(&p).ok().and_then(|b| serde_json::from_slice::<JournalEntry>(&b).ok()) {
+            // A record lies under its own id's name, where `remove` looks for it: one that does not is
+            // damaged (it would never go, and its removal would take another record's file).
+            let named = |e: &JournalEntry| p.file_stem().and_then(|s| s.to_str()) == Some(&format!("{:016x}", e.id));
+            match fs::read(&p).ok().and_then(|b| serde_json::from_slice::<JournalEntry>(&b).ok()).filter(named) {
                 Some(entry) if !entry.has_content() || self.staging_path(entry.id).exists() => {
                     out.push(self.amended(entry))
                 }

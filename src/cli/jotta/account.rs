@@ -2,6 +2,7 @@
 
 use super::present::{human, when};
 use super::{CmdResult, Ctx, Failure};
+use crate::mount::status::MountStatus;
 use crate::remote::{ConnectOptions, Remote, RemotePath};
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Read, Write};
@@ -121,7 +122,11 @@ pub(super) fn status(json: bool, watch: bool) -> ExitCode {
 
 /// One look at the running mounts, as `jotta status` prints it.
 fn status_text(json: bool) -> String {
-    let mounts = crate::mount::status::read_all(&crate::dirs::cache_dir());
+    render_status(&crate::mount::status::read_all(&crate::dirs::cache_dir()), json)
+}
+
+/// The status documents of the running mounts as `jotta status` prints them (`json`: as they are).
+pub(crate) fn render_status(mounts: &[MountStatus], json: bool) -> String {
     let mut out = String::new();
     if json {
         let _ = writeln!(out, "{}", serde_json::to_string_pretty(&mounts).unwrap_or_else(|_| "[]".into()));
@@ -180,7 +185,9 @@ fn status_text(json: bool) -> String {
             // An upload in flight shows how far it has got: "sent of size (percent)".
             let progress = if state == "uploading" && !p.folder {
                 let (sent, size) = (p.bytes_sent, p.size);
-                format!(" {sent} of {size} sent ({}%)", (sent * 100).checked_div(size).unwrap_or(100).min(100))
+                // In u128: the figures are the status file's, which may hold any number.
+                let percent = (u128::from(sent) * 100).checked_div(u128::from(size)).unwrap_or(100).min(100);
+                format!(" {sent} of {size} sent ({percent}%)")
             } else {
                 String::new()
             };

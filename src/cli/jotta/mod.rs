@@ -7,7 +7,7 @@
 //! mv, cp, cat, share, unshare), `history.rs` (trash, revisions), `backup.rs` (scan), `present.rs` (sizes,
 //! times, summaries), `indexes.rs` (index, archive, sync).
 
-mod account;
+pub(crate) mod account;
 mod backup;
 mod files;
 mod generate;

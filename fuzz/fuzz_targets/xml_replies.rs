@@ -1,0 +1,4 @@
+#![no_main]
+//! Fuzz target: see `jottafuse::fuzzing::xml_replies`.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| jottafuse::fuzzing::xml_replies(data));
