@@ -426,6 +426,10 @@ impl<R: Remote> JottaFs<R> {
     /// ignored (JottaCloud stores neither, README says so).
     pub fn setattr(&self, ino: u64, size: Option<u64>, mtime: Option<UnixTime>) -> FsResult<Attr> {
         let kind = lock(&self.table).get(ino).map(|n| n.kind).ok_or(FsError::NotFound)?;
+        if size.is_some() && kind != NodeKind::File {
+            // truncate(2) of a folder, as the kernel answers it for a local one.
+            return Err(FsError::IsADirectory);
+        }
         if kind == NodeKind::File && (size.is_some() || mtime.is_some()) {
             self.journal_or_ro()?;
         }
