@@ -479,6 +479,67 @@ mod tests {
     }
 
     #[test]
+    fn closers_arriving_during_a_flush_share_the_next_one() {
+        let sync = Arc::new(GroupSync::default());
+        let flushes = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        const CLOSERS: u64 = 8;
+        let threads: Vec<_> = (0..CLOSERS)
+            .map(|_| {
+                let (sync, flushes) = (sync.clone(), flushes.clone());
+                std::thread::spawn(move || {
+                    sync.sync(|| {
+                        // The first flush lasts until every closer has arrived: all the others then wait
+                        // for one more flush, which covers them all.
+                        while sync.state.lock().unwrap().arrived < CLOSERS {
+                            std::thread::yield_now();
+                        }
+                        flushes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        Ok(())
+                    })
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().unwrap();
+        }
+        assert_eq!(flushes.load(std::sync::atomic::Ordering::SeqCst), 2, "{CLOSERS} closers, two flushes");
+        // A failed flush is the error of the caller that led it; the next caller flushes again.
+        let failing = GroupSync::default();
+        assert!(failing.sync(|| Err(std::io::Error::other("disk gone"))).is_err());
+        assert!(failing.sync(|| Ok(())).is_ok());
+    }
+
+    #[test]
+    fn overlays_rewritten_in_place_read_whole_and_removals_leave_by_the_trash() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        let id = j.new_id();
+        fs::write(j.staging_path(id), b"data").unwrap();
+        let base = JournalEntry {
+            id,
+            path: "/Jotta/Archive/.a-long-temporary-name.XXXXXX".into(),
+            size: 4,
+            md5: "m".into(),
+            mtime: 5,
+            last_error: None,
+            seq: 1,
+            kind: EntryKind::File,
+        };
+        j.write(&base).unwrap();
+        let long = JournalEntry { mtime: 6, ..base.clone() };
+        j.write_metadata(&long).unwrap();
+        // A shorter overlay over a longer one: padded, so it parses whole.
+        let short = JournalEntry { path: "/Jotta/Archive/a".into(), ..long };
+        j.write_metadata(&short).unwrap();
+        assert_eq!(j.pending(), vec![short]);
+        j.remove(id);
+        j.flush_deletions();
+        assert!(j.pending().is_empty());
+        assert!(!j.staging_path(id).exists());
+        assert_eq!(fs::read_dir(dir.path().join("trash")).unwrap().count(), 0, "deleted by the reaper");
+    }
+
+    #[test]
     fn folder_records_need_no_staging_file_and_old_records_read_as_files() {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::open(dir.path()).unwrap();
