@@ -668,3 +668,32 @@ fn rclonelink_files_of_another_client_come_back_as_links_unless_a_real_file_has_
     assert!(err.contains("x.rclonelink is taken"), "{err}");
     assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/clashing/x.rclonelink").unwrap(), b"i am a file");
 }
+
+/// Requests `jotta put -r` sends for a tree of `n` files of their own content (`seed`), into `dest`.
+fn put_tree_requests(svc: &TestService, cli: &Cli, n: usize, seed: u64, dest: &str) -> u64 {
+    let src = svc.dir.path().join(format!("tree-{n}-{seed}-{}", dest.replace('/', "_")));
+    for i in 0..n {
+        write_with_mtime(&src.join(format!("f{i}")), &pattern(5_000, seed * 1000 + i as u64), 1_600_000_000);
+    }
+    svc.reset_counters();
+    cli.ok(&["put", "-r", s(&src), dest]);
+    svc.total_requests()
+}
+
+#[test]
+fn put_sends_two_requests_per_new_file_and_one_per_known_file() {
+    let svc = TestService::start();
+    let cli = Cli::new(&svc);
+    // What a command costs once (login, listing the target) is the same for 5 files and for 15: the
+    // difference is what the 10 more files cost.
+    let five = put_tree_requests(&svc, &cli, 5, 1, "Archive/five");
+    let fifteen = put_tree_requests(&svc, &cli, 15, 2, "Archive/fifteen");
+    assert_eq!(fifteen - five, 2 * 10, "allocate and the bytes per new file: {}", svc.counters());
+    assert_eq!(svc.requests("allocate"), 15);
+    assert_eq!(svc.requests("upload"), 15);
+    // The same content again under other names: the allocate alone, per file.
+    let five_again = put_tree_requests(&svc, &cli, 5, 1, "Archive/five-again");
+    let fifteen_again = put_tree_requests(&svc, &cli, 15, 2, "Archive/fifteen-again");
+    assert_eq!(fifteen_again - five_again, 10, "the allocate alone per known file: {}", svc.counters());
+    assert_eq!(svc.requests("upload"), 0);
+}

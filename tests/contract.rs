@@ -229,12 +229,14 @@ fn upload_new_overwrite_and_dedupe() {
     assert_eq!(out.resumed_from, 0);
     assert_eq!(out.file.md5(), Some(md5_hex(&a).as_str()));
     assert_eq!(out.file.modified(), Some(T0));
-    let uuid = out.file.uuid.clone().expect("uuid");
+    assert_eq!(out.file.size(), a.len() as u64);
+    let uuid = stat_file(&svc, &c, "/Jotta/Archive/u/new.bin").uuid.expect("uuid");
 
     let out = svc.upload(&c, "/Jotta/Archive/u/new.bin", &b).expect("overwrite");
     assert!(!out.deduplicated);
-    assert_eq!(out.file.uuid.as_deref(), Some(uuid.as_str()), "overwrite keeps the uuid");
+    assert_eq!(out.file.md5(), Some(md5_hex(&b).as_str()));
     let f = stat_file(&svc, &c, "/Jotta/Archive/u/new.bin");
+    assert_eq!(f.uuid.as_deref(), Some(uuid.as_str()), "overwrite keeps the uuid");
     assert_eq!(f.md5(), Some(md5_hex(&b).as_str()));
     assert_eq!(f.revisions.len(), 1, "the old content became a revision: {f:?}");
     assert_eq!(f.revisions[0].md5.as_deref(), Some(md5_hex(&a).as_str()));
@@ -315,11 +317,33 @@ fn delete_permanently_removes_and_missing_is_not_found() {
 }
 
 #[test]
+fn a_new_file_costs_two_requests_and_known_content_one() {
+    let svc = TestService::start();
+    let c = svc.client();
+    let data = pattern(10_000, 7);
+    svc.reset_counters();
+    let out = svc.upload(&c, "/Jotta/Archive/n/new.bin", &data).expect("new");
+    assert!(!out.deduplicated);
+    assert_eq!((svc.requests("allocate"), svc.requests("upload")), (1, 1), "{}", svc.counters());
+    assert_eq!(svc.total_requests(), 2, "allocate and the bytes, nothing after: {}", svc.counters());
+    // What the outcome says is what the server keeps (from the upload's answer, not a GET).
+    let f = stat_file(&svc, &c, "/Jotta/Archive/n/new.bin");
+    assert_eq!((out.file.size(), out.file.md5(), out.file.modified()), (f.size(), f.md5(), f.modified()));
+
+    svc.reset_counters();
+    let out = svc.upload(&c, "/Jotta/Archive/n/same.bin", &data).expect("dedupe");
+    assert!(out.deduplicated);
+    assert_eq!(svc.total_requests(), 1, "the allocate alone: {}", svc.counters());
+    let f = stat_file(&svc, &c, "/Jotta/Archive/n/same.bin");
+    assert_eq!((out.file.size(), out.file.md5(), out.file.modified()), (f.size(), f.md5(), f.modified()));
+}
+
+#[test]
 fn rename_file_keeps_uuid_moves_across_folders_and_creates_parents() {
     let svc = TestService::start();
     let c = svc.client();
-    let out = svc.upload(&c, "/Jotta/Archive/r/a.txt", b"move me").expect("upload");
-    let uuid = out.file.uuid.expect("uuid");
+    svc.upload(&c, "/Jotta/Archive/r/a.txt", b"move me").expect("upload");
+    let uuid = stat_file(&svc, &c, "/Jotta/Archive/r/a.txt").uuid.expect("uuid");
     svc.reset_counters();
     svc.rt.block_on(c.rename(&rp("/Jotta/Archive/r/a.txt"), &rp("/Jotta/Archive/r/b.txt"), false)).expect("rename");
     svc.rt
@@ -1061,7 +1085,8 @@ fn everything_survives_a_restart() {
     let dir = svc.login("persist");
     let c = svc.connect(&dir, fast_retry());
     let data = pattern(30_000, 60);
-    let out = svc.upload(&c, "/Jotta/Archive/keep/a.bin", &data).expect("upload");
+    svc.upload(&c, "/Jotta/Archive/keep/a.bin", &data).expect("upload");
+    let uuid = stat_file(&svc, &c, "/Jotta/Archive/keep/a.bin").uuid;
     svc.upload(&c, "/Jotta/Archive/keep/a.bin", b"v2").expect("overwrite");
     svc.upload(&c, "/Jotta/Archive/keep/trashed.txt", b"t").expect("upload");
     svc.rt.block_on(c.delete(&rp("/Jotta/Archive/keep/trashed.txt"), false)).expect("delete");
@@ -1073,7 +1098,7 @@ fn everything_survives_a_restart() {
     let tree = svc.rt.block_on(c.list_tree(&rp("/Jotta/Archive"))).expect("tree after restart");
     assert_eq!(tree, before_tree);
     let f = stat_file(&svc, &c, "/Jotta/Archive/kept/a.bin");
-    assert_eq!(f.uuid, out.file.uuid);
+    assert_eq!(f.uuid, uuid);
     assert_eq!(f.revisions.len(), 1);
     assert_eq!(svc.download(&c, "/Jotta/Archive/kept/a.bin", None).expect("download"), b"v2");
     let trash = svc.rt.block_on(c.trash()).expect("trash");

@@ -197,6 +197,47 @@ fn identical_content_and_mtime_changes_send_no_bytes() {
     assert_eq!(f.modified(), Some(1_622_548_800));
 }
 
+/// Write a file through the mount and fsync it (which returns once the upload is settled).
+fn write_synced(path: &Path, data: &[u8]) {
+    let mut f = fs::File::create(path).unwrap();
+    f.write_all(data).unwrap();
+    f.sync_all().unwrap();
+}
+
+#[test]
+fn a_new_file_costs_two_requests_and_a_known_one_one() {
+    if common::skip_without_mount() {
+        return;
+    }
+    let svc = TestService::start();
+    let c = svc.client();
+    let m = TestMount::new(&svc, "writeback_delay=0");
+    fs::create_dir(m.p("Jotta/Archive/req")).unwrap();
+    write_synced(&m.p("Jotta/Archive/req/first.bin"), b"warm up");
+    let data = pattern(100_000, 41);
+    svc.reset_counters();
+    write_synced(&m.p("Jotta/Archive/req/new.bin"), &data);
+    assert_eq!(svc.total_requests(), 2, "allocate and the bytes, nothing after: {}", svc.counters());
+    assert_eq!((svc.requests("allocate"), svc.requests("upload")), (1, 1), "{}", svc.counters());
+    svc.reset_counters();
+    write_synced(&m.p("Jotta/Archive/req/same.bin"), &data);
+    assert_eq!(svc.total_requests(), 1, "the allocate alone: {}", svc.counters());
+    // What the mount shows of the uploaded files is what the server has.
+    for name in ["new.bin", "same.bin"] {
+        let f = svc.server_file(&c, &format!("/Jotta/Archive/req/{name}")).unwrap();
+        assert_eq!(
+            common::getxattr(&m.p(&format!("Jotta/Archive/req/{name}")), "user.jotta.md5"),
+            f.md5().map(String::from)
+        );
+        assert_eq!(fs::metadata(m.p(&format!("Jotta/Archive/req/{name}"))).unwrap().mtime(), f.modified().unwrap());
+        assert_eq!(
+            common::getxattr(&m.p(&format!("Jotta/Archive/req/{name}")), "user.jotta.uuid"),
+            f.uuid.clone(),
+            "a uuid the upload's answer did not carry is asked for"
+        );
+    }
+}
+
 #[test]
 fn fsync_returns_once_the_content_is_on_the_server() {
     if common::skip_without_mount() {

@@ -87,7 +87,9 @@ pub trait Remote: Send + Sync + 'static {
 
     /// Allocate with md5 first (identical content costs no bytes), then send from the resume position.
     /// Parents are created implicitly. `QuotaExceeded` when the account is full; `Corrupt` if the
-    /// server's md5 disagrees (the caller's file changed under it).
+    /// server's md5 disagrees (the caller's file changed under it). The outcome's `file` is what the
+    /// replies say: size, md5 and times of the current revision; its number and the file's uuid may be
+    /// unknown there (0 and `None`: a `stat` tells them).
     fn upload(
         &self,
         path: &RemotePath,

@@ -3,13 +3,19 @@
 //! 5xx/429 or a 420 "incomplete" during the byte transfer is answered by allocating again — the server then
 //! says how far it got — and continuing from there, a bounded number of times. Bytes are never re-sent
 //! blindly from the start, and the allocate and byte POSTs themselves are not repeated on their own.
+//!
+//! What the outcome says of the file comes from the replies themselves (§5.2): the byte POST's JSON
+//! answer carries the stored size, md5 and modification time, and a COMPLETED allocate means the file now
+//! has exactly the size, md5 and times that were allocated. So a new file costs two requests and known
+//! content one; the file document (uuid, revision number) is fetched only when the byte POST's answer
+//! is not the JSON it should be.
 
 use super::auth::Auth;
 use super::endpoints::check_transport;
 use super::error::{RemoteError, RemoteResult};
 use super::http::{error_from_reply, one_line, HttpRemote};
 use super::retry::Idempotency;
-use super::{time, RemotePath, RevisionState, UploadOutcome, UploadRequest};
+use super::{time, FileInfo, RemotePath, RevisionInfo, RevisionState, UnixTime, UploadOutcome, UploadRequest};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, RANGE};
@@ -32,6 +38,39 @@ struct Allocation {
     resume_pos: u64,
 }
 
+/// The byte POST's answer once the file is complete (§5.2): `modified` in Unix milliseconds.
+#[derive(Debug, Deserialize)]
+struct Completion {
+    bytes: u64,
+    md5: String,
+    #[serde(default)]
+    modified: Option<i64>,
+}
+
+/// The file as a reply described it: one completed current revision (its number and the file's uuid are
+/// not in the replies; `None`/0 say so).
+fn described(path: &RemotePath, size: u64, md5: &str, created: UnixTime, modified: UnixTime) -> FileInfo {
+    FileInfo {
+        name: path.to_string().rsplit('/').next().unwrap_or_default().to_string(),
+        uuid: None,
+        deleted: None,
+        abspath: None,
+        current: Some(RevisionInfo {
+            number: 0,
+            state: RevisionState::Completed,
+            created: Some(created),
+            modified: Some(modified),
+            updated: None,
+            mime: None,
+            size: Some(size),
+            md5: Some(md5.to_string()),
+        }),
+        latest: None,
+        revisions: Vec::new(),
+        public_uri: None,
+    }
+}
+
 pub(crate) async fn upload(remote: &HttpRemote, path: &RemotePath, req: &UploadRequest) -> RemoteResult<UploadOutcome> {
     let what = format!("upload {path}");
     let (md5, created, modified) = req.checked(&what)?;
@@ -50,7 +89,7 @@ pub(crate) async fn upload(remote: &HttpRemote, path: &RemotePath, req: &UploadR
     // Whether any byte POST was attempted: a COMPLETED allocate before that is dedupe.
     let mut transferred = false;
     let mut attempt = 0;
-    loop {
+    let reply = loop {
         attempt += 1;
         // Allocating the same (path, md5, size) again converges on the same pending upload (§5.2, §7.8):
         // it is how a resume starts, so a busy or cut-off allocate is simply asked again.
@@ -68,8 +107,9 @@ pub(crate) async fn upload(remote: &HttpRemote, path: &RemotePath, req: &UploadR
             resumed_from = alloc.resume_pos;
         }
         if alloc.state.eq_ignore_ascii_case("COMPLETED") {
-            // Before any transfer this is dedupe; later it means the last transfer did finish.
-            let file = remote.file_doc(path).await?;
+            // Before any transfer this is dedupe; later it means the last transfer did finish. Either way
+            // the server holds exactly what was allocated.
+            let file = described(path, req.size, &md5, created, modified);
             return Ok(UploadOutcome {
                 deduplicated: !transferred,
                 bytes_sent: sent.load(Ordering::Relaxed),
@@ -89,7 +129,7 @@ pub(crate) async fn upload(remote: &HttpRemote, path: &RemotePath, req: &UploadR
         }
         transferred = true;
         match send_bytes(remote, &what, req, &url, alloc.resume_pos, &sent).await {
-            Ok(()) => break,
+            Ok(reply) => break reply,
             Err(e @ (RemoteError::Transient(_) | RemoteError::Incomplete(_))) if attempt < max_attempts => {
                 log::info!("{e}; allocating again to resume (attempt {attempt} of {max_attempts})");
                 if matches!(e, RemoteError::Transient(_)) {
@@ -98,17 +138,35 @@ pub(crate) async fn upload(remote: &HttpRemote, path: &RemotePath, req: &UploadR
             }
             Err(e) => return Err(e),
         }
-    }
+    };
 
-    let file = remote.file_doc(path).await?;
-    // The server accepted the bytes but kept them as a CORRUPT revision: our md5 did not match them.
-    if let Some(latest) = &file.latest {
-        if latest.state == RevisionState::Corrupt && file.md5() != Some(md5.as_str()) {
-            return Err(RemoteError::Corrupt(format!(
-                "{path}: the server's md5 of the received bytes differs from {md5}"
-            )));
+    let file = match serde_json::from_slice::<Completion>(&reply) {
+        Ok(done) => {
+            // The server keeps mismatching bytes as a CORRUPT revision (and says so with an error, §5.2);
+            // an answer naming other content than ours means the same.
+            if !done.md5.eq_ignore_ascii_case(&md5) || done.bytes != req.size {
+                return Err(RemoteError::Corrupt(format!(
+                    "{path}: the server stored {} bytes with md5 {}, not the {} bytes with md5 {md5} sent",
+                    done.bytes, done.md5, req.size
+                )));
+            }
+            let stored = done.modified.map(|ms| ms.div_euclid(1000)).unwrap_or(modified);
+            described(path, req.size, &md5, created, stored)
         }
-    }
+        Err(e) => {
+            log::debug!("{what}: the upload's answer is not the expected JSON ({e}); asking for the file");
+            let file = remote.file_doc(path).await?;
+            // The server accepted the bytes but kept them as a CORRUPT revision: our md5 did not match them.
+            if let Some(latest) = &file.latest {
+                if latest.state == RevisionState::Corrupt && file.md5() != Some(md5.as_str()) {
+                    return Err(RemoteError::Corrupt(format!(
+                        "{path}: the server's md5 of the received bytes differs from {md5}"
+                    )));
+                }
+            }
+            file
+        }
+    };
     Ok(UploadOutcome { deduplicated: false, bytes_sent: sent.load(Ordering::Relaxed), resumed_from, file })
 }
 
@@ -119,7 +177,8 @@ async fn allocate(remote: &HttpRemote, what: &str, request: &serde_json::Value) 
         .map_err(|e| RemoteError::Protocol(format!("{what}: allocate reply is not the expected JSON ({e})")))
 }
 
-/// One POST of the bytes from `from` to the end. Transient/Incomplete errors mean "allocate and resume".
+/// One POST of the bytes from `from` to the end; its answer on success. Transient/Incomplete errors mean
+/// "allocate and resume".
 async fn send_bytes(
     remote: &HttpRemote,
     what: &str,
@@ -127,7 +186,7 @@ async fn send_bytes(
     url: &str,
     from: u64,
     sent: &Arc<AtomicU64>,
-) -> RemoteResult<()> {
+) -> RemoteResult<Bytes> {
     let io_err = |e: std::io::Error| RemoteError::Io(format!("{what}: cannot read {}: {e}", req.source.display()));
     let mut file = tokio::fs::File::open(&req.source).await.map_err(io_err)?;
     file.seek(SeekFrom::Start(from)).await.map_err(io_err)?;
@@ -166,7 +225,7 @@ async fn send_bytes(
     let status = resp.status().as_u16();
     let reply = resp.bytes().await.unwrap_or_default();
     if (200..300).contains(&status) {
-        return Ok(());
+        return Ok(reply);
     }
     if status == 401 {
         if let (Auth::Bearer(tm), Some(token)) = (&remote.inner.auth, token) {
@@ -187,14 +246,19 @@ fn file_stream(
     local_error: Arc<Mutex<Option<String>>>,
     tally: Option<super::progress::Tally>,
 ) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    // One buffer for the whole stream: once the network has taken a chunk and dropped it, the next
+    // `reserve` takes the same memory back, instead of a fresh megabyte (and its page faults) per chunk.
+    let buf = BytesMut::new();
     futures_util::stream::unfold(
-        (file, len, sent, local_error),
-        |(mut file, remaining, sent, local_error)| async move {
+        (file, len, sent, local_error, buf),
+        |(mut file, remaining, sent, local_error, mut buf)| async move {
             if remaining == 0 {
                 return None;
             }
             let want = remaining.min(CHUNK as u64) as usize;
-            let mut buf = BytesMut::zeroed(want);
+            buf.clear();
+            buf.reserve(want);
+            buf.resize(want, 0);
             let fail = |msg: String, local_error: &Arc<Mutex<Option<String>>>| {
                 if let Ok(mut slot) = local_error.lock() {
                     *slot = Some(msg.clone());
@@ -207,16 +271,16 @@ fn file_stream(
                         format!("the local file ended {remaining} bytes early; it changed while uploading"),
                         &local_error,
                     );
-                    Some((Err(e), (file, 0, sent, local_error)))
+                    Some((Err(e), (file, 0, sent, local_error, buf)))
                 }
                 Ok(n) => {
-                    buf.truncate(n);
+                    let chunk = buf.split_to(n).freeze();
                     sent.fetch_add(n as u64, Ordering::Relaxed);
-                    Some((Ok(buf.freeze()), (file, remaining - n as u64, sent, local_error)))
+                    Some((Ok(chunk), (file, remaining - n as u64, sent, local_error, buf)))
                 }
                 Err(e) => {
                     let e = fail(format!("reading the local file failed ({e})"), &local_error);
-                    Some((Err(e), (file, 0, sent, local_error)))
+                    Some((Err(e), (file, 0, sent, local_error, buf)))
                 }
             }
         },

@@ -281,9 +281,6 @@ impl<R: Remote> JottaFs<R> {
                 // and the md5 is the record's (never a new pass over a staging file a crash may have hurt).
                 Due::Overlay(r) => (r.md5.clone(), r.seq, false),
                 _ => {
-                    if durable {
-                        local.file.sync_data().map_err(Self::local_io)?;
-                    }
                     let md5 = local.md5().map_err(Self::local_io)?;
                     (md5, local.record.as_ref().map(|r| r.seq).unwrap_or(0) + 1, true)
                 }
@@ -298,7 +295,26 @@ impl<R: Remote> JottaFs<R> {
                 seq,
                 kind: EntryKind::File,
             };
-            let prepared = if full { Some(journal.prepare(&entry).map_err(Self::local_io)?) } else { None };
+            // The content's flush and the record's (written and flushed under its temporary name) are
+            // independent: they run side by side, so a close waits for the slower of the two rather than
+            // their sum. Both are done before the record is put in place.
+            let prepared = if full {
+                let (content, record) = std::thread::scope(|s| {
+                    let content = durable.then(|| s.spawn(|| local.file.sync_data()));
+                    let record = journal.prepare(&entry);
+                    let content =
+                        content.map(|h| h.join().unwrap_or_else(|_| Err(std::io::Error::other("flush failed"))));
+                    (content.unwrap_or(Ok(())), record)
+                });
+                let record = record.map_err(Self::local_io)?;
+                if let Err(e) = content {
+                    journal.discard(record);
+                    return Err(Self::local_io(e));
+                }
+                Some(record)
+            } else {
+                None
+            };
             let journal_guard = lock(&self.journal_lock);
             let mut table = lock(&self.table);
             let Some(node) = table.get(ino) else { return Ok(()) };

@@ -15,13 +15,26 @@
 //! there by a file that moved or went away while its upload was in flight (see `removals.rs`).
 //!
 //! Layout under the account's cache folder: `staging/<id>` (content), `journal/<id>.json` (record) and
-//! `journal/<id>.meta` (overlay).
+//! `journal/<id>.meta` (overlay), `trash/` (records on their way out).
+//!
+//! Two costs are kept off the path of `close()`:
+//! - Flushing the records folder is a group commit (`GroupSync`): a closer that arrives while a flush is
+//!   running waits for the next one, which covers every record put in place meanwhile, so N concurrent
+//!   closes cost one folder flush rather than N.
+//! - Removing files is slow on some disks (a freed block may be discarded synchronously, as on an ext4
+//!   mounted `discard` without a journal), and removals happen under the lock that closes need. So a
+//!   record leaves its place by a rename into `trash/` (as lasting as the removal: a `kill -9` does not
+//!   bring it back) and staging files, records in the trash and overlays are deleted by a thread of
+//!   their own, which the drain at unmount waits for. Whatever it had not deleted when a mount was
+//!   killed is swept at the next mount (a staging file with no record is an orphan).
 
 use crate::remote::UnixTime;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Condvar, Mutex};
 
 /// What a record stands for.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -98,10 +111,86 @@ pub struct Journal {
     root: PathBuf,
     /// The last id handed out: ids grow with time, so of two records of one path the newer is the higher.
     last_id: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    records_sync: Arc<GroupSync>,
+    reaper: Arc<Mutex<Sender<Reap>>>,
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// One flush of a folder for every caller that asked before it started (see the header).
+#[derive(Debug, Default)]
+struct GroupSync {
+    state: Mutex<SyncState>,
+    done: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct SyncState {
+    /// Callers so far; a caller's ticket is the count when it arrived.
+    arrived: u64,
+    /// Every caller with a ticket up to this is covered by a finished flush.
+    covered: u64,
+    running: bool,
+}
+
+impl GroupSync {
+    fn sync(&self, flush: impl Fn() -> std::io::Result<()>) -> std::io::Result<()> {
+        let lock = || self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = lock();
+        s.arrived += 1;
+        let ticket = s.arrived;
+        while s.covered < ticket {
+            if s.running {
+                s = self.done.wait(s).unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            // Lead a flush that covers everyone who arrived until now (their records are in place).
+            s.running = true;
+            let upto = s.arrived;
+            drop(s);
+            let result = flush();
+            s = lock();
+            s.running = false;
+            if result.is_ok() {
+                s.covered = s.covered.max(upto);
+            }
+            self.done.notify_all();
+            // A failed flush is this caller's error; the others waiting try again themselves.
+            result?;
+        }
+        Ok(())
+    }
+}
+
+/// Work for the reaper thread.
+enum Reap {
+    Delete(PathBuf),
+    /// Answer once everything sent before is deleted.
+    Flush(Sender<()>),
+}
+
+/// The thread that deletes files no longer needed (see the header); should it be gone, the caller
+/// deletes in place.
+fn start_reaper() -> Sender<Reap> {
+    let (tx, rx) = channel::<Reap>();
+    let started = std::thread::Builder::new().name("journal-reaper".into()).spawn(move || {
+        while let Ok(work) = rx.recv() {
+            match work {
+                Reap::Delete(path) => {
+                    let _ = fs::remove_file(path);
+                }
+                Reap::Flush(done) => {
+                    let _ = done.send(());
+                }
+            }
+        }
+    });
+    if let Err(e) = started {
+        log::warn!("cannot start the thread that deletes uploaded staging files ({e}); deleting in place");
+    }
+    tx
 }
 
 impl Journal {
@@ -109,7 +198,13 @@ impl Journal {
     pub fn open(root: &Path) -> std::io::Result<Self> {
         fs::create_dir_all(root.join("staging"))?;
         fs::create_dir_all(root.join("journal"))?;
-        Ok(Journal { root: root.to_path_buf(), last_id: Default::default() })
+        fs::create_dir_all(root.join("trash"))?;
+        Ok(Journal {
+            root: root.to_path_buf(),
+            last_id: Default::default(),
+            records_sync: Default::default(),
+            reaper: Arc::new(Mutex::new(start_reaper())),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -168,19 +263,52 @@ impl Journal {
     pub fn install(&self, prepared: Prepared) -> std::io::Result<()> {
         fs::rename(&prepared.tmp, self.record_path(prepared.id))?;
         // An overlay amends an older record; the new record already says everything it said.
-        let _ = fs::remove_file(self.overlay_path(prepared.id));
+        self.retire(self.overlay_path(prepared.id));
         Ok(())
     }
 
     /// A prepared record that is no longer wanted (the content changed while it was written).
     pub fn discard(&self, prepared: Prepared) {
-        let _ = fs::remove_file(prepared.tmp);
+        self.delete_later(prepared.tmp);
     }
 
-    /// Flush the records folder, so the renames of installed records survive a crash.
+    /// Flush the records folder, so the renames of installed records survive a crash. Callers that come
+    /// while a flush runs share the next one (group commit).
     pub fn sync_records(&self) -> std::io::Result<()> {
         super::test_hold::wait("journal fsync");
-        sync_dir(&self.root.join("journal"))
+        let dir = self.root.join("journal");
+        self.records_sync.sync(|| sync_dir(&dir))
+    }
+
+    /// Delete a file on the reaper thread (in place if that thread is gone).
+    fn delete_later(&self, path: PathBuf) {
+        let sent = self.reaper.lock().unwrap_or_else(|e| e.into_inner()).send(Reap::Delete(path));
+        if let Err(std::sync::mpsc::SendError(Reap::Delete(path))) = sent {
+            let _ = fs::remove_file(path);
+        }
+    }
+
+    /// Wait until every deletion asked for so far is done (at unmount, so no uploaded file's copy is
+    /// left behind in the cache).
+    pub fn flush_deletions(&self) {
+        let (tx, rx) = channel();
+        if self.reaper.lock().unwrap_or_else(|e| e.into_inner()).send(Reap::Flush(tx)).is_ok() {
+            let _ = rx.recv();
+        }
+    }
+
+    /// Move a record or overlay out of the records folder at once (a rename: cheap, and lasting like a
+    /// removal); its deletion follows on the reaper thread.
+    fn retire(&self, path: PathBuf) {
+        let Some(name) = path.file_name() else { return };
+        let trash = self.root.join("trash").join(name);
+        match fs::rename(&path, &trash) {
+            Ok(()) => self.delete_later(trash),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(_) => {
+                let _ = fs::remove_file(path);
+            }
+        }
     }
 
     /// Flush the overlay of a record, if it has one (fsyncdir: a rename then survives a power cut).
@@ -199,9 +327,19 @@ impl Journal {
 
     /// Record a change of metadata (path, mtime, last error) to an entry whose content is already
     /// durably recorded as `entry.seq`: no fsync (see the header for what a power cut may cost).
+    ///
+    /// Written over the overlay in place, in one write padded with blanks to at least the old length
+    /// (JSON allows trailing blanks): a process killed at any point leaves either the old or the new
+    /// overlay whole, and a file changed several times (rsync: close, set the time, rename) costs one
+    /// overlay file, not a new file per change.
     pub fn write_metadata(&self, entry: &JournalEntry) -> std::io::Result<()> {
-        let tmp = self.write_tmp(entry, "meta", false)?;
-        fs::rename(tmp, self.overlay_path(entry.id))
+        let f = fs::OpenOptions::new().write(true).create(true).truncate(false).open(self.overlay_path(entry.id))?;
+        let old_len = f.metadata()?.len() as usize;
+        let mut text = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
+        if text.len() < old_len {
+            text.resize(old_len, b' ');
+        }
+        std::os::unix::fs::FileExt::write_all_at(&f, &text, 0)
     }
 
     /// Write a record to a temporary file of its own (temp + rename makes every replacement whole).
@@ -219,8 +357,8 @@ impl Journal {
     /// Forget only the record (the staging file is still the file's local copy).
     pub fn remove_record(&self, id: u64) {
         // Record first: an overlay left alone is ignored, a record left without its overlay is not.
-        let _ = fs::remove_file(self.record_path(id));
-        let _ = fs::remove_file(self.overlay_path(id));
+        self.retire(self.record_path(id));
+        self.retire(self.overlay_path(id));
     }
 
     /// Forget an entry and its staging file (after the server confirmed it, or when the file was deleted).
@@ -228,7 +366,7 @@ impl Journal {
     /// which costs one dedupe hit and no bytes.
     pub fn remove(&self, id: u64) {
         self.remove_record(id);
-        let _ = fs::remove_file(self.staging_path(id));
+        self.delete_later(self.staging_path(id));
     }
 
     /// The record's overlay, when it amends exactly this record and is whole.
@@ -287,6 +425,10 @@ impl Journal {
                 .collect()
         };
         let records = in_journal("json");
+        // Records on their way out when the last run stopped.
+        for e in fs::read_dir(self.root.join("trash")).into_iter().flatten().flatten() {
+            let _ = fs::remove_file(e.path());
+        }
         // Records being written when the last run stopped never took effect.
         for e in fs::read_dir(self.root.join("journal")).into_iter().flatten().flatten() {
             if e.file_name().to_string_lossy().ends_with(".tmp") {
@@ -337,6 +479,67 @@ mod tests {
         assert!(j2.staging_path(id).exists());
         j2.remove(id);
         assert!(j2.pending().is_empty());
+    }
+
+    #[test]
+    fn closers_arriving_during_a_flush_share_the_next_one() {
+        let sync = Arc::new(GroupSync::default());
+        let flushes = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        const CLOSERS: u64 = 8;
+        let threads: Vec<_> = (0..CLOSERS)
+            .map(|_| {
+                let (sync, flushes) = (sync.clone(), flushes.clone());
+                std::thread::spawn(move || {
+                    sync.sync(|| {
+                        // The first flush lasts until every closer has arrived: all the others then wait
+                        // for one more flush, which covers them all.
+                        while sync.state.lock().unwrap().arrived < CLOSERS {
+                            std::thread::yield_now();
+                        }
+                        flushes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        Ok(())
+                    })
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().unwrap();
+        }
+        assert_eq!(flushes.load(std::sync::atomic::Ordering::SeqCst), 2, "{CLOSERS} closers, two flushes");
+        // A failed flush is the error of the caller that led it; the next caller flushes again.
+        let failing = GroupSync::default();
+        assert!(failing.sync(|| Err(std::io::Error::other("disk gone"))).is_err());
+        assert!(failing.sync(|| Ok(())).is_ok());
+    }
+
+    #[test]
+    fn overlays_rewritten_in_place_read_whole_and_removals_leave_by_the_trash() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        let id = j.new_id();
+        fs::write(j.staging_path(id), b"data").unwrap();
+        let base = JournalEntry {
+            id,
+            path: "/Jotta/Archive/.a-long-temporary-name.XXXXXX".into(),
+            size: 4,
+            md5: "m".into(),
+            mtime: 5,
+            last_error: None,
+            seq: 1,
+            kind: EntryKind::File,
+        };
+        j.write(&base).unwrap();
+        let long = JournalEntry { mtime: 6, ..base.clone() };
+        j.write_metadata(&long).unwrap();
+        // A shorter overlay over a longer one: padded, so it parses whole.
+        let short = JournalEntry { path: "/Jotta/Archive/a".into(), ..long };
+        j.write_metadata(&short).unwrap();
+        assert_eq!(j.pending(), vec![short]);
+        j.remove(id);
+        j.flush_deletions();
+        assert!(j.pending().is_empty());
+        assert!(!j.staging_path(id).exists());
+        assert_eq!(fs::read_dir(dir.path().join("trash")).unwrap().count(), 0, "deleted by the reaper");
     }
 
     #[test]

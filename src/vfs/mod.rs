@@ -608,8 +608,32 @@ impl<R: Remote> JottaFs<R> {
         }
     }
 
+    /// A file this mount uploaded knows no uuid (the upload's answer has none): asked for its xattrs,
+    /// it asks the server once. Nothing changes when the server cannot tell.
+    fn learn_uuid(&self, ino: u64) {
+        let path = {
+            let table = lock(&self.table);
+            let Some(node) = table.get(ino) else { return };
+            let unknown =
+                node.local.is_none() && node.file.as_ref().is_some_and(|f| f.uuid.is_none() && f.revision > 0);
+            if !unknown {
+                return;
+            }
+            let Some(path) = table.path(ino) else { return };
+            path
+        };
+        let Ok(crate::remote::Item::File(info)) = self.rt.block_on(self.remote.stat(&path)) else { return };
+        let mut table = lock(&self.table);
+        if let Some(f) = table.get_mut(ino).filter(|n| n.local.is_none()).and_then(|n| n.file.as_mut()) {
+            if f.md5_hex().as_deref() == info.md5() {
+                *f = FileMeta::from_info(&info);
+            }
+        }
+    }
+
     /// `user.jotta.md5`, `user.jotta.revision`, `user.jotta.uuid` of a file; nothing for folders.
     pub fn xattrs(&self, ino: u64) -> FsResult<Vec<(&'static str, Vec<u8>)>> {
+        self.learn_uuid(ino);
         let table = lock(&self.table);
         let node = table.get(ino).ok_or(FsError::NotFound)?;
         let mut out = Vec::new();

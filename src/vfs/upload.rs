@@ -361,8 +361,17 @@ impl<R: Remote> JottaFs<R> {
             let mut table = lock(&self.table);
             if let Some(node) = table.get_mut(ino) {
                 let mut meta = FileMeta::from_info(&outcome.file);
+                // The upload's answer names neither the revision nor the uuid: the upload made the next
+                // revision of what the node stood for (none when identical content was already there),
+                // and an overwrite keeps the uuid. `xattrs` asks the server for a uuid still unknown.
+                let before = node.file.as_ref();
                 if meta.revision == 0 {
-                    meta.revision = 1;
+                    let prev = before.map(|f| f.revision).unwrap_or(0);
+                    let same = outcome.deduplicated && before.is_some_and(|f| f.md5 == meta.md5 && prev > 0);
+                    meta.revision = if same { prev } else { prev + 1 };
+                }
+                if meta.uuid.is_none() {
+                    meta.uuid = before.and_then(|f| f.uuid.clone());
                 }
                 node.file = Some(meta);
                 node.generation += 1;
@@ -529,6 +538,9 @@ impl<R: Remote> JottaFs<R> {
             log::warn!("JottaCloud is unreachable: {left} upload(s) stay in the journal and go out at the next mount");
         } else if !drained || left > 0 {
             log::warn!("{left} upload(s) stay in the journal and continue at the next mount");
+        }
+        if let Some(journal) = &self.journal {
+            journal.flush_deletions();
         }
         left
     }

@@ -284,13 +284,15 @@ impl UploadQueue {
             if p.phase != Phase::Waiting || p.stuck || p.ready_at > now {
                 continue;
             }
+            // Before the checks that look at the path (they fold its case): with thousands of small files
+            // due at once, most are later than the few already found and need no closer look.
+            if due.len() == FEW && due.last().map(|l| l.0 <= p.ready_at).unwrap_or(false) {
+                continue;
+            }
             if p.ino.map(|i| inner.busy_inos.contains(&i)).unwrap_or(false) || inner.path_busy(&p.entry.path) {
                 continue;
             }
             if inner.below_pending_folder(&p.entry.path) {
-                continue;
-            }
-            if due.len() == FEW && due.last().map(|l| l.0 <= p.ready_at).unwrap_or(false) {
                 continue;
             }
             let at = due.partition_point(|d| d.0 <= p.ready_at);
