@@ -531,6 +531,10 @@ impl<R: Remote> FileReader<R> {
         self.rt.spawn(async move {
             let mut body = Body { stream: None, at: start, end, rest: bytes::Bytes::new() };
             let mut chunk_start = start;
+            // Bytes this request delivered and the time it spent on them (not the time it waited for a
+            // chunk to fill): the connection's rate over the whole request, which a chunk alone would
+            // overstate when its bytes had piled up in the socket while the previous one was handed out.
+            let (mut got, mut active) = (0u64, Duration::ZERO);
             while let Some(state) = chunks.recv().await {
                 // Whatever happens to this task (even a panic), what waits on the chunk must be answered.
                 let _guard = FinishOnDrop(state.clone(), path.clone());
@@ -558,10 +562,11 @@ impl<R: Remote> FileReader<R> {
                     body.stream = None;
                     answer_cancelled(&*remote, &path, chunk_start, &state).await;
                 } else {
-                    // The rate of a whole chunk of a MiB or more (smaller ones measure the latency): the
-                    // time from being handed the chunk to its last byte, which is all network time.
-                    if error.is_none() && state.len >= 1 << 20 {
-                        let rate = (state.len as f64 / began.elapsed().as_secs_f64().max(1e-6)) as u64;
+                    // Measured once the request has brought a MiB (before that it measures the latency).
+                    active += began.elapsed();
+                    got += state.len;
+                    if error.is_none() && got >= 1 << 20 {
+                        let rate = (got as f64 / active.as_secs_f64().max(1e-6)) as u64;
                         link_rate.fetch_max(rate, Ordering::Relaxed);
                     }
                     finish(&state, error, &path);
