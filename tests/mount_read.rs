@@ -106,6 +106,39 @@ fn sniffing_headers_of_many_large_files_does_not_download_them() {
 }
 
 #[test]
+fn a_sequential_read_grows_its_range_requests_after_a_small_first_one() {
+    if common::skip_without_mount() {
+        return;
+    }
+    let svc = TestService::start();
+    let c = svc.client();
+    let size = 160 * 1024 * 1024;
+    let data = pattern(size, 21);
+    svc.put(&c, "/Jotta/Archive/long.bin", &data);
+    let m = TestMount::new(&svc, "");
+
+    // A program that only looks at the header costs one small request.
+    svc.reset_counters();
+    let mut f = fs::File::open(m.p("Jotta/Archive/long.bin")).unwrap();
+    let mut head = vec![0u8; 4096];
+    f.read_exact(&mut head).unwrap();
+    assert_eq!(head, data[..4096]);
+    drop(f);
+    let first = svc.requests("download");
+    assert!((1..=2).contains(&first), "a header read took {first} requests");
+    assert!(svc.bytes_sent() <= 512 * 1024, "a header read fetched {} bytes", svc.bytes_sent());
+
+    // Reading on from there: each request is twice the one before (up to 64 MiB), so 160 MiB take about
+    // eleven (one per 4 MiB chunk would be forty).
+    let mut f = fs::File::open(m.p("Jotta/Archive/long.bin")).unwrap();
+    let mut read = Vec::with_capacity(size);
+    f.read_to_end(&mut read).unwrap();
+    assert!(read == data, "the sequential read returned other bytes");
+    let requests = svc.requests("download");
+    assert!(requests <= 16, "a sequential read of 160 MiB took {requests} download requests");
+}
+
+#[test]
 fn concurrent_readers_get_their_own_bytes() {
     if common::skip_without_mount() {
         return;

@@ -1,10 +1,22 @@
 //! Streaming reads of one open file: HTTP byte ranges with an adaptive read-ahead window.
 //!
 //! The first read of a handle fetches a small range; while reads stay sequential the window doubles up
-//! to `max_window`, cut into chunks of at most `max_chunk` so that several range requests are in flight
-//! at once on pooled connections. A read outside the scheduled region is a seek: pending chunks are
-//! dropped and a new small window starts there. Memory per handle is bounded by `max_window` plus up
-//! to three chunks behind the reader (the two kept for late requests and the one being read).
+//! to `max_window`, cut into chunks (buffers) of at most `max_chunk`. Requests are not chunks: one range
+//! request (a `Stream`) feeds a run of consecutive chunks, and each new request of a sequential run is
+//! twice as long as the one before, up to `max_request`, so a long sequential read costs a few dozen
+//! requests instead of one per chunk, while the first stays small for programs that only sniff a header.
+//! A request runs ahead only as far as the window has chunks for it: it waits (the socket's flow control
+//! holds the server back) until the reader makes room, so memory per handle stays bounded by
+//! `max_window` plus up to three chunks behind the reader (the two kept for late requests and the one
+//! being read), however long the request. A read outside the scheduled region is a seek: pending chunks
+//! and the request feeding them are dropped and a new small window and request start there.
+//!
+//! One request at a time is enough when one connection is faster than the reader. Where it is not (a link
+//! that limits each connection, as many do over a long distance), the bytes must come over several
+//! connections at once, and a long request far ahead would hold its bytes in memory until the reader got
+//! there. So each request measures the rate its connection delivers; when even the best seen on the
+//! handle is below `slow_link`, requests stay at `slow_request` and the window may reach `slow_window`,
+//! which keeps several of them streaming side by side.
 //!
 //! No FUSE worker waits here. A read whose bytes are in memory is answered at once, on the worker,
 //! straight from the chunk's buffer. A read that lacks bytes of one chunk (after whole earlier ones) is
@@ -23,9 +35,9 @@ use super::error::{FsError, FsResult};
 use crate::remote::{Remote, RemotePath};
 use futures_util::StreamExt;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 
@@ -39,15 +51,31 @@ pub struct ReadAheadConfig {
     pub first_window: u64,
     /// Largest amount scheduled ahead of the reader.
     pub max_window: u64,
-    /// Largest single range request.
+    /// Largest buffer of read-ahead bytes (a chunk): the unit in which memory is taken and given back.
     pub max_chunk: u64,
+    /// Largest single range request, reached by doubling while the reads stay sequential.
+    pub max_request: u64,
     /// Attempts per chunk before the reader gets EIO (the client already retries each request).
     pub attempts: u32,
+    /// A connection that delivers fewer bytes per second than this is too slow to feed a reader alone:
+    /// the window is then spread over parallel requests of at most `slow_request`, up to `slow_window`.
+    pub slow_link: u64,
+    pub slow_request: u64,
+    pub slow_window: u64,
 }
 
 impl Default for ReadAheadConfig {
     fn default() -> Self {
-        ReadAheadConfig { first_window: 128 << 10, max_window: 24 << 20, max_chunk: 4 << 20, attempts: 3 }
+        ReadAheadConfig {
+            first_window: 128 << 10,
+            max_window: 24 << 20,
+            max_chunk: 4 << 20,
+            max_request: 64 << 20,
+            attempts: 3,
+            slow_link: 100 << 20,
+            slow_request: 8 << 20,
+            slow_window: 48 << 20,
+        }
     }
 }
 
@@ -259,6 +287,18 @@ struct Plan {
     base: u64,
     scheduled: u64,
     window: u64,
+    /// The request new chunks at `scheduled` are handed to, while it reaches that far.
+    stream: Option<Stream>,
+    /// Length of the next request: doubled at each one while the reads stay sequential.
+    request: u64,
+}
+
+/// The newest range request of a sequential run, as the plan sees it.
+struct Stream {
+    /// The request covers up to here.
+    end: u64,
+    /// Chunks to fill, in order; dropping the sender lets the request end after what it was handed.
+    chunks: tokio::sync::mpsc::UnboundedSender<Arc<ChunkState>>,
 }
 
 pub struct FileReader<R: Remote> {
@@ -268,6 +308,8 @@ pub struct FileReader<R: Remote> {
     size: u64,
     cfg: ReadAheadConfig,
     plan: Mutex<Plan>,
+    /// Best rate (bytes/s) one request of this handle has delivered a whole chunk at; 0 = none measured.
+    link_rate: Arc<AtomicU64>,
 }
 
 impl<R: Remote> FileReader<R> {
@@ -278,7 +320,15 @@ impl<R: Remote> FileReader<R> {
             path,
             size,
             cfg,
-            plan: Mutex::new(Plan { chunks: VecDeque::new(), base: 0, scheduled: 0, window: cfg.first_window }),
+            plan: Mutex::new(Plan {
+                chunks: VecDeque::new(),
+                base: 0,
+                scheduled: 0,
+                window: cfg.first_window,
+                stream: None,
+                request: cfg.first_window,
+            }),
+            link_rate: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -385,6 +435,8 @@ impl<R: Remote> FileReader<R> {
                 c.cancel();
             }
             plan.scheduled = plan.chunks.back().map(|c| c.end).unwrap_or(start);
+            // Its request is broken too: what comes next goes in a new one.
+            plan.stream = None;
             if plan.chunks.is_empty() {
                 plan.base = start;
             }
@@ -403,12 +455,15 @@ impl<R: Remote> FileReader<R> {
             plan.base = offset;
             plan.scheduled = offset;
             plan.window = self.cfg.first_window;
+            plan.stream = None;
+            plan.request = self.cfg.first_window;
             let target = end.max(offset + plan.window).min(self.size);
             self.schedule(&mut plan, target);
         } else if offset < plan.base {
             return Ok(None);
         } else if plan.scheduled < self.size && (plan.scheduled < end || plan.scheduled - end < plan.window / 2) {
-            plan.window = (plan.window * 2).min(self.cfg.max_window);
+            let max_window = if self.slow_link() { self.cfg.slow_window } else { self.cfg.max_window };
+            plan.window = (plan.window * 2).min(max_window);
             let target = end.max(offset + plan.window).min(self.size);
             self.schedule(&mut plan, target);
         }
@@ -432,50 +487,180 @@ impl<R: Remote> FileReader<R> {
     fn schedule(&self, plan: &mut Plan, target: u64) {
         while plan.scheduled < target {
             let start = plan.scheduled;
-            let len = (target - start).min(self.cfg.max_chunk);
-            let end = (start + len).min(self.size);
+            let reaches = plan.stream.as_ref().map(|s| s.end > start).unwrap_or(false);
+            if !reaches {
+                // A new request, twice as long as the one before it (the first is the small first window).
+                let max_request = if self.slow_link() { self.cfg.slow_request } else { self.cfg.max_request };
+                let len = plan.request.max(target - start).min(max_request.max(self.cfg.max_chunk));
+                let end = (start + len).min(self.size);
+                plan.request = (len * 2).min(max_request);
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                self.spawn_stream(start, end, rx);
+                plan.stream = Some(Stream { end, chunks: tx });
+            }
+            let Some(stream) = plan.stream.as_ref() else { return };
+            let end = target.min(start + self.cfg.max_chunk).min(stream.end);
             let mut buf = ChunkBuf::default();
             buf.data = pooled_buffer((end - start) as usize);
             let state = Arc::new(ChunkState::new(end - start, buf));
-            self.spawn_fetch(start, end, state.clone());
+            if stream.chunks.send(state.clone()).is_err() {
+                // The request's task is gone (it can only have panicked): the chunk fails, and its reads
+                // with it, through the guard below.
+                drop(FinishOnDrop(state.clone(), self.path.clone()));
+            }
             plan.chunks.push_back(Chunk { start, end, state });
             plan.scheduled = end;
         }
     }
 
-    fn spawn_fetch(&self, start: u64, end: u64, state: Arc<ChunkState>) {
+    /// Whether this handle's connections have proved too slow to feed the reader one at a time.
+    fn slow_link(&self) -> bool {
+        let rate = self.link_rate.load(Ordering::Relaxed);
+        rate != 0 && rate < self.cfg.slow_link
+    }
+
+    /// One range request `[start, end)` that fills the chunks handed to it, in order, as they come. It
+    /// reads from the connection only while it has a chunk to fill, so the server waits for the reader.
+    /// A failed piece is retried (from the first missing byte, with a new request for the rest of the
+    /// range) up to `attempts` times per chunk.
+    fn spawn_stream(&self, start: u64, end: u64, mut chunks: tokio::sync::mpsc::UnboundedReceiver<Arc<ChunkState>>) {
         let remote = self.remote.clone();
         let path = self.path.clone();
         let attempts = self.cfg.attempts.max(1);
+        let link_rate = self.link_rate.clone();
         self.rt.spawn(async move {
-            // Whatever happens to this task (even a panic), what waits on the chunk must be answered.
-            let _guard = FinishOnDrop(state.clone(), path.clone());
-            let mut error = None;
-            for attempt in 0..attempts {
-                if state.cancelled.load(Ordering::Relaxed) {
-                    break;
-                }
-                let have = state.buf.lock().map(|b| b.data.len() as u64).unwrap_or(0);
-                match fetch_into(&*remote, &path, start + have, end, &state).await {
-                    Ok(()) => {
-                        error = None;
+            let mut body = Body { stream: None, at: start, end, rest: bytes::Bytes::new() };
+            let mut chunk_start = start;
+            // Bytes this request delivered and the time it spent on them (not the time it waited for a
+            // chunk to fill): the connection's rate over the whole request, which a chunk alone would
+            // overstate when its bytes had piled up in the socket while the previous one was handed out.
+            let (mut got, mut active) = (0u64, Duration::ZERO);
+            while let Some(state) = chunks.recv().await {
+                // Whatever happens to this task (even a panic), what waits on the chunk must be answered.
+                let _guard = FinishOnDrop(state.clone(), path.clone());
+                let mut error = None;
+                let began = Instant::now();
+                for attempt in 0..attempts {
+                    if state.cancelled.load(Ordering::Relaxed) {
                         break;
                     }
-                    Err(e) => {
-                        error = Some(e);
-                        if attempt + 1 < attempts {
-                            tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                    match body.fill(&*remote, &path, chunk_start, &state).await {
+                        Ok(()) => {
+                            error = None;
+                            break;
+                        }
+                        Err(e) => {
+                            body.stream = None;
+                            error = Some(e);
+                            if attempt + 1 < attempts {
+                                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                            }
                         }
                     }
                 }
-            }
-            if state.cancelled.load(Ordering::Relaxed) {
-                answer_cancelled(&*remote, &path, start, &state).await;
-            } else {
-                finish(&state, error, &path);
+                if state.cancelled.load(Ordering::Relaxed) {
+                    body.stream = None;
+                    answer_cancelled(&*remote, &path, chunk_start, &state).await;
+                } else {
+                    // Measured once the request has brought a MiB (before that it measures the latency).
+                    active += began.elapsed();
+                    got += state.len;
+                    if error.is_none() && got >= 1 << 20 {
+                        let rate = (got as f64 / active.as_secs_f64().max(1e-6)) as u64;
+                        link_rate.fetch_max(rate, Ordering::Relaxed);
+                    }
+                    finish(&state, error, &path);
+                }
+                chunk_start += state.len;
             }
         });
     }
+}
+
+/// The body of a range request as a stream task reads it: where it stands, and the bytes of the last
+/// piece that belong to the next chunk.
+struct Body {
+    stream: Option<crate::remote::ByteStream>,
+    /// File offset of the next byte the body (after `rest`) will yield.
+    at: u64,
+    /// The request's end.
+    end: u64,
+    /// Received bytes not yet in a chunk; they start at `at - rest.len()`.
+    rest: bytes::Bytes,
+}
+
+impl Body {
+    /// Fill the chunk starting at `chunk_start` (from its first missing byte) to its length, or until the
+    /// body ends (a file that shrank). Opens a request for the rest of the range when there is none, or
+    /// when the one there does not continue at that byte (after a failure).
+    async fn fill<R: Remote>(
+        &mut self,
+        remote: &R,
+        path: &RemotePath,
+        chunk_start: u64,
+        state: &ChunkState,
+    ) -> Result<(), String> {
+        let have = state.buf.lock().map(|b| b.data.len() as u64).map_err(|_| "lock poisoned".to_string())?;
+        let from = chunk_start + have;
+        let chunk_end = chunk_start + state.len;
+        if from >= chunk_end {
+            return Ok(());
+        }
+        if self.stream.is_none() || self.at - self.rest.len() as u64 != from {
+            self.rest = bytes::Bytes::new();
+            self.stream = None;
+            self.stream = Some(remote.download(path, Some(from..self.end)).await.map_err(|e| e.to_string())?);
+            self.at = from;
+        }
+        let mut filled = from;
+        while filled < chunk_end {
+            if state.cancelled.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let piece = if !self.rest.is_empty() {
+                std::mem::take(&mut self.rest)
+            } else {
+                let Some(stream) = self.stream.as_mut() else { return Ok(()) };
+                match stream.next().await {
+                    None => {
+                        // The file ended early (it shrank under us): the chunk ends short.
+                        self.stream = None;
+                        return Ok(());
+                    }
+                    Some(piece) => {
+                        let piece = piece.map_err(|e| e.to_string())?;
+                        self.at += piece.len() as u64;
+                        piece
+                    }
+                }
+            };
+            let take = (piece.len() as u64).min(chunk_end - filled) as usize;
+            if take < piece.len() {
+                self.rest = piece.slice(take..);
+            }
+            filled += take as u64;
+            append(state, &piece[..take])?;
+        }
+        Ok(())
+    }
+}
+
+/// Add bytes to a chunk; answer the parked reads they complete and wake the waiters they concern.
+fn append(state: &ChunkState, bytes: &[u8]) -> Result<(), String> {
+    let mut buf = state.buf.lock().map_err(|_| "lock poisoned".to_string())?;
+    let room = (state.len as usize).saturating_sub(buf.data.len());
+    let take = bytes.len().min(room);
+    buf.data.extend_from_slice(&bytes[..take]);
+    let have = buf.data.len();
+    if buf.parked.iter().any(|p| p.to <= have) {
+        answer_parked(&mut buf);
+    }
+    let wake = buf.waiting.iter().any(|&t| t <= have as u64);
+    drop(buf);
+    if wake {
+        state.ready.notify_waiters();
+    }
+    Ok(())
 }
 
 async fn fetch_into<R: Remote>(
@@ -494,19 +679,7 @@ async fn fetch_into<R: Remote>(
             return Ok(());
         }
         let piece = piece.map_err(|e| e.to_string())?;
-        let mut buf = state.buf.lock().map_err(|_| "lock poisoned".to_string())?;
-        let room = (state.len as usize).saturating_sub(buf.data.len());
-        let take = piece.len().min(room);
-        buf.data.extend_from_slice(&piece[..take]);
-        let have = buf.data.len();
-        if buf.parked.iter().any(|p| p.to <= have) {
-            answer_parked(&mut buf);
-        }
-        let wake = buf.waiting.iter().any(|&t| t <= have as u64);
-        drop(buf);
-        if wake {
-            state.ready.notify_waiters();
-        }
+        append(state, &piece)?;
     }
     Ok(())
 }
