@@ -83,7 +83,7 @@ impl Default for ReadAheadConfig {
 struct ChunkBuf {
     data: Vec<u8>,
     done: bool,
-    error: Option<String>,
+    error: Option<FsError>,
     /// How far each waiting task needs the data to reach: the download wakes them only when one of
     /// them can go on, not at every piece the socket hands over.
     waiting: Vec<u64>,
@@ -370,10 +370,10 @@ impl<R: Remote> FileReader<R> {
                 return None;
             };
             if let Some(e) = &buf.error {
-                let msg = format!("{}: {e}", self.path);
+                let e = e.clone();
                 drop(buf);
-                log::warn!("read failed: {msg}");
-                reply(Err(FsError::Io(msg)));
+                log::warn!("read failed: {}: {e}", self.path);
+                reply(Err(e));
                 return None;
             }
             let have = (buf.data.len() as u64).min(to);
@@ -551,7 +551,12 @@ impl<R: Remote> FileReader<R> {
                         }
                         Err(e) => {
                             body.stream = None;
+                            // A file gone from the server or refused to us stays so: no retry.
+                            let lasting = matches!(e, FsError::NotFound | FsError::Access(_));
                             error = Some(e);
+                            if lasting {
+                                break;
+                            }
                             if attempt + 1 < attempts {
                                 tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
                             }
@@ -599,8 +604,8 @@ impl Body {
         path: &RemotePath,
         chunk_start: u64,
         state: &ChunkState,
-    ) -> Result<(), String> {
-        let have = state.buf.lock().map(|b| b.data.len() as u64).map_err(|_| "lock poisoned".to_string())?;
+    ) -> FsResult<()> {
+        let have = state.buf.lock().map(|b| b.data.len() as u64).map_err(|_| poisoned())?;
         let from = chunk_start + have;
         let chunk_end = chunk_start + state.len;
         if from >= chunk_end {
@@ -609,7 +614,7 @@ impl Body {
         if self.stream.is_none() || self.at - self.rest.len() as u64 != from {
             self.rest = bytes::Bytes::new();
             self.stream = None;
-            self.stream = Some(remote.download(path, Some(from..self.end)).await.map_err(|e| e.to_string())?);
+            self.stream = Some(remote.download(path, Some(from..self.end)).await.map_err(|e| located(e, path))?);
             self.at = from;
         }
         let mut filled = from;
@@ -628,7 +633,7 @@ impl Body {
                         return Ok(());
                     }
                     Some(piece) => {
-                        let piece = piece.map_err(|e| e.to_string())?;
+                        let piece = piece.map_err(|e| located(e, path))?;
                         self.at += piece.len() as u64;
                         piece
                     }
@@ -646,8 +651,8 @@ impl Body {
 }
 
 /// Add bytes to a chunk; answer the parked reads they complete and wake the waiters they concern.
-fn append(state: &ChunkState, bytes: &[u8]) -> Result<(), String> {
-    let mut buf = state.buf.lock().map_err(|_| "lock poisoned".to_string())?;
+fn append(state: &ChunkState, bytes: &[u8]) -> FsResult<()> {
+    let mut buf = state.buf.lock().map_err(|_| poisoned())?;
     let room = (state.len as usize).saturating_sub(buf.data.len());
     let take = bytes.len().min(room);
     buf.data.extend_from_slice(&bytes[..take]);
@@ -663,22 +668,16 @@ fn append(state: &ChunkState, bytes: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-async fn fetch_into<R: Remote>(
-    remote: &R,
-    path: &RemotePath,
-    from: u64,
-    end: u64,
-    state: &ChunkState,
-) -> Result<(), String> {
+async fn fetch_into<R: Remote>(remote: &R, path: &RemotePath, from: u64, end: u64, state: &ChunkState) -> FsResult<()> {
     if from >= end {
         return Ok(());
     }
-    let mut stream = remote.download(path, Some(from..end)).await.map_err(|e| e.to_string())?;
+    let mut stream = remote.download(path, Some(from..end)).await.map_err(|e| located(e, path))?;
     while let Some(piece) = stream.next().await {
         if state.cancelled.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let piece = piece.map_err(|e| e.to_string())?;
+        let piece = piece.map_err(|e| located(e, path))?;
         append(state, &piece)?;
     }
     Ok(())
@@ -718,7 +717,7 @@ async fn answer_cancelled<R: Remote>(remote: &R, path: &RemotePath, start: u64, 
                 Ok(rest) => Parked { from: 0, to: rest.data.len(), ..p }.answer(&rest.data),
                 Err(_) => (p.reply)(Err(FsError::Io("reader lock poisoned".into()))),
             },
-            Err(e) => (p.reply)(Err(FsError::Io(format!("{path}: {e}")))),
+            Err(e) => (p.reply)(Err(e)),
         }
     }
 }
@@ -729,14 +728,14 @@ impl Drop for FinishOnDrop {
     fn drop(&mut self) {
         let unfinished = self.0.buf.lock().map(|b| !b.done).unwrap_or(true);
         if unfinished {
-            finish(&self.0, Some("download task ended unexpectedly".to_string()), &self.1);
+            finish(&self.0, Some(FsError::Io(format!("{}: download task ended unexpectedly", self.1))), &self.1);
         }
     }
 }
 
 /// The chunk's download is over: answer what is parked on it (its bytes, however many came; or the
 /// error) and wake the waiting tasks.
-fn finish(state: &ChunkState, error: Option<String>, path: &RemotePath) {
+fn finish(state: &ChunkState, error: Option<FsError>, path: &RemotePath) {
     let failed_reads = match state.buf.lock() {
         Ok(mut buf) => {
             buf.done = true;
@@ -756,13 +755,25 @@ fn finish(state: &ChunkState, error: Option<String>, path: &RemotePath) {
     };
     if let Some(e) = error {
         state.failed.store(true, Ordering::Relaxed);
-        let msg = format!("{path}: {e}");
         if !failed_reads.is_empty() {
-            log::warn!("read failed: {msg}");
+            log::warn!("read failed: {path}: {e}");
         }
         for p in failed_reads {
-            (p.reply)(Err(FsError::Io(msg.clone())));
+            (p.reply)(Err(e.clone()));
         }
     }
     state.ready.notify_waiters();
+}
+
+fn poisoned() -> FsError {
+    FsError::Io("reader lock poisoned".into())
+}
+
+/// A download's error as the read answers it: its kind kept (a file gone from the server is ENOENT, not
+/// EIO), and a message naming the file where the kind carries one.
+fn located(e: crate::remote::RemoteError, path: &RemotePath) -> FsError {
+    match FsError::from(e) {
+        FsError::Io(m) if !m.contains(&path.to_string()) => FsError::Io(format!("{path}: {m}")),
+        other => other,
+    }
 }

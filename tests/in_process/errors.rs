@@ -3,6 +3,7 @@
 
 use crate::common::in_process::Core;
 use jottafuse::emulator::{FailNext, FaultConfig};
+use jottafuse::remote::Remote;
 use jottafuse::vfs::FsError;
 use std::time::Duration;
 
@@ -46,5 +47,21 @@ fn a_download_the_service_fails_is_eio() {
     let (fh, _) = c.fs.open(ino, false, false).unwrap();
     let e = c.fs.read(fh, 0, 4096).unwrap_err();
     assert_eq!(e.errno(), libc::EIO, "{e}");
+    c.fs.release(fh).unwrap();
+}
+
+#[test]
+fn a_download_of_a_file_deleted_elsewhere_is_enoent_not_eio() {
+    let c = Core::with(|cfg| cfg.dir_ttl = Duration::ZERO);
+    c.put_elsewhere("gone.bin", &crate::common::pattern(10_000, 3));
+    let ino = c.ino("gone.bin").unwrap();
+    let (fh, _) = c.fs.open(ino, false, false).unwrap();
+    // Another client deletes it for good while it is open here: the read learns it from the download.
+    c.rt.block_on(c.other.delete_permanently(&c.remote_path("gone.bin"), false)).expect("delete elsewhere");
+    let before = c.requests("download");
+    let e = c.fs.read(fh, 0, 4096).unwrap_err();
+    assert_eq!(e, FsError::NotFound, "{e}");
+    // Gone is not a failure worth retrying.
+    assert_eq!(c.requests("download") - before, 1);
     c.fs.release(fh).unwrap();
 }
