@@ -8,6 +8,7 @@ mod common;
 
 use common::trees::{archived_files, json, library, local_folders, local_tree, strings, write, User};
 use common::{md5_hex, pattern, rp};
+use jottafuse::remote::ItemKind;
 use jottafuse::remote::Remote;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -109,7 +110,7 @@ fn offline_sync_with_an_index_carried_across() {
     u.svc.put(&u.client, &format!("{remote}/added/on-server.dwg"), b"added on the server");
     u.svc
         .rt
-        .block_on(u.client.delete(&rp(&format!("{remote}/district-2/street-2/sketch-00002.dwg")), false))
+        .block_on(u.client.delete(&rp(&format!("{remote}/district-2/street-2/sketch-00002.dwg")), ItemKind::File))
         .expect("rm");
     // The server's index says the same as the laptop's for everything else; it takes one listing.
     u.svc.reset_counters();

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use jottafuse::remote::credentials;
-use jottafuse::remote::{HttpRemote, Item, Remote, RemoteError, RemotePath, RetryPolicy, RevisionState};
+use jottafuse::remote::{HttpRemote, Item, ItemKind, Remote, RemoteError, RemotePath, RetryPolicy, RevisionState};
 use serde_json::json;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -93,7 +93,7 @@ fn device_lists_mount_points_and_flags_deleted_ones() {
         }
     });
     svc.upload(&c, "/Laptop/Docs/a.txt", b"laptop").expect("upload");
-    svc.rt.block_on(c.delete(&rp("/Laptop/Old"), true)).expect("trash the mount point");
+    svc.rt.block_on(c.delete(&rp("/Laptop/Old"), ItemKind::Folder)).expect("trash the mount point");
     let dev = svc.rt.block_on(c.device(&rp("/Laptop"))).expect("device");
     assert_eq!(dev.device.device_type, "LAPTOP");
     assert!(!dev.device.is_builtin());
@@ -119,8 +119,8 @@ fn list_flags_deleted_children_and_shows_incomplete_files() {
     svc.upload(&c, "/Jotta/Archive/l/gone.txt", b"gone").expect("upload");
     svc.rt.block_on(c.mkdir(&rp("/Jotta/Archive/l/dir"))).expect("mkdir");
     svc.rt.block_on(c.mkdir(&rp("/Jotta/Archive/l/olddir"))).expect("mkdir");
-    svc.rt.block_on(c.delete(&rp("/Jotta/Archive/l/gone.txt"), false)).expect("delete");
-    svc.rt.block_on(c.delete(&rp("/Jotta/Archive/l/olddir"), true)).expect("delete dir");
+    svc.rt.block_on(c.delete(&rp("/Jotta/Archive/l/gone.txt"), ItemKind::File)).expect("delete");
+    svc.rt.block_on(c.delete(&rp("/Jotta/Archive/l/olddir"), ItemKind::Folder)).expect("delete dir");
     // An upload cut after 1000 bytes, with no retries, stays INCOMPLETE.
     svc.set_faults(json!({"drop_next": [{"kind": "upload", "after_bytes": 1000}]}));
     let err = svc.upload(&no_retry, "/Jotta/Archive/l/half.bin", &pattern(50_000, 2)).unwrap_err();
@@ -279,8 +279,8 @@ fn delete_moves_to_trash_and_missing_paths_succeed() {
     let c = svc.client();
     svc.upload(&c, "/Jotta/Archive/t/f.txt", b"trash me").expect("upload");
     svc.upload(&c, "/Jotta/Archive/t/dir/inner.txt", b"inner").expect("upload");
-    svc.rt.block_on(c.delete(&rp("/Jotta/Archive/t/f.txt"), false)).expect("delete file");
-    svc.rt.block_on(c.delete(&rp("/Jotta/Archive/t/dir"), true)).expect("delete dir");
+    svc.rt.block_on(c.delete(&rp("/Jotta/Archive/t/f.txt"), ItemKind::File)).expect("delete file");
+    svc.rt.block_on(c.delete(&rp("/Jotta/Archive/t/dir"), ItemKind::Folder)).expect("delete dir");
 
     let l = svc.rt.block_on(c.list(&rp("/Jotta/Archive/t"))).expect("list");
     assert!(l.files.iter().any(|f| f.name == "f.txt" && f.deleted.is_some()), "{l:?}");
@@ -294,8 +294,8 @@ fn delete_moves_to_trash_and_missing_paths_succeed() {
     assert!(folders.contains(&"dir".to_string()), "{trash:?}");
     assert!(!files.contains(&"inner.txt".to_string()), "top-level items only: {trash:?}");
 
-    svc.rt.block_on(c.delete(&rp("/Jotta/Archive/t/never-was"), false)).expect("missing file");
-    svc.rt.block_on(c.delete(&rp("/Jotta/Archive/nowhere/x"), true)).expect("missing folder");
+    svc.rt.block_on(c.delete(&rp("/Jotta/Archive/t/never-was"), ItemKind::File)).expect("missing file");
+    svc.rt.block_on(c.delete(&rp("/Jotta/Archive/nowhere/x"), ItemKind::Folder)).expect("missing folder");
 }
 
 #[test]
@@ -304,15 +304,15 @@ fn delete_permanently_removes_and_missing_is_not_found() {
     let c = svc.client();
     svc.upload(&c, "/Jotta/Archive/p/f.txt", b"bye").expect("upload");
     svc.upload(&c, "/Jotta/Archive/p/d/g.txt", b"bye2").expect("upload");
-    svc.rt.block_on(c.delete_permanently(&rp("/Jotta/Archive/p/f.txt"), false)).expect("rm");
-    svc.rt.block_on(c.delete_permanently(&rp("/Jotta/Archive/p/d"), true)).expect("rmDir");
+    svc.rt.block_on(c.delete_permanently(&rp("/Jotta/Archive/p/f.txt"), ItemKind::File)).expect("rm");
+    svc.rt.block_on(c.delete_permanently(&rp("/Jotta/Archive/p/d"), ItemKind::Folder)).expect("rmDir");
     let l = svc.rt.block_on(c.list(&rp("/Jotta/Archive/p"))).expect("list");
     assert!(l.files.is_empty() && l.folders.is_empty(), "gone, not flagged: {l:?}");
     let trash = svc.rt.block_on(c.trash()).expect("trash");
     assert!(trash.files.is_empty() && trash.folders.is_empty(), "not in the trash: {trash:?}");
-    let e = svc.rt.block_on(c.delete_permanently(&rp("/Jotta/Archive/p/f.txt"), false)).unwrap_err();
+    let e = svc.rt.block_on(c.delete_permanently(&rp("/Jotta/Archive/p/f.txt"), ItemKind::File)).unwrap_err();
     assert!(matches!(e, RemoteError::NotFound(_)), "{e:?}");
-    let e = svc.rt.block_on(c.delete_permanently(&rp("/Jotta/Archive/p/nodir"), true)).unwrap_err();
+    let e = svc.rt.block_on(c.delete_permanently(&rp("/Jotta/Archive/p/nodir"), ItemKind::Folder)).unwrap_err();
     assert!(matches!(e, RemoteError::NotFound(_)), "{e:?}");
 }
 
@@ -345,9 +345,11 @@ fn rename_file_keeps_uuid_moves_across_folders_and_creates_parents() {
     svc.upload(&c, "/Jotta/Archive/r/a.txt", b"move me").expect("upload");
     let uuid = stat_file(&svc, &c, "/Jotta/Archive/r/a.txt").uuid.expect("uuid");
     svc.reset_counters();
-    svc.rt.block_on(c.rename(&rp("/Jotta/Archive/r/a.txt"), &rp("/Jotta/Archive/r/b.txt"), false)).expect("rename");
     svc.rt
-        .block_on(c.rename(&rp("/Jotta/Archive/r/b.txt"), &rp("/Jotta/Sync/new/parents/c.txt"), false))
+        .block_on(c.rename(&rp("/Jotta/Archive/r/a.txt"), &rp("/Jotta/Archive/r/b.txt"), ItemKind::File))
+        .expect("rename");
+    svc.rt
+        .block_on(c.rename(&rp("/Jotta/Archive/r/b.txt"), &rp("/Jotta/Sync/new/parents/c.txt"), ItemKind::File))
         .expect("move across mount points into new folders");
     assert_eq!(svc.bytes_received(), 0);
     assert!(!exists(&svc, &c, "/Jotta/Archive/r/a.txt"));
@@ -355,7 +357,8 @@ fn rename_file_keeps_uuid_moves_across_folders_and_creates_parents() {
     let f = stat_file(&svc, &c, "/Jotta/Sync/new/parents/c.txt");
     assert_eq!(f.uuid.as_deref(), Some(uuid.as_str()));
     assert_eq!(svc.download(&c, "/Jotta/Sync/new/parents/c.txt", None).expect("download"), b"move me");
-    let e = svc.rt.block_on(c.rename(&rp("/Jotta/Archive/r/nope"), &rp("/Jotta/Archive/r/x"), false)).unwrap_err();
+    let e =
+        svc.rt.block_on(c.rename(&rp("/Jotta/Archive/r/nope"), &rp("/Jotta/Archive/r/x"), ItemKind::File)).unwrap_err();
     assert!(matches!(e, RemoteError::NotFound(_)), "{e:?}");
 }
 
@@ -365,7 +368,9 @@ fn rename_folder_moves_its_subtree() {
     let c = svc.client();
     svc.upload(&c, "/Jotta/Archive/rf/src/one.txt", b"1").expect("upload");
     svc.upload(&c, "/Jotta/Archive/rf/src/sub/two.txt", b"22").expect("upload");
-    svc.rt.block_on(c.rename(&rp("/Jotta/Archive/rf/src"), &rp("/Jotta/Archive/rf/deep/dst"), true)).expect("mvDir");
+    svc.rt
+        .block_on(c.rename(&rp("/Jotta/Archive/rf/src"), &rp("/Jotta/Archive/rf/deep/dst"), ItemKind::Folder))
+        .expect("mvDir");
     assert!(!exists(&svc, &c, "/Jotta/Archive/rf/src"));
     assert_eq!(svc.download(&c, "/Jotta/Archive/rf/deep/dst/one.txt", None).expect("one"), b"1");
     assert_eq!(svc.download(&c, "/Jotta/Archive/rf/deep/dst/sub/two.txt", None).expect("two"), b"22");
@@ -412,7 +417,7 @@ fn set_times_changes_mtime_without_bytes_and_restores_from_trash() {
     assert_eq!(after.revisions.len(), before.revisions.len(), "no new content: {after:?}");
 
     // Trashed identical file: set_times restores it.
-    svc.rt.block_on(c.delete(&rp("/Jotta/Archive/st/f.bin"), false)).expect("delete");
+    svc.rt.block_on(c.delete(&rp("/Jotta/Archive/st/f.bin"), ItemKind::File)).expect("delete");
     assert!(!exists(&svc, &c, "/Jotta/Archive/st/f.bin"));
     let f = svc.rt.block_on(c.set_times(&rp("/Jotta/Archive/st/f.bin"), size, &md5, T0, T0 + 900)).expect("restore");
     assert!(f.deleted.is_none(), "{f:?}");
@@ -442,9 +447,9 @@ fn empty_trash_purges_and_counts() {
     svc.upload(&c, "/Jotta/Archive/e/d/c.txt", b"c").expect("upload");
     svc.upload(&c, "/Jotta/Archive/e/keep.txt", b"k").expect("upload");
     for f in ["a.txt", "b.txt"] {
-        svc.rt.block_on(c.delete(&rp(&format!("/Jotta/Archive/e/{f}")), false)).expect("delete");
+        svc.rt.block_on(c.delete(&rp(&format!("/Jotta/Archive/e/{f}")), ItemKind::File)).expect("delete");
     }
-    svc.rt.block_on(c.delete(&rp("/Jotta/Archive/e/d"), true)).expect("delete dir");
+    svc.rt.block_on(c.delete(&rp("/Jotta/Archive/e/d"), ItemKind::Folder)).expect("delete dir");
     let counts = svc.rt.block_on(c.empty_trash()).expect("purge");
     assert_eq!(counts.folders, 1, "{counts:?}");
     assert!(counts.files >= 2, "{counts:?}");
@@ -467,8 +472,8 @@ fn list_tree_lists_every_live_entry_with_relative_parents() {
     svc.rt.block_on(c.mkdir(&rp("/Jotta/Archive/lt/empty"))).expect("mkdir");
     svc.upload(&c, "/Jotta/Archive/lt/dead.txt", b"dead").expect("upload");
     svc.upload(&c, "/Jotta/Archive/lt/gone/x.txt", b"x").expect("upload");
-    svc.rt.block_on(c.delete(&rp("/Jotta/Archive/lt/dead.txt"), false)).expect("delete");
-    svc.rt.block_on(c.delete(&rp("/Jotta/Archive/lt/gone"), true)).expect("delete");
+    svc.rt.block_on(c.delete(&rp("/Jotta/Archive/lt/dead.txt"), ItemKind::File)).expect("delete");
+    svc.rt.block_on(c.delete(&rp("/Jotta/Archive/lt/gone"), ItemKind::Folder)).expect("delete");
     svc.set_faults(json!({"drop_next": [{"kind": "upload", "after_bytes": 10}]}));
     svc.upload(&no_retry, "/Jotta/Archive/lt/sub/half.bin", &pattern(5000, 8)).unwrap_err();
 
@@ -537,12 +542,14 @@ fn special_names_round_trip() {
         assert_eq!(f.name, *name);
         // Moves and copies carry the name in a query value: a second encoding to get right.
         let moved = format!("{folder}/moved {name}");
-        svc.rt.block_on(c.rename(&rp(&path), &rp(&moved), false)).unwrap_or_else(|e| panic!("mv {name}: {e}"));
+        svc.rt.block_on(c.rename(&rp(&path), &rp(&moved), ItemKind::File)).unwrap_or_else(|e| panic!("mv {name}: {e}"));
         assert_eq!(stat_file(&svc, &c, &moved).name, format!("moved {name}"));
         let copied = format!("{folder}/copied {name}");
         svc.rt.block_on(c.copy(&rp(&moved), &rp(&copied))).unwrap_or_else(|e| panic!("cp {name}: {e}"));
         let moved_dir = format!("/Jotta/Archive/n2/{name} moved");
-        svc.rt.block_on(c.rename(&rp(&folder), &rp(&moved_dir), true)).unwrap_or_else(|e| panic!("mvDir {name}: {e}"));
+        svc.rt
+            .block_on(c.rename(&rp(&folder), &rp(&moved_dir), ItemKind::Folder))
+            .unwrap_or_else(|e| panic!("mvDir {name}: {e}"));
         let tree = svc.rt.block_on(c.list_tree(&rp(&moved_dir))).expect("liststream");
         let mut got: Vec<&str> = tree.files.iter().map(|f| f.name.as_str()).collect();
         got.sort();
@@ -584,10 +591,10 @@ fn forbidden_names_are_refused_before_any_request() {
             c.upload(&rp("/Jotta/Archive"), &req).await.map(|_| ()),
             c.list(&rp("/Jotta")).await.map(|_| ()),
             c.mkdir(&rp("/Jotta")).await,
-            c.rename(&rp("/Jotta/Archive"), &rp("/Jotta/Sync/x"), true).await,
+            c.rename(&rp("/Jotta/Archive"), &rp("/Jotta/Sync/x"), ItemKind::Folder).await,
             c.download(&rp("/Jotta/Archive"), None).await.map(|_| ()),
             c.set_times(&rp("/Jotta/Archive"), 1, &md5_hex(b"x"), T0, T0).await.map(|_| ()),
-            c.delete(&rp("/Jotta"), true).await,
+            c.delete(&rp("/Jotta"), ItemKind::Folder).await,
         ]
     });
     for r in results {
@@ -982,7 +989,7 @@ fn one_off_server_errors_are_retried() {
     svc.rt.block_on(c.list_tree(&rp("/Jotta/Archive/r"))).expect("liststream");
     let md5 = md5_hex(&pattern(5000, 40));
     svc.rt.block_on(c.set_times(&rp("/Jotta/Archive/r/f.bin"), 5000, &md5, T0, T0 + 1)).expect("cphash");
-    svc.rt.block_on(c.delete(&rp("/Jotta/Archive/r/d"), true)).expect("delete");
+    svc.rt.block_on(c.delete(&rp("/Jotta/Archive/r/d"), ItemKind::Folder)).expect("delete");
     let data = pattern(7000, 41);
     let out = svc.upload(&c, "/Jotta/Archive/r/g.bin", &data).expect("upload through 500s");
     assert_eq!(out.file.md5(), Some(md5_hex(&data).as_str()));
@@ -1029,7 +1036,7 @@ fn failed_move_is_not_blindly_repeated() {
     svc.upload(&c, "/Jotta/Archive/mv/a.txt", b"a").expect("upload");
     svc.reset_counters();
     svc.set_faults(json!({"fail_next": [{"kind": "move", "status": 500, "count": 1}]}));
-    let r = svc.rt.block_on(c.rename(&rp("/Jotta/Archive/mv/a.txt"), &rp("/Jotta/Archive/mv/b.txt"), false));
+    let r = svc.rt.block_on(c.rename(&rp("/Jotta/Archive/mv/a.txt"), &rp("/Jotta/Archive/mv/b.txt"), ItemKind::File));
     // Whatever the client answers, it must match the outcome, and the move went out once.
     let (src, dst) = (exists(&svc, &c, "/Jotta/Archive/mv/a.txt"), exists(&svc, &c, "/Jotta/Archive/mv/b.txt"));
     match r {
@@ -1049,7 +1056,7 @@ fn failed_move_is_not_blindly_repeated() {
     let r = svc.rt.block_on(c.copy(&rp(from), &rp("/Jotta/Archive/mv/c.txt")));
     assert_eq!(r.is_ok(), exists(&svc, &c, "/Jotta/Archive/mv/c.txt"), "{r:?}");
     assert_eq!(svc.requests("copy"), 1);
-    let r = svc.rt.block_on(c.delete_permanently(&rp(from), false));
+    let r = svc.rt.block_on(c.delete_permanently(&rp(from), ItemKind::File));
     assert_eq!(r.is_ok(), !exists(&svc, &c, from), "{r:?}");
     assert_eq!(svc.requests("delete_permanent"), 1);
 }
@@ -1089,9 +1096,9 @@ fn everything_survives_a_restart() {
     let uuid = stat_file(&svc, &c, "/Jotta/Archive/keep/a.bin").uuid;
     svc.upload(&c, "/Jotta/Archive/keep/a.bin", b"v2").expect("overwrite");
     svc.upload(&c, "/Jotta/Archive/keep/trashed.txt", b"t").expect("upload");
-    svc.rt.block_on(c.delete(&rp("/Jotta/Archive/keep/trashed.txt"), false)).expect("delete");
+    svc.rt.block_on(c.delete(&rp("/Jotta/Archive/keep/trashed.txt"), ItemKind::File)).expect("delete");
     svc.rt.block_on(c.mkdir(&rp("/Jotta/Sync/emptydir"))).expect("mkdir");
-    svc.rt.block_on(c.rename(&rp("/Jotta/Archive/keep"), &rp("/Jotta/Archive/kept"), true)).expect("mv");
+    svc.rt.block_on(c.rename(&rp("/Jotta/Archive/keep"), &rp("/Jotta/Archive/kept"), ItemKind::Folder)).expect("mv");
     let before_tree = svc.rt.block_on(c.list_tree(&rp("/Jotta/Archive"))).expect("tree");
 
     svc.restart();

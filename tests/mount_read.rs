@@ -228,7 +228,7 @@ fn a_change_made_elsewhere_shows_after_the_cache_ttl() {
     svc.put(&c, "/Jotta/Archive/b.txt", b"second file");
     svc.put(&c, "/Jotta/Archive/a.txt", b"first, changed");
     let gone = jottafuse::remote::RemotePath::parse("/Jotta/Archive/gone.txt").unwrap();
-    svc.rt.block_on(jottafuse::remote::Remote::delete(&c, &gone, false)).unwrap();
+    svc.rt.block_on(jottafuse::remote::Remote::delete(&c, &gone, jottafuse::remote::ItemKind::File)).unwrap();
     // The daemon's lifetimes pass by its test clock. The kernel's own (1 s, for names and attributes)
     // pass by the system's, which no test can move: those are waited for, by asking until they did.
     common::set_clock_skew(&clock, 2.0);
@@ -274,7 +274,7 @@ fn deleted_and_incomplete_files_are_hidden() {
         .block_on(jottafuse::remote::Remote::delete(
             &c,
             &jottafuse::remote::RemotePath::parse("/Jotta/Archive/gone.txt").unwrap(),
-            false,
+            jottafuse::remote::ItemKind::File,
         ))
         .unwrap();
     let m = TestMount::new(&svc, "");

@@ -15,6 +15,7 @@ use super::reads::{self, Answer};
 use super::store::uploads::{AllocateRequest, Allocation};
 use super::{docs, open_shared, EmulatorConfig, FaultConfig, Shared};
 use crate::remote::http::{error_from_reply, listing_reply, mkdir_reply, need_depth, public_uri, stat_reply};
+use crate::remote::ItemKind;
 use crate::remote::{xml, ByteStream, Endpoints, Remote, RemoteError, RemoteResult};
 use crate::remote::{AccountInfo, DeviceListing, FileInfo, Item, Listing, PurgeCounts, RemotePath, Tree, UnixTime};
 use crate::remote::{UploadOutcome, UploadRequest};
@@ -359,7 +360,7 @@ impl Remote for InProcessRemote {
         mkdir_reply(path, docs::container_doc(&store, &shared.host, id, false).as_bytes())
     }
 
-    async fn delete(&self, path: &RemotePath, _is_folder: bool) -> RemoteResult<()> {
+    async fn delete(&self, path: &RemotePath, _kind: ItemKind) -> RemoteResult<()> {
         need_depth(path, 2, "delete")?;
         let what = format!("delete {path}");
         let shared = self.begin("delete", &what).await?;
@@ -370,7 +371,7 @@ impl Remote for InProcessRemote {
         }
     }
 
-    async fn delete_permanently(&self, path: &RemotePath, _is_folder: bool) -> RemoteResult<()> {
+    async fn delete_permanently(&self, path: &RemotePath, _kind: ItemKind) -> RemoteResult<()> {
         need_depth(path, 2, "delete")?;
         let what = format!("delete permanently {path}");
         let shared = self.begin("delete_permanent", &what).await?;
@@ -378,7 +379,7 @@ impl Remote for InProcessRemote {
         removed.map(|_| ()).map_err(|f| failed(&shared, &f, &what))
     }
 
-    async fn rename(&self, from: &RemotePath, to: &RemotePath, _is_folder: bool) -> RemoteResult<()> {
+    async fn rename(&self, from: &RemotePath, to: &RemotePath, _kind: ItemKind) -> RemoteResult<()> {
         need_depth(from, 3, "rename")?;
         need_depth(to, 3, "rename to")?;
         let what = format!("rename {from} to {to}");

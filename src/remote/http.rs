@@ -12,6 +12,7 @@ use super::retry::{self, Failure, Idempotency, RetryPolicy};
 use super::{time, tls, xml, ByteStream, Remote};
 use super::{AccountInfo, DeviceListing, FileInfo, Item, Listing, PurgeCounts, RemotePath, Tree, UnixTime};
 use super::{UploadOutcome, UploadRequest};
+use crate::remote::ItemKind;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -686,9 +687,12 @@ impl Remote for HttpRemote {
         mkdir_reply(path, &body)
     }
 
-    async fn delete(&self, path: &RemotePath, is_folder: bool) -> RemoteResult<()> {
+    async fn delete(&self, path: &RemotePath, kind: ItemKind) -> RemoteResult<()> {
         need_depth(path, 2, "delete")?;
-        let verb = if is_folder { "dlDir" } else { "dl" };
+        let verb = match kind {
+            ItemKind::Folder => "dlDir",
+            ItemKind::File => "dl",
+        };
         // Idempotent: a retry after a lost reply finds the item already gone, which is fine.
         match self.post_verb(&format!("delete {path}"), path, &[(verb, "true")], Idempotency::Idempotent).await {
             Ok(_) | Err(RemoteError::NotFound(_)) => Ok(()),
@@ -696,17 +700,23 @@ impl Remote for HttpRemote {
         }
     }
 
-    async fn delete_permanently(&self, path: &RemotePath, is_folder: bool) -> RemoteResult<()> {
+    async fn delete_permanently(&self, path: &RemotePath, kind: ItemKind) -> RemoteResult<()> {
         need_depth(path, 2, "delete")?;
-        let verb = if is_folder { "rmDir" } else { "rm" };
+        let verb = match kind {
+            ItemKind::Folder => "rmDir",
+            ItemKind::File => "rm",
+        };
         let what = format!("delete permanently {path}");
         self.post_verb(&what, path, &[(verb, "true")], Idempotency::NotIdempotent).await.map(|_| ())
     }
 
-    async fn rename(&self, from: &RemotePath, to: &RemotePath, is_folder: bool) -> RemoteResult<()> {
+    async fn rename(&self, from: &RemotePath, to: &RemotePath, kind: ItemKind) -> RemoteResult<()> {
         need_depth(from, 3, "rename")?;
         need_depth(to, 3, "rename to")?;
-        let verb = if is_folder { "mvDir" } else { "mv" };
+        let verb = match kind {
+            ItemKind::Folder => "mvDir",
+            ItemKind::File => "mv",
+        };
         let dest = self.absolute(to);
         let what = format!("rename {from} to {to}");
         self.post_verb(&what, from, &[(verb, dest.as_str())], Idempotency::NotIdempotent).await.map(|_| ())

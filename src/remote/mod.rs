@@ -100,17 +100,17 @@ pub trait Remote: Send + Sync + 'static {
     fn mkdir(&self, path: &RemotePath) -> impl Future<Output = RemoteResult<()>> + Send;
 
     /// Move a file or folder to the trash. A missing path succeeds (the service's rule).
-    fn delete(&self, path: &RemotePath, is_folder: bool) -> impl Future<Output = RemoteResult<()>> + Send;
+    fn delete(&self, path: &RemotePath, kind: ItemKind) -> impl Future<Output = RemoteResult<()>> + Send;
 
     /// Delete for good, skipping the trash. `NotFound` if missing.
-    fn delete_permanently(&self, path: &RemotePath, is_folder: bool) -> impl Future<Output = RemoteResult<()>> + Send;
+    fn delete_permanently(&self, path: &RemotePath, kind: ItemKind) -> impl Future<Output = RemoteResult<()>> + Send;
 
     /// Move/rename a file or folder to `to` (a full path, parents created). The file keeps its uuid.
     fn rename(
         &self,
         from: &RemotePath,
         to: &RemotePath,
-        is_folder: bool,
+        kind: ItemKind,
     ) -> impl Future<Output = RemoteResult<()>> + Send;
 
     /// Server-side copy of a file; no bytes travel.

@@ -153,6 +153,25 @@ pub struct Listing {
     pub files: Vec<FileInfo>,
 }
 
+/// Whether a delete or move acts on a file or a folder: the service has a verb for each (`dl`/`dlDir`,
+/// `mv`/`mvDir`), so the caller says which it means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKind {
+    File,
+    Folder,
+}
+
+impl ItemKind {
+    /// The kind of something known only as "is it a folder" (a journal record, a listing entry).
+    pub fn folder_if(is_folder: bool) -> Self {
+        if is_folder {
+            ItemKind::Folder
+        } else {
+            ItemKind::File
+        }
+    }
+}
+
 /// What a plain `GET` of a path turned out to be.
 // Both variants are plain data returned once per stat; boxing would only make matching clumsier.
 #[allow(clippy::large_enum_variant)]

@@ -22,6 +22,7 @@ use super::index_build::index_remote_or_empty;
 use super::staging::{self, describe, Promise};
 use super::{SyncError, SyncResult};
 use crate::remote::path::validate_name;
+use crate::remote::ItemKind;
 use crate::remote::{Remote, RemoteError, RemotePath, UploadRequest};
 use futures_util::StreamExt;
 use std::collections::{HashMap, HashSet};
@@ -283,7 +284,7 @@ async fn trash_deleted<R: Remote>(
             None => false,
         };
         if present {
-            remote.delete(&join(root, rel)?, folder).await?;
+            remote.delete(&join(root, rel)?, ItemKind::folder_if(folder)).await?;
             done.deleted += 1;
         }
     }

@@ -12,6 +12,7 @@ use super::index_diff::{diff, Compare, Diff};
 use super::staging::{self, describe, Promise};
 use super::transfer::{get_file, put_file, Known};
 use super::{Event, SyncError, SyncResult};
+use crate::remote::ItemKind;
 use crate::remote::{Remote, RemotePath};
 use futures_util::StreamExt;
 use std::collections::HashSet;
@@ -382,7 +383,7 @@ async fn delete_removed<R: Remote>(
                 let is_folder = p.ends_with('/');
                 let rel = p.trim_end_matches('/');
                 let step = match remote_join(root, rel) {
-                    Ok(path) => match r.delete(&path, is_folder).await {
+                    Ok(path) => match r.delete(&path, ItemKind::folder_if(is_folder)).await {
                         Ok(()) => Step::Deleted { path: (*p).clone() },
                         Err(e) => Step::Failed { path: (*p).clone(), error: e.to_string() },
                     },

@@ -11,6 +11,7 @@ use super::checksum_cache::ChecksumCache;
 use super::exclude::Excludes;
 use super::scan_local::{walk, LocalFile};
 use super::scan_report::ScanReport;
+use crate::remote::ItemKind;
 use crate::remote::{Remote, RemoteError, RemotePath, Tree, TreeFile, UploadRequest};
 use futures_util::StreamExt;
 use std::collections::BTreeMap;
@@ -325,7 +326,7 @@ async fn trash<R: Remote>(
 ) {
     let r = match opts.target_of(rel) {
         Ok(_) if opts.dry_run => Ok(()),
-        Ok(p) => remote.delete(&p, is_folder).await,
+        Ok(p) => remote.delete(&p, ItemKind::folder_if(is_folder)).await,
         Err(e) => Err(e),
     };
     match r {

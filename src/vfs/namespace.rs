@@ -8,6 +8,7 @@ use super::error::{FsError, FsResult};
 use super::node::{FileMeta, NodeKind};
 use super::staging::LocalFile;
 use super::{lock, now, Attr, JottaFs};
+use crate::remote::ItemKind;
 use crate::remote::{path::validate_name, Remote, RemotePath};
 
 impl<R: Remote> JottaFs<R> {
@@ -229,7 +230,7 @@ impl<R: Remote> JottaFs<R> {
                 // The version already on the server goes now, not only when the upload in flight ends (a
                 // crash before that end would leave it there, the unlink forgotten); that upload, cancelled,
                 // removes what it makes.
-                if let Err(e) = self.rt.block_on(self.remote.delete(&path, false)) {
+                if let Err(e) = self.rt.block_on(self.remote.delete(&path, ItemKind::File)) {
                     if !matches!(e, crate::remote::RemoteError::NotFound(_)) {
                         log::info!("{path}: unlinked while an upload was in flight; removed later ({e})");
                         let _journal_guard = lock(&self.journal_lock);
@@ -240,7 +241,7 @@ impl<R: Remote> JottaFs<R> {
             }
         }
         // Reserved: no upload of this file starts until it is gone from the table.
-        let result = self.rt.block_on(self.remote.delete(&path, false));
+        let result = self.rt.block_on(self.remote.delete(&path, ItemKind::File));
         if result.is_ok() {
             let _journal_guard = lock(&self.journal_lock);
             self.retire_locked(ino);
@@ -266,7 +267,7 @@ impl<R: Remote> JottaFs<R> {
             table.path(ino).ok_or(FsError::NotFound)?
         };
         if !self.forget_pending_folder(ino) {
-            self.rt.block_on(self.remote.delete(&path, true))?;
+            self.rt.block_on(self.remote.delete(&path, ItemKind::Folder))?;
         }
         lock(&self.table).detach(ino);
         Ok(())
@@ -341,7 +342,7 @@ impl<R: Remote> JottaFs<R> {
             }
             // Reserved: no upload of this file starts (at the old path) until the table has the new one.
             drop(_journal_guard);
-            let result = self.rt.block_on(self.remote.rename(&from, &to, false));
+            let result = self.rt.block_on(self.remote.rename(&from, &to, ItemKind::File));
             if result.is_ok() {
                 let _journal_guard = lock(&self.journal_lock);
                 self.move_in_table_locked(ino, new_parent, new_name);
@@ -352,7 +353,7 @@ impl<R: Remote> JottaFs<R> {
         if self.move_pending_folder(ino, new_parent, new_name) {
             return Ok(());
         }
-        self.rt.block_on(self.remote.rename(&from, &to, kind != NodeKind::File))?;
+        self.rt.block_on(self.remote.rename(&from, &to, ItemKind::folder_if(kind != NodeKind::File)))?;
         let _journal_guard = lock(&self.journal_lock);
         self.move_in_table_locked(ino, new_parent, new_name);
         Ok(())
@@ -390,7 +391,7 @@ impl<R: Remote> JottaFs<R> {
             (NodeKind::File, NodeKind::File) => {
                 self.keep_for_open_handles(target)?;
                 if t_on_server && src_on_server {
-                    self.rt.block_on(self.remote.delete(&t_path, false))?;
+                    self.rt.block_on(self.remote.delete(&t_path, ItemKind::File))?;
                 }
                 let _journal_guard = lock(&self.journal_lock);
                 self.retire_locked(target);
@@ -407,7 +408,7 @@ impl<R: Remote> JottaFs<R> {
                     }
                 }
                 if !self.forget_pending_folder(target) {
-                    self.rt.block_on(self.remote.delete(&t_path, true))?;
+                    self.rt.block_on(self.remote.delete(&t_path, ItemKind::Folder))?;
                 }
                 lock(&self.table).detach(target);
                 Ok(None)

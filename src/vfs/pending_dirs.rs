@@ -22,6 +22,7 @@ use super::journal::JournalEntry;
 use super::node::NodeKind;
 use super::upload::Job;
 use super::{lock, now, Attr, JottaFs};
+use crate::remote::ItemKind;
 use crate::remote::{Remote, RemoteError, RemotePath};
 use std::time::Duration;
 
@@ -137,7 +138,7 @@ impl<R: Remote> JottaFs<R> {
             if let Some(to) = target.filter(|t| *t != at) {
                 drop(guard);
                 log::debug!("settle a folder's rename on the server: {at} -> {to}");
-                match self.remote.rename(&at, &to, true).await {
+                match self.remote.rename(&at, &to, ItemKind::Folder).await {
                     Ok(()) => at = to,
                     // The record now names the new place: the next attempt creates the folder there (the
                     // one made at the old place stays, empty).

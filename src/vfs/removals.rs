@@ -18,6 +18,7 @@
 use super::journal::JournalEntry;
 use super::upload::Job;
 use super::{lock, now, JottaFs};
+use crate::remote::ItemKind;
 use crate::remote::{Remote, RemoteError, RemotePath};
 use std::time::Duration;
 
@@ -54,7 +55,7 @@ impl<R: Remote> JottaFs<R> {
             table.find(&job.path).and_then(|i| table.get(i)).is_some_and(|n| n.pending_record().is_some())
         };
         if !held {
-            match self.remote.delete(&job.path, false).await {
+            match self.remote.delete(&job.path, ItemKind::File).await {
                 Ok(()) | Err(RemoteError::NotFound(_)) => {}
                 Err(e) => return self.upload_failed(job, e),
             }

@@ -17,6 +17,7 @@ use super::offline::ServiceReport;
 use super::staging::LocalFile;
 use super::upload_queue::{PendingReport, QueueStats, Transfer};
 use super::{lock, JottaFs};
+use crate::remote::ItemKind;
 use crate::remote::{Remote, RemoteError, RemotePath, UploadOutcome, UploadRequest};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -311,7 +312,7 @@ impl<R: Remote> JottaFs<R> {
                     }
                     Some((_, None)) => {}
                     None => {
-                        if let Err(e) = self.remote.delete(&at, false).await {
+                        if let Err(e) = self.remote.delete(&at, ItemKind::File).await {
                             log::warn!("{at}: deleted while uploading, but removing it failed: {e}");
                         }
                     }
@@ -324,7 +325,7 @@ impl<R: Remote> JottaFs<R> {
             if let Some(to) = target.filter(|t| *t != at) {
                 drop(guard);
                 log::debug!("settle rename on the server: {at} -> {to}");
-                match self.remote.rename(&at, &to, false).await {
+                match self.remote.rename(&at, &to, ItemKind::File).await {
                     Ok(()) => at = to,
                     Err(e) => {
                         log::error!("{at}: renamed to {to} while uploading, but the move failed: {e}");

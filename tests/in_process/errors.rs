@@ -3,6 +3,7 @@
 
 use crate::common::in_process::Core;
 use jottafuse::emulator::{FailNext, FaultConfig};
+use jottafuse::remote::ItemKind;
 use jottafuse::remote::Remote;
 use jottafuse::vfs::FsError;
 use std::time::Duration;
@@ -57,7 +58,7 @@ fn a_download_of_a_file_deleted_elsewhere_is_enoent_not_eio() {
     let ino = c.ino("gone.bin").unwrap();
     let (fh, _) = c.fs.open(ino, false, false).unwrap();
     // Another client deletes it for good while it is open here: the read learns it from the download.
-    c.rt.block_on(c.other.delete_permanently(&c.remote_path("gone.bin"), false)).expect("delete elsewhere");
+    c.rt.block_on(c.other.delete_permanently(&c.remote_path("gone.bin"), ItemKind::File)).expect("delete elsewhere");
     let before = c.requests("download");
     let e = c.fs.read(fh, 0, 4096).unwrap_err();
     assert_eq!(e, FsError::NotFound, "{e}");

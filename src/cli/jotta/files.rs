@@ -3,6 +3,7 @@
 use super::present::{self, when};
 use super::progress::Bar;
 use super::{CmdResult, Ctx, Failure};
+use crate::remote::ItemKind;
 use crate::remote::{FileInfo, Item, Remote, RemoteError, RemotePath, UnixTime};
 use crate::sync::download::Expected;
 use crate::sync::transfer::{self, Known};
@@ -377,10 +378,10 @@ pub(super) async fn rm(ctx: &Ctx, input: &str, recursive: bool, permanent: bool)
         Item::File(_) => false,
     };
     if permanent {
-        ctx.remote.delete_permanently(&path, is_folder).await?;
+        ctx.remote.delete_permanently(&path, ItemKind::folder_if(is_folder)).await?;
         println!("deleted {path} for good");
     } else {
-        ctx.remote.delete(&path, is_folder).await?;
+        ctx.remote.delete(&path, ItemKind::folder_if(is_folder)).await?;
         println!("moved {path} to the trash (jotta trash restore '{path}' brings it back)");
     }
     Ok(())
@@ -403,7 +404,7 @@ pub(super) async fn mv(ctx: &Ctx, from: &str, to: &str) -> CmdResult {
     if is_folder && to.starts_with(&from) {
         return Err(Failure::Usage(format!("cannot move {from} into itself ({to})")));
     }
-    ctx.remote.rename(&from, &to, is_folder).await?;
+    ctx.remote.rename(&from, &to, ItemKind::folder_if(is_folder)).await?;
     println!("{from} -> {to}");
     Ok(())
 }
