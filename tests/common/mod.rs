@@ -273,7 +273,9 @@ pub fn md5_hex(data: &[u8]) -> String {
 
 /// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
 pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
+    // Odd and distinct for every seed (xorshift needs a non-zero start): `seed | 1` gave seeds 2n and
+    // 2n+1 the same bytes, which made dedupe counts depend on upload order.
+    let mut x = (seed << 1) | 1;
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {
         x ^= x << 13;

@@ -188,9 +188,11 @@ impl<S: Side> Model<S> {
             Op::Utimens { file, secs } => {
                 let p = FILES[*file];
                 let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(*secs as u64);
-                let local = std::fs::File::options().write(true).open(self.l(p)).and_then(|f| f.set_modified(when));
+                // Opened read-only, as utimensat(2) needs no write access: a folder's times can be set too.
+                let local = std::fs::File::open(self.l(p)).and_then(|f| f.set_modified(when));
                 let side = self.side.set_mtime(p, *secs as i64);
-                if local.is_ok() {
+                // A folder's mtime is not kept by the service (folders carry none): only files' are compared.
+                if local.is_ok() && self.l(p).is_file() {
                     self.mtimes.insert(p.to_string(), *secs as i64);
                 }
                 (errno_of(local), side)
