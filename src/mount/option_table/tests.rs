@@ -153,3 +153,20 @@ fn readme_has_the_table_of_mount_options() {
         "README.md's mount option table differs from src/mount/option_table.rs; it should read:\n{expected}"
     );
 }
+
+#[test]
+fn the_help_states_the_prefetch_bound_it_enforces() {
+    let prefetch = find("prefetch").expect("prefetch is an option");
+    assert!(prefetch.help.contains(&format!("at most {MAX_PREFETCH}")), "{}", prefetch.help);
+}
+
+#[test]
+fn the_shipped_fstab_example_parses() {
+    let fstab = include_str!("../../../contrib/fstab.example");
+    let lines: Vec<&str> = fstab.lines().filter(|l| l.contains("fuse.jottafuse") && !l.starts_with('#')).collect();
+    assert!(!lines.is_empty(), "contrib/fstab.example has a fuse.jottafuse line");
+    for line in lines {
+        let options = line.split_whitespace().nth(3).expect("fstab's fourth column");
+        MountSettings::default().apply(options).unwrap_or_else(|e| panic!("{line}: {e}"));
+    }
+}
