@@ -248,38 +248,25 @@ fn the_emulator_comes_back_on_its_last_port_so_a_saved_login_stays_valid() {
     stop(child);
 }
 
-/// The `-o` options `jottafuse --help` lists, by name (`uid=N` is `uid`).
+/// The `-o` options `jottafuse --help` lists, by name (`uid=N` is `uid`): the first word of each line
+/// between the MOUNT OPTIONS heading and the line of ignored words.
 fn mount_option_names() -> Vec<String> {
-    let cmd = jottafuse::cli::jottafuse::JottafuseArgs::command();
-    let help = cmd.get_after_help().map(|h| h.to_string()).unwrap_or_default();
-    let list = help.split_once("comma separated):").map(|(_, l)| l).unwrap_or_default();
-    let list = list.split_once("; fstab words").map(|(l, _)| l).unwrap_or(list);
-    // Split on the commas outside parentheses (the explanations hold commas of their own).
-    let (mut names, mut depth, mut item) = (Vec::new(), 0, String::new());
-    for ch in list.chars().chain([',']) {
-        match ch {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                let name = item.trim().split(['=', ' ']).next().unwrap_or_default().to_string();
-                if !name.is_empty() {
-                    names.push(name);
-                }
-                item.clear();
-                continue;
-            }
-            _ => {}
-        }
-        if depth == 0 {
-            item.push(ch);
-        }
-    }
-    names
+    let out = Command::new(env!("CARGO_BIN_EXE_jottafuse")).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout).into_owned();
+    let list = help.split_once("MOUNT OPTIONS").map(|(_, l)| l).unwrap_or_default();
+    list.lines()
+        .skip(2) // the rest of the heading line and the column titles
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(|w| w.split('=').next().unwrap_or_default().to_string())
+        .collect()
 }
 
 #[test]
 fn every_mount_option_of_the_help_is_documented_in_the_readme() {
     let names = mount_option_names();
+    let table: Vec<String> = jottafuse::mount::option_table::OPTIONS.iter().map(|o| o.name.to_string()).collect();
+    assert_eq!(names, table, "jottafuse --help lists the option table");
     assert!(names.len() > 20 && names.contains(&"links".to_string()), "{names:?}");
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     for name in names {

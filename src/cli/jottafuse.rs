@@ -1,9 +1,10 @@
 //! The `jottafuse` command line: `jottafuse [SOURCE] MOUNTPOINT [-o OPTIONS] [-f]`, in the shape the
 //! `mount.fuse3` helper uses (so fstab and `mount -t fuse.jottafuse` work), turned into a `MountRequest`.
 
+use crate::mount::option_table;
 use crate::mount::options::MountSettings;
 use crate::mount::MountRequest;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -12,15 +13,7 @@ use std::process::ExitCode;
     name = "jottafuse",
     version,
     override_usage = "jottafuse [OPTIONS] [SOURCE] MOUNTPOINT",
-    about = "Mount your JottaCloud account as a folder",
-    after_help = "SOURCE: `jotta:` (the account saved by `jotta login`), `jotta:/Device/MountPoint[/path]` \
-(a subtree), or `demo` (the embedded demo account).\n\
-OPTIONS (-o, comma separated): ro, allow_other, allow_root, default_permissions, auto_unmount, uid=N, gid=N, \
-umask=OCTAL, fsname=NAME, nonempty (mount over a folder that holds files, hiding them), \
-root=/Device/MountPoint[/path], demo, endpoint=URL, config_dir=DIR, ca_cert=FILE, dir_cache=SECS, attr_cache=SECS, \
-threads=N, log_file=PATH, cache_dir=PATH, writeback_delay=SECS, uploads=N, drain_timeout=SECS, \
-read_ahead_kb=N, cache_entries=N, prefetch=N (folder listings fetched ahead in parallel, 0: none), direct_io (reads skip the page cache: faster one-pass streaming, no \
-caching across opens), links (symbolic links kept as NAME.rclonelink files, as rclone's --links); fstab words such as defaults, _netdev, noauto, user are accepted and ignored."
+    about = "Mount your JottaCloud account as a folder"
 )]
 pub struct JottafuseArgs {
     /// `jotta:` (the saved login; the default), `jotta:/Device/MountPoint[/path]` (a subtree) or `demo`,
@@ -51,6 +44,19 @@ pub struct JottafuseArgs {
     /// One more CA to trust (PEM), as for `jotta`: a TLS-inspecting proxy's, or `jotta emulator --tls`'s.
     #[arg(long, env = "JOTTA_CA_CERT", value_name = "FILE")]
     ca_cert: Option<PathBuf>,
+}
+
+/// What `--help` says after the flags: the sources, then the `-o` options as `option_table` lists them
+/// (built at run time because the table's defaults are constants, not text).
+fn after_help() -> String {
+    let source = "SOURCE: `jotta:` (the account saved by `jotta login`), `jotta:/Device/MountPoint[/path]` \
+                  (a subtree), or `demo` (the embedded demo account).";
+    format!("{source}\n{}", option_table::help_text())
+}
+
+/// The command line with its full help, for parsing and for the man page and completions.
+pub fn command() -> clap::Command {
+    JottafuseArgs::command().after_help(after_help())
 }
 
 /// Turn the command line into a request; errors are the one line the user sees.
@@ -97,7 +103,10 @@ pub fn parse_request(args: JottafuseArgs) -> Result<MountRequest, String> {
 }
 
 pub fn main() -> ExitCode {
-    let args = JottafuseArgs::parse();
+    let args = match JottafuseArgs::from_arg_matches(&command().get_matches()) {
+        Ok(args) => args,
+        Err(e) => e.exit(),
+    };
     match parse_request(args) {
         Ok(req) => ExitCode::from(crate::mount::run(req) as u8),
         Err(e) => {

@@ -9,6 +9,7 @@ pub mod demo;
 mod kernel_mount;
 pub mod lock;
 mod logging;
+pub mod option_table;
 pub mod options;
 pub mod status;
 mod stop;
@@ -17,7 +18,7 @@ mod unmount;
 use crate::fuse::FuseAdapter;
 use crate::remote::RemotePath;
 use crate::remote::{ConnectOptions, HttpRemote};
-use crate::vfs::{JottaFs, VfsConfig};
+use crate::vfs::JottaFs;
 use daemon::Readiness;
 use options::MountSettings;
 use std::path::{Path, PathBuf};
@@ -163,34 +164,7 @@ fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mu
     let s = &req.settings;
     // SAFETY: getuid/getgid cannot fail.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    let mut cfg = VfsConfig {
-        root,
-        uid: s.uid.unwrap_or(uid),
-        gid: s.gid.unwrap_or(gid),
-        umask: s.umask.unwrap_or(0o022),
-        read_only: s.read_only,
-        direct_io: s.direct_io,
-        links: s.links,
-        ..VfsConfig::default()
-    };
-    if let Some(d) = s.dir_cache {
-        cfg.dir_ttl = d;
-    }
-    if let Some(n) = s.cache_entries {
-        cfg.cache_entries = n;
-    }
-    if let Some(a) = s.attr_cache {
-        cfg.attr_ttl = a;
-    }
-    if let Some(d) = s.writeback_delay {
-        cfg.writeback_delay = d;
-    }
-    if let Some(n) = s.uploads {
-        cfg.upload_workers = n;
-    }
-    if let Some(n) = s.prefetch {
-        cfg.prefetch = n;
-    }
+    let mut cfg = s.vfs_config(root, uid, gid);
     let cache_base = s.cache_dir.as_ref().map(PathBuf::from).unwrap_or_else(crate::dirs::cache_dir);
     let account_dir = cache_base.join("accounts").join(account_key(&remote));
     // Only what is ours: the whole default folder, but only our own subfolders of a `-o cache_dir`.
@@ -238,7 +212,7 @@ fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mu
         fuse_cfg.mount_options.push(fuser::MountOption::NoSuid);
     }
     fuse_cfg.acl = s.acl;
-    fuse_cfg.n_threads = Some(s.threads.unwrap_or(8));
+    fuse_cfg.n_threads = Some(s.threads());
     fuse_cfg.clone_fd = true;
 
     let own_mount = kernel_mount::mount_as_root(mountpoint, &fuse_cfg.mount_options, fuse_cfg.acl);
@@ -257,7 +231,7 @@ fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mu
     };
     log::info!("mounted {} on {}", fs.config().root, mountpoint.display());
     let own = unmount::OwnMount::find(mountpoint);
-    raise_kernel_readahead(own.dev(), s.read_ahead_kb.unwrap_or(8192));
+    raise_kernel_readahead(own.dev(), s.read_ahead_kb());
     readiness.ready();
 
     let stop = stop::listen(&rt, own, fs.clone());
@@ -286,7 +260,7 @@ fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mu
     if open > 0 {
         log::info!("{open} file handle(s) were still open when the connection ended; their files are closed now");
     }
-    let drain = s.drain_timeout.unwrap_or(Duration::from_secs(3600));
+    let drain = s.drain_timeout();
     let left = fs.drain(drain, &stop.now);
     if left > 0 {
         eprintln!("jottafuse: {left} upload(s) left in the journal; they continue at the next mount of this account");

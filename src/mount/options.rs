@@ -1,7 +1,11 @@
 //! `-o` mount options, in the conventions of FUSE filesystems and the `mount.fuse3` helper: the kernel
 //! and fusermount options (`ro`, `allow_other`, `uid=`, ...), the generic fstab words that only matter to
-//! mount(8) (`defaults`, `_netdev`, `noauto`, ...), and our own settings as `name=value`.
+//! mount(8) (`defaults`, `_netdev`, `noauto`, ...), and our own settings as `name=value`. This file
+//! owns the settings and how unset ones resolve to defaults; `option_table.rs` owns what each option is.
 
+use super::option_table::{self, Given, Takes};
+use crate::remote::RemotePath;
+use crate::vfs::VfsConfig;
 use fuser::{MountOption, SessionACL};
 use std::time::Duration;
 
@@ -44,114 +48,75 @@ pub struct MountSettings {
     pub links: bool,
 }
 
-/// Options that only mean something to mount(8) or systemd; the daemon accepts and ignores them.
-const IGNORED: [&str; 16] = [
-    "defaults",
-    "_netdev",
-    "nofail",
-    "noauto",
-    "auto",
-    "user",
-    "users",
-    "nouser",
-    "owner",
-    "relatime",
-    "norelatime",
-    "strictatime",
-    "lazytime",
-    "nodiratime",
-    "rw",
-    "async",
-];
-
-fn parse_secs(key: &str, v: &str) -> Result<Duration, String> {
-    v.parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| format!("mount option {key}={v}: expected a number of seconds"))
-}
-
-fn parse_u32(key: &str, v: &str, radix: u32) -> Result<u32, String> {
-    u32::from_str_radix(v, radix).map_err(|_| format!("mount option {key}={v}: expected a number"))
-}
-
 impl MountSettings {
-    /// Apply one comma-separated `-o` string; later options override earlier ones.
+    /// FUSE worker threads when `-o threads` is not given.
+    pub const DEFAULT_THREADS: usize = 8;
+    /// How long unmount waits for uploads when `-o drain_timeout` is not given.
+    pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(3600);
+    /// The kernel's read-ahead in KiB when `-o read_ahead_kb` is not given.
+    pub const DEFAULT_READ_AHEAD_KB: u32 = 8192;
+
+    /// Apply one comma-separated `-o` string; later options override earlier ones. What each option
+    /// does is its row in `option_table::OPTIONS`.
     pub fn apply(&mut self, list: &str) -> Result<(), String> {
         for opt in list.split(',').map(str::trim).filter(|o| !o.is_empty()) {
             let (key, value) = match opt.split_once('=') {
                 Some((k, v)) => (k, Some(v)),
                 None => (opt, None),
             };
-            match (key, value) {
-                ("ro", None) => {
-                    self.read_only = true;
-                    self.fuse_options.push(MountOption::RO);
+            let Some(spec) = option_table::find(key) else {
+                if option_table::ignored(key) {
+                    continue;
                 }
-                ("allow_other", None) => self.acl = SessionACL::All,
-                ("allow_root", None) => self.acl = SessionACL::RootAndOwner,
-                ("default_permissions", None) => self.fuse_options.push(MountOption::DefaultPermissions),
-                ("auto_unmount", None) => self.fuse_options.push(MountOption::AutoUnmount),
-                ("dev", None) => self.fuse_options.push(MountOption::Dev),
-                ("nodev", None) => self.fuse_options.push(MountOption::NoDev),
-                ("suid", None) => self.fuse_options.push(MountOption::Suid),
-                ("nosuid", None) => self.fuse_options.push(MountOption::NoSuid),
-                ("exec", None) => self.fuse_options.push(MountOption::Exec),
-                ("noexec", None) => self.fuse_options.push(MountOption::NoExec),
-                ("atime", None) => self.fuse_options.push(MountOption::Atime),
-                ("noatime", None) => self.fuse_options.push(MountOption::NoAtime),
-                ("demo", None) => self.demo = true,
-                ("direct_io", None) => self.direct_io = true,
-                ("links", None) => self.links = true,
-                ("nonempty", None) => self.nonempty = true,
-                ("uid", Some(v)) => self.uid = Some(parse_u32(key, v, 10)?),
-                ("gid", Some(v)) => self.gid = Some(parse_u32(key, v, 10)?),
-                ("umask", Some(v)) => self.umask = Some(parse_u32(key, v, 8)? & 0o777),
-                ("fsname", Some(v)) => self.fuse_options.push(MountOption::FSName(v.to_string())),
-                ("subtype", Some(v)) => self.fuse_options.push(MountOption::Subtype(v.to_string())),
-                ("root", Some(v)) => self.root = Some(v.to_string()),
-                ("endpoint", Some(v)) => self.endpoint = Some(v.to_string()),
-                ("config_dir", Some(v)) => self.config_dir = Some(v.to_string()),
-                ("ca_cert", Some(v)) => self.ca_cert = Some(v.to_string()),
-                ("log_file", Some(v)) => self.log_file = Some(v.to_string()),
-                ("cache_dir", Some(v)) => self.cache_dir = Some(v.to_string()),
-                ("writeback_delay", Some(v)) => self.writeback_delay = Some(parse_secs(key, v)?),
-                ("drain_timeout", Some(v)) => self.drain_timeout = Some(parse_secs(key, v)?),
-                ("read_ahead_kb", Some(v)) => self.read_ahead_kb = Some(parse_u32(key, v, 10)?),
-                ("uploads", Some(v)) => {
-                    let n = parse_u32(key, v, 10)? as usize;
-                    if n == 0 {
-                        return Err("mount option uploads=0: at least one upload worker is needed".into());
-                    }
-                    self.uploads = Some(n)
+                return Err(format!(
+                    "unknown mount option '{opt}' (see `jottafuse --help` for the options; {key} is not one)"
+                ));
+            };
+            let value = match (spec.takes, value) {
+                (Takes::Flag, None) => "",
+                (Takes::Flag, Some(v)) => {
+                    return Err(format!("mount option {key}={v}: {key} takes no value (write just {key})"))
                 }
-                ("prefetch", Some(v)) => {
-                    let n = parse_u32(key, v, 10)?;
-                    if n > 256 {
-                        return Err(format!("mount option prefetch={n}: at most 256 listings in flight"));
-                    }
-                    self.prefetch = Some(n as usize)
-                }
-                ("cache_entries", Some(v)) => self.cache_entries = Some(parse_u32(key, v, 10)?.max(1) as usize),
-                ("dir_cache", Some(v)) => self.dir_cache = Some(parse_secs(key, v)?),
-                ("attr_cache", Some(v)) => self.attr_cache = Some(parse_secs(key, v)?),
-                ("threads", Some(v)) => {
-                    let n = parse_u32(key, v, 10)? as usize;
-                    if n == 0 {
-                        return Err("mount option threads=0: at least one thread is needed".into());
-                    }
-                    self.threads = Some(n)
-                }
-                (k, _) if IGNORED.contains(&k) || k.starts_with("x-") || k == "comment" => {}
-                (k, _) => {
-                    return Err(format!(
-                        "unknown mount option '{opt}' (see `jottafuse --help` for the options; {k} is not one)"
-                    ))
-                }
-            }
+                (_, Some(v)) => v,
+                (_, None) => return Err(format!("mount option {key}: give a value, as {}", spec.usage())),
+            };
+            (spec.apply)(self, &Given { key, value })?;
         }
         Ok(())
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads.unwrap_or(Self::DEFAULT_THREADS)
+    }
+
+    pub fn drain_timeout(&self) -> Duration {
+        self.drain_timeout.unwrap_or(Self::DEFAULT_DRAIN_TIMEOUT)
+    }
+
+    pub fn read_ahead_kb(&self) -> u32 {
+        self.read_ahead_kb.unwrap_or(Self::DEFAULT_READ_AHEAD_KB)
+    }
+
+    /// The filesystem core's settings: what the options say, `VfsConfig`'s defaults for the rest, and
+    /// `uid`/`gid` (the mounting user's) where the options name none.
+    pub fn vfs_config(&self, root: RemotePath, uid: u32, gid: u32) -> VfsConfig {
+        let d = VfsConfig::default();
+        VfsConfig {
+            root,
+            uid: self.uid.unwrap_or(uid),
+            gid: self.gid.unwrap_or(gid),
+            umask: self.umask.unwrap_or(d.umask),
+            read_only: self.read_only,
+            direct_io: self.direct_io,
+            links: self.links,
+            dir_ttl: self.dir_cache.unwrap_or(d.dir_ttl),
+            attr_ttl: self.attr_cache.unwrap_or(d.attr_ttl),
+            cache_entries: self.cache_entries.unwrap_or(d.cache_entries),
+            writeback_delay: self.writeback_delay.unwrap_or(d.writeback_delay),
+            upload_workers: self.uploads.unwrap_or(d.upload_workers),
+            prefetch: self.prefetch.unwrap_or(d.prefetch),
+            ..d
+        }
     }
 }
 

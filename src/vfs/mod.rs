@@ -77,26 +77,38 @@ pub struct VfsConfig {
     pub prefetch: usize,
 }
 
+/// The defaults a mount gets for what `-o` leaves unsaid. They are named so that the mount option table
+/// (`crate::mount::option_table`) shows the very numbers used here: change one and `--help` follows.
+impl VfsConfig {
+    pub const DEFAULT_DIR_TTL: Duration = Duration::from_secs(30);
+    pub const DEFAULT_ATTR_TTL: Duration = Duration::from_secs(30);
+    pub const DEFAULT_UMASK: u32 = 0o022;
+    pub const DEFAULT_WRITEBACK_DELAY: Duration = Duration::from_secs(2);
+    pub const DEFAULT_UPLOAD_WORKERS: usize = 4;
+    /// About 0.2 GiB at the measured ~800 bytes per entry; the kernel's own references come on top.
+    pub const DEFAULT_CACHE_ENTRIES: usize = 250_000;
+    pub const DEFAULT_PREFETCH: usize = 32;
+}
+
 impl Default for VfsConfig {
     fn default() -> Self {
         VfsConfig {
             root: RemotePath::root(),
-            dir_ttl: Duration::from_secs(30),
-            attr_ttl: Duration::from_secs(30),
+            dir_ttl: Self::DEFAULT_DIR_TTL,
+            attr_ttl: Self::DEFAULT_ATTR_TTL,
             uid: 0,
             gid: 0,
-            umask: 0o022,
+            umask: Self::DEFAULT_UMASK,
             read_only: false,
             read_ahead: ReadAheadConfig::default(),
             cache_root: None,
-            writeback_delay: Duration::from_secs(2),
-            upload_workers: 4,
-            // About 0.2 GiB at the measured ~800 bytes per entry; the kernel's own references come on top.
-            cache_entries: 250_000,
+            writeback_delay: Self::DEFAULT_WRITEBACK_DELAY,
+            upload_workers: Self::DEFAULT_UPLOAD_WORKERS,
+            cache_entries: Self::DEFAULT_CACHE_ENTRIES,
             direct_io: false,
             links: false,
             clock: Clock::from_env(),
-            prefetch: 32,
+            prefetch: Self::DEFAULT_PREFETCH,
         }
     }
 }

@@ -4,7 +4,6 @@
 //! `tests/docs.rs` checks they match what the definitions generate now.
 
 use super::{CmdResult, Failure, JottaArgs};
-use crate::cli::jottafuse::JottafuseArgs;
 use clap::CommandFactory;
 use clap_complete::Shell;
 use std::path::Path;
@@ -13,7 +12,7 @@ use std::path::Path;
 const SHIPPED: [(Shell, &str); 3] = [(Shell::Bash, "{}.bash"), (Shell::Zsh, "_{}"), (Shell::Fish, "{}.fish")];
 
 fn programs() -> [clap::Command; 2] {
-    [JottaArgs::command(), JottafuseArgs::command()]
+    [JottaArgs::command(), crate::cli::jottafuse::command()]
 }
 
 /// The completion script of `program` for `shell`.
