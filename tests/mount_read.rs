@@ -7,7 +7,6 @@ use common::{md5_hex, pattern, TestMount, TestService};
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::time::Duration;
 
 #[test]
 fn browse_the_account_tree_like_jottalib() {
@@ -567,37 +566,32 @@ fn a_read_still_waiting_when_another_read_of_the_handle_seeks_away_gets_its_byte
     let c = svc.client();
     let data = pattern(40 << 20, 29);
     svc.put(&c, "/Jotta/Archive/shared.bin", &data);
-    let m = TestMount::new(&svc, "direct_io");
+    // The daemon marks the moment a read parks on its chunk (nothing outside shows it).
+    let base = tempfile::tempdir().unwrap();
+    let hold = base.path().join("hold");
+    let hold_env = hold.to_string_lossy().into_owned();
+    let m = TestMount::start(&svc, "direct_io", &[], base.path(), &[("JOTTAFUSE_TEST_HOLD", &hold_env)], None);
+    let parked = jottafuse::vfs::test_hold::reached(&hold);
     let f = std::sync::Arc::new(fs::File::open(m.p("Jotta/Archive/shared.bin")).unwrap());
     // Slow enough that a read well inside the first range is still waiting when the seek comes.
     svc.set_faults(serde_json::json!({"bandwidth": 16 * 1024}));
     let mut head = vec![0u8; 4096];
     assert_eq!(f.read_at(&mut head, 0).unwrap(), 4096);
     assert!(head == data[..4096]);
-    let (tx, rx) = std::sync::mpsc::channel();
+    // The first read parked too: only a mark written from here on is the waiting read's.
+    let _ = fs::remove_file(&parked);
     let waiting = {
         let f = f.clone();
         std::thread::spawn(move || {
-            // SAFETY: no arguments, cannot fail.
-            let _ = tx.send(unsafe { libc::syscall(libc::SYS_gettid) });
             let mut buf = vec![0u8; 32 * 1024];
             let n = f.read_at(&mut buf, 64 * 1024).unwrap();
             buf.truncate(n);
             buf
         })
     };
-    let tid = rx.recv().unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let in_pread = || {
-        let s = fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).unwrap_or_default();
-        s.split_whitespace().next().and_then(|n| n.parse::<i64>().ok()) == Some(libc::SYS_pread64)
-    };
-    while !in_pread() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // A grace for the read to be parked on its chunk in the daemon (nothing shows that from outside).
-    // Not a wait for work: without it the test passes too, it only exercises the seek path less often.
-    std::thread::sleep(Duration::from_millis(200));
+    common::wait_until("the read at 64 KiB to park on its chunk", || {
+        fs::read_to_string(&parked).is_ok_and(|p| p == "read parked")
+    });
     // The handle's read-ahead moves to 30 MiB and drops the range the other read waits for.
     let mut far = vec![0u8; 4096];
     let n = f.read_at(&mut far, 30 << 20).unwrap();

@@ -387,6 +387,8 @@ impl<R: Remote> FileReader<R> {
                 }
                 let (from, to) = (from as usize, to as usize);
                 buf.parked.push(Parked { from, to, prefix: out, reply: Box::new(reply) });
+                drop(buf);
+                super::test_hold::mark("read parked");
                 return None;
             }
             if single && have == to {

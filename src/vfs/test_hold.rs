@@ -2,7 +2,8 @@
 //! (a journal fsync, the copy of a large pending file changed in place). Off unless the environment
 //! variable `JOTTAFUSE_TEST_HOLD` names a file: while that file exists, work reaching a hold point waits
 //! (at most two minutes, so a forgotten file cannot hang a mount for good). Reaching a hold point writes
-//! `<file>.reached`, so a test waits for that instead of sleeping.
+//! `<file>.reached`, so a test waits for that instead of sleeping; `mark` writes it for points that are
+//! only observed, never held.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -24,6 +25,14 @@ pub fn wait(point: &str) {
     let deadline = Instant::now() + Duration::from_secs(120);
     while file.exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Say that a point was reached without holding it (a read parked on its chunk, which nothing outside
+/// the daemon shows), when the hook is on at all.
+pub fn mark(point: &str) {
+    if let Some(file) = hold_file() {
+        let _ = std::fs::write(reached(file), point);
     }
 }
 
