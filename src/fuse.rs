@@ -2,7 +2,7 @@
 //! or the errno. No logic lives here beyond unit conversions; fuser types stay in this file.
 
 use crate::remote::{Remote, UnixTime};
-use crate::vfs::{Attr, FsError, JottaFs, NodeKind};
+use crate::vfs::{Attr, FsError, InodeKind, JottaFs};
 use fuser::{
     BsdFileFlags, CopyFileRangeFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
     INodeNo, InitFlags, IoctlFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
@@ -82,7 +82,7 @@ fn to_system_time(t: UnixTime) -> SystemTime {
 fn file_type(a: &Attr) -> FileType {
     match a.kind {
         _ if a.symlink => FileType::Symlink,
-        NodeKind::File => FileType::RegularFile,
+        InodeKind::File => FileType::RegularFile,
         _ => FileType::Directory,
     }
 }
@@ -154,7 +154,7 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
                 // probing for names that do not exist (.git, desktop.ini, ...) cost nothing the second time.
                 let none = Attr {
                     ino: 0,
-                    kind: NodeKind::File,
+                    kind: InodeKind::File,
                     size: 0,
                     mtime: 0,
                     ctime: 0,

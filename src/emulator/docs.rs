@@ -2,7 +2,7 @@
 //! listings, single files with revisions, the Trash/Links/Latest pseudo mount points, `mode=list`
 //! (filedirlist) and the compact `mode=liststream`. Every root carries `time` and `host`.
 
-use super::store::tree::{Kind, Node, NodeId, RevState, Revision, Tree};
+use super::store::tree::{ItemId, Kind, RevState, Revision, StoredItem, Tree};
 use super::store::{Store, JOTTA};
 use super::timefmt::{jfs, now, rfc3339_ms};
 use super::xml::XmlWriter;
@@ -28,7 +28,7 @@ fn revision(w: &mut XmlWriter, tag: &str, rev: &Revision, size: Option<u64>) {
 }
 
 /// Bytes received so far for an INCOMPLETE revision (single-file GET shows them as `size`).
-fn received(store: &Store, node: NodeId, number: u32) -> u64 {
+fn received(store: &Store, node: ItemId, number: u32) -> u64 {
     store.state.uploads.values().find(|p| p.node == node && p.number == number).map(|p| p.received).unwrap_or(0)
 }
 
@@ -41,7 +41,7 @@ struct EntryStyle {
 }
 
 /// A `<file>` inside a listing.
-fn file_entry(w: &mut XmlWriter, tree: &Tree, n: &Node, style: EntryStyle) {
+fn file_entry(w: &mut XmlWriter, tree: &Tree, n: &StoredItem, style: EntryStyle) {
     let Some(f) = n.file() else { return };
     let deleted = n.deleted.map(jfs);
     let mut attrs: Vec<(&str, &str)> = vec![("name", &n.name), ("uuid", &f.uuid)];
@@ -71,7 +71,7 @@ fn file_entry(w: &mut XmlWriter, tree: &Tree, n: &Node, style: EntryStyle) {
     w.close("file");
 }
 
-fn folder_entry(w: &mut XmlWriter, tree: &Tree, n: &Node, trash: bool) {
+fn folder_entry(w: &mut XmlWriter, tree: &Tree, n: &StoredItem, trash: bool) {
     let deleted = n.deleted.map(jfs);
     let mut attrs: Vec<(&str, &str)> = vec![("name", &n.name)];
     if let Some(d) = &deleted {
@@ -90,10 +90,10 @@ fn folder_entry(w: &mut XmlWriter, tree: &Tree, n: &Node, trash: bool) {
 }
 
 /// `<folders>`, `<files>` (each omitted when empty) and `<metadata>` for a container's children.
-fn children_listing(w: &mut XmlWriter, tree: &Tree, container: &Node) {
-    let kids: Vec<&Node> = container.children.order.iter().filter_map(|(_, id)| tree.get(*id)).collect();
-    let folders: Vec<&&Node> = kids.iter().filter(|n| n.is_container()).collect();
-    let files: Vec<&&Node> = kids.iter().filter(|n| n.is_file()).collect();
+fn children_listing(w: &mut XmlWriter, tree: &Tree, container: &StoredItem) {
+    let kids: Vec<&StoredItem> = container.children.order.iter().filter_map(|(_, id)| tree.get(*id)).collect();
+    let folders: Vec<&&StoredItem> = kids.iter().filter(|n| n.is_container()).collect();
+    let files: Vec<&&StoredItem> = kids.iter().filter(|n| n.is_file()).collect();
     if !folders.is_empty() {
         w.open("folders", &[]);
         for n in &folders {
@@ -146,11 +146,11 @@ pub fn user_doc(store: &Store, host: &str, capacity: Option<u64>) -> String {
     w.finish()
 }
 
-fn device_size(dev: &Node, sizes: &std::collections::HashMap<NodeId, u64>) -> u64 {
+fn device_size(dev: &StoredItem, sizes: &std::collections::HashMap<ItemId, u64>) -> u64 {
     dev.children.order.iter().map(|(_, id)| sizes.get(id).copied().unwrap_or(0)).sum()
 }
 
-fn device_fields(w: &mut XmlWriter, dev: &Node, sizes: &std::collections::HashMap<NodeId, u64>) {
+fn device_fields(w: &mut XmlWriter, dev: &StoredItem, sizes: &std::collections::HashMap<ItemId, u64>) {
     let (dtype, sid) = match &dev.kind {
         Kind::Device { dtype, sid } => (dtype.as_str(), sid.as_str()),
         _ => ("WORKSTATION", ""),
@@ -165,7 +165,7 @@ fn device_fields(w: &mut XmlWriter, dev: &Node, sizes: &std::collections::HashMa
 
 /// `GET /jfs/<user>/<device>`; `with_mounts: false` gives the short form answered by mount point
 /// permanent deletion.
-pub fn device_doc(store: &Store, host: &str, dev: NodeId, with_mounts: bool) -> String {
+pub fn device_doc(store: &Store, host: &str, dev: ItemId, with_mounts: bool) -> String {
     let tree = &store.state.tree;
     let sizes = &store.sizes().per_mount_point;
     let t = jfs(now());
@@ -175,7 +175,7 @@ pub fn device_doc(store: &Store, host: &str, dev: NodeId, with_mounts: bool) -> 
         device_fields(&mut w, d, sizes);
         w.leaf("user", store.user());
         if with_mounts {
-            let mps: Vec<&Node> = d.children.order.iter().filter_map(|(_, id)| tree.get(*id)).collect();
+            let mps: Vec<&StoredItem> = d.children.order.iter().filter_map(|(_, id)| tree.get(*id)).collect();
             if !mps.is_empty() {
                 w.open("mountPoints", &[]);
             }
@@ -202,7 +202,7 @@ pub fn device_doc(store: &Store, host: &str, dev: NodeId, with_mounts: bool) -> 
 }
 
 /// `GET` of a mount point (`listing: false` for the create/mkDir answers, which carry no children).
-pub fn mount_point_doc(store: &Store, host: &str, mp: NodeId, listing: bool) -> String {
+pub fn mount_point_doc(store: &Store, host: &str, mp: ItemId, listing: bool) -> String {
     let tree = &store.state.tree;
     let t = jfs(now());
     let mut w = XmlWriter::document(true);
@@ -233,7 +233,7 @@ pub fn mount_point_doc(store: &Store, host: &str, mp: NodeId, listing: bool) -> 
 }
 
 /// `GET` of a folder; a deleted folder is answered with `deleted` on the root.
-pub fn folder_doc(store: &Store, host: &str, id: NodeId, listing: bool) -> String {
+pub fn folder_doc(store: &Store, host: &str, id: ItemId, listing: bool) -> String {
     let tree = &store.state.tree;
     let t = jfs(now());
     let mut w = XmlWriter::document(true);
@@ -259,7 +259,7 @@ pub fn folder_doc(store: &Store, host: &str, id: NodeId, listing: bool) -> Strin
 }
 
 /// Whatever container the node is, as its own document.
-pub fn container_doc(store: &Store, host: &str, id: NodeId, listing: bool) -> String {
+pub fn container_doc(store: &Store, host: &str, id: ItemId, listing: bool) -> String {
     match store.state.tree.get(id).map(|n| &n.kind) {
         Some(Kind::MountPoint) => mount_point_doc(store, host, id, listing),
         Some(Kind::Device { .. }) => device_doc(store, host, id, listing),
@@ -270,7 +270,7 @@ pub fn container_doc(store: &Store, host: &str, id: NodeId, listing: bool) -> St
 
 /// A single file: `path`, `abspath`, `publicURI`, current and latest revision and (with `history`)
 /// the other revisions, newest first.
-pub fn file_doc(store: &Store, host: &str, id: NodeId, history: bool) -> String {
+pub fn file_doc(store: &Store, host: &str, id: ItemId, history: bool) -> String {
     let tree = &store.state.tree;
     let t = jfs(now());
     let mut w = XmlWriter::document(true);
@@ -324,7 +324,7 @@ pub fn trash_doc(store: &Store, host: &str) -> String {
     let tree = &store.state.tree;
     let user = store.user();
     let t = jfs(now());
-    let mut tops: Vec<&Node> = tree
+    let mut tops: Vec<&StoredItem> = tree
         .nodes
         .values()
         .filter(|n| n.deleted.is_some())
@@ -341,8 +341,8 @@ pub fn trash_doc(store: &Store, host: &str) -> String {
     w.leaf("modified", "");
     w.leaf("device", JOTTA);
     w.leaf("user", user);
-    let folders: Vec<&&Node> = tops.iter().filter(|n| n.is_container()).collect();
-    let files: Vec<&&Node> = tops.iter().filter(|n| n.is_file()).collect();
+    let folders: Vec<&&StoredItem> = tops.iter().filter(|n| n.is_container()).collect();
+    let files: Vec<&&StoredItem> = tops.iter().filter(|n| n.is_file()).collect();
     if !folders.is_empty() {
         w.open("folders", &[]);
         for n in &folders {
@@ -367,7 +367,7 @@ pub fn trash_doc(store: &Store, host: &str) -> String {
 pub fn search_doc(store: &Store, host: &str, links: bool, max: usize) -> String {
     let tree = &store.state.tree;
     let t = jfs(now());
-    let mut files: Vec<&Node> = tree
+    let mut files: Vec<&StoredItem> = tree
         .nodes
         .values()
         .filter(|n| match n.file() {
@@ -376,7 +376,7 @@ pub fn search_doc(store: &Store, host: &str, links: bool, max: usize) -> String 
             None => false,
         })
         .collect();
-    let updated = |n: &Node| n.file().and_then(|f| f.current()).map(|r| r.updated).unwrap_or(0);
+    let updated = |n: &StoredItem| n.file().and_then(|f| f.current()).map(|r| r.updated).unwrap_or(0);
     files.sort_by(|a, b| updated(b).cmp(&updated(a)).then(a.id.cmp(&b.id)));
     let total = files.len();
     if !links {
@@ -402,13 +402,13 @@ pub fn search_doc(store: &Store, host: &str, links: bool, max: usize) -> String 
 }
 
 /// Live folders below (and including) `id`, pre-order.
-fn live_folders(tree: &Tree, id: NodeId) -> Vec<NodeId> {
+fn live_folders(tree: &Tree, id: ItemId) -> Vec<ItemId> {
     let mut out = Vec::new();
     let mut stack = vec![id];
     while let Some(cur) = stack.pop() {
         out.push(cur);
         if let Some(n) = tree.get(cur) {
-            let kids: Vec<NodeId> = n
+            let kids: Vec<ItemId> = n
                 .children
                 .order
                 .iter()
@@ -425,7 +425,7 @@ fn live_folders(tree: &Tree, id: NodeId) -> Vec<NodeId> {
 
 /// `mode=list`: a flat `<filedirlist>` of the folder and every live descendant folder, each with its
 /// files (deleted and incomplete ones included, as the service does).
-pub fn filedirlist_doc(store: &Store, host: &str, id: NodeId) -> String {
+pub fn filedirlist_doc(store: &Store, host: &str, id: ItemId) -> String {
     let tree = &store.state.tree;
     let t = jfs(now());
     let mut w = XmlWriter::document(true);
@@ -439,7 +439,7 @@ pub fn filedirlist_doc(store: &Store, host: &str, id: NodeId) -> String {
         let parent = tree.parent_path(fid);
         w.preserve("path", &parent);
         w.preserve("abspath", &parent);
-        let files: Vec<&Node> =
+        let files: Vec<&StoredItem> =
             folder.children.order.iter().filter_map(|(_, c)| tree.get(*c)).filter(|c| c.is_file()).collect();
         if !files.is_empty() {
             w.open("files", &[]);
@@ -458,7 +458,7 @@ pub fn filedirlist_doc(store: &Store, host: &str, id: NodeId) -> String {
 /// `mode=liststream`: compact XML of every live folder (requested one first, each before its files)
 /// and every live completed file, paths rooted at the mount point, then `<stats>` with the number of
 /// `<folder>` and `<file>` elements (the counting rule rclone checks).
-pub fn liststream_doc(store: &Store, host: &str, id: NodeId) -> String {
+pub fn liststream_doc(store: &Store, host: &str, id: ItemId) -> String {
     let tree = &store.state.tree;
     let t = jfs(now());
     let mut w = XmlWriter::document(false);

@@ -143,7 +143,7 @@ impl InProcessRemote {
     }
 
     /// The file document of a path, as a write's answer (`docs::file_doc`) read by the client.
-    fn file_answer(shared: &Shared, id: super::store::tree::NodeId) -> RemoteResult<FileInfo> {
+    fn file_answer(shared: &Shared, id: super::store::tree::ItemId) -> RemoteResult<FileInfo> {
         let store = shared.store();
         xml::parse_file(docs::file_doc(&store, &shared.host, id, false).as_bytes())
     }

@@ -5,7 +5,7 @@
 
 use super::docs;
 use super::errors::{Failure, Outcome};
-use super::store::tree::{NodeId, RevState};
+use super::store::tree::{ItemId, RevState};
 use super::store::JOTTA;
 use super::Shared;
 use std::path::PathBuf;
@@ -23,7 +23,7 @@ pub enum Answer {
     /// An XML document.
     Document(String),
     /// A download of this file's bytes.
-    Bytes(NodeId),
+    Bytes(ItemId),
 }
 
 /// Answer a read of `rest` (`[device, mount point, ...]`, empty for the account). `kind` is the
@@ -64,7 +64,7 @@ pub fn answer(shared: &Shared, rest: &[String], kind: &str, max: usize) -> Outco
 
 /// The bytes a download of `id` serves: its current revision, or revision `revision` when given; only
 /// COMPLETED revisions have bytes. Returns the blob's path, its size and its MIME type.
-pub fn revision_blob(shared: &Shared, id: NodeId, revision: Option<u32>) -> Outcome<(PathBuf, u64, String)> {
+pub fn revision_blob(shared: &Shared, id: ItemId, revision: Option<u32>) -> Outcome<(PathBuf, u64, String)> {
     let store = shared.store();
     let file = store.state.tree.get(id).and_then(|n| n.file());
     let rev = match revision {

@@ -15,23 +15,23 @@ use std::collections::HashSet;
 
 /// One element: local name, attributes, its own text (concatenated), children in order.
 #[derive(Debug, Default)]
-pub(crate) struct Node {
+pub(crate) struct Element {
     pub name: String,
     attrs: Vec<(String, String)>,
     text: String,
-    children: Vec<Node>,
+    children: Vec<Element>,
 }
 
-impl Node {
+impl Element {
     pub fn attr(&self, name: &str) -> Option<&str> {
         self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
-    pub fn child(&self, name: &str) -> Option<&Node> {
+    pub fn child(&self, name: &str) -> Option<&Element> {
         self.children.iter().find(|c| c.name == name)
     }
 
-    fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Node> + 'a {
+    fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
         self.children.iter().filter(move |c| c.name == name)
     }
 
@@ -119,22 +119,22 @@ fn element_attrs(e: &BytesStart<'_>, what: &str) -> RemoteResult<Vec<(String, St
 }
 
 /// Read a whole document into a tree. `what` names the request for error messages.
-pub(crate) fn parse_tree(body: &[u8], what: &str) -> RemoteResult<Node> {
+pub(crate) fn parse_tree(body: &[u8], what: &str) -> RemoteResult<Element> {
     let text = std::str::from_utf8(body).map_err(|_| protocol(what, "reply is not UTF-8 text"))?;
     let mut reader = Reader::from_str(text);
     reader.config_mut().check_end_names = true;
-    let mut stack: Vec<Node> = Vec::new();
-    let mut root: Option<Node> = None;
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root: Option<Element> = None;
     loop {
         let event = reader.read_event().map_err(|e| {
             protocol(what, format!("malformed XML at byte {} ({})", reader.buffer_position(), quoted(&e)))
         })?;
         match event {
             Event::Start(e) => {
-                stack.push(Node { name: element_name(&e), attrs: element_attrs(&e, what)?, ..Node::default() })
+                stack.push(Element { name: element_name(&e), attrs: element_attrs(&e, what)?, ..Element::default() })
             }
             Event::Empty(e) => {
-                let node = Node { name: element_name(&e), attrs: element_attrs(&e, what)?, ..Node::default() };
+                let node = Element { name: element_name(&e), attrs: element_attrs(&e, what)?, ..Element::default() };
                 attach(&mut stack, &mut root, node, what)?;
             }
             Event::End(_) => {
@@ -167,7 +167,7 @@ pub(crate) fn parse_tree(body: &[u8], what: &str) -> RemoteResult<Node> {
     root.ok_or_else(|| protocol(what, "empty reply where an XML document was expected"))
 }
 
-fn attach(stack: &mut [Node], root: &mut Option<Node>, node: Node, what: &str) -> RemoteResult<()> {
+fn attach(stack: &mut [Element], root: &mut Option<Element>, node: Element, what: &str) -> RemoteResult<()> {
     match stack.last_mut() {
         Some(parent) => parent.children.push(node),
         None if root.is_none() => *root = Some(node),
@@ -180,7 +180,7 @@ fn snippet(s: &str) -> String {
     s.trim().chars().take(40).filter(|c| !c.is_control()).collect()
 }
 
-fn expect_root<'a>(node: &'a Node, names: &[&str], what: &str) -> RemoteResult<&'a Node> {
+fn expect_root<'a>(node: &'a Element, names: &[&str], what: &str) -> RemoteResult<&'a Element> {
     if names.contains(&node.name.as_str()) {
         Ok(node)
     } else {
@@ -208,7 +208,7 @@ pub fn parse_account(body: &[u8]) -> RemoteResult<AccountInfo> {
     })
 }
 
-fn device_info(d: &Node) -> DeviceInfo {
+fn device_info(d: &Element) -> DeviceInfo {
     DeviceInfo {
         name: d.name(),
         display_name: d.text("display_name").map(String::from).filter(|s| !s.is_empty()),
@@ -239,7 +239,7 @@ pub fn parse_device(body: &[u8]) -> RemoteResult<DeviceListing> {
     Ok(DeviceListing { device: device_info(dev), mount_points })
 }
 
-fn revision(r: &Node) -> RevisionInfo {
+fn revision(r: &Element) -> RevisionInfo {
     RevisionInfo {
         number: r.number("number").and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
         state: RevisionState::parse(r.text("state").unwrap_or_default()),
@@ -253,7 +253,7 @@ fn revision(r: &Node) -> RevisionInfo {
 }
 
 /// A `<file>` element, as a root document or as a listing entry.
-fn file_info(f: &Node) -> FileInfo {
+fn file_info(f: &Element) -> FileInfo {
     let mut current = f.child("currentRevision").map(revision);
     let mut latest = f.child("latestRevision").map(revision);
     let mut revisions: Vec<RevisionInfo> =
@@ -280,7 +280,7 @@ fn file_info(f: &Node) -> FileInfo {
     }
 }
 
-fn folder_entry(f: &Node) -> FolderEntry {
+fn folder_entry(f: &Element) -> FolderEntry {
     FolderEntry {
         name: f.name(),
         deleted: f.deleted(),
@@ -289,7 +289,7 @@ fn folder_entry(f: &Node) -> FolderEntry {
     }
 }
 
-fn listing(root: &Node) -> Listing {
+fn listing(root: &Element) -> Listing {
     Listing {
         name: root.name(),
         deleted: root.deleted(),

@@ -7,7 +7,7 @@
 use super::error::{FsError, FsResult};
 use super::journal::{EntryKind, JournalEntry};
 use super::lifecycle::{Due, Record};
-use super::node::{FileMeta, NodeKind};
+use super::node::{FileMeta, InodeKind};
 use super::staging::LocalFile;
 use super::{lock, now, Attr, JottaFs};
 use crate::remote::{Remote, RemotePath, UnixTime};
@@ -77,7 +77,7 @@ impl<R: Remote> JottaFs<R> {
         let (path, size, on_server) = {
             let mut table = lock(&self.table);
             let node = table.get_mut(ino).ok_or(FsError::NotFound)?;
-            if node.kind != NodeKind::File {
+            if node.kind != InodeKind::File {
                 return Err(FsError::IsADirectory);
             }
             if let Some(l) = node.local.as_mut() {
@@ -442,17 +442,17 @@ impl<R: Remote> JottaFs<R> {
     /// ignored (JottaCloud stores neither, README says so).
     pub fn setattr(&self, ino: u64, size: Option<u64>, mtime: Option<UnixTime>) -> FsResult<Attr> {
         let kind = lock(&self.table).get(ino).map(|n| n.kind).ok_or(FsError::NotFound)?;
-        if size.is_some() && kind != NodeKind::File {
+        if size.is_some() && kind != InodeKind::File {
             // truncate(2) of a folder, as the kernel answers it for a local one.
             return Err(FsError::IsADirectory);
         }
-        if kind == NodeKind::File && (size.is_some() || mtime.is_some()) {
+        if kind == InodeKind::File && (size.is_some() || mtime.is_some()) {
             self.journal_or_ro()?;
         }
-        if let (Some(size), NodeKind::File) = (size, kind) {
+        if let (Some(size), InodeKind::File) = (size, kind) {
             self.truncate_file(ino, size)?;
         }
-        if let (Some(t), NodeKind::File) = (mtime, kind) {
+        if let (Some(t), InodeKind::File) = (mtime, kind) {
             self.set_file_mtime(ino, t)?;
         }
         self.getattr(ino)

@@ -4,7 +4,7 @@
 //! a truncate to a size the staging disk cannot hold is `EFBIG`, decided before the disk is touched.
 
 use super::error::{FsError, FsResult};
-use super::{lock, Attr, JottaFs, NodeKind};
+use super::{lock, Attr, InodeKind, JottaFs};
 use crate::remote::{Remote, UnixTime};
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -53,10 +53,10 @@ impl<R: Remote> JottaFs<R> {
     /// The account root and devices are not folders of the service: they have no time to set.
     fn times_settable(&self, ino: u64) -> FsResult<()> {
         match lock(&self.table).get(ino).map(|n| n.kind).ok_or(FsError::NotFound)? {
-            NodeKind::Account | NodeKind::Device => {
+            InodeKind::Account | InodeKind::Device => {
                 Err(FsError::ReadOnly("the account root and devices carry no times".into()))
             }
-            NodeKind::Folder | NodeKind::File => Ok(()),
+            InodeKind::Folder | InodeKind::File => Ok(()),
         }
     }
 
@@ -67,7 +67,7 @@ impl<R: Remote> JottaFs<R> {
         let Some(journal) = &self.journal else { return Ok(()) };
         let have = {
             let table = lock(&self.table);
-            let Some(node) = table.get(ino).filter(|n| n.kind == NodeKind::File) else { return Ok(()) };
+            let Some(node) = table.get(ino).filter(|n| n.kind == InodeKind::File) else { return Ok(()) };
             node.local.as_ref().map(|l| l.size).unwrap_or(0)
         };
         if size <= have {

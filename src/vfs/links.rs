@@ -12,9 +12,9 @@
 //! generation (`ls -l` asks for every link's target).
 
 use super::error::{FsError, FsResult};
-use super::node::{InodeTable, Node};
+use super::node::{Inode, InodeTable};
 use super::reader::ReadReply;
-use super::{lock, Attr, JottaFs, NodeKind};
+use super::{lock, Attr, InodeKind, JottaFs};
 use crate::remote::rclonelink::{link_file_name, link_stem, LINK_SUFFIX, MAX_TARGET};
 use crate::remote::Remote;
 use std::sync::Arc;
@@ -22,15 +22,15 @@ use std::sync::Arc;
 impl<R: Remote> JottaFs<R> {
     /// Whether `n` shows as a symbolic link: a file named `NAME.rclonelink`, under `-o links`, with no
     /// sibling `NAME` in any letter case.
-    pub(super) fn shows_as_link(&self, table: &InodeTable, n: &Node) -> bool {
-        if !self.cfg.links || n.kind != NodeKind::File {
+    pub(super) fn shows_as_link(&self, table: &InodeTable, n: &Inode) -> bool {
+        if !self.cfg.links || n.kind != InodeKind::File {
             return false;
         }
         link_stem(&n.name).is_some_and(|stem| table.child(n.parent, stem).is_none())
     }
 
     /// The name the kernel sees for `n`.
-    pub(super) fn shown_name<'a>(&self, table: &InodeTable, n: &'a Node) -> &'a str {
+    pub(super) fn shown_name<'a>(&self, table: &InodeTable, n: &'a Inode) -> &'a str {
         match link_stem(&n.name) {
             Some(stem) if self.shows_as_link(table, n) => stem,
             _ => &n.name,
@@ -153,7 +153,7 @@ impl<R: Remote> JottaFs<R> {
         let new_stored = if is_link {
             link_file_name(new_name)
         } else {
-            if link_stem(&stored).is_none() && lock(&self.table).get(ino).is_some_and(|n| n.kind == NodeKind::File) {
+            if link_stem(&stored).is_none() && lock(&self.table).get(ino).is_some_and(|n| n.kind == InodeKind::File) {
                 self.refuse_link_file_name(new_name)?;
             }
             new_name.to_string()

@@ -29,7 +29,7 @@ pub mod upload_queue;
 
 pub use clock::Clock;
 pub use error::{FsError, FsResult};
-pub use node::{FileMeta, NodeKind, ROOT_INO};
+pub use node::{FileMeta, InodeKind, ROOT_INO};
 pub use reader::{ReadAheadConfig, ReadReply};
 
 use crate::remote::{Remote, RemotePath, UnixTime};
@@ -117,7 +117,7 @@ impl Default for VfsConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attr {
     pub ino: u64,
-    pub kind: NodeKind,
+    pub kind: InodeKind,
     pub size: u64,
     pub mtime: UnixTime,
     pub ctime: UnixTime,
@@ -197,9 +197,9 @@ impl<R: Remote> JottaFs<R> {
     /// error: writes could not be made durable).
     pub fn new(remote: Arc<R>, rt: Handle, cfg: VfsConfig) -> std::io::Result<Self> {
         let root_kind = match cfg.root.depth() {
-            0 => NodeKind::Account,
-            1 => NodeKind::Device,
-            _ => NodeKind::Folder,
+            0 => InodeKind::Account,
+            1 => InodeKind::Device,
+            _ => InodeKind::Folder,
         };
         let mounted_at = now();
         let cfg_prefetch = cfg.prefetch;
@@ -248,10 +248,10 @@ impl<R: Remote> JottaFs<R> {
     }
 
     /// Kernel attributes of a node: devices, mount-point lists and the account root are read-only.
-    fn attr_of(&self, ino: u64, n: &node::Node) -> Attr {
-        let writable_dir = !self.cfg.read_only && n.kind == NodeKind::Folder && n.depth >= 2;
+    fn attr_of(&self, ino: u64, n: &node::Inode) -> Attr {
+        let writable_dir = !self.cfg.read_only && n.kind == InodeKind::Folder && n.depth >= 2;
         let (size, perm, nlink) = match n.kind {
-            NodeKind::File => {
+            InodeKind::File => {
                 let size = match &n.local {
                     Some(l) => l.size,
                     None => n.file.as_ref().map(|f| f.size).unwrap_or(0),
@@ -274,7 +274,7 @@ impl<R: Remote> JottaFs<R> {
     /// `attr_of` with a folder's link count as on a local disk: 2 + its subfolders once its listing is
     /// known; 1 before, the convention for "not counted" that tools such as `find` understand. (Costs a
     /// look at each child of a listed folder.)
-    fn attr_in(&self, table: &InodeTable, ino: u64, n: &node::Node) -> Attr {
+    fn attr_in(&self, table: &InodeTable, ino: u64, n: &node::Inode) -> Attr {
         let mut attr = self.attr_of(ino, n);
         if self.shows_as_link(table, n) {
             // Links carry no permissions of their own (lrwxrwxrwx), as on a local disk.
@@ -346,8 +346,8 @@ impl<R: Remote> JottaFs<R> {
         &self,
         ino: u64,
         path: &RemotePath,
-        kind: NodeKind,
-        children: Vec<(String, NodeKind, UnixTime, Option<FileMeta>)>,
+        kind: InodeKind,
+        children: Vec<(String, InodeKind, UnixTime, Option<FileMeta>)>,
         (asked, mut hidden): (Instant, std::collections::HashSet<String>),
         ahead: bool,
     ) -> FsResult<bool> {
@@ -364,11 +364,11 @@ impl<R: Remote> JottaFs<R> {
         let entries = children
             .into_iter()
             .filter(|(name, kind, _, _)| {
-                *kind != NodeKind::File || hidden.is_empty() || !hidden.contains(&name.to_lowercase())
+                *kind != InodeKind::File || hidden.is_empty() || !hidden.contains(&name.to_lowercase())
             })
             .collect();
         table.set_listing(ino, entries, asked);
-        if kind == NodeKind::Folder {
+        if kind == InodeKind::Folder {
             self.attach_recovered(&mut table, ino, path);
         }
         self.evict_locked(&mut table);
@@ -434,46 +434,46 @@ impl<R: Remote> JottaFs<R> {
     fn fetch_children(
         &self,
         path: &RemotePath,
-        kind: NodeKind,
-    ) -> FsResult<Vec<(String, NodeKind, UnixTime, Option<FileMeta>)>> {
+        kind: InodeKind,
+    ) -> FsResult<Vec<(String, InodeKind, UnixTime, Option<FileMeta>)>> {
         let fallback = self.mounted_at;
         let mut out = Vec::new();
         match kind {
-            NodeKind::Account => {
+            InodeKind::Account => {
                 let account = self.online(self.remote.account())?;
                 self.service.set_figures(offline::figures_of(&account));
                 for d in account.devices {
-                    out.push((d.name, NodeKind::Device, d.modified.unwrap_or(fallback), None));
+                    out.push((d.name, InodeKind::Device, d.modified.unwrap_or(fallback), None));
                 }
             }
-            NodeKind::Device => {
+            InodeKind::Device => {
                 let dev = self.online(self.remote.device(path))?;
                 for mp in dev.mount_points {
                     if mp.deleted.is_some() || crate::remote::path::is_pseudo_mount_point(&mp.name) {
                         continue;
                     }
-                    out.push((mp.name, NodeKind::Folder, mp.modified.unwrap_or(fallback), None));
+                    out.push((mp.name, InodeKind::Folder, mp.modified.unwrap_or(fallback), None));
                 }
             }
-            NodeKind::Folder => {
+            InodeKind::Folder => {
                 let listing = self.online(self.remote.list(path))?;
                 if listing.deleted.is_some() {
                     return Err(FsError::NotFound);
                 }
                 for f in listing.folders {
                     if f.deleted.is_none() {
-                        out.push((f.name, NodeKind::Folder, f.modified.unwrap_or(fallback), None));
+                        out.push((f.name, InodeKind::Folder, f.modified.unwrap_or(fallback), None));
                     }
                 }
                 for f in listing.files {
                     if f.is_live() {
                         let mtime = f.modified().or(f.current.as_ref().and_then(|r| r.updated)).unwrap_or(fallback);
                         let meta = FileMeta::from_info(&f);
-                        out.push((f.name, NodeKind::File, mtime, Some(meta)));
+                        out.push((f.name, InodeKind::File, mtime, Some(meta)));
                     }
                 }
             }
-            NodeKind::File => return Err(FsError::NotADirectory),
+            InodeKind::File => return Err(FsError::NotADirectory),
         }
         out.retain(|(name, ..)| {
             let ok = representable(name);
@@ -518,7 +518,7 @@ impl<R: Remote> JottaFs<R> {
     /// Open a folder: its listing is made fresh now, and the answer says whether the kernel may keep the
     /// directory it cached (true while the listing is the very one it cached from).
     pub fn opendir(&self, ino: u64) -> FsResult<bool> {
-        if self.getattr(ino)?.kind == NodeKind::File {
+        if self.getattr(ino)?.kind == InodeKind::File {
             return Err(FsError::NotADirectory);
         }
         self.ensure_listing(ino, false)?;

@@ -5,7 +5,7 @@
 //! Lock order: `journal_lock` -> `table` -> `queue`. The remote is never called with `table` held.
 
 use super::error::{FsError, FsResult};
-use super::node::{FileMeta, NodeKind};
+use super::node::{FileMeta, InodeKind};
 use super::staging::LocalFile;
 use super::{lock, now, Attr, JottaFs};
 use crate::remote::ItemKind;
@@ -19,8 +19,8 @@ impl<R: Remote> JottaFs<R> {
         let table = lock(&self.table);
         let node = table.get(ino).ok_or(FsError::NotFound)?;
         match node.kind {
-            NodeKind::Folder if node.depth >= 2 => Ok(()),
-            NodeKind::File => Err(FsError::NotADirectory),
+            InodeKind::Folder if node.depth >= 2 => Ok(()),
+            InodeKind::File => Err(FsError::NotADirectory),
             _ => Err(FsError::ReadOnly("devices and the list of mount points cannot be changed here".into())),
         }
     }
@@ -79,7 +79,7 @@ impl<R: Remote> JottaFs<R> {
         local.writers = 1;
         let (ino, attr) = {
             let mut table = lock(&self.table);
-            let ino = table.upsert(parent, name, NodeKind::File, local.mtime, Some(meta));
+            let ino = table.upsert(parent, name, InodeKind::File, local.mtime, Some(meta));
             if let Some(n) = table.get_mut(ino) {
                 n.local = Some(local);
                 n.changed_at = Some(now());
@@ -101,7 +101,7 @@ impl<R: Remote> JottaFs<R> {
             return Ok(attr);
         }
         let mut table = lock(&self.table);
-        let ino = table.upsert(parent, name, NodeKind::Folder, self.mounted_at, None);
+        let ino = table.upsert(parent, name, InodeKind::Folder, self.mounted_at, None);
         table.set_children(ino, Vec::new());
         table.add_child(parent, ino);
         table.remember(ino);
@@ -210,7 +210,7 @@ impl<R: Remote> JottaFs<R> {
             let node = table.get(ino).ok_or(FsError::NotFound)?;
             (table.path(ino).ok_or(FsError::NotFound)?, node.kind)
         };
-        if kind != NodeKind::File {
+        if kind != InodeKind::File {
             return Err(FsError::IsADirectory);
         }
         self.keep_for_open_handles(ino)?;
@@ -254,7 +254,7 @@ impl<R: Remote> JottaFs<R> {
         self.writable_folder(parent)?;
         let ino = self.child_exact(parent, name)?;
         let kind = lock(&self.table).get(ino).map(|n| n.kind).ok_or(FsError::NotFound)?;
-        if kind != NodeKind::Folder {
+        if kind != InodeKind::Folder {
             return Err(FsError::NotADirectory);
         }
         self.ensure_listing(ino, true)?;
@@ -313,7 +313,7 @@ impl<R: Remote> JottaFs<R> {
             Some(t) => self.clear_rename_target(kind, t, src_on_server)?,
             None => None,
         };
-        if kind == NodeKind::File {
+        if kind == InodeKind::File {
             // A file not on the server yet (or with an upload in flight) moves only here, decided under
             // the journal lock: the upload, when it finishes, sees the new path and moves its result
             // there; or it finished first, and then the file is on the server and takes the branch below.
@@ -353,7 +353,7 @@ impl<R: Remote> JottaFs<R> {
         if self.move_pending_folder(ino, new_parent, new_name) {
             return Ok(());
         }
-        self.rt.block_on(self.remote.rename(&from, &to, ItemKind::folder_if(kind != NodeKind::File)))?;
+        self.rt.block_on(self.remote.rename(&from, &to, ItemKind::folder_if(kind != InodeKind::File)))?;
         let _journal_guard = lock(&self.journal_lock);
         self.move_in_table_locked(ino, new_parent, new_name);
         Ok(())
@@ -376,7 +376,7 @@ impl<R: Remote> JottaFs<R> {
     /// revision the service holds at that name is returned for the source to stand for until then.
     pub(super) fn clear_rename_target(
         &self,
-        kind: NodeKind,
+        kind: InodeKind,
         target: u64,
         src_on_server: bool,
     ) -> FsResult<Option<u32>> {
@@ -388,7 +388,7 @@ impl<R: Remote> JottaFs<R> {
             (t.kind, table.path(target).ok_or(FsError::NotFound)?, t.on_server(), empty, revision)
         };
         match (kind, t_kind) {
-            (NodeKind::File, NodeKind::File) => {
+            (InodeKind::File, InodeKind::File) => {
                 self.keep_for_open_handles(target)?;
                 if t_on_server && src_on_server {
                     self.rt.block_on(self.remote.delete(&t_path, ItemKind::File))?;
@@ -397,8 +397,8 @@ impl<R: Remote> JottaFs<R> {
                 self.retire_locked(target);
                 Ok((t_on_server && !src_on_server).then_some(t_revision))
             }
-            (NodeKind::File, _) => Err(FsError::IsADirectory),
-            (_, NodeKind::File) => Err(FsError::NotADirectory),
+            (InodeKind::File, _) => Err(FsError::IsADirectory),
+            (_, InodeKind::File) => Err(FsError::NotADirectory),
             _ => {
                 if t_empty != Some(true) {
                     self.ensure_listing(target, true)?;

@@ -21,7 +21,7 @@ pub const ROOT_INO: u64 = 1;
 const RECENT: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NodeKind {
+pub enum InodeKind {
     /// The account root, listing devices.
     Account,
     /// A device, listing mount points.
@@ -31,9 +31,9 @@ pub enum NodeKind {
     File,
 }
 
-impl NodeKind {
+impl InodeKind {
     pub fn is_dir(self) -> bool {
-        !matches!(self, NodeKind::File)
+        !matches!(self, InodeKind::File)
     }
 }
 
@@ -66,10 +66,10 @@ impl FileMeta {
 }
 
 #[derive(Debug)]
-pub struct Node {
+pub struct Inode {
     pub parent: u64,
     pub name: String,
-    pub kind: NodeKind,
+    pub kind: InodeKind,
     /// Depth in the service's namespace: 0 account, 1 device, 2 mount point, 3+ inside one.
     pub depth: usize,
     pub mtime: UnixTime,
@@ -102,12 +102,12 @@ pub struct Node {
     pub touched_at: Option<Instant>,
 }
 
-impl Node {
+impl Inode {
     /// Whether the service has (a completed revision of) this node: new files and folders made while
     /// the service was unreachable exist only here.
     pub fn on_server(&self) -> bool {
         match self.kind {
-            NodeKind::File => self.file.as_ref().map(|f| f.revision > 0).unwrap_or(false),
+            InodeKind::File => self.file.as_ref().map(|f| f.revision > 0).unwrap_or(false),
             _ => self.local_folder.is_none(),
         }
     }
@@ -120,7 +120,7 @@ impl Node {
 
 #[derive(Debug)]
 pub struct InodeTable {
-    nodes: HashMap<u64, Node>,
+    nodes: HashMap<u64, Inode>,
     by_name: HashMap<(u64, String), u64>,
     next: u64,
     root_path: RemotePath,
@@ -138,11 +138,11 @@ fn key(name: &str) -> String {
 
 impl InodeTable {
     /// `root_path` is what inode 1 shows: the account root, or a subtree given with `--root`.
-    pub fn new(root_path: RemotePath, root_kind: NodeKind, now: UnixTime) -> Self {
+    pub fn new(root_path: RemotePath, root_kind: InodeKind, now: UnixTime) -> Self {
         let mut nodes = HashMap::new();
         nodes.insert(
             ROOT_INO,
-            Node {
+            Inode {
                 parent: ROOT_INO,
                 name: String::new(),
                 kind: root_kind,
@@ -246,11 +246,11 @@ impl InodeTable {
         gone
     }
 
-    pub fn get(&self, ino: u64) -> Option<&Node> {
+    pub fn get(&self, ino: u64) -> Option<&Inode> {
         self.nodes.get(&ino)
     }
 
-    pub fn get_mut(&mut self, ino: u64) -> Option<&mut Node> {
+    pub fn get_mut(&mut self, ino: u64) -> Option<&mut Inode> {
         self.nodes.get_mut(&ino)
     }
 
@@ -259,7 +259,7 @@ impl InodeTable {
     }
 
     /// Insert or refresh a child; an existing inode keeps its number (and its listing if still a folder).
-    pub fn upsert(&mut self, parent: u64, name: &str, kind: NodeKind, mtime: UnixTime, file: Option<FileMeta>) -> u64 {
+    pub fn upsert(&mut self, parent: u64, name: &str, kind: InodeKind, mtime: UnixTime, file: Option<FileMeta>) -> u64 {
         let now = self.clock.now();
         if let Some(ino) = self.child(parent, name) {
             if let Some(node) = self.nodes.get_mut(&ino) {
@@ -288,7 +288,7 @@ impl InodeTable {
         let depth = self.nodes.get(&parent).map(|p| p.depth + 1).unwrap_or(0);
         self.nodes.insert(
             ino,
-            Node {
+            Inode {
                 parent,
                 name: name.to_string(),
                 kind,
@@ -324,7 +324,7 @@ impl InodeTable {
         }
     }
 
-    /// Note that this mount just changed the node (see `Node::touched_at`).
+    /// Note that this mount just changed the node (see `Inode::touched_at`).
     pub fn touch(&mut self, ino: u64) {
         if let Some(n) = self.nodes.get_mut(&ino) {
             n.touched_at = Some(Instant::now());
@@ -337,7 +337,7 @@ impl InodeTable {
     pub fn set_listing(
         &mut self,
         parent: u64,
-        entries: Vec<(String, NodeKind, UnixTime, Option<FileMeta>)>,
+        entries: Vec<(String, InodeKind, UnixTime, Option<FileMeta>)>,
         asked: Instant,
     ) {
         let newer = |t: &Self, ino: u64| t.nodes.get(&ino).and_then(|n| n.touched_at).is_some_and(|at| at >= asked);
@@ -534,21 +534,21 @@ mod tests {
 
     #[test]
     fn names_are_case_insensitive_and_case_preserving() {
-        let mut t = InodeTable::new(RemotePath::parse("/Jotta/Archive").unwrap(), NodeKind::Folder, 0);
-        let a = t.upsert(ROOT_INO, "Docs", NodeKind::Folder, 0, None);
+        let mut t = InodeTable::new(RemotePath::parse("/Jotta/Archive").unwrap(), InodeKind::Folder, 0);
+        let a = t.upsert(ROOT_INO, "Docs", InodeKind::Folder, 0, None);
         assert_eq!(t.child(ROOT_INO, "docs"), Some(a));
-        let again = t.upsert(ROOT_INO, "DOCS", NodeKind::Folder, 0, None);
+        let again = t.upsert(ROOT_INO, "DOCS", InodeKind::Folder, 0, None);
         assert_eq!(a, again);
         assert_eq!(t.get(a).unwrap().name, "DOCS");
-        let f = t.upsert(a, "x.txt", NodeKind::File, 5, Some(FileMeta::default()));
+        let f = t.upsert(a, "x.txt", InodeKind::File, 5, Some(FileMeta::default()));
         assert_eq!(t.path(f).unwrap().to_string(), "/Jotta/Archive/DOCS/x.txt");
     }
 
     #[test]
     fn relisting_detaches_vanished_children() {
-        let mut t = InodeTable::new(RemotePath::root(), NodeKind::Account, 0);
-        let a = t.upsert(ROOT_INO, "a", NodeKind::File, 0, Some(FileMeta::default()));
-        let b = t.upsert(ROOT_INO, "b", NodeKind::File, 0, Some(FileMeta::default()));
+        let mut t = InodeTable::new(RemotePath::root(), InodeKind::Account, 0);
+        let a = t.upsert(ROOT_INO, "a", InodeKind::File, 0, Some(FileMeta::default()));
+        let b = t.upsert(ROOT_INO, "b", InodeKind::File, 0, Some(FileMeta::default()));
         t.set_children(ROOT_INO, vec![a, b]);
         t.set_children(ROOT_INO, vec![b]);
         assert!(t.get(a).is_none());
@@ -558,12 +558,12 @@ mod tests {
 
     #[test]
     fn changed_content_bumps_the_generation() {
-        let mut t = InodeTable::new(RemotePath::root(), NodeKind::Account, 0);
+        let mut t = InodeTable::new(RemotePath::root(), InodeKind::Account, 0);
         let meta = FileMeta { size: 1, ..Default::default() };
-        let a = t.upsert(ROOT_INO, "a", NodeKind::File, 0, Some(meta.clone()));
-        t.upsert(ROOT_INO, "a", NodeKind::File, 0, Some(meta));
+        let a = t.upsert(ROOT_INO, "a", InodeKind::File, 0, Some(meta.clone()));
+        t.upsert(ROOT_INO, "a", InodeKind::File, 0, Some(meta));
         assert_eq!(t.get(a).unwrap().generation, 0);
-        t.upsert(ROOT_INO, "a", NodeKind::File, 0, Some(FileMeta { size: 2, ..Default::default() }));
+        t.upsert(ROOT_INO, "a", InodeKind::File, 0, Some(FileMeta { size: 2, ..Default::default() }));
         assert_eq!(t.get(a).unwrap().generation, 1);
     }
 }

@@ -19,7 +19,7 @@
 
 use super::error::{FsError, FsResult};
 use super::journal::JournalEntry;
-use super::node::NodeKind;
+use super::node::InodeKind;
 use super::upload::Job;
 use super::{lock, now, Attr, JottaFs};
 use crate::remote::ItemKind;
@@ -51,7 +51,7 @@ impl<R: Remote> JottaFs<R> {
         // Durable before mkdir returns, like a file's record before close returns.
         journal.write(&entry).map_err(Self::local_io)?;
         let mut table = lock(&self.table);
-        let ino = table.upsert(parent, name, NodeKind::Folder, self.mounted_at, None);
+        let ino = table.upsert(parent, name, InodeKind::Folder, self.mounted_at, None);
         table.set_children(ino, Vec::new());
         if let Some(n) = table.get_mut(ino) {
             n.local_folder = Some(entry.id);

@@ -65,7 +65,7 @@ impl<R: Remote> JottaFs<R> {
             // What a listing fetched before the removal still shows of the old name goes with it.
             let mut table = lock(&self.table);
             let stale = table.find(&job.path).filter(|i| {
-                table.get(*i).is_some_and(|n| n.kind == super::node::NodeKind::File && n.pending_record().is_none())
+                table.get(*i).is_some_and(|n| n.kind == super::node::InodeKind::File && n.pending_record().is_none())
             });
             if let (false, Some(ino)) = (held, stale) {
                 table.detach(ino);

@@ -12,7 +12,7 @@
 use super::journal::JournalEntry;
 use super::lifecycle::Record;
 use super::node::InodeTable;
-use super::node::{FileMeta, NodeKind};
+use super::node::{FileMeta, InodeKind};
 use super::offline::ServiceReport;
 use super::staging::LocalFile;
 use super::upload_queue::{PendingReport, QueueStats, Transfer};
@@ -117,7 +117,7 @@ impl<R: Remote> JottaFs<R> {
             if entry.is_removal() {
                 // The server's listing still has the old name: hidden at once, removed by the workers.
                 let stale = table.child(folder, &name).filter(|i| {
-                    table.get(*i).is_some_and(|n| n.kind == NodeKind::File && n.pending_record().is_none())
+                    table.get(*i).is_some_and(|n| n.kind == InodeKind::File && n.pending_record().is_none())
                 });
                 if let Some(ino) = stale {
                     table.detach(ino);
@@ -129,7 +129,7 @@ impl<R: Remote> JottaFs<R> {
                 if table.child(folder, &name).is_some() {
                     continue;
                 }
-                let ino = table.upsert(folder, &name, NodeKind::Folder, self.mounted_at, None);
+                let ino = table.upsert(folder, &name, InodeKind::Folder, self.mounted_at, None);
                 table.set_children(ino, Vec::new());
                 if let Some(n) = table.get_mut(ino) {
                     n.local_folder = Some(entry.id);
@@ -149,7 +149,7 @@ impl<R: Remote> JottaFs<R> {
                 }
             };
             let meta = table_meta(table, folder, &name);
-            let ino = table.upsert(folder, &name, NodeKind::File, entry.mtime, meta);
+            let ino = table.upsert(folder, &name, InodeKind::File, entry.mtime, meta);
             if let Some(n) = table.get_mut(ino) {
                 n.local = Some(local);
                 n.generation += 1;

@@ -6,7 +6,7 @@
 
 use jottafuse::emulator::{EmulatorConfig, InProcessRemote, InProcessService};
 use jottafuse::remote::{Item, Remote, RemoteError, RemotePath, UploadRequest};
-use jottafuse::vfs::{Attr, FsError, FsResult, JottaFs, NodeKind, VfsConfig, ROOT_INO};
+use jottafuse::vfs::{Attr, FsError, FsResult, InodeKind, JottaFs, VfsConfig, ROOT_INO};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -206,7 +206,7 @@ impl Core {
     }
 
     pub fn is_dir(&self, rel: &str) -> bool {
-        self.attr(rel).map(|a| a.kind == NodeKind::Folder).unwrap_or(false)
+        self.attr(rel).map(|a| a.kind == InodeKind::Folder).unwrap_or(false)
     }
 
     /// The account path of a path below the root.

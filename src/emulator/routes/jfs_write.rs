@@ -7,7 +7,7 @@ use super::{transfer, xml_ok, Req};
 use crate::emulator::docs;
 use crate::emulator::errors::{Failure, Outcome};
 use crate::emulator::paths::split_decoded;
-use crate::emulator::store::tree::NodeId;
+use crate::emulator::store::tree::ItemId;
 use crate::emulator::store::{Store, JOTTA};
 use crate::emulator::{timefmt, Shared};
 use axum::http::StatusCode;
@@ -15,7 +15,7 @@ use axum::response::Response;
 use std::sync::Arc;
 
 /// The document answering a change to `id`: files as `<file>`, containers without their listing.
-fn item_doc(store: &Store, host: &str, id: NodeId) -> String {
+fn item_doc(store: &Store, host: &str, id: ItemId) -> String {
     match store.state.tree.get(id) {
         Some(n) if n.is_file() => docs::file_doc(store, host, id, false),
         _ => docs::container_doc(store, host, id, false),

@@ -6,7 +6,7 @@
 use super::{json_ok, xml_ok, Req};
 use crate::emulator::docs;
 use crate::emulator::errors::{Failure, Outcome};
-use crate::emulator::store::tree::{NodeId, RevState};
+use crate::emulator::store::tree::{ItemId, RevState};
 use crate::emulator::store::uploads::quota_exceeded;
 use crate::emulator::{timefmt, Shared};
 use axum::body::Body;
@@ -90,7 +90,7 @@ fn parse_range(value: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, ()>
 pub async fn download(
     shared: &Arc<Shared>,
     range: Option<&str>,
-    id: NodeId,
+    id: ItemId,
     revision: Option<u32>,
 ) -> Outcome<Response> {
     let (path, size, mime) = crate::emulator::reads::revision_blob(shared, id, revision)?;

@@ -3,7 +3,7 @@
 //! points refuse, which trashed file cphash restores) live here, once, for both front ends of the store:
 //! the HTTP routes and the in-process remote.
 
-use super::tree::NodeId;
+use super::tree::ItemId;
 use super::{Store, BUILTIN_MOUNT_POINTS, JOTTA};
 use crate::emulator::errors::{Failure, Outcome};
 
@@ -20,13 +20,13 @@ impl Store {
         format!("/{}/{}", self.user(), rest.join("/"))
     }
 
-    fn is_file(&self, id: NodeId) -> bool {
+    fn is_file(&self, id: ItemId) -> bool {
         self.state.tree.get(id).map(|n| n.is_file()).unwrap_or(false)
     }
 
     /// `dl`/`dlDir`: move to the trash. `None` when nothing lives there, which the service answers
     /// with success.
-    pub fn trash_path(&mut self, rest: &[String]) -> Outcome<Option<NodeId>> {
+    pub fn trash_path(&mut self, rest: &[String]) -> Outcome<Option<ItemId>> {
         if is_builtin_mount_point(rest) {
             return Err(Failure::bad_request(format!("Cannot delete built-in mount point {}", self.shown(rest))));
         }
@@ -36,7 +36,7 @@ impl Store {
     }
 
     /// `rm`/`rmDir`: delete for good. Returns the parent of what was removed.
-    pub fn remove_path(&mut self, rest: &[String]) -> Outcome<NodeId> {
+    pub fn remove_path(&mut self, rest: &[String]) -> Outcome<ItemId> {
         if is_builtin_mount_point(rest) {
             return Err(Failure::bad_request(format!("Cannot delete built-in mount point {}", self.shown(rest))));
         }
@@ -51,7 +51,7 @@ impl Store {
     }
 
     /// `mv`/`mvDir`: a live file or folder to `dest` (`[device, mp, ...]`). Returns the moved node.
-    pub fn move_path(&mut self, rest: &[String], dest: &[String]) -> Outcome<NodeId> {
+    pub fn move_path(&mut self, rest: &[String], dest: &[String]) -> Outcome<ItemId> {
         let src = self
             .state
             .tree
@@ -67,7 +67,7 @@ impl Store {
     }
 
     /// `cp`: server-side copy of a live file. Returns the copy.
-    pub fn copy_path(&mut self, rest: &[String], dest: &[String]) -> Outcome<NodeId> {
+    pub fn copy_path(&mut self, rest: &[String], dest: &[String]) -> Outcome<ItemId> {
         let src = self
             .state
             .tree
@@ -78,7 +78,7 @@ impl Store {
     }
 
     /// `mode=enableShare` / `disableShare` on a file (trashed ones included, as the service does).
-    pub fn share_path(&mut self, rest: &[String], on: bool) -> Outcome<NodeId> {
+    pub fn share_path(&mut self, rest: &[String], on: bool) -> Outcome<ItemId> {
         let id = self
             .state
             .tree
@@ -92,13 +92,13 @@ impl Store {
     /// `cphash`: make the path hold content (`size`, `md5` lowercase) with these times without a
     /// transfer — touch an identical live file, restore an identical trashed one, or create/update from
     /// known content. `NoSuchFile` (404) when the bytes would have to be uploaded.
-    pub fn cphash(&mut self, rest: &[String], size: u64, md5: &str, created: i64, modified: i64) -> Outcome<NodeId> {
+    pub fn cphash(&mut self, rest: &[String], size: u64, md5: &str, created: i64, modified: i64) -> Outcome<ItemId> {
         let shown = self.shown(rest);
         if rest.len() < 3 {
             return Err(Failure::bad_request(format!("{shown} is not a file path")));
         }
         let tree = &self.state.tree;
-        let same = |id: NodeId| {
+        let same = |id: ItemId| {
             tree.get(id).and_then(|n| n.file()).and_then(|f| f.current()).map(|r| r.md5 == md5 && r.size == size)
                 == Some(true)
         };

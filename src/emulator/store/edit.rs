@@ -2,7 +2,7 @@
 //! restore, sharing and trash purging. Paths are account-relative segments `[device, mount point, ...]`.
 
 use super::ops::Op;
-use super::tree::{FileData, Kind, NodeId, RevState, Revision};
+use super::tree::{FileData, ItemId, Kind, RevState, Revision};
 use super::Store;
 use crate::emulator::errors::{Failure, Outcome};
 use crate::emulator::{ids, mime, timefmt};
@@ -13,7 +13,7 @@ impl Store {
     }
 
     /// mkdir -p for `[device, mount point, folders...]`; a missing mount point is created too.
-    pub fn mkdir_p(&mut self, segs: &[String]) -> Outcome<NodeId> {
+    pub fn mkdir_p(&mut self, segs: &[String]) -> Outcome<ItemId> {
         let Some(device) = segs.first() else {
             return Err(Failure::bad_request("path too short"));
         };
@@ -39,7 +39,7 @@ impl Store {
     }
 
     /// A live file node at `parent/name`, created without revisions if absent.
-    pub fn file_at(&mut self, parent: NodeId, name: &str) -> Outcome<NodeId> {
+    pub fn file_at(&mut self, parent: ItemId, name: &str) -> Outcome<ItemId> {
         match self.state.tree.child_live(parent, name) {
             Some(id) => match self.state.tree.get(id) {
                 Some(n) if n.is_file() => Ok(id),
@@ -58,7 +58,7 @@ impl Store {
     /// `state` is COMPLETED.
     pub fn add_revision(
         &mut self,
-        node: NodeId,
+        node: ItemId,
         state: RevState,
         md5: &str,
         size: u64,
@@ -84,13 +84,13 @@ impl Store {
     /// Make `parent/name` hold known content as a new completed revision (new file if absent).
     pub fn put_content(
         &mut self,
-        parent: NodeId,
+        parent: ItemId,
         name: &str,
         md5: &str,
         size: u64,
         created: i64,
         modified: i64,
-    ) -> Outcome<NodeId> {
+    ) -> Outcome<ItemId> {
         let node = self.file_at(parent, name)?;
         self.add_revision(node, RevState::Completed, md5, size, created, modified)?;
         Ok(node)
@@ -98,7 +98,7 @@ impl Store {
 
     /// Change the times of the current revision in place (cphash on identical content): no new
     /// revision, because no content changed.
-    pub fn set_times(&mut self, node: NodeId, created: i64, modified: i64) -> Outcome<()> {
+    pub fn set_times(&mut self, node: ItemId, created: i64, modified: i64) -> Outcome<()> {
         let rev = self
             .state
             .tree
@@ -112,19 +112,19 @@ impl Store {
     }
 
     /// Soft delete (to trash); deleting something already deleted changes nothing.
-    pub fn soft_delete(&mut self, node: NodeId) -> Outcome<()> {
+    pub fn soft_delete(&mut self, node: ItemId) -> Outcome<()> {
         match self.state.tree.get(node) {
             Some(n) if n.deleted.is_none() => self.commit(Op::Delete { node }),
             _ => Ok(()),
         }
     }
 
-    pub fn remove(&mut self, node: NodeId) -> Outcome<()> {
+    pub fn remove(&mut self, node: ItemId) -> Outcome<()> {
         self.commit(Op::Remove { node })
     }
 
     /// Split `[device, mp, ..., name]` into the (created) live parent and the name.
-    fn dest_parent(&mut self, dest: &[String]) -> Outcome<(NodeId, String)> {
+    fn dest_parent(&mut self, dest: &[String]) -> Outcome<(ItemId, String)> {
         if dest.len() < 3 {
             return Err(Failure::bad_request(format!("Invalid destination {}", self.display(dest))));
         }
@@ -135,7 +135,7 @@ impl Store {
     /// Move/rename a file, keeping its uuid. A live file already at the destination is replaced and
     /// goes to the trash (so nothing is lost, and clients that `dl` the target first see the same
     /// result); a folder there is a conflict.
-    pub fn move_file(&mut self, src: NodeId, dest: &[String]) -> Outcome<NodeId> {
+    pub fn move_file(&mut self, src: ItemId, dest: &[String]) -> Outcome<ItemId> {
         let (parent, name) = self.dest_parent(dest)?;
         match self.state.tree.child_live(parent, &name) {
             Some(id) if id == src => {}
@@ -150,7 +150,7 @@ impl Store {
     }
 
     /// Move/rename a folder with its subtree. An existing live destination is a conflict.
-    pub fn move_folder(&mut self, src: NodeId, dest: &[String]) -> Outcome<NodeId> {
+    pub fn move_folder(&mut self, src: ItemId, dest: &[String]) -> Outcome<ItemId> {
         let (parent, name) = self.dest_parent(dest)?;
         if self.state.tree.subtree(src).contains(&parent) {
             return Err(Failure::bad_request("Cannot move a folder into itself"));
@@ -166,7 +166,7 @@ impl Store {
 
     /// Server-side copy: the destination gets the source's current content (no bytes move); a new
     /// file (new uuid) or, over an existing live file, a new revision of it.
-    pub fn copy_file(&mut self, src: NodeId, dest: &[String]) -> Outcome<NodeId> {
+    pub fn copy_file(&mut self, src: ItemId, dest: &[String]) -> Outcome<ItemId> {
         let rev = self
             .state
             .tree
@@ -180,7 +180,7 @@ impl Store {
     }
 
     /// Bring a trashed file back to its original path (parents re-created as needed).
-    pub fn restore_file(&mut self, node: NodeId) -> Outcome<()> {
+    pub fn restore_file(&mut self, node: ItemId) -> Outcome<()> {
         let (parent_segs, name) = {
             let tree = &self.state.tree;
             let n = tree.get(node).ok_or_else(|| Failure::not_found("file vanished"))?;
@@ -198,7 +198,7 @@ impl Store {
     /// Empty the trash: every deleted item whose parent is not deleted goes, with its subtree.
     pub fn purge_trash(&mut self) -> Outcome<(u64, u64)> {
         let tree = &self.state.tree;
-        let tops: Vec<NodeId> = tree
+        let tops: Vec<ItemId> = tree
             .nodes
             .values()
             .filter(|n| n.deleted.is_some())
@@ -220,7 +220,7 @@ impl Store {
     }
 
     /// Give a file a stable public URI, or take it away.
-    pub fn share(&mut self, node: NodeId, on: bool) -> Outcome<()> {
+    pub fn share(&mut self, node: ItemId, on: bool) -> Outcome<()> {
         let existing = self.state.tree.get(node).and_then(|n| n.file()).and_then(|f| f.public_uri.clone());
         let uri = match (on, existing) {
             (true, Some(_)) | (false, None) => return Ok(()),

@@ -18,7 +18,7 @@ use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use tree::{Kind, NodeId, ROOT};
+use tree::{ItemId, Kind, ROOT};
 
 /// The built-in device and the mount points it lists.
 pub const JOTTA: &str = "Jotta";
@@ -27,7 +27,7 @@ pub const BUILTIN_MOUNT_POINTS: [&str; 4] = ["Archive", "Latest", "Shared", "Syn
 /// Byte totals derived from the tree: per-mount-point live bytes and account usage. Computing them
 /// walks every node, so they are cached until the next change.
 pub struct Sizes {
-    pub per_mount_point: HashMap<NodeId, u64>,
+    pub per_mount_point: HashMap<ItemId, u64>,
     pub usage: u64,
 }
 
@@ -84,7 +84,7 @@ impl Store {
         self.state.tree.get(ROOT).map(|n| n.name.as_str()).unwrap_or("")
     }
 
-    pub fn alloc_id(&mut self) -> NodeId {
+    pub fn alloc_id(&mut self) -> ItemId {
         let id = self.state.next_id;
         self.state.next_id += 1;
         id
@@ -105,7 +105,7 @@ impl Store {
     }
 
     /// Create a device (type `WORKSTATION`, `LAPTOP`, ...); an existing one is returned unchanged.
-    pub fn create_device(&mut self, name: &str, dtype: &str) -> Outcome<(NodeId, bool)> {
+    pub fn create_device(&mut self, name: &str, dtype: &str) -> Outcome<(ItemId, bool)> {
         if let Some(id) = self.state.tree.child_live(ROOT, name) {
             return Ok((id, false));
         }
@@ -115,7 +115,7 @@ impl Store {
         Ok((id, true))
     }
 
-    pub fn create_mount_point(&mut self, device: NodeId, name: &str) -> Outcome<(NodeId, bool)> {
+    pub fn create_mount_point(&mut self, device: ItemId, name: &str) -> Outcome<(ItemId, bool)> {
         if let Some(id) = self.state.tree.child_live(device, name) {
             return Ok((id, false));
         }
@@ -125,7 +125,7 @@ impl Store {
     }
 
     /// The live device of that name.
-    pub fn device(&self, name: &str) -> Outcome<NodeId> {
+    pub fn device(&self, name: &str) -> Outcome<ItemId> {
         self.state
             .tree
             .child_live(ROOT, name)

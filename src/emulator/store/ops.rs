@@ -2,7 +2,7 @@
 //! and every record carries all the values it needs (ids, uuids, times), so replaying the log after a
 //! crash rebuilds exactly the state clients saw.
 
-use super::tree::{FileData, Kind, Node, NodeId, RevState, Revision, Tree};
+use super::tree::{FileData, ItemId, Kind, RevState, Revision, StoredItem, Tree};
 use crate::emulator::ids;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -11,7 +11,7 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Pending {
     pub id: String,
-    pub node: NodeId,
+    pub node: ItemId,
     /// The INCOMPLETE revision this upload will complete.
     pub number: u32,
     pub md5: String,
@@ -23,34 +23,34 @@ pub struct Pending {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
     Create {
-        id: NodeId,
-        parent: NodeId,
+        id: ItemId,
+        parent: ItemId,
         name: String,
         kind: Kind,
     },
     /// Insert a revision, or replace the one with the same number.
     PutRevision {
-        node: NodeId,
+        node: ItemId,
         rev: Revision,
     },
     Delete {
-        node: NodeId,
+        node: ItemId,
     },
     Restore {
-        node: NodeId,
-        parent: NodeId,
+        node: ItemId,
+        parent: ItemId,
         name: String,
     },
     Move {
-        node: NodeId,
-        parent: NodeId,
+        node: ItemId,
+        parent: ItemId,
         name: String,
     },
     Remove {
-        node: NodeId,
+        node: ItemId,
     },
     Share {
-        node: NodeId,
+        node: ItemId,
         uri: Option<String>,
     },
     UploadOpen {
@@ -65,8 +65,8 @@ pub enum Op {
     },
     /// A synthetic tree: `dirs` folders of `files_per_dir` files sharing one blob.
     Seed {
-        parent: NodeId,
-        first_id: NodeId,
+        parent: ItemId,
+        first_id: ItemId,
         dirs: u64,
         files_per_dir: u64,
         md5: String,
@@ -87,7 +87,7 @@ pub struct Entry {
 pub struct State {
     pub tree: Tree,
     pub uploads: HashMap<String, Pending>,
-    pub next_id: NodeId,
+    pub next_id: ItemId,
 }
 
 impl State {
@@ -96,7 +96,7 @@ impl State {
     }
 
     /// Mount points and devices record their last change.
-    fn touch(&mut self, node: NodeId, t: i64) {
+    fn touch(&mut self, node: ItemId, t: i64) {
         for depth in [1, 2] {
             if let Some(id) = self.tree.ancestor_at(node, depth) {
                 if let Some(n) = self.tree.get_mut(id) {
@@ -109,7 +109,7 @@ impl State {
     pub fn apply(&mut self, t: i64, op: &Op) {
         match op {
             Op::Create { id, parent, name, kind } => {
-                self.tree.insert(Node {
+                self.tree.insert(StoredItem {
                     id: *id,
                     parent: Some(*parent),
                     name: name.clone(),
@@ -179,8 +179,8 @@ impl State {
     fn seed(
         &mut self,
         t: i64,
-        parent: NodeId,
-        first_id: NodeId,
+        parent: ItemId,
+        first_id: ItemId,
         dirs: u64,
         files_per_dir: u64,
         md5: &str,
@@ -191,7 +191,7 @@ impl State {
         for d in 0..dirs {
             let dir_id = id;
             id += 1;
-            self.tree.insert(Node {
+            self.tree.insert(StoredItem {
                 id: dir_id,
                 parent: Some(parent),
                 name: format!("dir-{d:05}"),
@@ -212,7 +212,7 @@ impl State {
                     size,
                     mime: "application/octet-stream".to_string(),
                 };
-                self.tree.insert(Node {
+                self.tree.insert(StoredItem {
                     id,
                     parent: Some(dir_id),
                     name,

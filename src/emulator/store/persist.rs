@@ -5,7 +5,7 @@
 //! a change twice. A torn last line (killed mid-write) is ignored.
 
 use super::ops::{Entry, Pending, State};
-use super::tree::{Node, Tree};
+use super::tree::{StoredItem, Tree};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 struct Snapshot {
     seq: u64,
     next_id: u64,
-    nodes: Vec<Node>,
+    nodes: Vec<StoredItem>,
     uploads: Vec<Pending>,
 }
 
@@ -76,7 +76,7 @@ pub fn compact(dir: &Path, state: &State, seq: u64) -> io::Result<Log> {
     let tmp = dir.join("snapshot.json.tmp");
     {
         let mut w = BufWriter::new(File::create(&tmp)?);
-        let mut nodes: Vec<&Node> = state.tree.nodes.values().collect();
+        let mut nodes: Vec<&StoredItem> = state.tree.nodes.values().collect();
         nodes.sort_by_key(|n| n.id);
         let s = SnapshotRef { seq, next_id: state.next_id, nodes, uploads: state.uploads.values().collect() };
         serde_json::to_writer(&mut w, &s).map_err(io::Error::other)?;
@@ -92,7 +92,7 @@ pub fn compact(dir: &Path, state: &State, seq: u64) -> io::Result<Log> {
 struct SnapshotRef<'a> {
     seq: u64,
     next_id: u64,
-    nodes: Vec<&'a Node>,
+    nodes: Vec<&'a StoredItem>,
     uploads: Vec<&'a Pending>,
 }
 

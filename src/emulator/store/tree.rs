@@ -7,10 +7,10 @@
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 
-pub type NodeId = u64;
+pub type ItemId = u64;
 
 /// The root node's id; the root is implicit (never logged) and named after the user.
-pub const ROOT: NodeId = 0;
+pub const ROOT: ItemId = 0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RevState {
@@ -79,14 +79,14 @@ pub enum Kind {
 
 #[derive(Debug, Clone, Default)]
 pub struct Children {
-    pub order: BTreeSet<(String, NodeId)>,
-    pub live: HashMap<String, NodeId>,
+    pub order: BTreeSet<(String, ItemId)>,
+    pub live: HashMap<String, ItemId>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Node {
-    pub id: NodeId,
-    pub parent: Option<NodeId>,
+pub struct StoredItem {
+    pub id: ItemId,
+    pub parent: Option<ItemId>,
     pub name: String,
     pub kind: Kind,
     pub deleted: Option<i64>,
@@ -96,7 +96,7 @@ pub struct Node {
     pub children: Children,
 }
 
-impl Node {
+impl StoredItem {
     pub fn is_file(&self) -> bool {
         matches!(self.kind, Kind::File(_))
     }
@@ -123,7 +123,7 @@ pub fn key(name: &str) -> String {
 
 #[derive(Debug, Clone)]
 pub struct Tree {
-    pub nodes: HashMap<NodeId, Node>,
+    pub nodes: HashMap<ItemId, StoredItem>,
 }
 
 impl Tree {
@@ -131,7 +131,7 @@ impl Tree {
         let mut nodes = HashMap::new();
         nodes.insert(
             ROOT,
-            Node {
+            StoredItem {
                 id: ROOT,
                 parent: None,
                 name: user.to_string(),
@@ -145,12 +145,12 @@ impl Tree {
     }
 
     /// Rebuild from a snapshot's flat node list (children indexes are derived, not stored).
-    pub fn from_nodes(user: &str, list: Vec<Node>) -> Self {
+    pub fn from_nodes(user: &str, list: Vec<StoredItem>) -> Self {
         let mut tree = Tree::new(user);
         for n in list.into_iter().filter(|n| n.id != ROOT) {
             tree.nodes.insert(n.id, n);
         }
-        let links: Vec<(NodeId, NodeId, String, bool)> = tree
+        let links: Vec<(ItemId, ItemId, String, bool)> = tree
             .nodes
             .values()
             .filter_map(|n| n.parent.map(|p| (p, n.id, key(&n.name), n.deleted.is_none())))
@@ -166,21 +166,21 @@ impl Tree {
         tree
     }
 
-    pub fn get(&self, id: NodeId) -> Option<&Node> {
+    pub fn get(&self, id: ItemId) -> Option<&StoredItem> {
         self.nodes.get(&id)
     }
 
-    pub fn get_mut(&mut self, id: NodeId) -> Option<&mut Node> {
+    pub fn get_mut(&mut self, id: ItemId) -> Option<&mut StoredItem> {
         self.nodes.get_mut(&id)
     }
 
-    pub fn child_live(&self, parent: NodeId, name: &str) -> Option<NodeId> {
+    pub fn child_live(&self, parent: ItemId, name: &str) -> Option<ItemId> {
         self.get(parent).and_then(|p| p.children.live.get(&key(name)).copied())
     }
 
     /// The live child of that name, else the most recently deleted one (so a trashed item is still
     /// reachable at its old path, as on the service).
-    pub fn child_any(&self, parent: NodeId, name: &str) -> Option<NodeId> {
+    pub fn child_any(&self, parent: ItemId, name: &str) -> Option<ItemId> {
         if let Some(id) = self.child_live(parent, name) {
             return Some(id);
         }
@@ -188,38 +188,38 @@ impl Tree {
         let k = key(name);
         p.children
             .order
-            .range((k.clone(), 0)..=(k, NodeId::MAX))
+            .range((k.clone(), 0)..=(k, ItemId::MAX))
             .filter_map(|(_, id)| self.get(*id))
             .max_by_key(|n| (n.deleted.unwrap_or(0), n.id))
             .map(|n| n.id)
     }
 
-    pub fn resolve(&self, segs: &[String]) -> Option<NodeId> {
+    pub fn resolve(&self, segs: &[String]) -> Option<ItemId> {
         segs.iter().try_fold(ROOT, |id, s| self.child_any(id, s))
     }
 
     /// Every node at this name path through live and trashed folders alike: once a folder was trashed
     /// and one of its files restored (re-creating a live folder of that name), the trashed siblings are
     /// still reachable at their old paths, behind the live folder.
-    pub fn resolve_all(&self, segs: &[String]) -> Vec<NodeId> {
+    pub fn resolve_all(&self, segs: &[String]) -> Vec<ItemId> {
         let mut found = vec![ROOT];
         for s in segs {
             let k = key(s);
             found = found
                 .iter()
                 .filter_map(|p| self.get(*p))
-                .flat_map(|p| p.children.order.range((k.clone(), 0)..=(k.clone(), NodeId::MAX)).map(|(_, id)| *id))
+                .flat_map(|p| p.children.order.range((k.clone(), 0)..=(k.clone(), ItemId::MAX)).map(|(_, id)| *id))
                 .collect();
         }
         found
     }
 
-    pub fn resolve_live(&self, segs: &[String]) -> Option<NodeId> {
+    pub fn resolve_live(&self, segs: &[String]) -> Option<ItemId> {
         segs.iter().try_fold(ROOT, |id, s| self.child_live(id, s))
     }
 
     /// Attach a node (its `parent` set) to its parent's indexes.
-    pub fn insert(&mut self, node: Node) {
+    pub fn insert(&mut self, node: StoredItem) {
         let (id, parent, k, live) = (node.id, node.parent, key(&node.name), node.deleted.is_none());
         self.nodes.insert(id, node);
         if let Some(p) = parent.and_then(|p| self.nodes.get_mut(&p)) {
@@ -230,7 +230,7 @@ impl Tree {
         }
     }
 
-    fn unlink(&mut self, id: NodeId) {
+    fn unlink(&mut self, id: ItemId) {
         let (parent, k) = match self.get(id) {
             Some(n) => (n.parent, key(&n.name)),
             None => return,
@@ -244,7 +244,7 @@ impl Tree {
     }
 
     /// Re-parent and/or rename; the node keeps its id (and a file its uuid).
-    pub fn move_node(&mut self, id: NodeId, parent: NodeId, name: &str) {
+    pub fn move_node(&mut self, id: ItemId, parent: ItemId, name: &str) {
         self.unlink(id);
         let live = match self.nodes.get_mut(&id) {
             Some(n) => {
@@ -264,7 +264,7 @@ impl Tree {
     }
 
     /// Every node of the subtree, `id` first (pre-order).
-    pub fn subtree(&self, id: NodeId) -> Vec<NodeId> {
+    pub fn subtree(&self, id: ItemId) -> Vec<ItemId> {
         let mut out = Vec::new();
         let mut stack = vec![id];
         while let Some(n) = stack.pop() {
@@ -277,7 +277,7 @@ impl Tree {
     }
 
     /// Soft delete a subtree: every node gets the deletion time and leaves the live indexes.
-    pub fn delete_subtree(&mut self, id: NodeId, t: i64) {
+    pub fn delete_subtree(&mut self, id: ItemId, t: i64) {
         for n in self.subtree(id) {
             let (parent, k) = match self.get(n) {
                 Some(node) if node.deleted.is_none() => (node.parent, key(&node.name)),
@@ -295,7 +295,7 @@ impl Tree {
     }
 
     /// Bring one node back to life under `parent` (callers make sure the name is free there).
-    pub fn undelete(&mut self, id: NodeId, parent: NodeId, name: &str) {
+    pub fn undelete(&mut self, id: ItemId, parent: ItemId, name: &str) {
         if let Some(n) = self.nodes.get_mut(&id) {
             n.deleted = None;
         }
@@ -303,7 +303,7 @@ impl Tree {
     }
 
     /// Remove a subtree for good; returns (folders, files) removed.
-    pub fn remove_subtree(&mut self, id: NodeId) -> (u64, u64) {
+    pub fn remove_subtree(&mut self, id: ItemId) -> (u64, u64) {
         let ids = self.subtree(id);
         self.unlink(id);
         let (mut folders, mut files) = (0, 0);
@@ -320,7 +320,7 @@ impl Tree {
     }
 
     /// Names from the root to the node, root (user) included.
-    pub fn names(&self, id: NodeId) -> Vec<&str> {
+    pub fn names(&self, id: ItemId) -> Vec<&str> {
         let mut out = Vec::new();
         let mut cur = self.get(id);
         while let Some(n) = cur {
@@ -332,7 +332,7 @@ impl Tree {
     }
 
     /// `/<user>/<device>/...` of the node itself.
-    pub fn abs_path(&self, id: NodeId) -> String {
+    pub fn abs_path(&self, id: ItemId) -> String {
         let mut s = String::new();
         for n in self.names(id) {
             s.push('/');
@@ -342,7 +342,7 @@ impl Tree {
     }
 
     /// `/<user>/<device>/...` of the node's parent (what `path`/`abspath` elements hold).
-    pub fn parent_path(&self, id: NodeId) -> String {
+    pub fn parent_path(&self, id: ItemId) -> String {
         match self.get(id).and_then(|n| n.parent) {
             Some(p) => self.abs_path(p),
             None => String::new(),
@@ -350,7 +350,7 @@ impl Tree {
     }
 
     /// The ancestor (or self) at the given depth.
-    pub fn ancestor_at(&self, id: NodeId, depth: usize) -> Option<NodeId> {
+    pub fn ancestor_at(&self, id: ItemId, depth: usize) -> Option<ItemId> {
         let mut chain = Vec::new();
         let mut cur = Some(id);
         while let Some(c) = cur {
@@ -362,7 +362,7 @@ impl Tree {
     }
 
     /// Bytes of current revisions of live files, per mount point id.
-    pub fn live_sizes(&self) -> HashMap<NodeId, u64> {
+    pub fn live_sizes(&self) -> HashMap<ItemId, u64> {
         let mut out = HashMap::new();
         for n in self.nodes.values() {
             if n.deleted.is_some() {

@@ -4,7 +4,7 @@
 //! revision current, a mismatch marks it CORRUPT and the previous current revision stays.
 
 use super::ops::{Op, Pending};
-use super::tree::{NodeId, RevState};
+use super::tree::{ItemId, RevState};
 use super::Store;
 use crate::emulator::errors::{Failure, Outcome};
 use crate::emulator::ids;
@@ -34,7 +34,7 @@ pub fn quota_exceeded(message: String) -> Failure {
 }
 
 impl Store {
-    pub fn allocate(&mut self, req: &AllocateRequest, capacity: Option<u64>) -> Outcome<(NodeId, Allocation)> {
+    pub fn allocate(&mut self, req: &AllocateRequest, capacity: Option<u64>) -> Outcome<(ItemId, Allocation)> {
         if let Some(cap) = capacity {
             let free = cap.saturating_sub(self.sizes().usage);
             if req.size > free {
