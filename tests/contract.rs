@@ -1136,6 +1136,24 @@ fn an_upload_the_server_stops_reading_is_given_up_after_the_silence_limit() {
 // ---------------------------------------------------------------------------------------------------------
 // Persistence
 
+/// A resume after the emulator restarted (its running md5 of the stored part is gone) still ends with
+/// the whole file's md5: the stored bytes are hashed while the rest arrives.
+#[test]
+fn an_upload_resumes_across_a_restart() {
+    let mut svc = TestService::start();
+    let dir = svc.login("resume-restart");
+    let c = svc.connect(&dir, RetryPolicy { max_attempts: 1, ..fast_retry() });
+    let data = pattern(5 << 20, 61);
+    svc.set_faults(json!({"drop_next": [{"kind": "upload", "after_bytes": 3 << 20}]}));
+    assert!(svc.upload(&c, "/Jotta/Archive/restart.bin", &data).is_err(), "the cut upload cannot succeed");
+    svc.restart();
+    let c = svc.connect(&dir, fast_retry());
+    let out = svc.upload(&c, "/Jotta/Archive/restart.bin", &data).expect("the upload resumes");
+    assert_eq!(out.resumed_from, 3 << 20, "{out:?}");
+    assert_eq!(out.file.md5(), Some(md5_hex(&data).as_str()));
+    assert_eq!(md5_hex(&svc.download(&c, "/Jotta/Archive/restart.bin", None).expect("download")), md5_hex(&data));
+}
+
 #[test]
 fn everything_survives_a_restart() {
     let mut svc = TestService::start();
