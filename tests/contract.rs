@@ -687,8 +687,13 @@ fn unreadable_reply_is_protocol_error() {
     let svc = TestService::start();
     let dir = svc.login("protocol");
     let fake = svc.rt.block_on(non_xml_server());
-    let opts =
-        jottafuse::remote::ConnectOptions { config_dir: dir, endpoint: Some(fake), ca_cert: None, retry: fast_retry() };
+    let opts = jottafuse::remote::ConnectOptions {
+        config_dir: dir,
+        endpoint: Some(fake),
+        ca_cert: None,
+        retry: fast_retry(),
+        silence: jottafuse::remote::http::SILENCE,
+    };
     let c = svc.rt.block_on(HttpRemote::connect(opts)).expect("connect");
     let results = svc.rt.block_on(async {
         vec![
@@ -1083,8 +1088,78 @@ fn dropped_upload_resumes_from_the_server_position() {
     assert_eq!(md5_hex(&svc.download(&c, "/Jotta/Archive/resume.bin", None).expect("download")), md5_hex(&data));
 }
 
+/// A client whose connections may stay silent for only `silence` (the default is a minute).
+fn client_with_silence(svc: &TestService, name: &str, retry: RetryPolicy, silence: Duration) -> HttpRemote {
+    let dir = svc.login(name);
+    let opts = jottafuse::remote::ConnectOptions { silence, ..svc.options(&dir, retry) };
+    svc.rt.block_on(HttpRemote::connect(opts)).expect("connect")
+}
+
+/// An upload that takes longer than the silence limit but keeps moving is one request. The limit used
+/// to be a deadline from the request's start to the answer (reqwest's read timeout): every upload
+/// longer than a minute was cut and resumed, and once the server needed a minute to hash what it had
+/// before reading on, a 12 GiB file stopped growing at about 8.5 GiB. Here: 2 s limit, ~5 s upload
+/// (fast enough that what the socket buffers hold after the last chunk drains well within the limit).
+#[test]
+fn an_upload_slower_than_the_silence_limit_is_one_request() {
+    let svc = TestService::start();
+    let c = client_with_silence(&svc, "slow", fast_retry(), Duration::from_secs(2));
+    let data = pattern(40 << 20, 51);
+    svc.set_faults(json!({"bandwidth": 8 << 20}));
+    svc.reset_counters();
+    let t = std::time::Instant::now();
+    let out = svc.upload(&c, "/Jotta/Archive/slow.bin", &data).expect("a slow upload completes");
+    assert!(t.elapsed() > Duration::from_secs(4), "the bandwidth limit did not apply: {:?}", t.elapsed());
+    assert_eq!(out.resumed_from, 0, "cut and resumed: {out:?}");
+    assert_eq!(svc.requests("allocate"), 1, "{}", svc.counters());
+    assert_eq!(svc.requests("upload"), 1, "{}", svc.counters());
+    assert_eq!(svc.bytes_received(), data.len() as u64);
+    svc.set_faults(json!({}));
+    assert_eq!(md5_hex(&svc.download(&c, "/Jotta/Archive/slow.bin", None).expect("download")), md5_hex(&data));
+}
+
+/// A server that stops taking bytes is given up on after the silence limit (then allocated again and
+/// resumed), not waited for as long as it holds the connection.
+#[test]
+fn an_upload_the_server_stops_reading_is_given_up_after_the_silence_limit() {
+    let svc = TestService::start();
+    let retry = RetryPolicy { max_attempts: 2, ..fast_retry() };
+    let c = client_with_silence(&svc, "stalled", retry, Duration::from_secs(1));
+    // More than the socket buffers of both ends hold, so the body really stops.
+    let data = pattern(48 << 20, 52);
+    svc.set_faults(json!({"hang": {"kinds": ["upload"], "max_ms": 60_000}}));
+    svc.reset_counters();
+    let t = std::time::Instant::now();
+    let r = svc.upload(&c, "/Jotta/Archive/stalled.bin", &data);
+    let took = t.elapsed();
+    svc.set_faults(json!({}));
+    assert!(matches!(r, Err(RemoteError::Transient(_))), "{r:?}");
+    assert!(took < Duration::from_secs(20), "waited {took:?} for a server that took nothing");
+    assert_eq!(svc.requests("allocate"), 2, "allocated again to resume: {}", svc.counters());
+    let out = svc.upload(&c, "/Jotta/Archive/stalled.bin", &data).expect("goes through once the server reads");
+    assert_eq!(out.file.md5(), Some(md5_hex(&data).as_str()));
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Persistence
+
+/// A resume after the emulator restarted (its running md5 of the stored part is gone) still ends with
+/// the whole file's md5: the stored bytes are hashed while the rest arrives.
+#[test]
+fn an_upload_resumes_across_a_restart() {
+    let mut svc = TestService::start();
+    let dir = svc.login("resume-restart");
+    let c = svc.connect(&dir, RetryPolicy { max_attempts: 1, ..fast_retry() });
+    let data = pattern(5 << 20, 61);
+    svc.set_faults(json!({"drop_next": [{"kind": "upload", "after_bytes": 3 << 20}]}));
+    assert!(svc.upload(&c, "/Jotta/Archive/restart.bin", &data).is_err(), "the cut upload cannot succeed");
+    svc.restart();
+    let c = svc.connect(&dir, fast_retry());
+    let out = svc.upload(&c, "/Jotta/Archive/restart.bin", &data).expect("the upload resumes");
+    assert_eq!(out.resumed_from, 3 << 20, "{out:?}");
+    assert_eq!(out.file.md5(), Some(md5_hex(&data).as_str()));
+    assert_eq!(md5_hex(&svc.download(&c, "/Jotta/Archive/restart.bin", None).expect("download")), md5_hex(&data));
+}
 
 #[test]
 fn everything_survives_a_restart() {

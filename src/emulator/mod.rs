@@ -86,6 +86,11 @@ pub(crate) struct Shared {
     /// Signalled whenever the fault configuration changes, so requests held by a `hang` rule look again.
     faults_changed: tokio::sync::Notify,
     pub counters: counters::Counters,
+    /// The md5 of what each cut-off upload received so far (upload id -> bytes, running hash), so its
+    /// resume goes on hashing where it stopped instead of reading everything stored again before it
+    /// reads on (minutes for gigabytes, while the client waits for the connection to move). Lost on a
+    /// restart: then the stored bytes are hashed while the resumed body arrives (`routes::transfer`).
+    partial_md5: Mutex<std::collections::HashMap<String, (u64, md5::Md5)>>,
 }
 
 impl Shared {
@@ -104,6 +109,18 @@ impl Shared {
     pub fn set_faults(&self, config: FaultConfig) {
         self.faults().set(config);
         self.faults_changed.notify_waiters();
+    }
+
+    /// Keep the running md5 of the first `received` bytes of upload `id` for its resume.
+    pub fn keep_partial_md5(&self, id: &str, received: u64, md5: md5::Md5) {
+        self.partial_md5.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), (received, md5));
+    }
+
+    /// The running md5 of upload `id` if it covers exactly the first `received` bytes; taken either way
+    /// (a resume from another position makes it useless).
+    pub fn take_partial_md5(&self, id: &str, received: u64) -> Option<md5::Md5> {
+        let kept = self.partial_md5.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        kept.filter(|(at, _)| *at == received).map(|(_, md5)| md5)
     }
 
     /// Hold a request of `kind` while a `hang` rule covers it, at most that rule's `max_ms`.
@@ -231,5 +248,6 @@ pub(crate) fn open_shared(config: &EmulatorConfig, endpoint: String) -> std::io:
         faults: Mutex::new(faults::Faults::new(config.faults.clone())),
         faults_changed: tokio::sync::Notify::new(),
         counters: counters::Counters::default(),
+        partial_md5: Mutex::new(std::collections::HashMap::new()),
     }))
 }

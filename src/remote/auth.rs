@@ -41,6 +41,8 @@ pub struct ConnectOptions {
     /// `--ca-cert` / `JOTTA_CA_CERT`: a PEM file with one more CA to trust (see `tls.rs`).
     pub ca_cert: Option<PathBuf>,
     pub retry: RetryPolicy,
+    /// How long a connection may stay silent before it counts as lost (`http::SILENCE`; tests shorten it).
+    pub silence: std::time::Duration,
 }
 
 impl Default for ConnectOptions {
@@ -50,6 +52,7 @@ impl Default for ConnectOptions {
             endpoint: std::env::var(ENV_ENDPOINT).ok().filter(|e| !e.trim().is_empty()),
             ca_cert: std::env::var_os(super::tls::ENV_CA_CERT).filter(|p| !p.is_empty()).map(PathBuf::from),
             retry: RetryPolicy::default(),
+            silence: http::SILENCE,
         }
     }
 }
@@ -142,7 +145,7 @@ pub async fn login(
     let endpoint = token_service.as_deref();
     let endpoints = Endpoints::from_override(endpoint);
     endpoints.check()?;
-    let client = http::build_client(ca_cert)?;
+    let client = http::build_client(ca_cert, http::SILENCE)?;
     let policy = RetryPolicy::default();
     // The service must answer before the token is spent: a session saved for a host that cannot be reached
     // would be a wasted token. Any HTTP answer will do; only a connection that fails counts.
@@ -209,6 +212,7 @@ pub async fn login(
         endpoint: None,
         ca_cert: ca_cert.map(Path::to_path_buf),
         retry: policy,
+        silence: http::SILENCE,
     })
     .await?;
     remote.account().await

@@ -28,26 +28,45 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'
 const POOL_IDLE_PER_HOST: usize = 32;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// No total timeout (downloads may take hours); a stalled connection is dropped after this long silent.
-const READ_TIMEOUT: Duration = Duration::from_secs(60);
+pub const SILENCE: Duration = Duration::from_secs(60);
 
 /// The shared reqwest client: rustls with certificate verification against the roots `tls.rs` describes
 /// (plus the CA in `ca_cert`), keep-alive pool, `TCP_NODELAY` for small request latency.
-pub(crate) fn build_client(ca_cert: Option<&std::path::Path>) -> RemoteResult<Client> {
+///
+/// `silence` bounds the wait for the answer's headers *counted from the start of the request* and then
+/// each read of its body (that is what reqwest's `read_timeout` does: its first deadline is not moved
+/// by the request body going out). Right for every request with a small body; an upload's body may take
+/// hours, so uploads go through `build_upload_client` and watch for silence themselves (`upload.rs`).
+pub(crate) fn build_client(ca_cert: Option<&std::path::Path>, silence: Duration) -> RemoteResult<Client> {
+    client_builder(ca_cert)?
+        .read_timeout(silence)
+        .build()
+        .map_err(|e| RemoteError::Config(format!("cannot set up the HTTPS client: {}", one_line(&e))))
+}
+
+/// The client of the byte POSTs: like `build_client` but without reqwest's read timeout, whose deadline
+/// would cut every upload that takes longer than the timeout to send (a 12 GiB file stopped at about
+/// 8.5 GiB that way: each resume got less far, the server taking longer to hash what it already had).
+/// The caller bounds silence instead, counting from the last byte the connection took.
+pub(crate) fn build_upload_client(ca_cert: Option<&std::path::Path>) -> RemoteResult<Client> {
+    client_builder(ca_cert)?
+        .build()
+        .map_err(|e| RemoteError::Config(format!("cannot set up the HTTPS client: {}", one_line(&e))))
+}
+
+fn client_builder(ca_cert: Option<&std::path::Path>) -> RemoteResult<reqwest::ClientBuilder> {
     let mut builder = Client::builder();
     if let Some(path) = ca_cert {
         for cert in tls::load_ca_cert(path)? {
             builder = builder.add_root_certificate(cert);
         }
     }
-    builder
+    Ok(builder
         .user_agent(concat!("jottafuse/", env!("CARGO_PKG_VERSION")))
         .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .read_timeout(READ_TIMEOUT)
-        .build()
-        .map_err(|e| RemoteError::Config(format!("cannot set up the HTTPS client: {}", one_line(&e))))
+        .connect_timeout(CONNECT_TIMEOUT))
 }
 
 /// An error and its causes on one line (reqwest nests the interesting part: "connection refused").
@@ -290,6 +309,10 @@ pub(crate) fn public_uri(file: &FileInfo) -> Option<&str> {
 
 pub(crate) struct Inner {
     pub(crate) client: Client,
+    /// For the upload byte POSTs only (see `build_upload_client`).
+    pub(crate) upload_client: Client,
+    /// How long a connection may stay silent (see `build_client`).
+    pub(crate) silence: Duration,
     pub(crate) endpoints: Endpoints,
     pub(crate) username: String,
     /// `<jfs>/<username>`, username percent-encoded.
@@ -318,7 +341,8 @@ impl HttpRemote {
     /// and get ready to talk to the service. Only the Basic flavour makes a request here (the username
     /// lookup); a saved login is used as is and refreshed on first use when due.
     pub async fn connect(opts: ConnectOptions) -> RemoteResult<HttpRemote> {
-        let client = build_client(opts.ca_cert.as_deref())?;
+        let client = build_client(opts.ca_cert.as_deref(), opts.silence)?;
+        let upload_client = build_upload_client(opts.ca_cert.as_deref())?;
         let over = opts.endpoint.as_deref().map(str::trim).filter(|e| !e.is_empty());
         let (endpoints, username, auth) = match auth::find_credentials(&opts.config_dir)? {
             Source::Saved(saved) => {
@@ -351,7 +375,9 @@ impl HttpRemote {
         };
         endpoints.check()?;
         let user_url = format!("{}{}", endpoints.jfs, utf8_percent_encode(&username, SEGMENT));
-        Ok(HttpRemote { inner: Arc::new(Inner { client, endpoints, username, user_url, auth, retry: opts.retry }) })
+        let silence = opts.silence;
+        let inner = Inner { client, upload_client, silence, endpoints, username, user_url, auth, retry: opts.retry };
+        Ok(HttpRemote { inner: Arc::new(inner) })
     }
 
     /// The internal account name used in JFS URLs.

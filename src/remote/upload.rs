@@ -193,15 +193,20 @@ async fn send_bytes(
     let len = req.size - from;
     let local_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
 
+    let activity = Arc::new(Activity::new());
     let body = if len == 0 {
         reqwest::Body::from(Vec::new())
     } else {
         let tally = super::progress::current();
-        reqwest::Body::wrap_stream(file_stream(file, len, sent.clone(), local_error.clone(), tally))
+        let stream = file_stream(file, len, sent.clone(), local_error.clone(), tally, activity.clone());
+        reqwest::Body::wrap_stream(stream)
     };
+    // The upload client has no deadline of its own (see `http::build_upload_client`): silence is
+    // measured here from the last chunk the connection took, so a transfer may last as long as it moves.
+    let silence = remote.inner.silence;
     let mut rb = remote
         .inner
-        .client
+        .upload_client
         .post(url)
         .header(CONTENT_TYPE, "application/octet-stream")
         .header(CONTENT_LENGTH, len)
@@ -210,7 +215,19 @@ async fn send_bytes(
         rb = rb.header(RANGE, format!("bytes={}-{}", from, req.size - 1));
     }
     let (rb, token) = remote.inner.auth.apply(rb).await?;
-    let resp = match rb.send().await {
+    let sending = tokio::select! {
+        r = rb.send() => Some(r),
+        () = activity.silent_for(silence) => None,
+    };
+    let Some(sending) = sending else {
+        // A server that stops reading (or never answers after the last byte) is a lost connection: the
+        // caller allocates again and resumes from what the server kept.
+        return Err(RemoteError::Transient(format!(
+            "{what}: the connection took no bytes and gave no answer for {} s",
+            silence.as_secs()
+        )));
+    };
+    let resp = match sending {
         Ok(r) => r,
         Err(e) => {
             if let Some(msg) = local_error.lock().ok().and_then(|mut l| l.take()) {
@@ -223,7 +240,15 @@ async fn send_bytes(
         }
     };
     let status = resp.status().as_u16();
-    let reply = resp.bytes().await.unwrap_or_default();
+    let reply = match tokio::time::timeout(silence, resp.bytes()).await {
+        Ok(body) => body.unwrap_or_default(),
+        Err(_) => {
+            return Err(RemoteError::Transient(format!(
+                "{what}: the answer stopped coming for {} s",
+                silence.as_secs()
+            )))
+        }
+    };
     if (200..300).contains(&status) {
         return Ok(reply);
     }
@@ -245,42 +270,47 @@ fn file_stream(
     sent: Arc<AtomicU64>,
     local_error: Arc<Mutex<Option<String>>>,
     tally: Option<super::progress::Tally>,
+    activity: Arc<Activity>,
 ) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
     // One buffer for the whole stream: once the network has taken a chunk and dropped it, the next
     // `reserve` takes the same memory back, instead of a fresh megabyte (and its page faults) per chunk.
     let buf = BytesMut::new();
     futures_util::stream::unfold(
         (file, len, sent, local_error, buf),
-        |(mut file, remaining, sent, local_error, mut buf)| async move {
-            if remaining == 0 {
-                return None;
-            }
-            let want = remaining.min(CHUNK as u64) as usize;
-            buf.clear();
-            buf.reserve(want);
-            buf.resize(want, 0);
-            let fail = |msg: String, local_error: &Arc<Mutex<Option<String>>>| {
-                if let Ok(mut slot) = local_error.lock() {
-                    *slot = Some(msg.clone());
+        move |(mut file, remaining, sent, local_error, mut buf)| {
+            // Asked for the next chunk (or the end): the connection has taken the previous one.
+            activity.touch();
+            async move {
+                if remaining == 0 {
+                    return None;
                 }
-                std::io::Error::other(msg)
-            };
-            match file.read(&mut buf).await {
-                Ok(0) => {
-                    let e = fail(
-                        format!("the local file ended {remaining} bytes early; it changed while uploading"),
-                        &local_error,
-                    );
-                    Some((Err(e), (file, 0, sent, local_error, buf)))
-                }
-                Ok(n) => {
-                    let chunk = buf.split_to(n).freeze();
-                    sent.fetch_add(n as u64, Ordering::Relaxed);
-                    Some((Ok(chunk), (file, remaining - n as u64, sent, local_error, buf)))
-                }
-                Err(e) => {
-                    let e = fail(format!("reading the local file failed ({e})"), &local_error);
-                    Some((Err(e), (file, 0, sent, local_error, buf)))
+                let want = remaining.min(CHUNK as u64) as usize;
+                buf.clear();
+                buf.reserve(want);
+                buf.resize(want, 0);
+                let fail = |msg: String, local_error: &Arc<Mutex<Option<String>>>| {
+                    if let Ok(mut slot) = local_error.lock() {
+                        *slot = Some(msg.clone());
+                    }
+                    std::io::Error::other(msg)
+                };
+                match file.read(&mut buf).await {
+                    Ok(0) => {
+                        let e = fail(
+                            format!("the local file ended {remaining} bytes early; it changed while uploading"),
+                            &local_error,
+                        );
+                        Some((Err(e), (file, 0, sent, local_error, buf)))
+                    }
+                    Ok(n) => {
+                        let chunk = buf.split_to(n).freeze();
+                        sent.fetch_add(n as u64, Ordering::Relaxed);
+                        Some((Ok(chunk), (file, remaining - n as u64, sent, local_error, buf)))
+                    }
+                    Err(e) => {
+                        let e = fail(format!("reading the local file failed ({e})"), &local_error);
+                        Some((Err(e), (file, 0, sent, local_error, buf)))
+                    }
                 }
             }
         },
@@ -290,4 +320,35 @@ fn file_stream(
             tally(b.len() as u64);
         }
     })
+}
+
+/// When the connection last took part of a request body (or the request started): what tells a slow
+/// upload from a stalled one.
+struct Activity {
+    started: std::time::Instant,
+    /// Milliseconds after `started`.
+    last: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity { started: std::time::Instant::now(), last: AtomicU64::new(0) }
+    }
+
+    fn touch(&self) {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// Resolves once nothing happened for `silence`; never while bytes keep going out.
+    async fn silent_for(&self, silence: std::time::Duration) {
+        loop {
+            let last = std::time::Duration::from_millis(self.last.load(Ordering::Relaxed));
+            let idle = self.started.elapsed().saturating_sub(last);
+            if idle >= silence {
+                return;
+            }
+            tokio::time::sleep(silence - idle).await;
+        }
+    }
 }

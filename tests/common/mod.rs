@@ -126,6 +126,7 @@ impl TestService {
             endpoint: Some(self.endpoint()),
             ca_cert: self.ca_cert(),
             retry,
+            silence: jottafuse::remote::http::SILENCE,
         }
     }
 

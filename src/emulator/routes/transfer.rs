@@ -16,6 +16,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use md5::{Digest, Md5};
 use std::io::SeekFrom;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
@@ -171,12 +172,21 @@ enum BodyEnd {
     Overflow,
 }
 
-/// Stream a request body into `file`, hashing into `hasher`, at most `limit` bytes.
+/// How the bytes of a body are hashed.
+enum Hashing<'a> {
+    /// As they arrive.
+    Inline(&'a mut Md5),
+    /// By a `Follower` reading the file behind the writer: `mark` gets the end of what is in the file,
+    /// the body being written from `base` on.
+    Follow { mark: &'a AtomicU64, base: u64 },
+}
+
+/// Stream a request body into `file`, hashing it as `hashing` says, at most `limit` bytes.
 async fn receive(
     shared: &Shared,
     body: Body,
     file: tokio::fs::File,
-    hasher: &mut Md5,
+    mut hashing: Hashing<'_>,
     limit: u64,
 ) -> Result<(u64, BodyEnd), Failure> {
     let (bandwidth, drop_at) = {
@@ -207,8 +217,11 @@ async fn receive(
             break;
         }
         out.write_all(&chunk).await.map_err(Failure::from_io)?;
-        hasher.update(&chunk);
         got += chunk.len() as u64;
+        match &mut hashing {
+            Hashing::Inline(hasher) => hasher.update(&chunk),
+            Hashing::Follow { mark, base } => mark.store(*base + got - out.buffer().len() as u64, Ordering::Release),
+        }
         shared.counters.received(chunk.len() as u64);
         if end == BodyEnd::Cut {
             break;
@@ -216,27 +229,68 @@ async fn receive(
         pacer.account(chunk.len() as u64).await;
     }
     out.flush().await.map_err(Failure::from_io)?;
+    if let Hashing::Follow { mark, base } = hashing {
+        mark.store(base + got, Ordering::Release);
+    }
     Ok((got, end))
 }
 
-/// Hash the first `len` bytes of a file (the part already stored before a resume).
-async fn hash_prefix(path: std::path::PathBuf, len: u64) -> Result<Md5, Failure> {
-    tokio::task::spawn_blocking(move || -> std::io::Result<Md5> {
-        use std::io::Read;
-        let mut hasher = Md5::new();
-        let mut f = std::fs::File::open(&path)?.take(len);
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            let n = f.read(&mut buf)?;
-            if n == 0 {
-                return Ok(hasher);
+/// Hashes a part file from its start while a resumed body is appended to it: the resume of an upload
+/// whose running md5 is gone (the emulator restarted) reads the body at once, instead of reading all
+/// that is stored first (minutes for gigabytes: the client would take the silence for a dead server).
+struct Follower {
+    mark: Arc<AtomicU64>,
+    done: Arc<AtomicBool>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<Md5>>>,
+}
+
+impl Follower {
+    /// Start hashing `path`, of which the first `stored` bytes are there already.
+    fn start(path: std::path::PathBuf, stored: u64) -> Self {
+        let mark = Arc::new(AtomicU64::new(stored));
+        let done = Arc::new(AtomicBool::new(false));
+        let (m, d) = (mark.clone(), done.clone());
+        let task = tokio::task::spawn_blocking(move || -> std::io::Result<Md5> {
+            use std::os::unix::fs::FileExt;
+            let file = std::fs::File::open(&path)?;
+            let mut hasher = Md5::new();
+            let mut buf = vec![0u8; CHUNK];
+            let mut pos = 0u64;
+            loop {
+                // `done` first: once it is seen set, the mark read after it is the final one.
+                let finished = d.load(Ordering::Acquire);
+                let end = m.load(Ordering::Acquire);
+                if pos < end {
+                    let want = (end - pos).min(CHUNK as u64) as usize;
+                    let n = file.read_at(&mut buf[..want], pos)?;
+                    if n == 0 {
+                        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "part file shrank"));
+                    }
+                    hasher.update(&buf[..n]);
+                    pos += n as u64;
+                } else if finished {
+                    return Ok(hasher);
+                } else {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
             }
-            hasher.update(&buf[..n]);
-        }
-    })
-    .await
-    .map_err(|e| Failure::internal(e.to_string()))?
-    .map_err(Failure::from_io)
+        });
+        Follower { mark, done, task: Some(task) }
+    }
+
+    /// The md5 of everything up to the last mark.
+    async fn finish(mut self) -> Result<Md5, Failure> {
+        self.done.store(true, Ordering::Release);
+        let task = self.task.take().ok_or_else(|| Failure::internal("hash follower finished twice"))?;
+        task.await.map_err(|e| Failure::internal(e.to_string()))?.map_err(Failure::from_io)
+    }
+}
+
+impl Drop for Follower {
+    /// A request dropped mid-body (its connection closed) must not leave the thread waiting forever.
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Release);
+    }
 }
 
 fn api_error(status: u16, exception: &'static str, message: String) -> Failure {
@@ -274,12 +328,28 @@ pub async fn upload(shared: &Arc<Shared>, req: Req, upload_id: &str) -> Outcome<
         .map_err(Failure::from_io)?;
     file.set_len(start).await.map_err(Failure::from_io)?;
     file.seek(SeekFrom::Start(start)).await.map_err(Failure::from_io)?;
-    let mut hasher = if start > 0 { hash_prefix(part.clone(), start).await? } else { Md5::new() };
-    let (got, end) = receive(shared, req.body, file, &mut hasher, pending.size - start).await?;
+    let limit = pending.size - start;
+    let kept = if start > 0 { shared.take_partial_md5(upload_id, start) } else { Some(Md5::new()) };
+    let (got, end, hasher) = match kept {
+        Some(mut hasher) => {
+            let (got, end) = receive(shared, req.body, file, Hashing::Inline(&mut hasher), limit).await?;
+            (got, end, hasher)
+        }
+        None => {
+            let follower = Follower::start(part.clone(), start);
+            let received =
+                receive(shared, req.body, file, Hashing::Follow { mark: &follower.mark, base: start }, limit);
+            let received = received.await;
+            let hasher = follower.finish().await?;
+            let (got, end) = received?;
+            (got, end, hasher)
+        }
+    };
     let received = start + got;
     match end {
         BodyEnd::Cut | BodyEnd::Disconnected => {
             shared.store().upload_progress(upload_id, received)?;
+            shared.keep_partial_md5(upload_id, received, hasher);
             if end == BodyEnd::Cut {
                 req.ctx.kill();
                 std::future::pending::<()>().await;
@@ -298,6 +368,7 @@ pub async fn upload(shared: &Arc<Shared>, req: Req, upload_id: &str) -> Outcome<
     }
     if received < pending.size {
         shared.store().upload_progress(upload_id, received)?;
+        shared.keep_partial_md5(upload_id, received, hasher);
         return Err(api_error(
             420,
             "no.jotta.openapi.IncompleteUploadOpenApiException",
@@ -353,7 +424,7 @@ pub async fn legacy_upload(shared: &Arc<Shared>, req: Req, rest: Vec<String>) ->
     };
     let file = tokio::fs::File::create(&tmp).await.map_err(Failure::from_io)?;
     let mut hasher = Md5::new();
-    let (got, end) = receive(shared, req.body, file, &mut hasher, size).await?;
+    let (got, end) = receive(shared, req.body, file, Hashing::Inline(&mut hasher), size).await?;
     if end == BodyEnd::Cut {
         let _ = tokio::fs::remove_file(&tmp).await;
         req.ctx.kill();
