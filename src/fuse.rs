@@ -2,7 +2,7 @@
 //! or the errno. No logic lives here beyond unit conversions; fuser types stay in this file.
 
 use crate::remote::{Remote, UnixTime};
-use crate::vfs::{Attr, FsError, InodeKind, JottaFs};
+use crate::vfs::{Attr, FsError, InodeKind, JottaFs, OpenMode};
 use fuser::{
     BsdFileFlags, CopyFileRangeFlags, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation,
     INodeNo, InitFlags, IoctlFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
@@ -176,12 +176,17 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        let write = flags.0 & libc::O_ACCMODE != libc::O_RDONLY;
-        let truncate = write && flags.0 & libc::O_TRUNC != 0;
-        match self.fs.open(ino.0, write, truncate) {
-            Ok((fh, keep)) => {
-                let f = if keep { FopenFlags::FOPEN_KEEP_CACHE } else { FopenFlags::empty() };
-                reply.opened(FileHandle(fh), f | self.direct(flags.0))
+        let mode = if flags.0 & libc::O_ACCMODE == libc::O_RDONLY {
+            OpenMode::Read
+        } else if flags.0 & libc::O_TRUNC != 0 {
+            OpenMode::WriteTruncated
+        } else {
+            OpenMode::Write
+        };
+        match self.fs.open(ino.0, mode) {
+            Ok(opened) => {
+                let f = if opened.keep_cache { FopenFlags::FOPEN_KEEP_CACHE } else { FopenFlags::empty() };
+                reply.opened(FileHandle(opened.fh), f | self.direct(flags.0))
             }
             Err(e) => reply.error(report("open", &e)),
         }

@@ -120,8 +120,8 @@ impl<R: Remote> JottaFs<R> {
         if let Some((_, target)) = lock(&self.link_targets).get(&ino).filter(|(g, _)| *g == generation) {
             return reply(Ok(target));
         }
-        let fh = match self.open(ino, false, false) {
-            Ok((fh, _)) => fh,
+        let fh = match self.open(ino, super::OpenMode::Read).map(|o| o.fh) {
+            Ok(fh) => fh,
             Err(e) => return reply(Err(e)),
         };
         let fs = self.clone();

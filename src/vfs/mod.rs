@@ -45,6 +45,30 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use upload_queue::UploadQueue;
 
+/// Whether a folder listing held in memory may answer (`IfStale`: fetch only past its TTL) or must be
+/// fetched now (`Always`: the caller is about to act on the server's view, e.g. rmdir's emptiness check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refresh {
+    IfStale,
+    Always,
+}
+
+/// How a file is opened: for reading, for writing its content, or for writing from empty (`O_TRUNC`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    Read,
+    Write,
+    WriteTruncated,
+}
+
+/// An open file's handle, and whether the kernel may keep the pages it cached (true while the content is
+/// unchanged since they were cached).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Opened {
+    pub fh: u64,
+    pub keep_cache: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct VfsConfig {
     /// What the mount's root shows: `/` (devices) or a subtree such as `/Jotta/Archive`.
@@ -244,7 +268,7 @@ impl<R: Remote> JottaFs<R> {
 
     /// Check that the root exists and is a container, before the mount is offered to anyone.
     pub fn check_root(&self) -> FsResult<()> {
-        self.ensure_listing(ROOT_INO, true)
+        self.ensure_listing(ROOT_INO, Refresh::Always)
     }
 
     /// Kernel attributes of a node: devices, mount-point lists and the account root are read-only.
@@ -305,8 +329,9 @@ impl<R: Remote> JottaFs<R> {
     }
 
     /// Make sure a folder's children are known and fresh (one listing request when they are not). While
-    /// the service is unreachable, a listing held is good enough (unless `force`), however old.
-    fn ensure_listing(&self, ino: u64, force: bool) -> FsResult<()> {
+    /// the service is unreachable, a listing held is good enough (unless `Refresh::Always`), however old.
+    fn ensure_listing(&self, ino: u64, refresh: Refresh) -> FsResult<()> {
+        let force = refresh == Refresh::Always;
         if !force && self.listing_fresh(ino)? {
             return Ok(());
         }
@@ -383,7 +408,7 @@ impl<R: Remote> JottaFs<R> {
     /// have dropped it between the fetch and the lock).
     fn listed(&self, folder: u64) -> FsResult<std::sync::MutexGuard<'_, InodeTable>> {
         for _ in 0..3 {
-            self.ensure_listing(folder, false)?;
+            self.ensure_listing(folder, Refresh::IfStale)?;
             let mut table = lock(&self.table);
             if table.get(folder).ok_or(FsError::NotFound)?.children.is_some() {
                 table.touch_listing(folder);
@@ -508,7 +533,7 @@ impl<R: Remote> JottaFs<R> {
         };
         if stale && ino != ROOT_INO {
             // One listing of the parent refreshes this node and all its siblings.
-            self.ensure_listing(parent, false)?;
+            self.ensure_listing(parent, Refresh::IfStale)?;
         }
         let table = lock(&self.table);
         let node = table.get(ino).ok_or(FsError::NotFound)?;
@@ -521,7 +546,7 @@ impl<R: Remote> JottaFs<R> {
         if self.getattr(ino)?.kind == InodeKind::File {
             return Err(FsError::NotADirectory);
         }
-        self.ensure_listing(ino, false)?;
+        self.ensure_listing(ino, Refresh::IfStale)?;
         let generation = lock(&self.table).get(ino).ok_or(FsError::NotFound)?.generation;
         // A walk opens folders one after another: have the next ones' listings on their way.
         self.prefetch_below(ino);
@@ -552,11 +577,11 @@ impl<R: Remote> JottaFs<R> {
             .collect())
     }
 
-    /// Open a file. Returns the handle and whether the kernel may keep its cached pages (true while the
-    /// content is unchanged since they were cached). Writing handles get a local copy first.
-    pub fn open(&self, ino: u64, write: bool, truncate: bool) -> FsResult<(u64, bool)> {
+    /// Open a file. Writing handles get a local copy first.
+    pub fn open(&self, ino: u64, mode: OpenMode) -> FsResult<Opened> {
+        let write = mode != OpenMode::Read;
         if write {
-            self.open_for_write(ino, truncate)?;
+            self.open_for_write(ino, mode == OpenMode::WriteTruncated)?;
         }
         let (path, size, generation) = {
             let table = lock(&self.table);
@@ -568,7 +593,7 @@ impl<R: Remote> JottaFs<R> {
             (table.path(ino).ok_or(FsError::NotFound)?, size, node.generation)
         };
         let keep_cache = !write && self.same_generation_cached(ino, generation);
-        Ok((self.new_handle(ino, path, size, write), keep_cache))
+        Ok(Opened { fh: self.new_handle(ino, path, size, write), keep_cache })
     }
 
     fn new_handle(&self, ino: u64, path: RemotePath, size: u64, write: bool) -> u64 {

@@ -7,6 +7,7 @@
 use super::error::{FsError, FsResult};
 use super::node::{FileMeta, InodeKind};
 use super::staging::LocalFile;
+use super::Refresh;
 use super::{lock, now, Attr, JottaFs};
 use crate::remote::ItemKind;
 use crate::remote::{path::validate_name, Remote, RemotePath};
@@ -36,7 +37,7 @@ impl<R: Remote> JottaFs<R> {
             return Err(FsError::from(e));
         }
         self.writable_folder(parent)?;
-        self.ensure_listing(parent, false)?;
+        self.ensure_listing(parent, Refresh::IfStale)?;
         let table = lock(&self.table);
         if self.cfg.links && self.resolve(&table, parent, name).is_some_and(|i| table.child(parent, name) != Some(i)) {
             // A link shows under this name (-o links).
@@ -110,7 +111,7 @@ impl<R: Remote> JottaFs<R> {
     }
 
     pub(super) fn child_exact(&self, parent: u64, name: &str) -> FsResult<u64> {
-        self.ensure_listing(parent, false)?;
+        self.ensure_listing(parent, Refresh::IfStale)?;
         let table = lock(&self.table);
         let ino = table.child(parent, name).ok_or(FsError::NotFound)?;
         match table.get(ino) {
@@ -257,7 +258,7 @@ impl<R: Remote> JottaFs<R> {
         if kind != InodeKind::Folder {
             return Err(FsError::NotADirectory);
         }
-        self.ensure_listing(ino, true)?;
+        self.ensure_listing(ino, Refresh::Always)?;
         let path = {
             let table = lock(&self.table);
             let node = table.get(ino).ok_or(FsError::NotFound)?;
@@ -285,7 +286,7 @@ impl<R: Remote> JottaFs<R> {
         if parent == new_parent && name == new_name {
             return Ok(());
         }
-        self.ensure_listing(new_parent, false)?;
+        self.ensure_listing(new_parent, Refresh::IfStale)?;
         let (from, to, kind, src_on_server, target) = {
             let table = lock(&self.table);
             let node = table.get(ino).ok_or(FsError::NotFound)?;
@@ -401,7 +402,7 @@ impl<R: Remote> JottaFs<R> {
             (_, InodeKind::File) => Err(FsError::NotADirectory),
             _ => {
                 if t_empty != Some(true) {
-                    self.ensure_listing(target, true)?;
+                    self.ensure_listing(target, Refresh::Always)?;
                     let empty = lock(&self.table).get(target).and_then(|t| t.children.as_ref().map(|c| c.is_empty()));
                     if empty != Some(true) {
                         return Err(FsError::NotEmpty);

@@ -6,6 +6,7 @@
 
 use jottafuse::emulator::{EmulatorConfig, InProcessRemote, InProcessService};
 use jottafuse::remote::{Item, Remote, RemoteError, RemotePath, UploadRequest};
+use jottafuse::vfs::OpenMode;
 use jottafuse::vfs::{Attr, FsError, FsResult, InodeKind, JottaFs, VfsConfig, ROOT_INO};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -143,7 +144,7 @@ impl Core {
 
     /// Overwrite an existing file whole (open with O_TRUNC).
     pub fn overwrite(&self, rel: &str, data: &[u8]) -> FsResult<()> {
-        let (fh, _) = self.fs.open(self.ino(rel)?, true, true)?;
+        let fh = self.fs.open(self.ino(rel)?, OpenMode::WriteTruncated)?.fh;
         self.write_all(fh, 0, data)?;
         self.fs.flush(fh)?;
         self.fs.release(fh)
@@ -162,7 +163,7 @@ impl Core {
 
     /// open + read to the end + release, in kernel-sized requests.
     pub fn read_all(&self, rel: &str) -> FsResult<Vec<u8>> {
-        let (fh, _) = self.fs.open(self.ino(rel)?, false, false)?;
+        let fh = self.fs.open(self.ino(rel)?, OpenMode::Read)?.fh;
         let mut out = Vec::new();
         let result = loop {
             match self.fs.read(fh, out.len() as u64, 128 * 1024) {

@@ -6,6 +6,7 @@ use jottafuse::emulator::{FailNext, FaultConfig};
 use jottafuse::remote::ItemKind;
 use jottafuse::remote::Remote;
 use jottafuse::vfs::FsError;
+use jottafuse::vfs::OpenMode;
 use std::time::Duration;
 
 #[test]
@@ -45,7 +46,7 @@ fn a_download_the_service_fails_is_eio() {
         fail_next: vec![FailNext { kind: "download".into(), status: 500, count: 100 }],
         ..FaultConfig::default()
     });
-    let (fh, _) = c.fs.open(ino, false, false).unwrap();
+    let fh = c.fs.open(ino, OpenMode::Read).unwrap().fh;
     let e = c.fs.read(fh, 0, 4096).unwrap_err();
     assert_eq!(e.errno(), libc::EIO, "{e}");
     c.fs.release(fh).unwrap();
@@ -56,7 +57,7 @@ fn a_download_of_a_file_deleted_elsewhere_is_enoent_not_eio() {
     let c = Core::with(|cfg| cfg.dir_ttl = Duration::ZERO);
     c.put_elsewhere("gone.bin", &crate::common::pattern(10_000, 3));
     let ino = c.ino("gone.bin").unwrap();
-    let (fh, _) = c.fs.open(ino, false, false).unwrap();
+    let fh = c.fs.open(ino, OpenMode::Read).unwrap().fh;
     // Another client deletes it for good while it is open here: the read learns it from the download.
     c.rt.block_on(c.other.delete_permanently(&c.remote_path("gone.bin"), ItemKind::File)).expect("delete elsewhere");
     let before = c.requests("download");

@@ -4,6 +4,7 @@
 use crate::common::in_process::Core;
 use crate::common::model::{self, Side, Snapshot};
 use jottafuse::remote::{Remote, RemotePath};
+use jottafuse::vfs::OpenMode;
 use jottafuse::vfs::{FsError, FsResult};
 use std::time::Duration;
 
@@ -46,7 +47,7 @@ impl Side for Core {
 
     fn fsync(&mut self, p: &str) -> i32 {
         errno(self.ino(p).and_then(|ino| {
-            let (fh, _) = self.fs.open(ino, true, false)?;
+            let fh = self.fs.open(ino, OpenMode::Write)?.fh;
             let synced = Core::fsync(self, fh);
             self.fs.release(fh)?;
             synced

@@ -4,6 +4,7 @@
 use crate::common::in_process::Core;
 use crate::common::pattern;
 use jottafuse::remote::{Item, Remote};
+use jottafuse::vfs::OpenMode;
 use std::time::Duration;
 
 #[test]
@@ -24,7 +25,7 @@ fn a_file_from_elsewhere_is_read_in_ranges() {
     let data = pattern(3_000_000, 2);
     c.put_elsewhere("big.bin", &data);
     assert_eq!(c.read_all("big.bin").unwrap(), data);
-    let (fh, _) = c.fs.open(c.ino("big.bin").unwrap(), false, false).unwrap();
+    let fh = c.fs.open(c.ino("big.bin").unwrap(), OpenMode::Read).unwrap().fh;
     assert_eq!(c.fs.read(fh, 2_999_990, 4096).unwrap(), data[2_999_990..]);
     assert_eq!(c.fs.read(fh, 1_000_000, 10).unwrap(), data[1_000_000..1_000_010]);
     assert!(c.fs.read(fh, 3_000_000, 10).unwrap().is_empty(), "at the end: nothing");
