@@ -76,7 +76,8 @@ impl Side for Mounted {
 
     fn set_mtime(&mut self, p: &str, secs: i64) -> i32 {
         let when = UNIX_EPOCH + Duration::from_secs(secs as u64);
-        errno_of(std::fs::File::options().write(true).open(self.p(p)).and_then(|f| f.set_modified(when)))
+        // Read-only, as utimensat(2) needs no write access (and a folder cannot be opened for writing).
+        errno_of(std::fs::File::open(self.p(p)).and_then(|f| f.set_modified(when)))
     }
 
     fn fsync(&mut self, p: &str) -> i32 {
