@@ -145,7 +145,7 @@ pub async fn login(
     let endpoint = token_service.as_deref();
     let endpoints = Endpoints::from_override(endpoint);
     endpoints.check()?;
-    let client = http::build_client(ca_cert, http::SILENCE)?;
+    let client = http::build_client(ca_cert, Some(http::SILENCE))?;
     let policy = RetryPolicy::default();
     // The service must answer before the token is spent: a session saved for a host that cannot be reached
     // would be a wasted token. Any HTTP answer will do; only a connection that fails counts.

@@ -33,40 +33,29 @@ pub const SILENCE: Duration = Duration::from_secs(60);
 /// The shared reqwest client: rustls with certificate verification against the roots `tls.rs` describes
 /// (plus the CA in `ca_cert`), keep-alive pool, `TCP_NODELAY` for small request latency.
 ///
-/// `silence` bounds the wait for the answer's headers *counted from the start of the request* and then
-/// each read of its body (that is what reqwest's `read_timeout` does: its first deadline is not moved
-/// by the request body going out). Right for every request with a small body; an upload's body may take
-/// hours, so uploads go through `build_upload_client` and watch for silence themselves (`upload.rs`).
-pub(crate) fn build_client(ca_cert: Option<&std::path::Path>, silence: Duration) -> RemoteResult<Client> {
-    client_builder(ca_cert)?
-        .read_timeout(silence)
-        .build()
-        .map_err(|e| RemoteError::Config(format!("cannot set up the HTTPS client: {}", one_line(&e))))
-}
-
-/// The client of the byte POSTs: like `build_client` but without reqwest's read timeout, whose deadline
-/// would cut every upload that takes longer than the timeout to send (a 12 GiB file stopped at about
-/// 8.5 GiB that way: each resume got less far, the server taking longer to hash what it already had).
-/// The caller bounds silence instead, counting from the last byte the connection took.
-pub(crate) fn build_upload_client(ca_cert: Option<&std::path::Path>) -> RemoteResult<Client> {
-    client_builder(ca_cert)?
-        .build()
-        .map_err(|e| RemoteError::Config(format!("cannot set up the HTTPS client: {}", one_line(&e))))
-}
-
-fn client_builder(ca_cert: Option<&std::path::Path>) -> RemoteResult<reqwest::ClientBuilder> {
+/// `silence`, when given, bounds the wait for the answer's headers *counted from the start of the
+/// request* and then each read of its body (that is what reqwest's `read_timeout` does: its first
+/// deadline is not moved by the request body going out). Right for every request with a small body; an
+/// upload's body may take hours, so the byte POSTs get a client without it (`None`) and watch for
+/// silence themselves, from the last byte the connection took (`upload.rs`): with it, a 12 GiB file
+/// stopped at about 8.5 GiB, each resume getting less far.
+pub(crate) fn build_client(ca_cert: Option<&std::path::Path>, silence: Option<Duration>) -> RemoteResult<Client> {
     let mut builder = Client::builder();
     if let Some(path) = ca_cert {
         for cert in tls::load_ca_cert(path)? {
             builder = builder.add_root_certificate(cert);
         }
     }
-    Ok(builder
+    builder = builder
         .user_agent(concat!("jottafuse/", env!("CARGO_PKG_VERSION")))
         .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)
-        .connect_timeout(CONNECT_TIMEOUT))
+        .connect_timeout(CONNECT_TIMEOUT);
+    if let Some(silence) = silence {
+        builder = builder.read_timeout(silence);
+    }
+    builder.build().map_err(|e| RemoteError::Config(format!("cannot set up the HTTPS client: {}", one_line(&e))))
 }
 
 /// An error and its causes on one line (reqwest nests the interesting part: "connection refused").
@@ -309,7 +298,7 @@ pub(crate) fn public_uri(file: &FileInfo) -> Option<&str> {
 
 pub(crate) struct Inner {
     pub(crate) client: Client,
-    /// For the upload byte POSTs only (see `build_upload_client`).
+    /// For the upload byte POSTs only: no read timeout (see `build_client`).
     pub(crate) upload_client: Client,
     /// How long a connection may stay silent (see `build_client`).
     pub(crate) silence: Duration,
@@ -341,8 +330,8 @@ impl HttpRemote {
     /// and get ready to talk to the service. Only the Basic flavour makes a request here (the username
     /// lookup); a saved login is used as is and refreshed on first use when due.
     pub async fn connect(opts: ConnectOptions) -> RemoteResult<HttpRemote> {
-        let client = build_client(opts.ca_cert.as_deref(), opts.silence)?;
-        let upload_client = build_upload_client(opts.ca_cert.as_deref())?;
+        let client = build_client(opts.ca_cert.as_deref(), Some(opts.silence))?;
+        let upload_client = build_client(opts.ca_cert.as_deref(), None)?;
         let over = opts.endpoint.as_deref().map(str::trim).filter(|e| !e.is_empty());
         let (endpoints, username, auth) = match auth::find_credentials(&opts.config_dir)? {
             Source::Saved(saved) => {

@@ -201,7 +201,7 @@ async fn send_bytes(
         let stream = file_stream(file, len, sent.clone(), local_error.clone(), tally, activity.clone());
         reqwest::Body::wrap_stream(stream)
     };
-    // The upload client has no deadline of its own (see `http::build_upload_client`): silence is
+    // The upload client has no deadline of its own (see `http::build_client`): silence is
     // measured here from the last chunk the connection took, so a transfer may last as long as it moves.
     let silence = remote.inner.silence;
     let mut rb = remote
