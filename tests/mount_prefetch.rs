@@ -1,6 +1,7 @@
 //! Folder listings fetched ahead of a walk, through a real FUSE mount against the emulator: a walk over
-//! a slow link sees every entry and finds its listings already fetched, fetching ahead stays within the
-//! `cache_entries` bound, and a change made while a listing is on its way is kept.
+//! a slow link sees every entry and finds its listings already fetched (folder by folder, or a whole
+//! subtree in one request), fetching ahead stays within the `cache_entries` bound, and a change made
+//! while a listing is on its way is kept.
 
 mod common;
 
@@ -48,17 +49,81 @@ fn a_cold_find_over_a_slow_link_sees_every_entry_and_finds_the_listings_fetched_
         return;
     }
     let svc = TestService::start();
+    // Fewer subfolders than it takes to ask for the whole subtree: they are listed one by one.
+    seed(&svc, 5, 5);
+    svc.set_faults(serde_json::json!({"latency_ms": 20}));
+    let m = TestMount::new(&svc, "dir_cache=600,attr_cache=600");
+    svc.reset_counters();
+    let tree = m.p("Jotta/Archive/tree");
+    assert_eq!(fs::read_dir(&tree).unwrap().count(), 5);
+    // The listing of Archive (to find `tree`) and of `tree` itself were asked for; the 5 subfolders'
+    // listings come without anyone opening them.
+    common::wait_until("the subfolders' listings fetched ahead", || svc.requests("list") >= 2 + 5);
+    assert_eq!(find(&tree), expected(5, 5));
+    assert_eq!(svc.requests("list"), 2 + 5, "the walk found every listing fetched already, none twice");
+    assert_eq!(svc.requests("liststream"), 0);
+}
+
+#[test]
+fn a_folder_with_many_subfolders_has_its_whole_subtree_listed_in_one_request() {
+    if common::skip_without_mount() {
+        return;
+    }
+    let svc = TestService::start();
     seed(&svc, 30, 5);
+    // A file with two revisions deep in the tree: the subtree listing names neither its revision nor its
+    // uuid, and the xattrs must still tell them right.
+    let c = svc.client();
+    svc.put(&c, "/Jotta/Archive/tree/dir-00007/twice.txt", b"first\n");
+    svc.put(&c, "/Jotta/Archive/tree/dir-00007/twice.txt", b"second\n");
     svc.set_faults(serde_json::json!({"latency_ms": 20}));
     let m = TestMount::new(&svc, "dir_cache=600,attr_cache=600");
     svc.reset_counters();
     let tree = m.p("Jotta/Archive/tree");
     assert_eq!(fs::read_dir(&tree).unwrap().count(), 30);
-    // The listing of Archive (to find `tree`) and of `tree` itself were asked for; the 30 subfolders'
-    // listings come without anyone opening them.
-    common::wait_until("the subfolders' listings fetched ahead", || svc.requests("list") >= 2 + 30);
-    assert_eq!(find(&tree), expected(30, 5));
-    assert_eq!(svc.requests("list"), 2 + 30, "the walk found every listing fetched already, none twice");
+    common::wait_until("the subtree listing", || svc.requests("liststream") == 1);
+    let mut want = expected(30, 5);
+    want.insert("/dir-00007/twice.txt".into());
+    // Listings the walk asked for before the subtree's reply was in are fetched on their own; once it
+    // is in, no folder is listed again.
+    common::wait_until("the walk to find every listing", || find(&tree) == want);
+    let walked = svc.requests("list");
+    assert!(walked < 2 + 30, "most listings came with the subtree: {walked} folder listings");
+    assert_eq!(find(&tree), want);
+    assert_eq!(svc.requests("list"), walked, "a second walk asks for nothing");
+    assert_eq!(svc.requests("liststream"), 1, "one subtree listing");
+
+    let twice = tree.join("dir-00007/twice.txt");
+    assert_eq!(fs::metadata(&twice).unwrap().len(), 7);
+    assert_eq!(fs::read(&twice).unwrap(), b"second\n");
+    assert_eq!(common::getxattr(&twice, "user.jotta.md5").unwrap(), common::md5_hex(b"second\n"));
+    assert_eq!(common::getxattr(&twice, "user.jotta.revision").unwrap(), "2");
+    let info = svc.server_file(&c, "/Jotta/Archive/tree/dir-00007/twice.txt").unwrap();
+    assert_eq!(common::getxattr(&twice, "user.jotta.uuid"), info.uuid);
+}
+
+#[test]
+fn a_subtree_larger_than_the_cache_has_room_for_is_listed_folder_by_folder() {
+    if common::skip_without_mount() {
+        return;
+    }
+    let svc = TestService::start();
+    seed(&svc, 40, 100);
+    let base = tempfile::tempdir().unwrap();
+    let log = base.path().join("daemon.log");
+    let debug = [("RUST_LOG", "info,jottafuse::vfs::subtree=debug")];
+    // Room for about 1,500 names ahead: the subtree's 4,041 entries do not fit in what may be read.
+    let m = TestMount::start(&svc, "cache_entries=2000,dir_cache=600", &[], base.path(), &debug, Some(&log));
+    svc.reset_counters();
+    let tree = m.p("Jotta/Archive/tree");
+    assert_eq!(find(&tree), expected(40, 100));
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(text.contains("larger than the cache has room for"), "{text}");
+    assert_eq!(svc.requests("liststream"), 1, "asked once, not again for the same folder");
+    assert!(cached_entries(base.path()) <= 2000, "within cache_entries: {}", cached_entries(base.path()));
+    // A walk again (the kernel may have dropped names) does not ask for that subtree again.
+    assert_eq!(find(&tree), expected(40, 100));
+    assert_eq!(svc.requests("liststream"), 1);
 }
 
 #[test]
@@ -94,7 +159,11 @@ fn a_change_made_while_its_folder_is_listed_ahead_is_kept() {
     }
     let svc = TestService::start();
     seed(&svc, 10, 3);
-    let m = TestMount::new(&svc, "dir_cache=600,attr_cache=600,writeback_delay=0");
+    let base = tempfile::tempdir().unwrap();
+    let log = base.path().join("daemon.log");
+    let debug = [("RUST_LOG", "info,jottafuse::vfs::subtree=debug")];
+    let opts = "dir_cache=600,attr_cache=600,writeback_delay=0";
+    let m = TestMount::start(&svc, opts, &[], base.path(), &debug, Some(&log));
     let tree = m.p("Jotta/Archive/tree");
     // Slow answers, so the subfolders' listings are still on their way when the changes are made.
     svc.set_faults(serde_json::json!({"latency_ms": 300}));
@@ -103,7 +172,11 @@ fn a_change_made_while_its_folder_is_listed_ahead_is_kept() {
     fs::write(tree.join("dir-00003/new.txt"), b"made meanwhile\n").unwrap();
     fs::rename(tree.join("dir-00004/file-00000.bin"), tree.join("dir-00004/renamed.bin")).unwrap();
     fs::create_dir(tree.join("dir-00005/sub")).unwrap();
-    common::wait_until("the subfolders' listings fetched ahead", || svc.requests("list") >= 2 + 10);
+    // Ten subfolders: the subtree is asked for in one request, which predates the changes.
+    common::wait_until("the subtree listing applied", || {
+        fs::read_to_string(&log).unwrap_or_default().contains("listings applied")
+    });
+    assert_eq!(svc.requests("liststream"), 1);
 
     let names = |d: &str| -> BTreeSet<String> {
         fs::read_dir(tree.join(d)).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect()

@@ -441,4 +441,14 @@ impl Remote for InProcessRemote {
         let listed = format!("/{}", path.segments()[1..].join("/"));
         xml::parse_liststream(body.as_bytes(), &listed)
     }
+
+    async fn list_tree_within(&self, path: &RemotePath, max_bytes: usize) -> RemoteResult<Option<Tree>> {
+        need_depth(path, 2, "list tree")?;
+        let body = self.document("liststream", path.segments(), &format!("list tree {path}")).await?;
+        if body.len() > max_bytes {
+            return Ok(None);
+        }
+        let listed = format!("/{}", path.segments()[1..].join("/"));
+        xml::parse_liststream(body.as_bytes(), &listed).map(Some)
+    }
 }

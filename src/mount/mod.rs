@@ -229,6 +229,12 @@ fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mu
         None => fuser::Session::new(FuseAdapter::new(fs.clone()), mountpoint, &fuse_cfg)
             .map_err(|e| format!("cannot mount on {}: {e}", mountpoint.display()))?,
     };
+    let notifier = session.notifier();
+    let let_go =
+        move |folder: u64, name: &str| notifier.inval_entry(fuser::INodeNo(folder), std::ffi::OsStr::new(name));
+    if let Err(e) = fs.let_kernel_forget_with(Box::new(let_go)) {
+        log::warn!("cannot start the thread that keeps the kernel's names within cache_entries: {e}");
+    }
     log::info!("mounted {} on {}", fs.config().root, mountpoint.display());
     let own = unmount::OwnMount::find(mountpoint);
     raise_kernel_readahead(own.dev(), s.read_ahead_kb());

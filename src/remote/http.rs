@@ -814,13 +814,45 @@ impl Remote for HttpRemote {
         let body = self
             .fetch(&what, Idempotency::Idempotent, || self.inner.client.get(&url).query(&[("mode", "liststream")]))
             .await?;
-        // liststream paths are mount-point-rooted: /<mp>/<folders>.
-        let listed = format!("/{}", path.segments()[1..].join("/"));
-        let parsing = std::time::Instant::now();
-        let tree = xml::parse_liststream(&body, &listed);
-        log::debug!("{what}: {} bytes parsed in {:?}", body.len(), parsing.elapsed());
-        tree
+        parse_tree(&what, path, &body)
     }
+
+    async fn list_tree_within(&self, path: &RemotePath, max_bytes: usize) -> RemoteResult<Option<Tree>> {
+        need_depth(path, 2, "list tree")?;
+        let url = self.url(path);
+        let what = format!("list tree {path}");
+        let mut resp = self
+            .execute(&what, Idempotency::Idempotent, || self.inner.client.get(&url).query(&[("mode", "liststream")]))
+            .await?;
+        let status = resp.status();
+        let mut body = Vec::new();
+        // Read piece by piece so that a reply past the bound is dropped (its connection closed) at the
+        // bound, not after it has all been taken in.
+        while let Some(piece) = resp
+            .chunk()
+            .await
+            .map_err(|e| RemoteError::Transient(format!("{what}: reply cut off ({})", one_line(&e))))?
+        {
+            if body.len() + piece.len() > max_bytes {
+                log::debug!("{what}: the reply passed {max_bytes} bytes, given up");
+                return Ok(None);
+            }
+            body.extend_from_slice(&piece);
+        }
+        if !status.is_success() {
+            return Err(error_from_reply(status.as_u16(), &body, &what));
+        }
+        parse_tree(&what, path, &body).map(Some)
+    }
+}
+
+/// A liststream reply of `path`, whose paths are mount-point-rooted: /<mp>/<folders>.
+fn parse_tree(what: &str, path: &RemotePath, body: &[u8]) -> RemoteResult<Tree> {
+    let listed = format!("/{}", path.segments()[1..].join("/"));
+    let parsing = std::time::Instant::now();
+    let tree = xml::parse_liststream(body, &listed);
+    log::debug!("{what}: {} bytes parsed in {:?}", body.len(), parsing.elapsed());
+    tree
 }
 
 #[cfg(test)]

@@ -136,6 +136,14 @@ pub trait Remote: Send + Sync + 'static {
 
     /// Every live folder and file below `path`, in one request (`mode=liststream`).
     fn list_tree(&self, path: &RemotePath) -> impl Future<Output = RemoteResult<Tree>> + Send;
+
+    /// `list_tree`, given up (`None`) as soon as the reply passes `max_bytes`: for callers that must
+    /// bound what one reply may cost them (the mount's listings fetched ahead).
+    fn list_tree_within(
+        &self,
+        path: &RemotePath,
+        max_bytes: usize,
+    ) -> impl Future<Output = RemoteResult<Option<Tree>>> + Send;
 }
 
 /// Server quirk (§5.8): copying onto a trashed file leaves the copy in the trash; cphash brings it back.

@@ -11,6 +11,7 @@ mod edges;
 pub mod error;
 mod hasher;
 pub mod journal;
+pub mod kernel_names;
 pub mod lifecycle;
 pub mod links;
 mod namespace;
@@ -22,6 +23,7 @@ pub mod reader;
 mod removals;
 mod replies;
 pub mod staging;
+mod subtree;
 #[doc(hidden)]
 pub mod test_hold;
 pub mod upload;
@@ -59,6 +61,15 @@ pub enum OpenMode {
     Read,
     Write,
     WriteTruncated,
+}
+
+/// Whether a listing being applied was fetched ahead (`apply_listing`): such a listing is dropped when
+/// the table has no room for it, or when the folder's generation is no longer the one given (it changed
+/// here after the request was sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ahead {
+    No,
+    Unless(Option<u64>),
 }
 
 /// An open file's handle, and whether the kernel may keep the pages it cached (true while the content is
@@ -200,6 +211,8 @@ pub struct JottaFs<R: Remote> {
     recovered: Mutex<HashMap<String, Vec<journal::JournalEntry>>>,
     /// Subfolder listings to fetch ahead of a walk.
     prefetch: prefetch::Prefetcher,
+    /// Names the kernel is asked to let go of when the table is past its bound.
+    kernel_names: kernel_names::KernelNames,
 }
 
 fn now() -> UnixTime {
@@ -253,6 +266,7 @@ impl<R: Remote> JottaFs<R> {
             queue: UploadQueue::default(),
             recovered: Mutex::new(HashMap::new()),
             prefetch: prefetch::Prefetcher::new(cfg_prefetch),
+            kernel_names: Default::default(),
         };
         fs.recover_journal();
         Ok(fs)
@@ -360,12 +374,13 @@ impl<R: Remote> JottaFs<R> {
             }
             Err(e) => return Err(e),
         };
-        self.apply_listing(ino, &path, kind, children, (asked, hidden), false).map(|_| ())
+        self.apply_listing(ino, &path, kind, children, (asked, hidden), Ahead::No).map(|_| ())
     }
 
     /// Put a folder's fetched listing into the table: `asked` is when it was requested, with the names
-    /// whose removal was queued then (`ensure_listing`). A listing fetched `ahead` is dropped instead
-    /// (false) when the table has no room for it (`prefetch.rs`).
+    /// whose removal was queued then (`ensure_listing`). A listing fetched ahead is dropped instead
+    /// (false) when the table has no room for it (`prefetch.rs`), or when the folder changed here since
+    /// (`subtree.rs`).
     #[allow(clippy::type_complexity)]
     fn apply_listing(
         &self,
@@ -374,17 +389,18 @@ impl<R: Remote> JottaFs<R> {
         kind: InodeKind,
         children: Vec<(String, InodeKind, UnixTime, Option<FileMeta>)>,
         (asked, mut hidden): (Instant, std::collections::HashSet<String>),
-        ahead: bool,
+        ahead: Ahead,
     ) -> FsResult<bool> {
         // Old names of files that moved away while their uploads were in flight, not yet removed from
         // the server (`removals.rs`): not shown.
         hidden.extend(self.queue.removals_in(&path.to_string()));
         let mut table = lock(&self.table);
-        if table.get(ino).is_none() {
-            return Err(FsError::NotFound);
-        }
-        if ahead && !self.room_ahead(&table) {
-            return Ok(false);
+        let Some(node) = table.get(ino) else { return Err(FsError::NotFound) };
+        match ahead {
+            Ahead::No => {}
+            Ahead::Unless(Some(generation)) if node.generation != generation => return Ok(false),
+            Ahead::Unless(_) if !self.room_ahead(&table) => return Ok(false),
+            Ahead::Unless(_) => {}
         }
         let entries = children
             .into_iter()
@@ -425,7 +441,13 @@ impl<R: Remote> JottaFs<R> {
         if table.node_count() <= self.cfg.cache_entries {
             return;
         }
-        let gone = table.evict();
+        let node::Evicted { gone, let_go } = table.evict();
+        if !let_go.is_empty() {
+            let names: usize = let_go.iter().map(|(_, n)| n.len()).sum();
+            if self.kernel_names.ask(let_go) {
+                log::debug!("past cache_entries: asking the kernel to let go of {names} names");
+            }
+        }
         if !gone.is_empty() {
             log::debug!("dropped {} cached names of folders not used lately", gone.len());
             let mut cached = lock(&self.cached_generation);
@@ -645,8 +667,9 @@ impl<R: Remote> JottaFs<R> {
         }
     }
 
-    /// A file this mount uploaded knows no uuid (the upload's answer has none): asked for its xattrs,
-    /// it asks the server once. Nothing changes when the server cannot tell.
+    /// A file this mount uploaded knows no uuid (the upload's answer has none), nor does one listed by a
+    /// subtree listing (nor its revision): asked for its xattrs, it asks the server once. Nothing changes
+    /// when the server cannot tell.
     fn learn_uuid(&self, ino: u64) {
         let path = {
             let table = lock(&self.table);
@@ -685,7 +708,8 @@ impl<R: Remote> JottaFs<R> {
             if let Some(md5) = pending_md5.unwrap_or_else(|| f.md5_hex()) {
                 out.push(("user.jotta.md5", md5.into_bytes()));
             }
-            if f.revision > 0 {
+            // A revision only stood for by a subtree listing is not shown as if it were known.
+            if f.revision > 0 && !f.brief {
                 out.push(("user.jotta.revision", f.revision.to_string().into_bytes()));
             }
             if let Some(uuid) = &f.uuid {

@@ -42,8 +42,12 @@ impl InodeKind {
 pub struct FileMeta {
     pub size: u64,
     pub md5: Option<[u8; 16]>,
+    /// The current revision's number; 0: not on the server (yet).
     pub revision: u32,
     pub uuid: Option<String>,
+    /// Listed by a subtree listing (`subtree.rs`), which names neither the revision nor the uuid:
+    /// `revision` is then 1, standing for "on the server", until the file's own document is read.
+    pub brief: bool,
 }
 
 impl FileMeta {
@@ -57,7 +61,15 @@ impl FileMeta {
             md5,
             revision: f.current.as_ref().map(|r| r.number).unwrap_or(0),
             uuid: f.uuid.clone(),
+            brief: false,
         }
+    }
+
+    /// A file as a subtree listing shows it: size and md5, on the server, revision and uuid unknown.
+    pub fn brief(size: u64, md5: &str) -> Self {
+        let mut hash = [0u8; 16];
+        let md5 = hex::decode_to_slice(md5, &mut hash).ok().map(|_| hash);
+        FileMeta { size, md5, revision: 1, uuid: None, brief: true }
     }
 
     pub fn md5_hex(&self) -> Option<String> {
@@ -130,7 +142,19 @@ pub struct InodeTable {
     max_nodes: usize,
     /// What listing and attribute ages are measured with (`listed_at`, `attr_at`, `listings`).
     clock: super::clock::Clock,
+    /// Folders whose children's names the kernel was last asked to let go of, and when.
+    kernel_asked: HashMap<u64, Instant>,
 }
+
+/// What `evict` did: the inodes gone, and per folder the names the kernel should let go of.
+#[derive(Debug, Default)]
+pub struct Evicted {
+    pub gone: Vec<u64>,
+    pub let_go: Vec<(u64, Vec<String>)>,
+}
+
+/// At most about this many names asked to be let go of per `evict`.
+const LET_GO_BATCH: usize = 16_384;
 
 fn key(name: &str) -> String {
     name.to_lowercase()
@@ -169,6 +193,7 @@ impl InodeTable {
             listings: lru::LruCache::unbounded(),
             max_nodes: usize::MAX,
             clock: super::clock::Clock::default(),
+            kernel_asked: HashMap::new(),
         }
     }
 
@@ -208,9 +233,12 @@ impl InodeTable {
 
     /// Past the size limit, drop the least recently used listings that nothing depends on: children the
     /// kernel does not reference, with no local content and no listing of their own. Returns the inode
-    /// numbers that are gone.
-    pub fn evict(&mut self) -> Vec<u64> {
+    /// numbers that are gone, and the names the kernel should be asked to let go of (`kernel_names.rs`):
+    /// those of listings held only because the kernel still references some of their children.
+    pub fn evict(&mut self) -> Evicted {
         let mut gone = Vec::new();
+        let mut let_go: Vec<(u64, Vec<String>)> = Vec::new();
+        let mut let_go_names = 0;
         let mut tries = self.listings.len();
         while self.nodes.len() > self.max_nodes && tries > 0 {
             tries -= 1;
@@ -229,6 +257,12 @@ impl InodeTable {
             };
             let local_only = self.nodes.get(&folder).is_some_and(|f| f.local_folder.is_some());
             if folder == ROOT_INO || local_only || !children.iter().all(free) {
+                if folder != ROOT_INO && !local_only && let_go_names < LET_GO_BATCH {
+                    if let Some(names) = self.only_kernel_holds(folder, &children) {
+                        let_go_names += names.len();
+                        let_go.push((folder, names));
+                    }
+                }
                 // Still in use: keep it, as if just used, and look further.
                 self.listings.put(folder, self.clock.now());
                 continue;
@@ -242,8 +276,34 @@ impl InodeTable {
                 f.listed_at = None;
                 f.generation += 1;
             }
+            self.kernel_asked.remove(&folder);
         }
-        gone
+        Evicted { gone, let_go }
+    }
+
+    /// The names of `folder`'s children the kernel references, when that is all that keeps its listing
+    /// (no child has local content or a listing of its own), and the kernel was not asked about them
+    /// lately.
+    fn only_kernel_holds(&mut self, folder: u64, children: &[u64]) -> Option<Vec<String>> {
+        if self.kernel_asked.get(&folder).is_some_and(|at| self.clock.elapsed(*at) < RECENT) {
+            return None;
+        }
+        let mut names = Vec::new();
+        for c in children {
+            let n = self.nodes.get(c)?;
+            if n.pending_record().is_some() || n.children.is_some() {
+                return None;
+            }
+            if n.lookups > 0 {
+                names.push(n.name.clone());
+            }
+        }
+        if names.is_empty() {
+            return None;
+        }
+        // Bounded by the folders holding a listing: the mark goes with the listing.
+        self.kernel_asked.insert(folder, self.clock.now());
+        Some(names)
     }
 
     pub fn get(&self, ino: u64) -> Option<&Inode> {
@@ -389,6 +449,20 @@ impl InodeTable {
         self.add_child(new_parent, ino);
     }
 
+    /// The generation of every folder held below `top` (`top` included): a listing taken before a change
+    /// in one of them must not be applied to it afterwards (`subtree.rs`).
+    pub fn folder_generations_below(&self, top: u64) -> std::collections::HashMap<u64, u64> {
+        let mut out = std::collections::HashMap::new();
+        let mut stack = vec![top];
+        while let Some(i) = stack.pop() {
+            if let Some(n) = self.nodes.get(&i).filter(|n| n.kind.is_dir()) {
+                out.insert(i, n.generation);
+                stack.extend(n.children.iter().flatten().copied());
+            }
+        }
+        out
+    }
+
     /// Inodes below a folder (recursively) that hold local content or wait to be created on the server.
     pub fn local_descendants(&self, ino: u64) -> Vec<u64> {
         let mut out = Vec::new();
@@ -411,6 +485,7 @@ impl InodeTable {
         }
         if let Some(node) = self.nodes.remove(&ino) {
             self.listings.pop(&ino);
+            self.kernel_asked.remove(&ino);
             let k = (node.parent, key(&node.name));
             if self.by_name.get(&k) == Some(&ino) {
                 self.by_name.remove(&k);
@@ -554,6 +629,45 @@ mod tests {
         assert!(t.get(a).is_none());
         assert_eq!(t.child(ROOT_INO, "a"), None);
         assert_eq!(t.child(ROOT_INO, "b"), Some(b));
+    }
+
+    #[test]
+    fn past_the_bound_names_only_the_kernel_holds_are_asked_back_then_dropped() {
+        let mut t = InodeTable::new(RemotePath::parse("/Jotta/Archive").unwrap(), InodeKind::Folder, 0);
+        let clock = super::super::clock::Clock::default();
+        t.set_clock(clock.clone());
+        t.set_max_nodes(4);
+        let mut folders = Vec::new();
+        for d in ["d1", "d2"] {
+            let dir = t.upsert(ROOT_INO, d, InodeKind::Folder, 0, None);
+            let files: Vec<u64> = ["a", "b", "c"]
+                .iter()
+                .map(|f| t.upsert(dir, f, InodeKind::File, 0, Some(FileMeta::default())))
+                .collect();
+            t.set_children(dir, files.clone());
+            // The kernel was handed every name (readdirplus).
+            files.iter().for_each(|f| t.remember(*f));
+            folders.push((dir, files));
+        }
+        let d1 = folders[0].0;
+        t.set_children(ROOT_INO, folders.iter().map(|(d, _)| *d).collect());
+        assert!(t.evict().let_go.is_empty(), "recent listings are kept and nothing is asked");
+        clock.advance(RECENT * 2);
+        let e = t.evict();
+        assert!(e.gone.is_empty(), "the kernel still holds them");
+        let asked: Vec<(u64, Vec<String>)> = e.let_go;
+        assert_eq!(asked.len(), 2, "{asked:?}");
+        assert!(asked.contains(&(d1, vec!["a".into(), "b".into(), "c".into()])));
+        assert!(t.evict().let_go.is_empty(), "not asked again right away");
+        // The kernel forgets d1's names, but keeps d2's file b in use.
+        folders[0].1.iter().for_each(|f| t.forget(*f, 1));
+        t.forget(folders[1].1[0], 1);
+        t.forget(folders[1].1[2], 1);
+        clock.advance(RECENT * 2);
+        let e = t.evict();
+        assert_eq!(e.gone.len(), 3, "d1's listing is dropped");
+        assert!(t.get(d1).unwrap().children.is_none());
+        assert_eq!(e.let_go, vec![(folders[1].0, vec!["b".to_string()])], "what is still held is asked for again");
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! Folder listings fetched ahead. When the kernel opens a folder, the listings of its subfolders (and of
 //! theirs, up to `MAX_LEVELS` down) are fetched in the background, several at once, so a walk (`find`,
 //! `du`, `rsync -r`, a file manager's tree) finds them ready instead of paying one round trip per folder
-//! in series. They are ordinary folder listings, the requests any client makes; the recursive
-//! `liststream` is not used because it cannot be bounded (one reply for a whole subtree, however large,
-//! and without the uuids and revisions the mount keeps per file).
+//! in series. When the opened folder has many subfolders not listed yet, its whole subtree is first
+//! asked for in one request (`subtree.rs`), read only as far as the cache has room; folder by folder
+//! fetching waits for that reply and then fetches only what it did not bring.
 //!
 //! Bounds: `prefetch` listings in flight; at most `AHEAD_PER_SLOT` x that many fetched and not yet opened;
 //! at most `MAX_QUEUED` folders waiting; none started while the inode table holds `ROOM` of
@@ -16,8 +16,8 @@
 //! in flight waits for that reply instead of sending its own. Replies are applied exactly as demanded ones
 //! (`InodeTable::set_listing` with the time the request was sent), so a change made here meanwhile wins.
 
-use super::node::InodeTable;
-use super::{lock, JottaFs};
+use super::node::{InodeKind, InodeTable};
+use super::{lock, subtree, Ahead, JottaFs};
 use crate::remote::Remote;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, TryLockError};
@@ -44,6 +44,12 @@ struct State {
     /// Folders being fetched, and whether the kernel opened one meanwhile (a walk that caught up waits
     /// for that reply; the listing is then used, not ahead).
     flying: HashMap<u64, bool>,
+    /// A folder whose whole subtree to list in one request (`subtree.rs`), the latest wish.
+    tree: Option<u64>,
+    /// The folder whose subtree listing is on its way: folder by folder fetching waits for it.
+    tree_flying: Option<u64>,
+    /// Folders whose subtree proved larger than the cache had room for: not asked again.
+    too_big: HashSet<u64>,
 }
 
 /// The queue and its bounds; the requests themselves are `JottaFs::fetch_ahead`.
@@ -80,6 +86,45 @@ impl Prefetcher {
         self.wake.notify_one();
     }
 
+    /// List the subtree below `ino` in one request, unless it proved too large before.
+    pub fn want_tree(&self, ino: u64) {
+        if self.slots == 0 {
+            return;
+        }
+        let mut s = lock(&self.state);
+        if !s.too_big.contains(&ino) && s.tree_flying != Some(ino) {
+            s.tree = Some(ino);
+            drop(s);
+            self.wake.notify_one();
+        }
+    }
+
+    /// The subtree to list now, if one is wanted, none is on its way and the table has room.
+    fn take_tree(&self, room: bool) -> Option<u64> {
+        let mut s = lock(&self.state);
+        if s.tree_flying.is_some() || !room {
+            return None;
+        }
+        let ino = s.tree.take()?;
+        s.tree_flying = Some(ino);
+        Some(ino)
+    }
+
+    /// The subtree listing of `ino` ended; `fits`: false when it was larger than the cache had room for.
+    fn tree_done(&self, ino: u64, fits: bool) {
+        let mut s = lock(&self.state);
+        s.tree_flying = None;
+        if !fits {
+            // Bounded like the rest: a mount that met this many large subtrees forgets the oldest wishes.
+            if s.too_big.len() >= MAX_QUEUED {
+                s.too_big.clear();
+            }
+            s.too_big.insert(ino);
+        }
+        drop(s);
+        self.wake.notify_one();
+    }
+
     /// The kernel opened a folder: a listing fetched ahead for it has served its purpose.
     pub fn opened(&self, ino: u64) {
         if self.slots == 0 {
@@ -105,7 +150,7 @@ impl Prefetcher {
             s.queued.clear();
         }
         let mut jobs = Vec::new();
-        if !room {
+        if !room || s.tree_flying.is_some() {
             return jobs;
         }
         let max_ahead = self.slots * AHEAD_PER_SLOT;
@@ -144,29 +189,29 @@ impl<R: Remote> JottaFs<R> {
     }
 
     /// The subfolders of a listed folder whose listings are missing or stale, in listing order.
-    fn folders_to_list(&self, ino: u64) -> Vec<u64> {
+    pub(super) fn folders_to_list(&self, ino: u64) -> Vec<u64> {
         let table = lock(&self.table);
         let Some(children) = table.get(ino).and_then(|n| n.children.as_ref()) else { return Vec::new() };
-        children
-            .iter()
-            .copied()
-            .filter(|c| {
-                table.get(*c).is_some_and(|n| {
-                    n.kind.is_dir()
-                        && n.local_folder.is_none()
-                        && n.listed_at.is_none_or(|t| t.elapsed() >= self.cfg.dir_ttl)
-                })
-            })
-            .collect()
+        children.iter().copied().filter(|c| self.wants_listing(&table, *c)).collect()
     }
 
-    /// The kernel opened `ino` (its listing is fresh): fetch its subfolders' listings ahead.
+    /// The kernel opened `ino` (its listing is fresh): fetch its subfolders' listings ahead; all of the
+    /// subtree in one request when many of them are not listed yet.
     pub(super) fn prefetch_below(&self, ino: u64) {
         if self.prefetch.slots == 0 {
             return;
         }
         self.prefetch.opened(ino);
-        self.prefetch.want(&self.folders_to_list(ino), 1);
+        let folders = self.folders_to_list(ino);
+        if self.subtree_worth_listing(ino, folders.len()) {
+            self.prefetch.want_tree(ino);
+        }
+        self.prefetch.want(&folders, 1);
+    }
+
+    /// Whether a folder with `unlisted` subfolders not listed yet is worth a subtree listing.
+    pub(super) fn subtree_worth_listing(&self, ino: u64, unlisted: usize) -> bool {
+        unlisted >= subtree::MIN_FOLDERS && lock(&self.table).get(ino).is_some_and(|n| n.kind == InodeKind::Folder)
     }
 
     /// Start the task that hands queued folders to blocking workers, `prefetch` at a time.
@@ -177,6 +222,13 @@ impl<R: Remote> JottaFs<R> {
         let fs = self.clone();
         self.rt.spawn(async move {
             loop {
+                if let Some(ino) = fs.prefetch.take_tree(fs.prefetch_room()) {
+                    let worker = fs.clone();
+                    fs.rt.spawn_blocking(move || {
+                        let fits = worker.fetch_subtree(ino);
+                        worker.prefetch.tree_done(ino, fits);
+                    });
+                }
                 let jobs = fs.prefetch.take(fs.prefetch_room());
                 if jobs.is_empty() {
                     fs.prefetch.wake.notified().await;
@@ -196,15 +248,7 @@ impl<R: Remote> JottaFs<R> {
     /// Fetch one folder's listing ahead, unless it is fresh, made here, or being fetched already; queue
     /// its subfolders one level further. True when a listing was applied.
     fn fetch_ahead(&self, ino: u64, level: u8) -> bool {
-        let fresh = |fs: &Self| {
-            let table = lock(&fs.table);
-            match table.get(ino) {
-                Some(n) if n.kind.is_dir() && n.local_folder.is_none() => {
-                    n.listed_at.is_some_and(|t| t.elapsed() < fs.cfg.dir_ttl)
-                }
-                _ => true,
-            }
-        };
+        let fresh = |fs: &Self| !fs.wants_listing(&lock(&fs.table), ino);
         if fresh(self) || self.service.is_unreachable() {
             return false;
         }
@@ -234,7 +278,7 @@ impl<R: Remote> JottaFs<R> {
                 return false;
             }
         };
-        match self.apply_listing(ino, &path, kind, children, (asked, hidden), true) {
+        match self.apply_listing(ino, &path, kind, children, (asked, hidden), Ahead::Unless(None)) {
             Ok(true) => log::debug!("{path}: listing fetched ahead"),
             Ok(false) => {
                 log::debug!("{path}: listing fetched ahead dropped, the cache is near its bound");

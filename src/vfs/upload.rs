@@ -370,6 +370,8 @@ impl<R: Remote> JottaFs<R> {
                     let prev = before.map(|f| f.revision).unwrap_or(0);
                     let same = outcome.deduplicated && before.is_some_and(|f| f.md5 == meta.md5 && prev > 0);
                     meta.revision = if same { prev } else { prev + 1 };
+                    // Counted from a revision that only stood for "on the server": still unknown.
+                    meta.brief = before.is_some_and(|f| f.brief);
                 }
                 if meta.uuid.is_none() {
                     meta.uuid = before.and_then(|f| f.uuid.clone());

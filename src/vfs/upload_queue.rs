@@ -484,6 +484,14 @@ impl UploadQueue {
 
     /// The names (lowercase) directly in `folder` that a removal waits or runs for.
     pub fn removals_in(&self, folder: &str) -> std::collections::HashSet<String> {
+        let mut names = self.removals_below(folder);
+        names.retain(|name| !name.contains('/'));
+        names
+    }
+
+    /// The paths (lowercase, relative to `folder`) at any depth below `folder` that a removal waits or
+    /// runs for.
+    pub fn removals_below(&self, folder: &str) -> std::collections::HashSet<String> {
         let inner = self.lock();
         if inner.removals == 0 {
             return Default::default();
@@ -494,7 +502,6 @@ impl UploadQueue {
             .values()
             .filter(|p| p.entry.is_removal())
             .filter_map(|p| p.entry.path.to_lowercase().strip_prefix(&prefix).map(str::to_string))
-            .filter(|name| !name.contains('/'))
             .collect()
     }
 

@@ -1,0 +1,239 @@
+//! A whole subtree's listings in one request. When the kernel opens a folder with many subfolders not
+//! listed yet, the walk that opened it (`find`, `du`, `rsync -r`) will most likely visit them all, and
+//! one `mode=liststream` request of the folder brings every listing below it: at 20 ms a request, 10,000
+//! folders cost one round trip instead of 10,000 / `prefetch` of them.
+//!
+//! Bounds: the reply is read only up to what the inode table has room for (`BYTES_PER_ENTRY` a free
+//! entry, at most `MAX_BYTES`), and dropped past that; a folder whose subtree proved too large is not
+//! asked again (`Prefetcher::too_big`), and the folder-by-folder fetching ahead takes over. Listings are
+//! applied top down like listings fetched ahead (`apply_listing`, with the time the request was sent),
+//! and the applying stops where the table runs out of room.
+//!
+//! What it does not tell: the subtree listing shows only completed files, with size, md5 and times but
+//! neither revision nor uuid (`FileMeta::brief`; the xattrs ask for them when read), and no folder times
+//! (a folder listing on the service has none either).
+
+use super::node::{FileMeta, InodeKind, InodeTable};
+use super::{lock, representable, Ahead, JottaFs};
+use crate::remote::{Remote, RemotePath, Tree, TreeFile, UnixTime};
+use std::collections::{HashMap, HashSet};
+use std::sync::TryLockError;
+use std::time::Instant;
+
+/// Reply bytes allowed per entry the table has room for (a liststream file entry is ~200 bytes).
+const BYTES_PER_ENTRY: usize = 256;
+/// The most reply bytes read for one subtree, however much room the table has.
+const MAX_BYTES: usize = 32 << 20;
+/// Below this, a subtree listing is not worth trying: the room left is for the walk's own listings.
+const MIN_BYTES: usize = 64 << 10;
+/// A folder opened with at least this many subfolders not listed yet has its subtree listed at once.
+pub(super) const MIN_FOLDERS: usize = 8;
+
+/// One folder of a subtree listing: its subfolders' names and its files.
+#[derive(Default)]
+struct Level {
+    folders: Vec<String>,
+    files: Vec<TreeFile>,
+}
+
+/// A subtree listing grouped by folder, keyed by the lowercased path relative to the listed folder
+/// ("" is the listed folder itself).
+fn by_folder(tree: Tree) -> HashMap<String, Level> {
+    let mut levels: HashMap<String, Level> = HashMap::new();
+    for folder in tree.folders {
+        let (parent, name) = folder.rsplit_once('/').unwrap_or(("", &folder));
+        levels.entry(parent.to_lowercase()).or_default().folders.push(name.to_string());
+        levels.entry(folder.to_lowercase()).or_default();
+    }
+    for file in tree.files {
+        levels.entry(file.parent.to_lowercase()).or_default().files.push(file);
+    }
+    levels
+}
+
+fn join(parent: &str, name: &str) -> String {
+    if parent.is_empty() {
+        name.to_lowercase()
+    } else {
+        format!("{parent}/{}", name.to_lowercase())
+    }
+}
+
+impl<R: Remote> JottaFs<R> {
+    /// Whether `ino` is a folder of the service whose listing is missing or older than `dir_ttl`.
+    pub(super) fn wants_listing(&self, table: &InodeTable, ino: u64) -> bool {
+        table.get(ino).is_some_and(|n| {
+            n.kind.is_dir()
+                && n.local_folder.is_none()
+                && n.listed_at.is_none_or(|t| self.cfg.clock.elapsed(t) >= self.cfg.dir_ttl)
+        })
+    }
+
+    /// How many reply bytes a subtree listing may take now (0: none is worth trying).
+    fn subtree_budget(&self, table: &InodeTable) -> usize {
+        let room = (self.cfg.cache_entries / 4 * 3).saturating_sub(table.node_count());
+        let bytes = room.saturating_mul(BYTES_PER_ENTRY).min(MAX_BYTES);
+        if bytes < MIN_BYTES {
+            0
+        } else {
+            bytes
+        }
+    }
+
+    /// List the subtree below `ino` in one request and apply every listing in it that is missing or
+    /// stale. False when the reply was larger than the table has room for.
+    pub(super) fn fetch_subtree(&self, ino: u64) -> bool {
+        // Asked for when the folder was opened; by now a walk may have listed what it would bring.
+        if self.service.is_unreachable() || !self.subtree_worth_listing(ino, self.folders_to_list(ino).len()) {
+            return true;
+        }
+        let (path, max_bytes) = {
+            let table = lock(&self.table);
+            match (table.get(ino), table.path(ino)) {
+                (Some(n), Some(p)) if n.kind == InodeKind::Folder && n.local_folder.is_none() => {
+                    (p, self.subtree_budget(&table))
+                }
+                _ => return true,
+            }
+        };
+        if max_bytes == 0 {
+            return true;
+        }
+        let asked = Instant::now();
+        // As in `ensure_listing`: names whose removal is queued now stay hidden, at every depth.
+        let hidden = self.queue.removals_below(&path.to_string());
+        // A folder changed here while the reply is on its way keeps what it has (the reply may predate
+        // the change); one not held now cannot change before its listing is applied.
+        let before = lock(&self.table).folder_generations_below(ino);
+        let tree = match self.rt.block_on(self.remote.list_tree_within(&path, max_bytes)) {
+            Ok(Some(tree)) => tree,
+            Ok(None) => {
+                log::debug!("{path}: the subtree is larger than the cache has room for; listing folder by folder");
+                return false;
+            }
+            Err(e) => {
+                log::debug!("{path}: subtree listing failed: {e}");
+                return true;
+            }
+        };
+        let (folders, files) = (tree.folders.len(), tree.files.len());
+        let applying = Instant::now();
+        let applied = self.apply_subtree(ino, &path, by_folder(tree), (asked, &before), &hidden);
+        log::debug!(
+            "{path}: subtree of {folders} folders and {files} files listed in {:?}; {applied} listings applied in {:?}",
+            applying - asked,
+            applying.elapsed()
+        );
+        true
+    }
+
+    /// Apply a grouped subtree listing top down from `top`; returns how many listings were applied.
+    fn apply_subtree(
+        &self,
+        top: u64,
+        top_path: &RemotePath,
+        mut levels: HashMap<String, Level>,
+        (asked, before): (Instant, &HashMap<u64, u64>),
+        hidden: &HashSet<String>,
+    ) -> usize {
+        let mut applied = 0;
+        let mut stack = vec![(top, top_path.clone(), String::new())];
+        while let Some((ino, path, rel)) = stack.pop() {
+            let Some(level) = levels.remove(&rel) else { continue };
+            let subfolders: Vec<String> = level.folders.iter().filter(|n| representable(n)).cloned().collect();
+            if self.wants_listing(&lock(&self.table), ino) {
+                match self.apply_level(ino, &path, &rel, level, (asked, before.get(&ino).copied()), hidden) {
+                    Some(true) => applied += 1,
+                    // Dropped: the folder changed here meanwhile, or the table is out of room (then the
+                    // rest would be dropped too).
+                    Some(false) if !self.room_ahead(&lock(&self.table)) => return applied,
+                    Some(false) | None => {}
+                }
+            }
+            let table = lock(&self.table);
+            for name in subfolders {
+                let child = table.child(ino, &name).filter(|c| table.get(*c).is_some_and(|n| n.kind.is_dir()));
+                if let (Some(child), Ok(child_path)) = (child, path.join(&name)) {
+                    stack.push((child, child_path, join(&rel, &name)));
+                }
+            }
+        }
+        applied
+    }
+
+    /// One folder's listing out of a subtree listing: Some(false) when it was dropped (no room, or the
+    /// folder is no longer at `generation`, the one it had when the request was sent), None when it was
+    /// not applied (a request for the folder is on its way, or it went away).
+    fn apply_level(
+        &self,
+        ino: u64,
+        path: &RemotePath,
+        rel: &str,
+        level: Level,
+        (asked, generation): (Instant, Option<u64>),
+        hidden: &HashSet<String>,
+    ) -> Option<bool> {
+        let gate = self.gate(ino);
+        let _g = match gate.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        let prefix = if rel.is_empty() { String::new() } else { format!("{rel}/") };
+        let here: HashSet<String> = hidden
+            .iter()
+            .filter_map(|p| p.strip_prefix(&prefix))
+            .filter(|n| !n.contains('/'))
+            .map(str::to_string)
+            .collect();
+        let fallback = self.mounted_at;
+        let mut children: Vec<(String, InodeKind, UnixTime, Option<FileMeta>)> = Vec::new();
+        {
+            // A subfolder keeps the time it has (the subtree listing has none for folders).
+            let table = lock(&self.table);
+            for name in level.folders {
+                let mtime = table.child(ino, &name).and_then(|c| table.get(c)).map(|n| n.mtime).unwrap_or(fallback);
+                children.push((name, InodeKind::Folder, mtime, None));
+            }
+        }
+        for f in level.files {
+            let meta = FileMeta::brief(f.size, &f.md5);
+            children.push((f.name, InodeKind::File, f.modified.unwrap_or(fallback), Some(meta)));
+        }
+        children.retain(|(name, ..)| representable(name));
+        self.apply_listing(ino, path, InodeKind::Folder, children, (asked, here), Ahead::Unless(generation)).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(parent: &str, name: &str) -> TreeFile {
+        TreeFile {
+            parent: parent.into(),
+            name: name.into(),
+            size: 1,
+            md5: String::new(),
+            modified: None,
+            created: None,
+        }
+    }
+
+    #[test]
+    fn a_subtree_is_grouped_by_folder_whatever_the_casing() {
+        let tree = Tree {
+            folders: vec!["A".into(), "A/b".into(), "c".into()],
+            files: vec![file("", "top.txt"), file("a/B", "deep.txt"), file("A", "mid.txt")],
+        };
+        let levels = by_folder(tree);
+        assert_eq!(levels[""].folders, ["A", "c"]);
+        assert_eq!(levels[""].files[0].name, "top.txt");
+        assert_eq!(levels["a"].folders, ["b"]);
+        assert_eq!(levels["a"].files[0].name, "mid.txt");
+        assert_eq!(levels["a/b"].files[0].name, "deep.txt");
+        assert!(levels["c"].folders.is_empty() && levels["c"].files.is_empty(), "an empty folder is listed as empty");
+        assert_eq!(join("", "X"), "x");
+        assert_eq!(join("a", "B"), "a/b");
+    }
+}
