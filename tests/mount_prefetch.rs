@@ -70,25 +70,32 @@ fn a_folder_with_many_subfolders_has_its_whole_subtree_listed_in_one_request() {
         return;
     }
     let svc = TestService::start();
-    seed(&svc, 30, 5);
+    seed(&svc, 60, 5);
     // A file with two revisions deep in the tree: the subtree listing names neither its revision nor its
     // uuid, and the xattrs must still tell them right.
     let c = svc.client();
     svc.put(&c, "/Jotta/Archive/tree/dir-00007/twice.txt", b"first\n");
     svc.put(&c, "/Jotta/Archive/tree/dir-00007/twice.txt", b"second\n");
     svc.set_faults(serde_json::json!({"latency_ms": 20}));
-    let m = TestMount::new(&svc, "dir_cache=600,attr_cache=600");
+    // Two listings ahead at a time, so that most subfolders are still unlisted when the walk begins (with
+    // the default 32 a tree this small would be listed folder by folder before it).
+    let m = TestMount::new(&svc, "dir_cache=600,attr_cache=600,prefetch=2");
     svc.reset_counters();
     let tree = m.p("Jotta/Archive/tree");
-    assert_eq!(fs::read_dir(&tree).unwrap().count(), 30);
+    assert_eq!(fs::read_dir(&tree).unwrap().count(), 60);
+    // An `ls` of the folder asks for no subtree; a walk (a second subfolder opened) does.
+    assert_eq!(fs::read_dir(tree.join("dir-00000")).unwrap().count(), 5);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(svc.requests("liststream"), 0);
+    assert_eq!(fs::read_dir(tree.join("dir-00001")).unwrap().count(), 5);
     common::wait_until("the subtree listing", || svc.requests("liststream") == 1);
-    let mut want = expected(30, 5);
+    let mut want = expected(60, 5);
     want.insert("/dir-00007/twice.txt".into());
     // Listings the walk asked for before the subtree's reply was in are fetched on their own; once it
     // is in, no folder is listed again.
     common::wait_until("the walk to find every listing", || find(&tree) == want);
     let walked = svc.requests("list");
-    assert!(walked < 2 + 30, "most listings came with the subtree: {walked} folder listings");
+    assert!(walked < 2 + 60, "most listings came with the subtree: {walked} folder listings");
     assert_eq!(find(&tree), want);
     assert_eq!(svc.requests("list"), walked, "a second walk asks for nothing");
     assert_eq!(svc.requests("liststream"), 1, "one subtree listing");
@@ -113,7 +120,7 @@ fn a_subtree_larger_than_the_cache_has_room_for_is_listed_folder_by_folder() {
     let log = base.path().join("daemon.log");
     let debug = [("RUST_LOG", "info,jottafuse::vfs::subtree=debug")];
     // Room for about 1,500 names ahead: the subtree's 4,041 entries do not fit in what may be read.
-    let m = TestMount::start(&svc, "cache_entries=2000,dir_cache=600", &[], base.path(), &debug, Some(&log));
+    let m = TestMount::start(&svc, "cache_entries=2000,dir_cache=600,prefetch=1", &[], base.path(), &debug, Some(&log));
     svc.reset_counters();
     let tree = m.p("Jotta/Archive/tree");
     assert_eq!(find(&tree), expected(40, 100));
@@ -158,21 +165,24 @@ fn a_change_made_while_its_folder_is_listed_ahead_is_kept() {
         return;
     }
     let svc = TestService::start();
-    seed(&svc, 10, 3);
+    seed(&svc, 40, 3);
     let base = tempfile::tempdir().unwrap();
     let log = base.path().join("daemon.log");
     let debug = [("RUST_LOG", "info,jottafuse::vfs::subtree=debug")];
-    let opts = "dir_cache=600,attr_cache=600,writeback_delay=0";
+    let opts = "dir_cache=600,attr_cache=600,writeback_delay=0,prefetch=1";
     let m = TestMount::start(&svc, opts, &[], base.path(), &debug, Some(&log));
     let tree = m.p("Jotta/Archive/tree");
     // Slow answers, so the subfolders' listings are still on their way when the changes are made.
     svc.set_faults(serde_json::json!({"latency_ms": 300}));
     svc.reset_counters();
-    assert_eq!(fs::read_dir(&tree).unwrap().count(), 10);
+    assert_eq!(fs::read_dir(&tree).unwrap().count(), 40);
+    // A walk begins: two subfolders opened.
+    assert_eq!(fs::read_dir(tree.join("dir-00000")).unwrap().count(), 3);
+    assert_eq!(fs::read_dir(tree.join("dir-00001")).unwrap().count(), 3);
     fs::write(tree.join("dir-00003/new.txt"), b"made meanwhile\n").unwrap();
     fs::rename(tree.join("dir-00004/file-00000.bin"), tree.join("dir-00004/renamed.bin")).unwrap();
     fs::create_dir(tree.join("dir-00005/sub")).unwrap();
-    // Ten subfolders: the subtree is asked for in one request, which predates the changes.
+    // The walk's subtree is asked for in one request, sent before the changes.
     common::wait_until("the subtree listing applied", || {
         fs::read_to_string(&log).unwrap_or_default().contains("listings applied")
     });

@@ -392,7 +392,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         name: "prefetch",
         takes: Takes::Number,
         default: Shown::Count(VfsConfig::DEFAULT_PREFETCH),
-        help: "folder listings fetched ahead in parallel when a folder is opened (at most 256; 0: none)",
+        help: "folder listings fetched ahead in parallel when a folder is opened, or a walked subtree in one request (at most 256; 0: none)",
         apply: |s, g| {
             let n = g.number()?;
             if n > MAX_PREFETCH {

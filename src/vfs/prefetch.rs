@@ -31,6 +31,8 @@ const AHEAD_PER_SLOT: usize = 16;
 const MAX_QUEUED: usize = 16_384;
 /// A listing fetched ahead and not opened for this long: nobody is walking there.
 const IDLE: Duration = Duration::from_secs(10);
+/// A folder's subtree is not asked for again within this long (unless its listings go stale).
+const ASK_AGAIN: Duration = Duration::from_secs(60);
 /// Fraction of `cache_entries` (numerator, denominator) past which nothing is fetched ahead.
 const ROOM: (usize, usize) = (3, 4);
 
@@ -48,8 +50,11 @@ struct State {
     tree: Option<u64>,
     /// The folder whose subtree listing is on its way: folder by folder fetching waits for it.
     tree_flying: Option<u64>,
-    /// Folders whose subtree proved larger than the cache had room for: not asked again.
-    too_big: HashSet<u64>,
+    /// Folders whose subtree was asked for, when, and whether it proved larger than the cache had room
+    /// for (then it is not asked for again; otherwise not within `ASK_AGAIN`).
+    trees_asked: HashMap<u64, (Instant, bool)>,
+    /// Per folder, the one subfolder the kernel opened so far: a second one means a walk.
+    opened_below: HashMap<u64, u64>,
 }
 
 /// The queue and its bounds; the requests themselves are `JottaFs::fetch_ahead`.
@@ -86,16 +91,45 @@ impl Prefetcher {
         self.wake.notify_one();
     }
 
-    /// List the subtree below `ino` in one request, unless it proved too large before.
+    /// List the subtree below `ino` in one request, unless it proved too large before or was asked for
+    /// lately.
     pub fn want_tree(&self, ino: u64) {
         if self.slots == 0 {
             return;
         }
         let mut s = lock(&self.state);
-        if !s.too_big.contains(&ino) && s.tree_flying != Some(ino) {
+        if let Some((at, too_big)) = s.trees_asked.get(&ino) {
+            if *too_big || at.elapsed() < ASK_AGAIN {
+                return;
+            }
+        }
+        if s.tree_flying != Some(ino) {
             s.tree = Some(ino);
             drop(s);
             self.wake.notify_one();
+        }
+    }
+
+    /// The kernel opened `child`, a subfolder of `parent`: true when it is the second one opened there,
+    /// the sign of a walk (`ls` of `parent` opens none; `find` opens them one after another).
+    pub fn opened_below(&self, parent: u64, child: u64) -> bool {
+        if self.slots == 0 {
+            return false;
+        }
+        let mut s = lock(&self.state);
+        match s.opened_below.get(&parent) {
+            Some(first) if *first != child => {
+                s.opened_below.remove(&parent);
+                true
+            }
+            Some(_) => false,
+            None => {
+                if s.opened_below.len() >= MAX_QUEUED {
+                    s.opened_below.clear();
+                }
+                s.opened_below.insert(parent, child);
+                false
+            }
         }
     }
 
@@ -107,6 +141,11 @@ impl Prefetcher {
         }
         let ino = s.tree.take()?;
         s.tree_flying = Some(ino);
+        // Bounded like the rest: a mount that met this many subtrees forgets the oldest marks.
+        if s.trees_asked.len() >= MAX_QUEUED {
+            s.trees_asked.clear();
+        }
+        s.trees_asked.insert(ino, (Instant::now(), false));
         Some(ino)
     }
 
@@ -115,11 +154,7 @@ impl Prefetcher {
         let mut s = lock(&self.state);
         s.tree_flying = None;
         if !fits {
-            // Bounded like the rest: a mount that met this many large subtrees forgets the oldest wishes.
-            if s.too_big.len() >= MAX_QUEUED {
-                s.too_big.clear();
-            }
-            s.too_big.insert(ino);
+            s.trees_asked.insert(ino, (Instant::now(), true));
         }
         drop(s);
         self.wake.notify_one();
@@ -195,18 +230,21 @@ impl<R: Remote> JottaFs<R> {
         children.iter().copied().filter(|c| self.wants_listing(&table, *c)).collect()
     }
 
-    /// The kernel opened `ino` (its listing is fresh): fetch its subfolders' listings ahead; all of the
-    /// subtree in one request when many of them are not listed yet.
+    /// The kernel opened `ino` (its listing is fresh): fetch its subfolders' listings ahead. When this is
+    /// the second subfolder of its parent opened, a walk is going through the parent: its whole subtree
+    /// is asked for in one request (`fetch_subtree` checks that enough of it is not listed yet).
     pub(super) fn prefetch_below(&self, ino: u64) {
         if self.prefetch.slots == 0 {
             return;
         }
         self.prefetch.opened(ino);
-        let folders = self.folders_to_list(ino);
-        if self.subtree_worth_listing(ino, folders.len()) {
-            self.prefetch.want_tree(ino);
+        let parent = lock(&self.table).get(ino).map(|n| n.parent).filter(|p| *p != ino);
+        if let Some(parent) = parent {
+            if self.prefetch.opened_below(parent, ino) {
+                self.prefetch.want_tree(parent);
+            }
         }
-        self.prefetch.want(&folders, 1);
+        self.prefetch.want(&self.folders_to_list(ino), 1);
     }
 
     /// Whether a folder with `unlisted` subfolders not listed yet is worth a subtree listing.
@@ -349,6 +387,33 @@ mod tests {
         p.done(1, true);
         assert!(lock(&p.state).ahead.is_empty(), "the walk used it");
         assert_eq!(p.take(true), vec![(2, 1)]);
+    }
+
+    #[test]
+    fn a_second_subfolder_opened_is_a_walk_and_a_subtree_is_asked_for_once() {
+        let p = Prefetcher::new(2);
+        assert!(!p.opened_below(1, 10), "one subfolder opened: maybe just a look");
+        assert!(!p.opened_below(1, 10), "the same one again");
+        assert!(p.opened_below(1, 11), "a second one: a walk");
+        p.want_tree(1);
+        assert_eq!(p.take_tree(false), None, "not without room");
+        assert_eq!(p.take_tree(true), Some(1));
+        p.want(&[5, 6], 1);
+        assert!(p.take(true).is_empty(), "folder by folder waits for the subtree");
+        p.want_tree(1);
+        assert_eq!(p.take_tree(true), None, "one subtree at a time, and not the same twice");
+        p.tree_done(1, true);
+        assert_eq!(p.take(true), vec![(5, 1), (6, 1)]);
+        p.want_tree(1);
+        assert_eq!(p.take_tree(true), None, "asked for lately");
+        p.want_tree(2);
+        assert_eq!(p.take_tree(true), Some(2));
+        p.tree_done(2, false);
+        if let Some(long_ago) = Instant::now().checked_sub(ASK_AGAIN * 2) {
+            lock(&p.state).trees_asked.get_mut(&2).unwrap().0 = long_ago;
+        }
+        p.want_tree(2);
+        assert_eq!(p.take_tree(true), None, "too large: never again");
     }
 
     #[test]

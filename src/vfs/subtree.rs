@@ -1,7 +1,8 @@
-//! A whole subtree's listings in one request. When the kernel opens a folder with many subfolders not
-//! listed yet, the walk that opened it (`find`, `du`, `rsync -r`) will most likely visit them all, and
-//! one `mode=liststream` request of the folder brings every listing below it: at 20 ms a request, 10,000
-//! folders cost one round trip instead of 10,000 / `prefetch` of them.
+//! A whole subtree's listings in one request. When the kernel opens a second subfolder of a folder with
+//! many subfolders not listed yet, a walk (`find`, `du`, `rsync -r`) is going through it and will most
+//! likely visit them all, and one `mode=liststream` request of the folder brings every listing below it:
+//! at 20 ms a request, 10,000 folders cost one round trip instead of 10,000 / `prefetch` of them. (An `ls`
+//! of the folder opens none of its subfolders, and costs no subtree.)
 //!
 //! Bounds: the reply is read only up to what the inode table has room for (`BYTES_PER_ENTRY` a free
 //! entry, at most `MAX_BYTES`), and dropped past that; a folder whose subtree proved too large is not
@@ -83,7 +84,7 @@ impl<R: Remote> JottaFs<R> {
     /// List the subtree below `ino` in one request and apply every listing in it that is missing or
     /// stale. False when the reply was larger than the table has room for.
     pub(super) fn fetch_subtree(&self, ino: u64) -> bool {
-        // Asked for when the folder was opened; by now a walk may have listed what it would bring.
+        // Worth it only when enough of the folder is not listed yet (a walk may have listed it by now).
         if self.service.is_unreachable() || !self.subtree_worth_listing(ino, self.folders_to_list(ino).len()) {
             return true;
         }
