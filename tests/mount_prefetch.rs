@@ -205,3 +205,56 @@ fn a_change_made_while_its_folder_is_listed_ahead_is_kept() {
     assert!(svc.server_file(&c, "/Jotta/Archive/tree/dir-00004/renamed.bin").is_some());
     assert!(svc.server_file(&c, "/Jotta/Archive/tree/dir-00004/file-00000.bin").is_none());
 }
+
+#[test]
+fn folders_changed_while_their_subtree_is_on_its_way_keep_what_they_have() {
+    if common::skip_without_mount() {
+        return;
+    }
+    let svc = TestService::start();
+    seed(&svc, 40, 20);
+    let c = svc.client();
+    svc.put(&c, "/Jotta/Archive/tree/dir-00020/only-in-20.txt", b"20\n");
+    let base = tempfile::tempdir().unwrap();
+    let log = base.path().join("daemon.log");
+    let hold = base.path().join("hold");
+    let clock = base.path().join("clock");
+    let (hold_env, clock_env) = (hold.to_string_lossy().into_owned(), clock.to_string_lossy().into_owned());
+    let env = [
+        ("RUST_LOG", "info,jottafuse::vfs::subtree=debug"),
+        ("JOTTAFUSE_TEST_HOLD", hold_env.as_str()),
+        ("JOTTAFUSE_TEST_CLOCK", clock_env.as_str()),
+    ];
+    let m = TestMount::start(&svc, "dir_cache=5,attr_cache=5,prefetch=1", &[], base.path(), &env, Some(&log));
+    let tree = m.p("Jotta/Archive/tree");
+    let names = |d: &str| -> BTreeSet<String> {
+        fs::read_dir(tree.join(d)).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect()
+    };
+    assert_eq!(fs::read_dir(&tree).unwrap().count(), 40);
+    // The subtree's reply is held in the daemon once it has arrived, before it is applied.
+    fs::write(&hold, b"").unwrap();
+    let reached = jottafuse::vfs::test_hold::reached(&hold);
+    // A walk: dir-00020 is listed (before the request is sent), then a second subfolder is opened.
+    assert_eq!(names("dir-00020").len(), 21);
+    assert_eq!(names("dir-00000").len(), 20);
+    common::wait_until("the subtree's reply held", || fs::read_to_string(&reached).is_ok_and(|p| p == "subtree apply"));
+    // Meanwhile dir-00006 is moved away and dir-00020 takes its name (the reply's dir-00006 is the old
+    // one), and a file is taken out of dir-00009, listed after the request was sent.
+    fs::rename(tree.join("dir-00006"), tree.join("old-00006")).unwrap();
+    fs::rename(tree.join("dir-00020"), tree.join("dir-00006")).unwrap();
+    assert_eq!(names("dir-00009").len(), 20);
+    fs::remove_file(tree.join("dir-00009/file-00003.bin")).unwrap();
+    // By the time the reply is applied those listings are old enough to be replaced: only knowing that
+    // the folders changed after the request was sent keeps the reply off them.
+    common::set_clock_skew(&clock, 6.0);
+    fs::remove_file(&hold).unwrap();
+    common::wait_until("the subtree listing applied", || {
+        fs::read_to_string(&log).unwrap_or_default().contains("listings applied")
+    });
+    assert!(names("dir-00006").contains("only-in-20.txt"), "the moved folder keeps its own: {:?}", names("dir-00006"));
+    assert_eq!(names("dir-00006").len(), 21);
+    assert_eq!(names("old-00006").len(), 20);
+    assert!(!names("dir-00009").contains("file-00003.bin"), "a file removed here does not come back");
+    assert_eq!(names("dir-00009").len(), 19);
+    assert_eq!(names("dir-00012").len(), 20, "what nobody changed came with the subtree");
+}

@@ -163,6 +163,16 @@ pub fn journal_records(dir: &Path, data: &[u8]) {
     let (record, overlay) = split(data);
     reset(dir);
     let journal = Journal::open(dir).expect("scratch journal");
+    // The journal deletes removed files on a thread of its own: every deletion of this run is done
+    // before the next run resets the folder, or one could take the next run's files.
+    struct Flushed(Journal);
+    impl Drop for Flushed {
+        fn drop(&mut self) {
+            self.0.flush_deletions();
+        }
+    }
+    let journal = Flushed(journal);
+    let journal = &journal.0;
     std::fs::write(dir.join("staging").join(STEM), b"content").expect("scratch write");
     std::fs::write(dir.join("journal").join(format!("{STEM}.json")), record).expect("scratch write");
     if let Some(o) = overlay {

@@ -825,6 +825,8 @@ impl Remote for HttpRemote {
             .execute(&what, Idempotency::Idempotent, || self.inner.client.get(&url).query(&[("mode", "liststream")]))
             .await?;
         let status = resp.status();
+        // An error's reply is short; only its first 64 KiB are read.
+        let limit = if status.is_success() { max_bytes } else { 64 << 10 };
         let mut body = Vec::new();
         // Read piece by piece so that a reply past the bound is dropped (its connection closed) at the
         // bound, not after it has all been taken in.
@@ -833,7 +835,10 @@ impl Remote for HttpRemote {
             .await
             .map_err(|e| RemoteError::Transient(format!("{what}: reply cut off ({})", one_line(&e))))?
         {
-            if body.len() + piece.len() > max_bytes {
+            if body.len() + piece.len() > limit {
+                if !status.is_success() {
+                    break;
+                }
                 log::debug!("{what}: the reply passed {max_bytes} bytes, given up");
                 return Ok(None);
             }

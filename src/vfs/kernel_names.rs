@@ -2,9 +2,10 @@
 //! is referenced by it until it forgets it, and a referenced name cannot be dropped from the inode table.
 //! The kernel forgets only under memory pressure, so after a walk over more names than `cache_entries`
 //! the table would hold them all. When the table is past its bound and a listing it would drop is held
-//! only by the kernel's references, the kernel is asked to drop those names from its cache (FUSE's entry
-//! invalidation); names not in use there are dropped and forgotten, and the listing goes at the next
-//! eviction. A name in use (an open file, a process's working folder) stays.
+//! only by the kernel's references to its files, the kernel is asked to drop those names from its cache
+//! (FUSE's entry invalidation); they are forgotten, and the listing goes at the next eviction. Names of
+//! folders and open files are never asked back: the kernel drops an entry even while it is in use, and a
+//! process whose working folder lost its name could no longer `getcwd`.
 //!
 //! The requests go out on a thread of their own: the kernel handles one under the folder's lock, which a
 //! FUSE request being answered may hold, so it must never be sent from a request handler.

@@ -64,12 +64,13 @@ pub enum OpenMode {
 }
 
 /// Whether a listing being applied was fetched ahead (`apply_listing`): such a listing is dropped when
-/// the table has no room for it, or when the folder's generation is no longer the one given (it changed
-/// here after the request was sent).
+/// the table has no room for it; one out of a subtree listing also when its folder changed here after
+/// the request was sent (`subtree.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ahead {
     No,
-    Unless(Option<u64>),
+    Folder,
+    Subtree(subtree::Sent),
 }
 
 /// An open file's handle, and whether the kernel may keep the pages it cached (true while the content is
@@ -398,9 +399,9 @@ impl<R: Remote> JottaFs<R> {
         let Some(node) = table.get(ino) else { return Err(FsError::NotFound) };
         match ahead {
             Ahead::No => {}
-            Ahead::Unless(Some(generation)) if node.generation != generation => return Ok(false),
-            Ahead::Unless(_) if !self.room_ahead(&table) => return Ok(false),
-            Ahead::Unless(_) => {}
+            Ahead::Subtree(sent) if sent.changed_here(node) != subtree::Change::None => return Ok(false),
+            Ahead::Folder | Ahead::Subtree(_) if !self.room_ahead(&table) => return Ok(false),
+            Ahead::Folder | Ahead::Subtree(_) => {}
         }
         let entries = children
             .into_iter()
@@ -443,6 +444,15 @@ impl<R: Remote> JottaFs<R> {
         }
         let node::Evicted { gone, let_go } = table.evict();
         if !let_go.is_empty() {
+            // The names as the kernel knows them (`-o links` shows `NAME.rclonelink` as `NAME`).
+            let let_go: Vec<(u64, Vec<String>)> = let_go
+                .into_iter()
+                .map(|(folder, held)| {
+                    let names =
+                        held.iter().filter_map(|c| table.get(*c)).map(|n| self.shown_name(table, n).to_string());
+                    (folder, names.collect())
+                })
+                .collect();
             let names: usize = let_go.iter().map(|(_, n)| n.len()).sum();
             if self.kernel_names.ask(let_go) {
                 log::debug!("past cache_entries: asking the kernel to let go of {names} names");

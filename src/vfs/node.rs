@@ -146,11 +146,11 @@ pub struct InodeTable {
     kernel_asked: HashMap<u64, Instant>,
 }
 
-/// What `evict` did: the inodes gone, and per folder the names the kernel should let go of.
+/// What `evict` did: the inodes gone, and per folder the children whose names the kernel should let go of.
 #[derive(Debug, Default)]
 pub struct Evicted {
     pub gone: Vec<u64>,
-    pub let_go: Vec<(u64, Vec<String>)>,
+    pub let_go: Vec<(u64, Vec<u64>)>,
 }
 
 /// At most about this many names asked to be let go of per `evict`.
@@ -233,11 +233,11 @@ impl InodeTable {
 
     /// Past the size limit, drop the least recently used listings that nothing depends on: children the
     /// kernel does not reference, with no local content and no listing of their own. Returns the inode
-    /// numbers that are gone, and the names the kernel should be asked to let go of (`kernel_names.rs`):
-    /// those of listings held only because the kernel still references some of their children.
+    /// numbers that are gone, and the children whose names the kernel should be asked to let go of
+    /// (`kernel_names.rs`): those of listings held only because the kernel still references some of them.
     pub fn evict(&mut self) -> Evicted {
         let mut gone = Vec::new();
-        let mut let_go: Vec<(u64, Vec<String>)> = Vec::new();
+        let mut let_go: Vec<(u64, Vec<u64>)> = Vec::new();
         let mut let_go_names = 0;
         let mut tries = self.listings.len();
         while self.nodes.len() > self.max_nodes && tries > 0 {
@@ -281,29 +281,32 @@ impl InodeTable {
         Evicted { gone, let_go }
     }
 
-    /// The names of `folder`'s children the kernel references, when that is all that keeps its listing
-    /// (no child has local content or a listing of its own), and the kernel was not asked about them
-    /// lately.
-    fn only_kernel_holds(&mut self, folder: u64, children: &[u64]) -> Option<Vec<String>> {
+    /// The children of `folder` the kernel references, when that is all that keeps its listing and the
+    /// kernel was not asked about them lately. Only files not open: a folder's name may be a process's
+    /// working folder (dropping it would break `getcwd`), and an open file's name shows in /proc.
+    fn only_kernel_holds(&mut self, folder: u64, children: &[u64]) -> Option<Vec<u64>> {
         if self.kernel_asked.get(&folder).is_some_and(|at| self.clock.elapsed(*at) < RECENT) {
             return None;
         }
-        let mut names = Vec::new();
+        let mut held = Vec::new();
         for c in children {
             let n = self.nodes.get(c)?;
             if n.pending_record().is_some() || n.children.is_some() {
                 return None;
             }
             if n.lookups > 0 {
-                names.push(n.name.clone());
+                if n.kind.is_dir() || n.handles > 0 {
+                    return None;
+                }
+                held.push(*c);
             }
         }
-        if names.is_empty() {
+        if held.is_empty() {
             return None;
         }
         // Bounded by the folders holding a listing: the mark goes with the listing.
         self.kernel_asked.insert(folder, self.clock.now());
-        Some(names)
+        Some(held)
     }
 
     pub fn get(&self, ino: u64) -> Option<&Inode> {
@@ -655,9 +658,9 @@ mod tests {
         clock.advance(RECENT * 2);
         let e = t.evict();
         assert!(e.gone.is_empty(), "the kernel still holds them");
-        let asked: Vec<(u64, Vec<String>)> = e.let_go;
+        let asked: Vec<(u64, Vec<u64>)> = e.let_go;
         assert_eq!(asked.len(), 2, "{asked:?}");
-        assert!(asked.contains(&(d1, vec!["a".into(), "b".into(), "c".into()])));
+        assert!(asked.contains(&(d1, folders[0].1.clone())));
         assert!(t.evict().let_go.is_empty(), "not asked again right away");
         // The kernel forgets d1's names, but keeps d2's file b in use.
         folders[0].1.iter().for_each(|f| t.forget(*f, 1));
@@ -667,7 +670,20 @@ mod tests {
         let e = t.evict();
         assert_eq!(e.gone.len(), 3, "d1's listing is dropped");
         assert!(t.get(d1).unwrap().children.is_none());
-        assert_eq!(e.let_go, vec![(folders[1].0, vec!["b".to_string()])], "what is still held is asked for again");
+        assert_eq!(e.let_go, vec![(folders[1].0, vec![folders[1].1[1]])], "what is still held is asked for again");
+        // A folder the kernel holds (maybe a working folder) or an open file is never asked back.
+        let d2 = folders[1].0;
+        t.get_mut(folders[1].1[1]).unwrap().handles = 1;
+        clock.advance(RECENT * 2);
+        assert!(t.evict().let_go.is_empty(), "an open file keeps its name");
+        t.get_mut(folders[1].1[1]).unwrap().handles = 0;
+        let sub = t.upsert(d2, "sub", InodeKind::Folder, 0, None);
+        let mut children = folders[1].1.clone();
+        children.push(sub);
+        t.set_children(d2, children);
+        t.remember(sub);
+        clock.advance(RECENT * 2);
+        assert!(t.evict().let_go.is_empty(), "a folder's name the kernel holds is not asked back");
     }
 
     #[test]

@@ -213,6 +213,19 @@ impl Prefetcher {
     }
 }
 
+/// Ends a subtree listing's turn when dropped, so a panic in it cannot stop fetching ahead for good.
+struct TreeDone<'a> {
+    prefetch: &'a Prefetcher,
+    ino: u64,
+    fits: bool,
+}
+
+impl Drop for TreeDone<'_> {
+    fn drop(&mut self) {
+        self.prefetch.tree_done(self.ino, self.fits);
+    }
+}
+
 impl<R: Remote> JottaFs<R> {
     /// Whether the inode table has room for listings fetched ahead.
     pub(super) fn room_ahead(&self, table: &InodeTable) -> bool {
@@ -263,8 +276,9 @@ impl<R: Remote> JottaFs<R> {
                 if let Some(ino) = fs.prefetch.take_tree(fs.prefetch_room()) {
                     let worker = fs.clone();
                     fs.rt.spawn_blocking(move || {
-                        let fits = worker.fetch_subtree(ino);
-                        worker.prefetch.tree_done(ino, fits);
+                        // Ended even if the fetch panics: folder by folder fetching waits for it.
+                        let mut done = TreeDone { prefetch: &worker.prefetch, ino, fits: true };
+                        done.fits = worker.fetch_subtree(ino);
                     });
                 }
                 let jobs = fs.prefetch.take(fs.prefetch_room());
@@ -316,7 +330,7 @@ impl<R: Remote> JottaFs<R> {
                 return false;
             }
         };
-        match self.apply_listing(ino, &path, kind, children, (asked, hidden), Ahead::Unless(None)) {
+        match self.apply_listing(ino, &path, kind, children, (asked, hidden), Ahead::Folder) {
             Ok(true) => log::debug!("{path}: listing fetched ahead"),
             Ok(false) => {
                 log::debug!("{path}: listing fetched ahead dropped, the cache is near its bound");
