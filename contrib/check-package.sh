@@ -39,7 +39,10 @@ grep -qi demo "$work/mnt/Jotta/Archive/README.txt"
 # Its type tells it apart from other FUSE mounts, and its source names the account.
 findmnt -n -o FSTYPE,SOURCE "$work/mnt" | grep -Eq '^fuse\.jottafuse +jotta:demo$'
 # The daemon serving it is the installed one.
-for pid in $(pgrep -x jottafuse); do readlink "/proc/$pid/exe"; done | grep -qx /usr/bin/jottafuse
+# (Collected first: `grep -q` stops at its first match, and with other jottafuse processes about, the
+# loop writing on would die of SIGPIPE and fail the run under pipefail.)
+exes=$(for pid in $(pgrep -x jottafuse); do readlink "/proc/$pid/exe" || true; done)
+grep -qx /usr/bin/jottafuse <<<"$exes"
 umount "$work/mnt"
 for _ in $(seq 100); do mountpoint -q "$work/mnt" || break; sleep 0.1; done
 ! mountpoint -q "$work/mnt"
