@@ -38,6 +38,30 @@ fn expected(dirs: u64, files: u64) -> BTreeSet<String> {
     want
 }
 
+/// A mount whose daemon log goes to `<base>/daemon.log`, with `RUST_LOG` and the other `env` given.
+/// Returned as (base, log, mount) so that the mount, bound last, is dropped (unmounted) before the folder
+/// it logs into goes.
+fn mount_logged(
+    svc: &TestService,
+    opts: &str,
+    env: &[(&str, &str)],
+) -> (tempfile::TempDir, std::path::PathBuf, TestMount) {
+    let base = tempfile::tempdir().unwrap();
+    let log = base.path().join("daemon.log");
+    let m = TestMount::start(svc, opts, &[], base.path(), env, Some(&log));
+    (base, log, m)
+}
+
+/// Wait until the daemon's log says `text`.
+fn wait_for_log(log: &Path, text: &str) {
+    common::wait_until(text, || fs::read_to_string(log).unwrap_or_default().contains(text));
+}
+
+/// The names in a folder.
+fn names(dir: &Path) -> BTreeSet<String> {
+    fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect()
+}
+
 fn cached_entries(base: &Path) -> u64 {
     let v: serde_json::Value = serde_json::from_str(&common::jotta_status(base, &["--json"])).unwrap();
     v[0]["report"]["cached_entries"].as_u64().unwrap()
@@ -116,11 +140,9 @@ fn a_subtree_larger_than_the_cache_has_room_for_is_listed_folder_by_folder() {
     }
     let svc = TestService::start();
     seed(&svc, 40, 100);
-    let base = tempfile::tempdir().unwrap();
-    let log = base.path().join("daemon.log");
-    let debug = [("RUST_LOG", "info,jottafuse::vfs::subtree=debug")];
     // Room for about 1,500 names ahead: the subtree's 4,041 entries do not fit in what may be read.
-    let m = TestMount::start(&svc, "cache_entries=2000,dir_cache=600,prefetch=1", &[], base.path(), &debug, Some(&log));
+    let debug = [("RUST_LOG", "info,jottafuse::vfs::subtree=debug")];
+    let (base, log, m) = mount_logged(&svc, "cache_entries=2000,dir_cache=600,prefetch=1", &debug);
     svc.reset_counters();
     let tree = m.p("Jotta/Archive/tree");
     assert_eq!(find(&tree), expected(40, 100));
@@ -140,10 +162,8 @@ fn listings_fetched_ahead_stay_within_the_cache_bound() {
     }
     let svc = TestService::start();
     seed(&svc, 30, 10);
-    let base = tempfile::tempdir().unwrap();
-    let log = base.path().join("daemon.log");
     let debug = [("RUST_LOG", "info,jottafuse::vfs::prefetch=debug")];
-    let m = TestMount::start(&svc, "cache_entries=60,prefetch=4,dir_cache=600", &[], base.path(), &debug, Some(&log));
+    let (base, log, m) = mount_logged(&svc, "cache_entries=60,prefetch=4,dir_cache=600", &debug);
     svc.reset_counters();
     let tree = m.p("Jotta/Archive/tree");
     assert_eq!(fs::read_dir(&tree).unwrap().count(), 30);
@@ -166,11 +186,8 @@ fn a_change_made_while_its_folder_is_listed_ahead_is_kept() {
     }
     let svc = TestService::start();
     seed(&svc, 40, 3);
-    let base = tempfile::tempdir().unwrap();
-    let log = base.path().join("daemon.log");
     let debug = [("RUST_LOG", "info,jottafuse::vfs::subtree=debug")];
-    let opts = "dir_cache=600,attr_cache=600,writeback_delay=0,prefetch=1";
-    let m = TestMount::start(&svc, opts, &[], base.path(), &debug, Some(&log));
+    let (_base, log, m) = mount_logged(&svc, "dir_cache=600,attr_cache=600,writeback_delay=0,prefetch=1", &debug);
     let tree = m.p("Jotta/Archive/tree");
     // Slow answers, so the subfolders' listings are still on their way when the changes are made.
     svc.set_faults(serde_json::json!({"latency_ms": 300}));
@@ -183,14 +200,10 @@ fn a_change_made_while_its_folder_is_listed_ahead_is_kept() {
     fs::rename(tree.join("dir-00004/file-00000.bin"), tree.join("dir-00004/renamed.bin")).unwrap();
     fs::create_dir(tree.join("dir-00005/sub")).unwrap();
     // The walk's subtree is asked for in one request, sent before the changes.
-    common::wait_until("the subtree listing applied", || {
-        fs::read_to_string(&log).unwrap_or_default().contains("listings applied")
-    });
+    wait_for_log(&log, "listings applied");
     assert_eq!(svc.requests("liststream"), 1);
 
-    let names = |d: &str| -> BTreeSet<String> {
-        fs::read_dir(tree.join(d)).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect()
-    };
+    let names = |d: &str| names(&tree.join(d));
     assert!(names("dir-00003").contains("new.txt"), "{:?}", names("dir-00003"));
     let four = names("dir-00004");
     assert!(four.contains("renamed.bin") && !four.contains("file-00000.bin"), "{four:?}");
@@ -215,21 +228,17 @@ fn folders_changed_while_their_subtree_is_on_its_way_keep_what_they_have() {
     seed(&svc, 40, 20);
     let c = svc.client();
     svc.put(&c, "/Jotta/Archive/tree/dir-00020/only-in-20.txt", b"20\n");
-    let base = tempfile::tempdir().unwrap();
-    let log = base.path().join("daemon.log");
-    let hold = base.path().join("hold");
-    let clock = base.path().join("clock");
+    let scratch = tempfile::tempdir().unwrap();
+    let (hold, clock) = (scratch.path().join("hold"), scratch.path().join("clock"));
     let (hold_env, clock_env) = (hold.to_string_lossy().into_owned(), clock.to_string_lossy().into_owned());
     let env = [
         ("RUST_LOG", "info,jottafuse::vfs::subtree=debug"),
         ("JOTTAFUSE_TEST_HOLD", hold_env.as_str()),
         ("JOTTAFUSE_TEST_CLOCK", clock_env.as_str()),
     ];
-    let m = TestMount::start(&svc, "dir_cache=5,attr_cache=5,prefetch=1", &[], base.path(), &env, Some(&log));
+    let (_base, log, m) = mount_logged(&svc, "dir_cache=5,attr_cache=5,prefetch=1", &env);
     let tree = m.p("Jotta/Archive/tree");
-    let names = |d: &str| -> BTreeSet<String> {
-        fs::read_dir(tree.join(d)).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect()
-    };
+    let names = |d: &str| names(&tree.join(d));
     assert_eq!(fs::read_dir(&tree).unwrap().count(), 40);
     // The subtree's reply is held in the daemon once it has arrived, before it is applied.
     fs::write(&hold, b"").unwrap();
@@ -248,9 +257,7 @@ fn folders_changed_while_their_subtree_is_on_its_way_keep_what_they_have() {
     // the folders changed after the request was sent keeps the reply off them.
     common::set_clock_skew(&clock, 6.0);
     fs::remove_file(&hold).unwrap();
-    common::wait_until("the subtree listing applied", || {
-        fs::read_to_string(&log).unwrap_or_default().contains("listings applied")
-    });
+    wait_for_log(&log, "listings applied");
     assert!(names("dir-00006").contains("only-in-20.txt"), "the moved folder keeps its own: {:?}", names("dir-00006"));
     assert_eq!(names("dir-00006").len(), 21);
     assert_eq!(names("old-00006").len(), 20);

@@ -1,9 +1,10 @@
 //! Folder listings fetched ahead. When the kernel opens a folder, the listings of its subfolders (and of
 //! theirs, up to `MAX_LEVELS` down) are fetched in the background, several at once, so a walk (`find`,
 //! `du`, `rsync -r`, a file manager's tree) finds them ready instead of paying one round trip per folder
-//! in series. When the opened folder has many subfolders not listed yet, its whole subtree is first
-//! asked for in one request (`subtree.rs`), read only as far as the cache has room; folder by folder
-//! fetching waits for that reply and then fetches only what it did not bring.
+//! in series. When a second subfolder of a folder is opened (a walk goes through it) and many of its
+//! subfolders are not listed yet, its whole subtree is asked for in one request (`subtree.rs`), read only
+//! as far as the cache has room; folder by folder fetching waits for that reply and then fetches only
+//! what it did not bring.
 //!
 //! Bounds: `prefetch` listings in flight; at most `AHEAD_PER_SLOT` x that many fetched and not yet opened;
 //! at most `MAX_QUEUED` folders waiting; none started while the inode table holds `ROOM` of
@@ -31,7 +32,7 @@ const AHEAD_PER_SLOT: usize = 16;
 const MAX_QUEUED: usize = 16_384;
 /// A listing fetched ahead and not opened for this long: nobody is walking there.
 const IDLE: Duration = Duration::from_secs(10);
-/// A folder's subtree is not asked for again within this long (unless its listings go stale).
+/// A folder's subtree is not asked for again within this long.
 const ASK_AGAIN: Duration = Duration::from_secs(60);
 /// Fraction of `cache_entries` (numerator, denominator) past which nothing is fetched ahead.
 const ROOM: (usize, usize) = (3, 4);
@@ -229,7 +230,12 @@ impl Drop for TreeDone<'_> {
 impl<R: Remote> JottaFs<R> {
     /// Whether the inode table has room for listings fetched ahead.
     pub(super) fn room_ahead(&self, table: &InodeTable) -> bool {
-        table.node_count() * ROOM.1 < self.cfg.cache_entries * ROOM.0
+        self.entries_ahead(table) > 0
+    }
+
+    /// How many more names the table may take for listings fetched ahead (below `ROOM` of the bound).
+    pub(super) fn entries_ahead(&self, table: &InodeTable) -> usize {
+        (self.cfg.cache_entries * ROOM.0 / ROOM.1).saturating_sub(table.node_count())
     }
 
     fn prefetch_room(&self) -> bool {

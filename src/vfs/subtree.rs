@@ -122,8 +122,7 @@ impl<R: Remote> JottaFs<R> {
 
     /// How many reply bytes a subtree listing may take now (0: none is worth trying).
     fn subtree_budget(&self, table: &InodeTable) -> usize {
-        let room = (self.cfg.cache_entries / 4 * 3).saturating_sub(table.node_count());
-        let bytes = room.saturating_mul(BYTES_PER_ENTRY).min(MAX_BYTES);
+        let bytes = self.entries_ahead(table).saturating_mul(BYTES_PER_ENTRY).min(MAX_BYTES);
         if bytes < MIN_BYTES {
             0
         } else {
