@@ -483,6 +483,16 @@ impl<R: Remote> JottaFs<R> {
                 retry_in = None;
             }
         }
+        if matches!(e, RemoteError::Io(_)) && self.journal.is_some() && !self.staging(job.id).exists() {
+            // The local copy went away under the mount (its cache dir was deleted): no retry can bring
+            // the bytes back, so the record is not retried (and unmount does not wait for it).
+            log::error!(
+                "{}: its local copy {} is gone (was the cache dir removed?); it cannot be uploaded",
+                job.path,
+                self.staging(job.id).display()
+            );
+            retry_in = None;
+        }
         let _journal_guard = lock(&self.journal_lock);
         if let Some(entry) = self.queue.failed(job.id, &e.to_string(), retry_in, blocked) {
             if let Some(journal) = &self.journal {

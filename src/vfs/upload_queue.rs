@@ -10,8 +10,8 @@
 
 use super::journal::JournalEntry;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::collections::VecDeque;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -41,6 +41,10 @@ pub struct Pending {
     pub blocked: bool,
     /// While in flight: the lowercase path the upload writes to (see `Inner::busy_paths`).
     flight_path: Option<String>,
+    /// `entry.path` in lowercase, kept with it: the checks that hold a record back compare paths
+    /// case-insensitively, and folding the case of every waiting path at each look cost more than the
+    /// uploads of small files themselves.
+    key: String,
     /// Bytes the attempt in flight has handed to the network so far (bumped by the body stream, read
     /// by the status report; a fresh counter for each attempt).
     sent: Arc<AtomicU64>,
@@ -60,6 +64,10 @@ pub struct QueueStats {
 #[derive(Default)]
 struct Inner {
     pending: HashMap<u64, Pending>,
+    /// The waiting records that may start (not stuck), by the time they may: the workers look here for
+    /// work, so a look costs the few records it skips, not a pass over thousands waiting out their
+    /// write-back delay. Changed only through `put`, `take` and `update`.
+    by_time: BTreeSet<(Instant, u64)>,
     /// Inodes with an upload in flight: one upload per file at a time, so an older version can never
     /// land after a newer one.
     busy_inos: std::collections::HashSet<u64>,
@@ -96,14 +104,48 @@ pub struct Transfer {
 /// How far back the rate looks: long enough to smooth chunky progress, short enough to follow changes.
 const RATE_WINDOW: Duration = Duration::from_secs(5);
 
+impl Pending {
+    /// Where this record stands in `Inner::by_time`, if it is there.
+    fn time_key(&self, id: u64) -> Option<(Instant, u64)> {
+        (self.phase == Phase::Waiting && !self.stuck).then_some((self.ready_at, id))
+    }
+}
+
 impl Inner {
     fn put(&mut self, id: u64, p: Pending) {
         self.pending_bytes += p.entry.size;
         self.index(&p.entry, true);
+        if let Some(key) = p.time_key(id) {
+            self.by_time.insert(key);
+        }
         if let Some(old) = self.pending.insert(id, p) {
             self.pending_bytes -= old.entry.size;
             self.index(&old.entry, false);
+            if let Some(key) = old.time_key(id) {
+                self.by_time.remove(&key);
+            }
         }
+    }
+
+    /// Change a record's phase, time or stuck mark (and anything else) with `by_time` kept in step.
+    fn update<T>(&mut self, id: u64, change: impl FnOnce(&mut Pending) -> T) -> Option<T> {
+        let p = self.pending.get_mut(&id)?;
+        if let Some(key) = p.time_key(id) {
+            self.by_time.remove(&key);
+        }
+        let out = change(p);
+        if let Some(key) = p.time_key(id) {
+            self.by_time.insert(key);
+        }
+        Some(out)
+    }
+
+    /// Whether a waiting record must wait for something else first: an upload of the same file or path
+    /// in flight, or a folder above it still to create.
+    fn held_back(&self, p: &Pending) -> bool {
+        p.ino.is_some_and(|i| self.busy_inos.contains(&i))
+            || self.busy_paths.contains(&p.key)
+            || self.below_pending_folder(&p.key)
     }
 
     /// Where the uploads stand now, given the bytes sent in all; notes a sample for the rate.
@@ -137,6 +179,9 @@ impl Inner {
         let p = self.pending.remove(&id)?;
         self.pending_bytes -= p.entry.size;
         self.index(&p.entry, false);
+        if let Some(key) = p.time_key(id) {
+            self.by_time.remove(&key);
+        }
         Some(p)
     }
 
@@ -161,18 +206,12 @@ impl Inner {
         }
     }
 
-    /// Whether an upload to `path` (compared case-insensitively) is in flight.
-    fn path_busy(&self, path: &str) -> bool {
-        !self.busy_paths.is_empty() && self.busy_paths.contains(&path.to_lowercase())
-    }
-
-    /// Whether a folder above `path` (names compare case-insensitively, as on the service) still waits
-    /// to be created.
-    fn below_pending_folder(&self, path: &str) -> bool {
+    /// Whether a folder above `lower` (a lowercase path: names compare case-insensitively, as on the
+    /// service) still waits to be created.
+    fn below_pending_folder(&self, lower: &str) -> bool {
         if self.folders.is_empty() {
             return false;
         }
-        let lower = path.to_lowercase();
         lower.char_indices().filter(|&(i, c)| c == '/' && i > 0).any(|(i, _)| self.folders.contains_key(&lower[..i]))
     }
 }
@@ -220,6 +259,7 @@ impl UploadQueue {
             if p.phase == Phase::InFlight {
                 // Never a second upload of the same record at once; the newer record waits its turn.
                 let (old, new) = (p.entry.size, entry.size);
+                p.key = entry.path.to_lowercase();
                 p.entry = entry;
                 inner.pending_bytes = inner.pending_bytes + new - old;
                 return;
@@ -229,6 +269,7 @@ impl UploadQueue {
         inner.put(
             id,
             Pending {
+                key: entry.path.to_lowercase(),
                 entry,
                 ino,
                 ready_at: Instant::now() + delay,
@@ -249,11 +290,11 @@ impl UploadQueue {
 
     /// Start the given waiting record now, open writers or not (fsync).
     pub fn force(&self, id: u64) {
-        if let Some(p) = self.lock().pending.get_mut(&id) {
+        self.lock().update(id, |p| {
             p.ready_at = Instant::now();
             p.stuck = false;
             p.forced = true;
-        }
+        });
         self.wake.notify_waiters();
         self.wake.notify_one();
     }
@@ -267,55 +308,46 @@ impl UploadQueue {
     }
 
     pub fn hurry_all(&self) {
-        for p in self.lock().pending.values_mut() {
-            p.ready_at = Instant::now();
+        let mut inner = self.lock();
+        let now = Instant::now();
+        let ids: Vec<u64> = inner.pending.keys().copied().collect();
+        for id in ids {
+            inner.update(id, |p| p.ready_at = now);
         }
+        drop(inner);
         self.wake.notify_waiters();
     }
 
-    /// A few waiting records that are due, earliest first, skipping files that already have an upload in
-    /// flight (the caller claims one with `claim`). Linear in the queue length, no sort of the whole queue.
+    /// A few waiting records that are due, earliest first, skipping those held back (a file with an
+    /// upload in flight, a folder above still to create); the caller claims one with `claim`. Looks at
+    /// the due records in order and stops at the first not due yet.
     pub fn due(&self) -> Vec<(u64, Option<u64>)> {
         const FEW: usize = 8;
         let now = Instant::now();
         let inner = self.lock();
-        let mut due: Vec<(Instant, u64, Option<u64>)> = Vec::with_capacity(FEW + 1);
-        for (id, p) in &inner.pending {
-            if p.phase != Phase::Waiting || p.stuck || p.ready_at > now {
-                continue;
+        let mut due = Vec::with_capacity(FEW);
+        for &(at, id) in &inner.by_time {
+            if at > now || due.len() == FEW {
+                break;
             }
-            // Before the checks that look at the path (they fold its case): with thousands of small files
-            // due at once, most are later than the few already found and need no closer look.
-            if due.len() == FEW && due.last().map(|l| l.0 <= p.ready_at).unwrap_or(false) {
-                continue;
+            let Some(p) = inner.pending.get(&id) else { continue };
+            if !inner.held_back(p) {
+                due.push((id, p.ino));
             }
-            if p.ino.map(|i| inner.busy_inos.contains(&i)).unwrap_or(false) || inner.path_busy(&p.entry.path) {
-                continue;
-            }
-            if inner.below_pending_folder(&p.entry.path) {
-                continue;
-            }
-            let at = due.partition_point(|d| d.0 <= p.ready_at);
-            due.insert(at, (p.ready_at, *id, p.ino));
-            due.truncate(FEW);
         }
-        due.into_iter().map(|(_, id, ino)| (id, ino)).collect()
+        due
     }
 
     /// How long until the next waiting record is due (bounded, so workers re-check now and then).
-    /// Records `due` holds back (a file with an upload in flight, a folder above still to create) do not
-    /// count: what they wait for wakes the workers when it is done.
+    /// Records `due` holds back do not count: what they wait for wakes the workers when it is done.
     pub fn next_due_in(&self) -> Duration {
         let now = Instant::now();
         let inner = self.lock();
         inner
-            .pending
-            .values()
-            .filter(|p| p.phase == Phase::Waiting && !p.stuck)
-            .filter(|p| !p.ino.is_some_and(|i| inner.busy_inos.contains(&i)) && !inner.path_busy(&p.entry.path))
-            .filter(|p| !inner.below_pending_folder(&p.entry.path))
-            .map(|p| p.ready_at.saturating_duration_since(now))
-            .min()
+            .by_time
+            .iter()
+            .find(|(_, id)| inner.pending.get(id).is_some_and(|p| !inner.held_back(p)))
+            .map(|(at, _)| at.saturating_duration_since(now))
             .unwrap_or(Duration::from_secs(1))
             .min(Duration::from_secs(1))
     }
@@ -334,12 +366,13 @@ impl UploadQueue {
         }
         let ino = p.ino;
         inner.busy_paths.insert(key.clone());
-        let p = inner.pending.get_mut(&id)?;
-        p.phase = Phase::InFlight;
-        p.attempts += 1;
-        p.flight_path = Some(key);
-        p.sent = Arc::default();
-        let entry = p.entry.clone();
+        let entry = inner.update(id, |p| {
+            p.phase = Phase::InFlight;
+            p.attempts += 1;
+            p.flight_path = Some(key);
+            p.sent = Arc::default();
+            p.entry.clone()
+        })?;
         if let Some(i) = ino {
             inner.busy_inos.insert(i);
         }
@@ -399,9 +432,7 @@ impl UploadQueue {
 
     /// Postpone a due record (its file is open for writing again).
     pub fn postpone(&self, id: u64, by: Duration) {
-        if let Some(p) = self.lock().pending.get_mut(&id) {
-            p.ready_at = Instant::now() + by;
-        }
+        self.lock().update(id, |p| p.ready_at = Instant::now() + by);
     }
 
     pub fn set_ino(&self, id: u64, ino: u64) {
@@ -425,6 +456,7 @@ impl UploadQueue {
         inner.index(&old, false);
         let p = inner.pending.get_mut(&id)?;
         p.entry.path = path.to_string();
+        p.key = path.to_lowercase();
         let entry = p.entry.clone();
         inner.index(&entry, true);
         Some(entry)
@@ -473,7 +505,7 @@ impl UploadQueue {
         let ids: Vec<u64> = inner
             .pending
             .iter()
-            .filter(|(_, p)| p.entry.is_removal() && p.phase == Phase::Waiting && p.entry.path.to_lowercase() == key)
+            .filter(|(_, p)| p.entry.is_removal() && p.phase == Phase::Waiting && p.key == key)
             .map(|(id, _)| *id)
             .collect();
         for id in &ids {
@@ -501,7 +533,7 @@ impl UploadQueue {
             .pending
             .values()
             .filter(|p| p.entry.is_removal())
-            .filter_map(|p| p.entry.path.to_lowercase().strip_prefix(&prefix).map(str::to_string))
+            .filter_map(|p| p.key.strip_prefix(&prefix).map(str::to_string))
             .collect()
     }
 
@@ -546,17 +578,18 @@ impl UploadQueue {
         let p = inner.pending.get_mut(&id)?;
         let (ino, path) = (p.ino, p.flight_path.take());
         Self::release(&mut inner, ino, path);
-        let p = inner.pending.get_mut(&id)?;
-        p.phase = Phase::Waiting;
-        p.blocked = blocked;
-        // fsync's wish is answered (with this failure); the record goes back to the usual order.
-        p.forced = false;
-        p.entry.last_error = Some(error.to_string());
-        match retry_in {
-            Some(d) => p.ready_at = Instant::now() + d,
-            None => p.stuck = true,
-        }
-        let entry = p.entry.clone();
+        let entry = inner.update(id, |p| {
+            p.phase = Phase::Waiting;
+            p.blocked = blocked;
+            // fsync's wish is answered (with this failure); the record goes back to the usual order.
+            p.forced = false;
+            p.entry.last_error = Some(error.to_string());
+            match retry_in {
+                Some(d) => p.ready_at = Instant::now() + d,
+                None => p.stuck = true,
+            }
+            p.entry.clone()
+        })?;
         drop(inner);
         self.signal();
         Some(entry)
@@ -751,5 +784,54 @@ mod tests {
         assert!(q.claim(2, Some("/Jotta/Archive/a.txt")).is_some());
         q.finished(2, false, 0);
         assert_eq!(due_ids(&q), Vec::<u64>::new());
+    }
+
+    /// `by_time` holds exactly the waiting records that are not stuck, each at its time.
+    fn index_in_step(q: &UploadQueue) {
+        let inner = q.lock();
+        let expected: BTreeSet<(Instant, u64)> = inner.pending.iter().filter_map(|(id, p)| p.time_key(*id)).collect();
+        assert_eq!(inner.by_time, expected);
+    }
+
+    #[test]
+    fn records_come_due_in_the_order_of_their_time_and_leave_it_while_in_flight_or_stuck() {
+        let q = UploadQueue::default();
+        let file = |id, path: &str, ino, delay| q.schedule(record(id, path, false), Some(ino), delay);
+        file(1, "/Jotta/Archive/one", 1, Duration::from_secs(3600));
+        file(2, "/Jotta/Archive/two", 2, Duration::ZERO);
+        file(3, "/Jotta/Archive/three", 3, Duration::ZERO);
+        index_in_step(&q);
+        assert_eq!(q.due().into_iter().map(|(id, _)| id).collect::<Vec<_>>(), [2, 3], "earliest first");
+        assert!(q.next_due_in() == Duration::ZERO);
+        // Rescheduled later (written again), it goes behind the others.
+        file(2, "/Jotta/Archive/TWO", 2, Duration::from_millis(1));
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(q.due().into_iter().map(|(id, _)| id).collect::<Vec<_>>(), [3, 2]);
+        assert!(q.claim(3, None).is_some());
+        index_in_step(&q);
+        assert_eq!(due_ids(&q), [2]);
+        // A failure with no retry leaves it stuck (never due) until forced.
+        q.failed(3, "refused", None, false);
+        index_in_step(&q);
+        assert_eq!(due_ids(&q), [2]);
+        q.force(3);
+        assert_eq!(due_ids(&q), [2, 3]);
+        q.postpone(2, Duration::from_secs(3600));
+        assert_eq!(due_ids(&q), [3]);
+        assert!(q.next_due_in() == Duration::ZERO);
+        assert!(q.claim(3, None).is_some());
+        assert!(q.next_due_in() > Duration::from_millis(500), "only later records wait");
+        q.hurry_all();
+        assert_eq!(due_ids(&q), [1, 2]);
+        assert!(q.cancel(1));
+        q.finished(3, false, 0);
+        index_in_step(&q);
+        // The renamed path is what a later record at the old name is checked against.
+        assert!(q.claim(2, None).is_some());
+        file(4, "/jotta/archive/two", 9, Duration::ZERO);
+        assert_eq!(due_ids(&q), Vec::<u64>::new(), "the same path, case aside, is busy");
+        q.finished(2, false, 0);
+        assert_eq!(due_ids(&q), [4]);
+        index_in_step(&q);
     }
 }

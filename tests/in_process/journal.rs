@@ -59,3 +59,30 @@ fn a_crash_during_an_outage_loses_nothing() {
     assert_eq!(c.drain(), 0);
     assert_eq!(c.server_bytes("offline.txt").as_deref(), Some(&b"written on a plane"[..]));
 }
+
+#[test]
+fn a_local_copy_deleted_under_the_mount_is_not_retried_and_the_drain_does_not_wait_for_it() {
+    let c = Core::with(|cfg| cfg.writeback_delay = Duration::from_secs(600));
+    c.write_new("lost.bin", &pattern(100_000, 11)).unwrap();
+    // Someone removes the cache dir's staging files while the file waits for its upload.
+    let mut staging = Vec::new();
+    let mut dirs = vec![c.dir.path().join("cache")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().path()) {
+            if e.is_dir() {
+                dirs.push(e);
+            } else if e.parent().is_some_and(|p| p.ends_with("staging")) {
+                staging.push(e);
+            }
+        }
+    }
+    assert_eq!(staging.len(), 1, "{staging:?}");
+    std::fs::remove_file(&staging[0]).unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(c.drain(), 1, "the record is left, not uploaded");
+    assert!(started.elapsed() < Duration::from_secs(30), "no retries until the drain's limit");
+    let pending = c.fs.status().pending;
+    let error = pending[0].last_error.clone().unwrap_or_default();
+    assert!(error.contains("cannot read"), "{error}");
+    assert_eq!(c.server_bytes("lost.bin"), None);
+}
