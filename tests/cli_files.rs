@@ -697,3 +697,20 @@ fn put_sends_two_requests_per_new_file_and_one_per_known_file() {
     assert_eq!(fifteen_again - five_again, 10, "the allocate alone per known file: {}", svc.counters());
     assert_eq!(svc.requests("upload"), 0);
 }
+
+#[test]
+fn files_with_the_longest_names_come_down_whole() {
+    // `.NAME.jotta-part` would be longer than a name may be: the partial download takes a shortened name.
+    let svc = TestService::start();
+    let cli = Cli::new(&svc);
+    let name = format!("{}.txt", "n".repeat(247));
+    let src = svc.dir.path().join("src");
+    write_with_mtime(&src.join(&name), &pattern(70_000, 9), 1_600_000_000);
+    cli.ok(&["put", s(&src.join(&name)), "Archive/"]);
+    let dst = svc.dir.path().join("dst");
+    std::fs::create_dir_all(&dst).unwrap();
+    cli.ok(&["get", &format!("Archive/{name}"), s(&dst)]);
+    assert_eq!(std::fs::read(dst.join(&name)).unwrap(), pattern(70_000, 9));
+    let left: Vec<_> = std::fs::read_dir(&dst).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left.len(), 1, "no partial file left: {left:?}");
+}

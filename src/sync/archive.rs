@@ -160,9 +160,7 @@ fn gone(path: &Path, e: &std::io::Error, timeline: bool) -> SyncError {
 
 /// Write the tar beside `output` and rename it into place once complete; returns its size.
 fn write_archive(root: &Path, manifest: &Manifest, against: &Index, output: &Path, gzip: bool) -> SyncResult<u64> {
-    let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let dir = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{name}.jotta-tmp"));
+    let tmp = crate::sync::staging::beside(output, "jotta-tmp");
     let result = write_tar(root, manifest, against, &tmp, gzip).and_then(|_| {
         std::fs::rename(&tmp, output).map_err(|e| SyncError::local(output, describe(&e)))?;
         Ok(std::fs::metadata(output).map(|m| m.len()).unwrap_or(0))

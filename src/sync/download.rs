@@ -38,9 +38,7 @@ impl Expected {
 
 /// The partial download of `target`.
 pub fn part_path(target: &Path) -> PathBuf {
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    dir.join(format!(".{name}.jotta-part"))
+    super::staging::beside(target, "jotta-part")
 }
 
 /// Fetch into `target`; returns the bytes that travelled (fewer than the size after a resume).

@@ -220,9 +220,7 @@ impl Index {
     /// Write atomically: a reader never sees half an index.
     pub fn save(&self, path: &Path) -> std::io::Result<u64> {
         let bytes = self.encode();
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let tmp = dir.join(format!(".{name}.jotta-tmp"));
+        let tmp = crate::sync::staging::beside(path, "jotta-tmp");
         let mut f = std::fs::File::create(&tmp)?;
         let written = f.write_all(&bytes).and_then(|_| f.sync_all());
         if let Err(e) = written.and_then(|_| std::fs::rename(&tmp, path)) {

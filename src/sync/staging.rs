@@ -30,26 +30,32 @@ pub struct Staged {
 }
 
 pub fn stage_path(target: &Path) -> PathBuf {
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    dir.join(stage_name(&name))
+    beside(target, "jotta-stage")
 }
 
-/// `.NAME.jotta-stage`, kept within the 255 bytes a name may have: a name too long for the additions is
-/// cut and told apart from other cut names by a piece of its md5 (a file whose own name is 243 to 255
-/// bytes long must still be stageable).
-fn stage_name(name: &str) -> String {
+/// The hidden file the tools write beside `target` before it takes its place: `.NAME.EXT` in the same
+/// folder (`jotta-stage`, `jotta-part` for a download, `jotta-tmp` for an index or an archive).
+pub fn beside(target: &Path, ext: &str) -> PathBuf {
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    dir.join(side_name(&name, ext))
+}
+
+/// `.NAME.EXT`, kept within the 255 bytes a name may have: a name too long for the additions is cut and
+/// told apart from other cut names by a piece of its md5 (a file whose own name is up to 255 bytes long
+/// must still be stageable, downloadable, writable).
+fn side_name(name: &str, ext: &str) -> String {
     const MAX: usize = 255;
-    let whole = format!(".{name}.jotta-stage");
+    let whole = format!(".{name}.{ext}");
     if whole.len() <= MAX {
         return whole;
     }
     let tag = &hex::encode(Md5::digest(name.as_bytes()))[..8];
-    let mut keep = MAX - ".~.jotta-stage".len() - tag.len();
+    let mut keep = MAX.saturating_sub(".~.".len() + ext.len() + tag.len());
     while !name.is_char_boundary(keep) {
         keep -= 1;
     }
-    format!(".{}~{tag}.jotta-stage", &name[..keep])
+    format!(".{}~{tag}.{ext}", &name[..keep])
 }
 
 /// Why staging failed: the new content was not what was promised (or could not be read), or the target
@@ -195,13 +201,18 @@ mod tests {
     fn the_longest_names_can_be_staged() {
         let dir = tempfile::tempdir().unwrap();
         for name in ["a".repeat(255), "é".repeat(127), "x".repeat(242)] {
-            let staged = stage_name(&name);
-            assert!(staged.len() <= 255 && staged.ends_with(".jotta-stage"), "{staged}");
+            for ext in ["jotta-stage", "jotta-part", "jotta-tmp"] {
+                let side = side_name(&name, ext);
+                assert!(side.len() <= 255 && side.ends_with(&format!(".{ext}")) && side.starts_with('.'), "{side}");
+            }
             let target = dir.path().join(&name);
             let s = stage(&mut &b"new"[..], &target, &Promise { size: 3, md5: None, mtime: None, fsync: false });
             s.unwrap().commit().unwrap();
             assert_eq!(std::fs::read(&target).unwrap(), b"new");
         }
-        assert_ne!(stage_name(&"a".repeat(255)), stage_name(&format!("{}b", "a".repeat(254))));
+        assert_ne!(
+            side_name(&"a".repeat(255), "jotta-part"),
+            side_name(&format!("{}b", "a".repeat(254)), "jotta-part")
+        );
     }
 }

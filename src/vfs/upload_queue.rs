@@ -95,7 +95,8 @@ pub struct Transfer {
     pub sent: u64,
     /// Bytes per second over the last seconds (0 while nothing moves).
     pub rate: u64,
-    /// Bytes of pending files not yet sent (in-flight uploads count what they have sent already).
+    /// Bytes of pending files not yet sent (in-flight uploads count what they have sent already; files
+    /// stuck or blocked, which wait for the user, are left out).
     pub left: u64,
     /// Seconds until `left` is sent at `rate`; None while nothing moves.
     pub eta_secs: Option<u64>,
@@ -165,7 +166,9 @@ impl Inner {
         let left: u64 = self
             .pending
             .values()
-            .filter(|p| !p.entry.is_folder() && !p.entry.is_removal())
+            // What nothing but the user can move (stuck, blocked) is not counted: the drain does not
+            // wait for it, and an ETA that includes it would never arrive.
+            .filter(|p| !p.entry.is_folder() && !p.entry.is_removal() && !p.stuck && !p.blocked)
             .map(|p| {
                 let done = if p.phase == Phase::InFlight { p.sent.load(Ordering::Relaxed) } else { 0 };
                 p.entry.size.saturating_sub(done)
@@ -687,7 +690,7 @@ impl UploadQueue {
             }
             if now.duration_since(last) >= Duration::from_secs(2) {
                 let transfer = inner.transfer(self.all_sent.load(Ordering::Relaxed));
-                progress(inner.pending.len(), &transfer);
+                progress(live, &transfer);
                 last = now;
             }
             let wait = (deadline - now).min(Duration::from_millis(500));

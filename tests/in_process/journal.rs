@@ -85,4 +85,6 @@ fn a_local_copy_deleted_under_the_mount_is_not_retried_and_the_drain_does_not_wa
     let error = pending[0].last_error.clone().unwrap_or_default();
     assert!(error.contains("cannot read"), "{error}");
     assert_eq!(c.server_bytes("lost.bin"), None);
+    // Nothing moves it but the user: no bytes left to wait for, and so no ETA that never comes.
+    assert_eq!(c.fs.status().transfer.left, 0);
 }
