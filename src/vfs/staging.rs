@@ -125,7 +125,7 @@ impl LocalFile {
         }
         self.file.write_all_at(data, offset)?;
         if let HashState::Sequential(pipe) = &self.hash {
-            pipe.advance(end);
+            pipe.wrote(offset, data);
         }
         self.size = self.size.max(end);
         self.content_changed();
