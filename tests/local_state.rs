@@ -26,6 +26,33 @@ fn open_to_others(root: &Path) -> Vec<(PathBuf, u32)> {
     out
 }
 
+/// The processes whose command line names `arg` (a path unique to one test).
+fn processes_naming(arg: &Path) -> Vec<i32> {
+    let want = arg.as_os_str().as_encoded_bytes();
+    fs::read_dir("/proc")
+        .map(|d| d.flatten().filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok())).collect())
+        .unwrap_or_else(|_| Vec::new())
+        .into_iter()
+        .filter(|pid| {
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            cmdline.split(|b| *b == 0).any(|part| part.windows(want.len()).any(|w| w == want))
+        })
+        .collect()
+}
+
+/// Kills what a test started in the background and left running (it failed half way), so no daemon
+/// outlives its test and its temporary folders.
+struct EndDaemons(PathBuf);
+
+impl Drop for EndDaemons {
+    fn drop(&mut self) {
+        for pid in processes_naming(&self.0) {
+            // SAFETY: a plain kill(2) of a process this test started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
 fn with_umask_022() {
     // SAFETY: sets this test process's creation mask (what a default login shell has).
     unsafe { libc::umask(0o022) };
@@ -76,6 +103,7 @@ fn the_demo_data_and_the_log_are_readable_by_the_user_alone() {
     fs::create_dir_all(&mnt).unwrap();
     fs::create_dir_all(&logs).unwrap();
     let log = logs.join("jottafuse.log");
+    let _end = EndDaemons(log.clone());
     let status = Command::new(env!("CARGO_BIN_EXE_jottafuse"))
         .arg("--demo")
         .arg("-o")
@@ -91,6 +119,8 @@ fn the_demo_data_and_the_log_are_readable_by_the_user_alone() {
     assert!(Command::new("fusermount3").arg("-u").arg(&mnt).status().unwrap().success());
     wait_until("the daemon to finish", || fs::read_to_string(&log).unwrap_or_default().contains("unmounted"));
     assert!(!is_mounted(&mnt));
+    // It uploads the note, then exits: only then do its folders go with the test's.
+    wait_until("the daemon to exit after its drain", || processes_naming(&log).is_empty());
     for root in [base.path().join("data"), base.path().join("cache"), log.clone()] {
         let loose = open_to_others(&root);
         assert!(loose.is_empty(), "readable by others under {}: {loose:?}", root.display());
