@@ -36,8 +36,8 @@ impl Side {
 }
 
 /// Files this toolset leaves beside their targets while they are being written (a download's part, an
-/// apply's staged file, an index or archive being saved): not part of any tree.
-const TRANSIENT: [&str; 3] = [".*.jotta-part", ".*.jotta-stage", ".*.jotta-tmp"];
+/// apply's staged file, an index or archive being saved, a link being made): not part of any tree.
+const TRANSIENT: [&str; 4] = [".*.jotta-part", ".*.jotta-stage", ".*.jotta-tmp", ".*.jotta-link"];
 
 /// How much md5 work a local index does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

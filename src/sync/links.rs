@@ -103,9 +103,7 @@ async fn fetch_inner<R: Remote>(
 
 /// Where a link is made before it is renamed into place.
 fn temp_name(local: &Path) -> PathBuf {
-    let name = local.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let dir = local.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    dir.join(format!(".{name}.jotta-link"))
+    super::staging::beside(local, "jotta-link")
 }
 
 /// The link's own time (not its target's), as the server keeps it; best effort, as `cp -a` does.

@@ -34,7 +34,8 @@ pub fn stage_path(target: &Path) -> PathBuf {
 }
 
 /// The hidden file the tools write beside `target` before it takes its place: `.NAME.EXT` in the same
-/// folder (`jotta-stage`, `jotta-part` for a download, `jotta-tmp` for an index or an archive).
+/// folder (`jotta-stage`, `jotta-part` for a download, `jotta-tmp` for an index or an archive,
+/// `jotta-link` for a link, `jotta-fetch` for the work folder of a remote index).
 pub fn beside(target: &Path, ext: &str) -> PathBuf {
     let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));

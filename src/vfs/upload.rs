@@ -483,7 +483,8 @@ impl<R: Remote> JottaFs<R> {
                 retry_in = None;
             }
         }
-        if matches!(e, RemoteError::Io(_)) && self.journal.is_some() && !self.staging(job.id).exists() {
+        let staging_gone = || matches!(self.staging(job.id).try_exists(), Ok(false));
+        if matches!(e, RemoteError::Io(_)) && job.entry.has_content() && self.journal.is_some() && staging_gone() {
             // The local copy went away under the mount (its cache dir was deleted): no retry can bring
             // the bytes back, so the record is not retried (and unmount does not wait for it).
             log::error!(

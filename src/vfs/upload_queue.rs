@@ -114,18 +114,15 @@ impl Pending {
 
 impl Inner {
     fn put(&mut self, id: u64, p: Pending) {
+        // The old record leaves first: were both at the same time, its removal would take the new one's
+        // place in `by_time` with it.
+        self.take(id);
         self.pending_bytes += p.entry.size;
         self.index(&p.entry, true);
         if let Some(key) = p.time_key(id) {
             self.by_time.insert(key);
         }
-        if let Some(old) = self.pending.insert(id, p) {
-            self.pending_bytes -= old.entry.size;
-            self.index(&old.entry, false);
-            if let Some(key) = old.time_key(id) {
-                self.by_time.remove(&key);
-            }
-        }
+        self.pending.insert(id, p);
     }
 
     /// Change a record's phase, time or stuck mark (and anything else) with `by_time` kept in step.
@@ -836,5 +833,10 @@ mod tests {
         q.finished(2, false, 0);
         assert_eq!(due_ids(&q), [4]);
         index_in_step(&q);
+        // A record put again at the very same time (one clock tick) stays in the index.
+        let same = q.lock().pending.get(&4).cloned().unwrap();
+        q.lock().put(4, same);
+        index_in_step(&q);
+        assert_eq!(due_ids(&q), [4]);
     }
 }

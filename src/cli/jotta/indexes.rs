@@ -272,9 +272,7 @@ pub async fn archive(opts: &ConnectOptions, quiet: bool, action: &ArchiveAction)
                 Side::Remote(p) => {
                     let remote = connect(opts).await?;
                     let path = index_build::resolve(&remote, &p).await?;
-                    let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                    let dir = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-                    let workdir = dir.join(format!(".{name}.jotta-fetch"));
+                    let workdir = crate::sync::staging::beside(output, "jotta-fetch");
                     let src =
                         RemoteSource { path, workdir: workdir.clone(), jobs: crate::sync::transfer::DEFAULT_JOBS };
                     let made = create_from_remote(
