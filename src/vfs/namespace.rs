@@ -222,20 +222,25 @@ impl<R: Remote> JottaFs<R> {
             let _journal_guard = lock(&self.journal_lock);
             let still_local = lock(&self.table).get(ino).map(|n| !n.on_server()).unwrap_or(false);
             if still_local {
+                // An upload in flight may land after this; a removal record hides it meanwhile.
+                let in_flight = !self.queue.in_flight_of(ino).is_empty();
                 self.retire_locked(ino);
+                if in_flight {
+                    self.record_removal_locked(&path);
+                }
                 return Ok(());
             }
             if !self.queue.reserve_ino(ino) {
                 self.retire_locked(ino);
+                // The upload in flight may land after any delete sent now, and a listing or a crash before
+                // its cancelled end removes it again would bring the name back: a removal record hides the
+                // name and deletes it once that upload is over (removals.rs).
+                self.record_removal_locked(&path);
                 drop(_journal_guard);
-                // The version already on the server goes now, not only when the upload in flight ends (a
-                // crash before that end would leave it there, the unlink forgotten); that upload, cancelled,
-                // removes what it makes.
+                // The version already on the server goes now, not only once the upload ends.
                 if let Err(e) = self.rt.block_on(self.remote.delete(&path, ItemKind::File)) {
                     if !matches!(e, crate::remote::RemoteError::NotFound(_)) {
                         log::info!("{path}: unlinked while an upload was in flight; removed later ({e})");
-                        let _journal_guard = lock(&self.journal_lock);
-                        self.record_removal_locked(&path);
                     }
                 }
                 return Ok(());

@@ -1,17 +1,18 @@
 //! Names left behind on the server. A file renamed (or unlinked) while its upload is in flight moves here
 //! at once, but the server still has its old name until that upload ends and settles the move; if the
 //! daemon dies before, or the delete of an unlinked file cannot reach the service, the old name would
-//! come back at the next listing. So the old name gets a durable removal record in the journal: the
-//! upload workers delete it on the server once nothing else writes to that name (uploads to one name go
-//! one at a time), recovery hides it from listings at once, and using the name again here drops it.
+//! come back at the next listing. An unlinked file's upload may also land after the unlink, and is
+//! deleted only when it ends. So the old name gets a durable removal record in the journal: the upload
+//! workers delete it on the server once nothing else writes to that name (uploads to one name go one at
+//! a time), recovery hides it from listings at once, and using the name again here drops it.
 //!
-//! | event                                              | removal record of NAME                        |
-//! |----------------------------------------------------|-----------------------------------------------|
-//! | rename NAME -> other, upload of the file in flight | written (durable) and queued                  |
-//! | unlink NAME in flight, the delete fails            | written (durable) and queued                  |
-//! | create / mkdir / rename onto NAME here             | dropped (the new file or folder owns NAME)    |
-//! | a worker claims it, no upload to NAME in flight    | delete NAME on the server (gone already: done)|
-//! | listing of NAME's folder while it waits            | NAME not shown (unless a local file holds it) |
+//! | event                                              | removal record of NAME                         |
+//! |----------------------------------------------------|------------------------------------------------|
+//! | rename NAME -> other, upload of the file in flight | written (durable) and queued                   |
+//! | unlink NAME, an upload of the file in flight       | written (durable) and queued                   |
+//! | create / mkdir / rename onto NAME here             | dropped (the new file or folder owns NAME)     |
+//! | a worker claims it, no upload to NAME in flight    | delete NAME on the server (gone already: done) |
+//! | listing of NAME's folder while it waits            | NAME not shown (unless a local file holds it)  |
 //!
 //! Lock order as everywhere in the core: `journal_lock` -> `table` -> `queue`.
 

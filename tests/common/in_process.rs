@@ -118,7 +118,14 @@ impl Core {
     /// Parent inode and last name of a path below the root.
     pub fn parent_and_name<'a>(&self, rel: &'a str) -> FsResult<(u64, &'a str)> {
         match rel.rsplit_once('/') {
-            Some((parent, name)) => Ok((self.ino(parent)?, name)),
+            // The kernel's path walk refuses a file on the way before any filesystem sees the call.
+            Some((parent, name)) => {
+                let ino = self.ino(parent)?;
+                match self.fs.getattr(ino)?.kind.is_dir() {
+                    true => Ok((ino, name)),
+                    false => Err(FsError::NotADirectory),
+                }
+            }
             None => Ok((ROOT_INO, rel)),
         }
     }

@@ -126,6 +126,37 @@ fn a_file_unlinked_while_its_upload_is_held_never_appears_on_the_service() {
     assert!(!c.server_has_folder("d"));
 }
 
+/// A file unlinked while its upload is in flight, the upload landing after the unlink's own delete: until
+/// that upload's end removes it again, a fresh listing of the folder must not show it, and a crash in
+/// between must not bring it back (what the model test found, made deterministic here).
+#[test]
+fn a_file_unlinked_while_its_upload_is_in_flight_stays_gone_while_the_upload_lands() {
+    use jottafuse::emulator::{FaultConfig, Hang};
+    let mut c = Core::with(|cfg| cfg.dir_ttl = Duration::ZERO);
+    c.mkdir("d").unwrap();
+    assert_eq!(c.drain(), 0);
+    c.service.set_faults(FaultConfig {
+        hang: Some(Hang { kinds: vec!["upload".into()], max_ms: 60_000 }),
+        ..FaultConfig::default()
+    });
+    c.write_new("d/f", b"unlinked content").unwrap();
+    crate::common::wait_until("the upload to be in flight", || c.requests("upload") >= 1);
+    c.unlink("d/f").unwrap();
+    // The upload lands now; the delete that its end sends is held.
+    c.service.set_faults(FaultConfig {
+        hang: Some(Hang { kinds: vec!["delete".into()], max_ms: 60_000 }),
+        ..FaultConfig::default()
+    });
+    crate::common::wait_until("the upload to land", || c.server_bytes("d/f").is_some());
+    assert_eq!(c.names("d").unwrap(), Vec::<String>::new(), "a fresh listing leaves the unlinked file out");
+    c.crash();
+    c.service.set_faults(FaultConfig::default());
+    c.restart();
+    assert_eq!(c.names("d").unwrap(), Vec::<String>::new(), "after a crash the unlinked file stays gone");
+    assert_eq!(c.drain(), 0);
+    assert_eq!(c.server_bytes("d/f"), None);
+}
+
 /// rsync's temp file renamed over an uploaded file, then deleted (or renamed away) before its own upload
 /// ran: the service's old version at that name must go too, or it comes back at the next listing.
 #[test]
