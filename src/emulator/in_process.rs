@@ -63,6 +63,14 @@ impl InProcessService {
     pub fn stop(&self) {
         let old = self.link.write().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(shared) = old {
+            // Requests already being served finish first (each holds the state while it runs), as a
+            // server finishes what it fully received: a change answered after the snapshot would be
+            // lost at `start_again`, an upload the client saw succeed missing from the service.
+            shared.stop_serving();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while Arc::strong_count(&shared) > 1 && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
             if let Err(e) = shared.store().compact() {
                 log::error!("in-process emulator: cannot write snapshot on stop: {e}");
             }
@@ -124,6 +132,9 @@ impl InProcessRemote {
             .ok_or_else(|| RemoteError::Unreachable(format!("{what}: the in-process service is stopped")))?;
         shared.counters.count(kind);
         shared.hold_while_hung(kind).await;
+        if shared.is_stopped() {
+            return Err(RemoteError::Unreachable(format!("{what}: the in-process service is stopped")));
+        }
         let injected = shared.faults().failure_for(kind);
         if let Some(status) = injected {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -91,6 +91,9 @@ pub(crate) struct Shared {
     /// reads on (minutes for gigabytes, while the client waits for the connection to move). Lost on a
     /// restart: then the stored bytes are hashed while the resumed body arrives (`routes::transfer`).
     partial_md5: Mutex<std::collections::HashMap<String, (u64, md5::Md5)>>,
+    /// Set when an in-process service is taken down: requests not yet served answer as if the service
+    /// were gone, and those held by a `hang` rule let go.
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -109,6 +112,16 @@ impl Shared {
     pub fn set_faults(&self, config: FaultConfig) {
         self.faults().set(config);
         self.faults_changed.notify_waiters();
+    }
+
+    /// Serve nothing more (an in-process service taken down); a held request lets go at once.
+    pub fn stop_serving(&self) {
+        self.stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.faults_changed.notify_waiters();
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Keep the running md5 of the first `received` bytes of upload `id` for its resume.
@@ -132,7 +145,7 @@ impl Shared {
             tokio::pin!(changed);
             // Registered before looking, so a change between the look and the wait is not missed.
             changed.as_mut().enable();
-            if self.faults().hang_for(kind).is_none() {
+            if self.faults().hang_for(kind).is_none() || self.is_stopped() {
                 return;
             }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
@@ -249,5 +262,6 @@ pub(crate) fn open_shared(config: &EmulatorConfig, endpoint: String) -> std::io:
         faults_changed: tokio::sync::Notify::new(),
         counters: counters::Counters::default(),
         partial_md5: Mutex::new(std::collections::HashMap::new()),
+        stopped: std::sync::atomic::AtomicBool::new(false),
     }))
 }

@@ -616,24 +616,30 @@ impl<R: Remote> JottaFs<R> {
             self.open_for_write(ino, mode == OpenMode::WriteTruncated)?;
         }
         let (path, size, generation) = {
-            let table = lock(&self.table);
-            let node = table.get(ino).ok_or(FsError::NotFound)?;
+            let mut table = lock(&self.table);
+            let path = table.path(ino).ok_or(FsError::NotFound)?;
+            let node = table.get_mut(ino).ok_or(FsError::NotFound)?;
             if node.kind.is_dir() {
                 return Err(FsError::IsADirectory);
             }
-            let size = node.file.as_ref().map(|f| f.size).unwrap_or(0);
-            (table.path(ino).ok_or(FsError::NotFound)?, size, node.generation)
+            // Counted under the same lock the size is read under: an upload settling in between would
+            // otherwise drop the local copy (no handle yet) and leave this handle a reader of the size
+            // the node had before its upload (0 for a new file), reading nothing.
+            node.handles += 1;
+            let size = node.local.as_ref().map(|l| l.size).or(node.file.as_ref().map(|f| f.size)).unwrap_or(0);
+            (path, size, node.generation)
         };
+        // Tests hold an open here, the node read and the handle counted, while an upload settles.
+        test_hold::wait("open");
         let keep_cache = !write && self.same_generation_cached(ino, generation);
         Ok(Opened { fh: self.new_handle(ino, path, size, write), keep_cache })
     }
 
+    /// A handle on `ino`, already counted in the node's `handles` by the caller (under the table lock it
+    /// read the node under).
     fn new_handle(&self, ino: u64, path: RemotePath, size: u64, write: bool) -> u64 {
         let reader = FileReader::new(self.remote.clone(), self.rt.clone(), path, size, self.cfg.read_ahead);
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        if let Some(n) = lock(&self.table).get_mut(ino) {
-            n.handles += 1;
-        }
         lock(&self.handles).insert(fh, Arc::new(OpenFile { ino, reader, write }));
         fh
     }

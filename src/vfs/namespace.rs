@@ -84,6 +84,7 @@ impl<R: Remote> JottaFs<R> {
             if let Some(n) = table.get_mut(ino) {
                 n.local = Some(local);
                 n.changed_at = Some(now());
+                n.handles += 1;
             }
             table.add_child(parent, ino);
             table.remember(ino);
