@@ -53,14 +53,32 @@ impl<R: Remote> JottaFs<R> {
         table.path(parent).ok_or(FsError::NotFound)?.join(name).map_err(FsError::from)
     }
 
-    /// `name_reused_locked` taking `journal_lock` (only when a removal waits at all: it is rare).
+    /// `name_reused_locked` taking `journal_lock` (only when a removal waits at all: it is rare). A
+    /// removal of the name being carried out right now deletes whatever holds the name on the server
+    /// when its request arrives, so what comes to the name here (a folder made there, a file moved there
+    /// on the server) waits for it to end: its delete is bounded by the HTTP client's timeouts, and one
+    /// that fails goes back to waiting, where this takes it.
     fn name_reused(&self, path: &RemotePath) -> bool {
         let folder = path.parent().map(|p| p.to_string()).unwrap_or_default();
         if self.queue.removals_in(&folder).is_empty() {
             return false;
         }
-        let _journal_guard = lock(&self.journal_lock);
-        self.name_reused_locked(path)
+        let (key, mut reused) = (path.to_string(), false);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        loop {
+            {
+                let _journal_guard = lock(&self.journal_lock);
+                reused |= self.name_reused_locked(path);
+                if !self.queue.removal_in_flight(&key) {
+                    return reused;
+                }
+            }
+            if std::time::Instant::now() > deadline {
+                log::warn!("{path}: the removal of an earlier file of this name is still running; going on");
+                return reused;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 
     pub fn create(&self, parent: u64, name: &str) -> FsResult<(Attr, u64)> {
@@ -320,13 +338,14 @@ impl<R: Remote> JottaFs<R> {
             Some(t) => self.clear_rename_target(kind, t, src_on_server)?,
             None => None,
         };
+        let reused_before = self.name_reused(&to);
         if kind == InodeKind::File {
             // A file not on the server yet (or with an upload in flight) moves only here, decided under
             // the journal lock: the upload, when it finishes, sees the new path and moves its result
             // there; or it finished first, and then the file is on the server and takes the branch below.
             let _journal_guard = lock(&self.journal_lock);
             let still_local = lock(&self.table).get(ino).map(|n| !n.on_server()).unwrap_or(false);
-            let reused = self.name_reused_locked(&to);
+            let reused = reused_before | self.name_reused_locked(&to);
             if still_local || !self.queue.reserve_ino(ino) {
                 if self.queue.is_ino_busy(ino) || !still_local {
                     // The server keeps the old name until the upload in flight ends and moves it: if the

@@ -11,6 +11,7 @@
 //! | rename NAME -> other, upload of the file in flight | written (durable) and queued                   |
 //! | unlink NAME, an upload of the file in flight       | written (durable) and queued                   |
 //! | create / mkdir / rename onto NAME here             | dropped (the new file or folder owns NAME)     |
+//! | ... while a worker deletes NAME on the server      | that waits for the delete to end first         |
 //! | a worker claims it, no upload to NAME in flight    | delete NAME on the server (gone already: done) |
 //! | listing of NAME's folder while it waits            | NAME not shown (unless a local file holds it)  |
 //!
@@ -53,7 +54,11 @@ impl<R: Remote> JottaFs<R> {
         let Some(journal) = &self.journal else { return };
         let held = {
             let table = lock(&self.table);
-            table.find(&job.path).and_then(|i| table.get(i)).is_some_and(|n| n.pending_record().is_some())
+            // A folder there now, or a file of this mount waiting for its upload, owns the name.
+            table
+                .find(&job.path)
+                .and_then(|i| table.get(i))
+                .is_some_and(|n| n.kind.is_dir() || n.pending_record().is_some())
         };
         if !held {
             match self.remote.delete(&job.path, ItemKind::File).await {

@@ -514,6 +514,14 @@ impl UploadQueue {
         ids
     }
 
+    /// Whether a removal of `path` (compared case-insensitively) is being carried out on the server now.
+    pub fn removal_in_flight(&self, path: &str) -> bool {
+        let key = path.to_lowercase();
+        let inner = self.lock();
+        inner.removals > 0
+            && inner.pending.values().any(|p| p.entry.is_removal() && p.phase == Phase::InFlight && p.key == key)
+    }
+
     /// The names (lowercase) directly in `folder` that a removal waits or runs for.
     pub fn removals_in(&self, folder: &str) -> std::collections::HashSet<String> {
         let mut names = self.removals_below(folder);
