@@ -138,6 +138,11 @@ impl Inner {
         Some(out)
     }
 
+    /// The waiting record that comes due first among those not held back: what idle workers sleep for.
+    fn first_takeable(&self) -> Option<u64> {
+        self.by_time.iter().map(|&(_, id)| id).find(|id| self.pending.get(id).is_some_and(|p| !self.held_back(p)))
+    }
+
     /// Whether a waiting record must wait for something else first: an upload of the same file or path
     /// in flight, or a folder above it still to create.
     fn held_back(&self, p: &Pending) -> bool {
@@ -283,9 +288,15 @@ impl UploadQueue {
                 sent: Arc::default(),
             },
         );
+        // Idle workers sleep until the first record they could take is due; only a record that comes
+        // before it changes when they must wake. (A record behind a delay, as every close of a rsync'd
+        // file schedules, woke all of them for nothing: on two cores those wake-ups slowed the writer.)
+        let sooner = inner.first_takeable() == Some(id);
         drop(inner);
-        self.wake.notify_waiters();
-        self.wake.notify_one();
+        if sooner {
+            self.wake.notify_waiters();
+            self.wake.notify_one();
+        }
     }
 
     /// Start the given waiting record now, open writers or not (fsync).
@@ -344,10 +355,9 @@ impl UploadQueue {
         let now = Instant::now();
         let inner = self.lock();
         inner
-            .by_time
-            .iter()
-            .find(|(_, id)| inner.pending.get(id).is_some_and(|p| !inner.held_back(p)))
-            .map(|(at, _)| at.saturating_duration_since(now))
+            .first_takeable()
+            .and_then(|id| inner.pending.get(&id))
+            .map(|p| p.ready_at.saturating_duration_since(now))
             .unwrap_or(Duration::from_secs(1))
             .min(Duration::from_secs(1))
     }
@@ -846,5 +856,25 @@ mod tests {
         q.lock().put(4, same);
         index_in_step(&q);
         assert_eq!(due_ids(&q), [4]);
+    }
+
+    #[test]
+    fn only_a_record_due_before_the_others_wakes_the_idle_workers() {
+        use futures_util::FutureExt;
+        let q = UploadQueue::default();
+        let woken = |q: &UploadQueue| q.wake.notified().now_or_never().is_some();
+        q.schedule(record(1, "/Jotta/Archive/a", false), Some(1), Duration::from_secs(2));
+        assert!(woken(&q), "the first record sets the time the workers sleep for");
+        // Behind it (a write-back delay, as each close of a copied tree schedules): no one wakes.
+        q.schedule(record(2, "/Jotta/Archive/b", false), Some(2), Duration::from_secs(3));
+        assert!(!woken(&q));
+        // Before it: the workers must wake to sleep for the sooner time.
+        q.schedule(record(3, "/Jotta/Archive/c", false), Some(3), Duration::ZERO);
+        assert!(woken(&q));
+        // One held back (its path busy) that comes before the others does not wake them either.
+        assert!(q.claim(3, None).is_some());
+        q.schedule(record(4, "/Jotta/Archive/C", false), Some(4), Duration::ZERO);
+        assert!(!woken(&q));
+        assert_eq!(q.next_due_in().as_secs(), 1, "they sleep for record 1, not the held-back one");
     }
 }
