@@ -242,7 +242,7 @@ impl<R: Remote> JottaFs<R> {
             let still_local = lock(&self.table).get(ino).map(|n| !n.on_server()).unwrap_or(false);
             if still_local {
                 // An upload in flight may land after this; a removal record hides it meanwhile.
-                let in_flight = !self.queue.in_flight_of(ino).is_empty();
+                let in_flight = self.queue.is_ino_busy(ino);
                 self.retire_locked(ino);
                 if in_flight {
                     self.record_removal_locked(&path);

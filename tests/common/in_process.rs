@@ -4,7 +4,7 @@
 //! kept), `restart` starts the next one on the same journal. `other` is a second client of the same
 //! account, for changes made elsewhere.
 
-use jottafuse::emulator::{EmulatorConfig, InProcessRemote, InProcessService};
+use jottafuse::emulator::{EmulatorConfig, FaultConfig, Hang, InProcessRemote, InProcessService};
 use jottafuse::remote::{Item, Remote, RemoteError, RemotePath, UploadRequest};
 use jottafuse::vfs::OpenMode;
 use jottafuse::vfs::{Attr, FsError, FsResult, InodeKind, JottaFs, VfsConfig, ROOT_INO};
@@ -265,6 +265,14 @@ impl Core {
         };
         self.rt.block_on(self.other.upload(&self.remote_path(rel), &req)).expect("upload elsewhere");
         let _ = std::fs::remove_file(local);
+    }
+
+    /// From now on the service holds every request of `kind` (up to a minute) until the faults change.
+    pub fn hang(&self, kind: &str) {
+        self.service.set_faults(FaultConfig {
+            hang: Some(Hang { kinds: vec![kind.into()], max_ms: 60_000 }),
+            ..FaultConfig::default()
+        });
     }
 
     /// Requests of one kind the service counted since the last reset.

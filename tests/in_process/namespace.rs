@@ -107,15 +107,12 @@ fn the_account_root_devices_and_mount_points_are_read_only() {
 
 #[test]
 fn a_file_unlinked_while_its_upload_is_held_never_appears_on_the_service() {
-    use jottafuse::emulator::{FaultConfig, Hang};
+    use jottafuse::emulator::FaultConfig;
     let c = Core::new();
     c.mkdir("d").unwrap();
     assert_eq!(c.drain(), 0);
     // The service holds the byte transfer: the allocate is done, the upload is in flight.
-    c.service.set_faults(FaultConfig {
-        hang: Some(Hang { kinds: vec!["upload".into()], max_ms: 60_000 }),
-        ..FaultConfig::default()
-    });
+    c.hang("upload");
     c.write_new("d/f", b"x").unwrap();
     crate::common::wait_until("the upload to be in flight", || c.requests("upload") >= 1);
     c.unlink("d/f").unwrap();
@@ -131,22 +128,16 @@ fn a_file_unlinked_while_its_upload_is_held_never_appears_on_the_service() {
 /// between must not bring it back (what the model test found, made deterministic here).
 #[test]
 fn a_file_unlinked_while_its_upload_is_in_flight_stays_gone_while_the_upload_lands() {
-    use jottafuse::emulator::{FaultConfig, Hang};
+    use jottafuse::emulator::FaultConfig;
     let mut c = Core::with(|cfg| cfg.dir_ttl = Duration::ZERO);
     c.mkdir("d").unwrap();
     assert_eq!(c.drain(), 0);
-    c.service.set_faults(FaultConfig {
-        hang: Some(Hang { kinds: vec!["upload".into()], max_ms: 60_000 }),
-        ..FaultConfig::default()
-    });
+    c.hang("upload");
     c.write_new("d/f", b"unlinked content").unwrap();
     crate::common::wait_until("the upload to be in flight", || c.requests("upload") >= 1);
     c.unlink("d/f").unwrap();
     // The upload lands now; the delete that its end sends is held.
-    c.service.set_faults(FaultConfig {
-        hang: Some(Hang { kinds: vec!["delete".into()], max_ms: 60_000 }),
-        ..FaultConfig::default()
-    });
+    c.hang("delete");
     crate::common::wait_until("the upload to land", || c.server_bytes("d/f").is_some());
     assert_eq!(c.names("d").unwrap(), Vec::<String>::new(), "a fresh listing leaves the unlinked file out");
     c.crash();
@@ -188,14 +179,11 @@ fn a_new_file_renamed_over_an_uploaded_one_then_deleted_leaves_nothing_on_the_se
 /// the newest content at once, and after the uploads only the new name is on the service.
 #[test]
 fn a_file_renamed_while_its_upload_is_in_flight_does_not_come_back_after_a_crash() {
-    use jottafuse::emulator::{FaultConfig, Hang};
+    use jottafuse::emulator::FaultConfig;
     let mut c = Core::new();
     c.write_new("old.txt", b"first version").unwrap();
     assert_eq!(c.drain(), 0);
-    c.service.set_faults(FaultConfig {
-        hang: Some(Hang { kinds: vec!["upload".into()], max_ms: 60_000 }),
-        ..FaultConfig::default()
-    });
+    c.hang("upload");
     c.overwrite("old.txt", b"second version").unwrap();
     crate::common::wait_until("the upload to be in flight", || c.requests("upload") >= 1);
     c.rename("old.txt", "new.txt").unwrap();
