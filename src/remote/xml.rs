@@ -3,43 +3,20 @@
 //! added fields over the years), a `deleted` attribute is a presence flag, md5s are lowercased and empty
 //! times are `None`. Only documents that are not XML at all, or are cut short, are errors (`Protocol`).
 //!
-//! Small documents are read into a tiny element tree first (simple, order-independent lookups);
+//! Small documents are read into an element tree first (`xml/dom.rs`: simple, order-independent lookups);
 //! liststream, which can describe a whole account, is read as a flat event stream instead.
 
 use super::error::{RemoteError, RemoteResult};
 use super::time;
 use super::types::*;
-use quick_xml::events::{BytesStart, Event};
+use quick_xml::events::Event;
 use quick_xml::Reader;
 use std::collections::HashSet;
 
-/// One element: local name, attributes, its own text (concatenated), children in order.
-#[derive(Debug, Default)]
-pub(crate) struct Element {
-    pub name: String,
-    attrs: Vec<(String, String)>,
-    text: String,
-    children: Vec<Element>,
-}
+use self::dom::Element;
 
-impl Element {
-    pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-
-    pub fn child(&self, name: &str) -> Option<&Element> {
-        self.children.iter().find(|c| c.name == name)
-    }
-
-    fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
-        self.children.iter().filter(move |c| c.name == name)
-    }
-
-    /// Text of a child element, exactly as sent (names keep their spaces: `xml:space="preserve"`).
-    pub fn text(&self, name: &str) -> Option<&str> {
-        self.child(name).map(|c| c.text.as_str())
-    }
-
+/// Typed readings of an element's children and attributes, as the documents below need them.
+impl<'d> Element<'d> {
     /// Trimmed, non-empty text of a child.
     fn value(&self, name: &str) -> Option<String> {
         self.text(name).map(str::trim).filter(|s| !s.is_empty()).map(String::from)
@@ -99,92 +76,15 @@ fn quoted(e: &dyn std::fmt::Display) -> String {
     }
 }
 
-fn element_name(e: &BytesStart<'_>) -> String {
-    String::from_utf8_lossy(e.local_name().as_ref()).into_owned()
-}
-
-fn element_attrs(e: &BytesStart<'_>, what: &str) -> RemoteResult<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    for a in e.attributes().with_checks(false) {
-        let a = a.map_err(|err| protocol(what, format!("malformed attribute ({})", quoted(&err))))?;
-        let key = String::from_utf8_lossy(a.key.local_name().as_ref()).into_owned();
-        let value = match a.unescape_value() {
-            Ok(v) => v.into_owned(),
-            // Unknown entities (rclone accepts HTML ones): keep the raw text rather than fail the listing.
-            Err(_) => String::from_utf8_lossy(&a.value).into_owned(),
-        };
-        out.push((key, value));
-    }
-    Ok(out)
-}
-
-/// Read a whole document into a tree. `what` names the request for error messages.
-pub(crate) fn parse_tree(body: &[u8], what: &str) -> RemoteResult<Element> {
-    let text = std::str::from_utf8(body).map_err(|_| protocol(what, "reply is not UTF-8 text"))?;
-    let mut reader = Reader::from_str(text);
-    reader.config_mut().check_end_names = true;
-    let mut stack: Vec<Element> = Vec::new();
-    let mut root: Option<Element> = None;
-    loop {
-        let event = reader.read_event().map_err(|e| {
-            protocol(what, format!("malformed XML at byte {} ({})", reader.buffer_position(), quoted(&e)))
-        })?;
-        match event {
-            Event::Start(e) => {
-                stack.push(Element { name: element_name(&e), attrs: element_attrs(&e, what)?, ..Element::default() })
-            }
-            Event::Empty(e) => {
-                let node = Element { name: element_name(&e), attrs: element_attrs(&e, what)?, ..Element::default() };
-                attach(&mut stack, &mut root, node, what)?;
-            }
-            Event::End(_) => {
-                let node = stack.pop().ok_or_else(|| protocol(what, "closing tag without opening tag"))?;
-                attach(&mut stack, &mut root, node, what)?;
-            }
-            Event::Text(t) => {
-                let s = match t.unescape() {
-                    Ok(s) => s.into_owned(),
-                    Err(_) => String::from_utf8_lossy(&t).into_owned(),
-                };
-                match stack.last_mut() {
-                    Some(top) => top.text.push_str(&s),
-                    None if s.trim().is_empty() => {}
-                    None => return Err(protocol(what, format!("not an XML document (starts '{}')", snippet(&s)))),
-                }
-            }
-            Event::CData(t) => {
-                if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&String::from_utf8_lossy(&t));
-                }
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-    }
-    if let Some(open) = stack.last() {
-        return Err(protocol(what, format!("reply cut short inside <{}>", open.name)));
-    }
-    root.ok_or_else(|| protocol(what, "empty reply where an XML document was expected"))
-}
-
-fn attach(stack: &mut [Element], root: &mut Option<Element>, node: Element, what: &str) -> RemoteResult<()> {
-    match stack.last_mut() {
-        Some(parent) => parent.children.push(node),
-        None if root.is_none() => *root = Some(node),
-        None => return Err(protocol(what, "more than one root element")),
-    }
-    Ok(())
-}
-
 fn snippet(s: &str) -> String {
     s.trim().chars().take(40).filter(|c| !c.is_control()).collect()
 }
 
-fn expect_root<'a>(node: &'a Element, names: &[&str], what: &str) -> RemoteResult<&'a Element> {
-    if names.contains(&node.name.as_str()) {
+fn expect_root<'d>(node: Element<'d>, names: &[&str], what: &str) -> RemoteResult<Element<'d>> {
+    if names.contains(&node.tag()) {
         Ok(node)
     } else {
-        Err(protocol(what, format!("expected <{}>, got <{}>", names.join("> or <"), node.name)))
+        Err(protocol(what, format!("expected <{}>, got <{}>", names.join("> or <"), node.tag())))
     }
 }
 
@@ -193,8 +93,9 @@ fn expect_root<'a>(node: &'a Element, names: &[&str], what: &str) -> RemoteResul
 
 /// `<user>` (§4.1).
 pub fn parse_account(body: &[u8]) -> RemoteResult<AccountInfo> {
-    let doc = parse_tree(body, "account document")?;
-    let user = expect_root(&doc, &["user"], "account document")?;
+    let parsed = dom::parse(body, "account document")?;
+    let doc = parsed.root();
+    let user = expect_root(doc, &["user"], "account document")?;
     let devices = user.child("devices").map(|d| d.children_named("device").map(device_info).collect());
     Ok(AccountInfo {
         username: user.value("username").unwrap_or_default(),
@@ -208,7 +109,7 @@ pub fn parse_account(body: &[u8]) -> RemoteResult<AccountInfo> {
     })
 }
 
-fn device_info(d: &Element) -> DeviceInfo {
+fn device_info(d: Element) -> DeviceInfo {
     DeviceInfo {
         name: d.name(),
         display_name: d.text("display_name").map(String::from).filter(|s| !s.is_empty()),
@@ -221,8 +122,9 @@ fn device_info(d: &Element) -> DeviceInfo {
 
 /// `<device>` (§4.2). Deleted mount points carry a `<deleted>` child element.
 pub fn parse_device(body: &[u8]) -> RemoteResult<DeviceListing> {
-    let doc = parse_tree(body, "device document")?;
-    let dev = expect_root(&doc, &["device"], "device document")?;
+    let parsed = dom::parse(body, "device document")?;
+    let doc = parsed.root();
+    let dev = expect_root(doc, &["device"], "device document")?;
     let mount_points = dev
         .child("mountPoints")
         .map(|m| {
@@ -239,7 +141,7 @@ pub fn parse_device(body: &[u8]) -> RemoteResult<DeviceListing> {
     Ok(DeviceListing { device: device_info(dev), mount_points })
 }
 
-fn revision(r: &Element) -> RevisionInfo {
+fn revision(r: Element) -> RevisionInfo {
     RevisionInfo {
         number: r.number("number").and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
         state: RevisionState::parse(r.text("state").unwrap_or_default()),
@@ -248,12 +150,12 @@ fn revision(r: &Element) -> RevisionInfo {
         updated: r.time("updated"),
         mime: r.value("mime"),
         size: r.number("size"),
-        md5: r.value("md5").map(|m| m.to_ascii_lowercase()),
+        md5: r.text("md5").map(str::trim).filter(|m| !m.is_empty()).map(str::to_ascii_lowercase),
     }
 }
 
 /// A `<file>` element, as a root document or as a listing entry.
-fn file_info(f: &Element) -> FileInfo {
+fn file_info(f: Element) -> FileInfo {
     let mut current = f.child("currentRevision").map(revision);
     let mut latest = f.child("latestRevision").map(revision);
     let mut revisions: Vec<RevisionInfo> =
@@ -280,7 +182,7 @@ fn file_info(f: &Element) -> FileInfo {
     }
 }
 
-fn folder_entry(f: &Element) -> FolderEntry {
+fn folder_entry(f: Element) -> FolderEntry {
     FolderEntry {
         name: f.name(),
         deleted: f.deleted(),
@@ -289,11 +191,11 @@ fn folder_entry(f: &Element) -> FolderEntry {
     }
 }
 
-fn listing(root: &Element) -> Listing {
+fn listing(root: Element) -> Listing {
     Listing {
         name: root.name(),
         deleted: root.deleted(),
-        is_mount_point: root.name == "mountPoint",
+        is_mount_point: root.tag() == "mountPoint",
         modified: root.time("modified"),
         folders: root
             .child("folders")
@@ -305,35 +207,38 @@ fn listing(root: &Element) -> Listing {
 
 /// `<mountPoint>` or `<folder>` listing (§4.3, §4.4, the Trash §4.9).
 pub fn parse_listing(body: &[u8]) -> RemoteResult<Listing> {
-    let doc = parse_tree(body, "folder listing")?;
-    Ok(listing(expect_root(&doc, &["mountPoint", "folder"], "folder listing")?))
+    let parsed = dom::parse(body, "folder listing")?;
+    let doc = parsed.root();
+    Ok(listing(expect_root(doc, &["mountPoint", "folder"], "folder listing")?))
 }
 
 /// `<file>` document (§4.5, and the answers to mv, cp, cphash, dl, enableShare). The 2014-era share answer
 /// `<enableSharing><files><file>` is accepted too.
 pub fn parse_file(body: &[u8]) -> RemoteResult<FileInfo> {
-    let doc = parse_tree(body, "file document")?;
-    if doc.name == "enableSharing" {
+    let parsed = dom::parse(body, "file document")?;
+    let doc = parsed.root();
+    if doc.tag() == "enableSharing" {
         if let Some(f) = doc.child("files").and_then(|fs| fs.child("file")) {
             return Ok(file_info(f));
         }
     }
-    Ok(file_info(expect_root(&doc, &["file"], "file document")?))
+    Ok(file_info(expect_root(doc, &["file"], "file document")?))
 }
 
 /// What a plain GET of a path returned: a file, or a folder / mount point listing.
 pub fn parse_item(body: &[u8]) -> RemoteResult<Item> {
-    let doc = parse_tree(body, "item document")?;
-    match doc.name.as_str() {
-        "file" => Ok(Item::File(file_info(&doc))),
-        "folder" | "mountPoint" => Ok(Item::Folder(listing(&doc))),
+    let parsed = dom::parse(body, "item document")?;
+    let doc = parsed.root();
+    match doc.tag() {
+        "file" => Ok(Item::File(file_info(doc))),
+        "folder" | "mountPoint" => Ok(Item::Folder(listing(doc))),
         other => Err(protocol("item document", format!("expected <file>, <folder> or <mountPoint>, got <{other}>"))),
     }
 }
 
 /// Root element name of a document, for callers that only need to know what kind of thing came back.
 pub fn root_name(body: &[u8]) -> RemoteResult<String> {
-    Ok(parse_tree(body, "reply")?.name)
+    Ok(dom::parse(body, "reply")?.root().tag().to_string())
 }
 
 /// One folder of a `mode=list` reply: its parent path (`/<user>/<device>/...`), its name and its files.
@@ -347,8 +252,9 @@ pub struct DirListFolder {
 
 /// `<filedirlist>` (§4.7): a flat list of folders, each with its own files.
 pub fn parse_filedirlist(body: &[u8]) -> RemoteResult<Vec<DirListFolder>> {
-    let doc = parse_tree(body, "filedirlist")?;
-    let root = expect_root(&doc, &["filedirlist"], "filedirlist")?;
+    let parsed = dom::parse(body, "filedirlist")?;
+    let doc = parsed.root();
+    let root = expect_root(doc, &["filedirlist"], "filedirlist")?;
     Ok(root
         .child("folders")
         .map(|fs| {
@@ -369,8 +275,9 @@ pub fn parse_filedirlist(body: &[u8]) -> RemoteResult<Vec<DirListFolder>> {
 
 /// `<searchresult>` (Links, Latest; §4.9): files, each with its parent in `abspath`.
 pub fn parse_searchresult(body: &[u8]) -> RemoteResult<Vec<FileInfo>> {
-    let doc = parse_tree(body, "search result")?;
-    let root = expect_root(&doc, &["searchresult"], "search result")?;
+    let parsed = dom::parse(body, "search result")?;
+    let doc = parsed.root();
+    let root = expect_root(doc, &["searchresult"], "search result")?;
     Ok(root.child("files").map(|fs| fs.children_named("file").map(file_info).collect()).unwrap_or_default())
 }
 
@@ -385,8 +292,9 @@ pub struct ErrorDoc {
 
 /// `Some` only when the body really is an `<error>` document.
 pub fn parse_error(body: &[u8]) -> Option<ErrorDoc> {
-    let doc = parse_tree(body, "error document").ok()?;
-    if doc.name != "error" {
+    let parsed = dom::parse(body, "error document").ok()?;
+    let doc = parsed.root();
+    if doc.tag() != "error" {
         return None;
     }
     Some(ErrorDoc {
@@ -575,6 +483,8 @@ fn relative(path: &str, listed: &str) -> Option<String> {
         rest.strip_prefix('/').map(String::from)
     }
 }
+
+mod dom;
 
 #[cfg(test)]
 mod captured_tests;
