@@ -18,7 +18,7 @@ use std::time::Instant;
 pub const ROOT_INO: u64 = 1;
 
 /// A listing used this recently is never dropped: an operation may be between fetching and reading it.
-const RECENT: std::time::Duration = std::time::Duration::from_secs(5);
+const RECENT: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InodeKind {
