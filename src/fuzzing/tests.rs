@@ -484,3 +484,15 @@ fn a_token_lifetime_out_of_range_is_taken_as_unknown() {
         assert_eq!(t.expires_in, want, "expires_in {lifetime}");
     }
 }
+
+/// The fuzzer's find: a token endpoint's error with an escaped line break (`"invalid\r..."`) made a
+/// message of two lines. The whole of every JSON reply the fuzz target reads stays one line now.
+#[test]
+fn a_token_error_with_escaped_line_breaks_is_one_line() {
+    for body in [
+        r#"{"error":"invalid\\\\\\\\\\\\\\\\\rror_iTrcion   \\\\ ctive"}"#,
+        r#"{"error":"invalid_grant","error_description":"two\nlines\u0000and a nul"}"#,
+    ] {
+        json_replies(body.as_bytes());
+    }
+}

@@ -328,9 +328,11 @@ pub(crate) fn token_reply(
         return Ok(TokenReply { access_token: t.access_token, refresh_token: t.refresh_token, expires_in });
     }
     let err: OAuthError = serde_json::from_slice(body).unwrap_or_default();
+    // The server's words go into a one-line message: its escaped line breaks and other controls become spaces.
+    let line = |s: &str| s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>();
     let detail = match (err.error.is_empty(), err.error_description.is_empty()) {
-        (false, false) => format!("{}: {}", err.error, err.error_description),
-        (false, true) => err.error.clone(),
+        (false, false) => format!("{}: {}", line(&err.error), line(&err.error_description)),
+        (false, true) => line(&err.error),
         _ => format!("HTTP {status}"),
     };
     if status == 429 || status >= 500 {
