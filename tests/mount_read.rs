@@ -138,30 +138,6 @@ fn a_sequential_read_grows_its_range_requests_after_a_small_first_one() {
 }
 
 #[test]
-fn over_a_link_that_limits_each_connection_a_sequential_read_streams_long_requests_side_by_side() {
-    if common::skip_without_mount() {
-        return;
-    }
-    let svc = TestService::start();
-    let c = svc.client();
-    let size = 160 * 1024 * 1024;
-    let data = pattern(size, 23);
-    svc.put(&c, "/Jotta/Archive/far.bin", &data);
-    let m = TestMount::new(&svc, "");
-    // Every connection is paced to 8 MiB/s: too slow to feed a reader alone, so the read spreads over
-    // several requests at once (seven), each as long as the window allows (measured: 15; the 8 MiB ones of
-    // before took 23).
-    svc.set_faults(serde_json::json!({"bandwidth": 8 << 20}));
-    svc.reset_counters();
-    let mut f = fs::File::open(m.p("Jotta/Archive/far.bin")).unwrap();
-    let mut read = Vec::with_capacity(size);
-    f.read_to_end(&mut read).unwrap();
-    assert!(read == data, "the read returned other bytes");
-    let requests = svc.requests("download");
-    assert!(requests <= 20, "160 MiB over a slow link took {requests} download requests");
-}
-
-#[test]
 fn concurrent_readers_get_their_own_bytes() {
     if common::skip_without_mount() {
         return;

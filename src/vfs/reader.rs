@@ -13,12 +13,10 @@
 //!
 //! One request at a time is enough when one connection is faster than the reader. Where it is not (a link
 //! that limits each connection, as many do over a long distance), the bytes must come over several
-//! connections at once, and each byte a connection brings ahead of the reader waits in memory until the
-//! reader gets there. So each request measures the rate its connection delivers; when even the best seen
-//! on the handle is below `slow_link`, the window is spread over `SLOW_STREAMS` requests streaming side
-//! by side. All such handles share `slow_window`: one alone gets it all (requests of up to
-//! `slow_request`, few per GiB), several split it (shorter requests, the same number side by side), so
-//! the memory of reads over a slow link stays bounded however many files are read at once.
+//! connections at once, and a long request far ahead would hold its bytes in memory until the reader got
+//! there. So each request measures the rate its connection delivers; when even the best seen on the
+//! handle is below `slow_link`, requests stay at `slow_request` and the window may reach `slow_window`,
+//! which keeps several of them streaming side by side.
 //!
 //! No FUSE worker waits here. A read whose bytes are in memory is answered at once, on the worker,
 //! straight from the chunk's buffer. A read that lacks bytes of one chunk (after whole earlier ones) is
@@ -60,8 +58,7 @@ pub struct ReadAheadConfig {
     /// Attempts per chunk before the reader gets EIO (the client already retries each request).
     pub attempts: u32,
     /// A connection that delivers fewer bytes per second than this is too slow to feed a reader alone:
-    /// the window is then spread over parallel requests of at most `slow_request`, and all handles in
-    /// that state share `slow_window`.
+    /// the window is then spread over parallel requests of at most `slow_request`, up to `slow_window`.
     pub slow_link: u64,
     pub slow_request: u64,
     pub slow_window: u64,
@@ -76,8 +73,8 @@ impl Default for ReadAheadConfig {
             max_request: 64 << 20,
             attempts: 3,
             slow_link: 100 << 20,
-            slow_request: 32 << 20,
-            slow_window: 96 << 20,
+            slow_request: 8 << 20,
+            slow_window: 48 << 20,
         }
     }
 }
@@ -133,13 +130,6 @@ fn answer_parked(buf: &mut ChunkBuf) {
         }
     }
 }
-
-/// Requests streaming side by side for a handle whose connections are slow: the link's per-connection
-/// limit times this is what the handle can get (7 x 50 MiB/s over the bench's WAN profile).
-const SLOW_STREAMS: u64 = 7;
-
-/// Handles whose connections proved slow, sharing `slow_window` between them.
-static SLOW_READERS: AtomicU64 = AtomicU64::new(0);
 
 /// Chunk buffers are reused: a fresh multi-MiB buffer costs a page fault per 4 KiB on first touch, which
 /// at streaming speed is a large share of the CPU. At most `POOL_MAX` idle buffers are kept.
@@ -301,8 +291,6 @@ struct Plan {
     stream: Option<Stream>,
     /// Length of the next request: doubled at each one while the reads stay sequential.
     request: u64,
-    /// Over a slow link, the length of this sequential run's requests (0: not slow, or not chosen yet).
-    slow_request: u64,
 }
 
 /// The newest range request of a sequential run, as the plan sees it.
@@ -322,16 +310,6 @@ pub struct FileReader<R: Remote> {
     plan: Mutex<Plan>,
     /// Best rate (bytes/s) one request of this handle has delivered a whole chunk at; 0 = none measured.
     link_rate: Arc<AtomicU64>,
-    /// Counted in `SLOW_READERS` (until dropped).
-    counted_slow: AtomicBool,
-}
-
-impl<R: Remote> Drop for FileReader<R> {
-    fn drop(&mut self) {
-        if self.counted_slow.load(Ordering::Relaxed) {
-            SLOW_READERS.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
 }
 
 impl<R: Remote> FileReader<R> {
@@ -349,10 +327,8 @@ impl<R: Remote> FileReader<R> {
                 window: cfg.first_window,
                 stream: None,
                 request: cfg.first_window,
-                slow_request: 0,
             }),
             link_rate: Arc::new(AtomicU64::new(0)),
-            counted_slow: AtomicBool::new(false),
         }
     }
 
@@ -483,31 +459,13 @@ impl<R: Remote> FileReader<R> {
             plan.window = self.cfg.first_window;
             plan.stream = None;
             plan.request = self.cfg.first_window;
-            plan.slow_request = 0;
             let target = end.max(offset + plan.window).min(self.size);
             self.schedule(&mut plan, target);
         } else if offset < plan.base {
             return Ok(None);
         } else if plan.scheduled < self.size && (plan.scheduled < end || plan.scheduled - end < plan.window / 2) {
-            plan.window = match self.slow_window() {
-                // Over a slow link the window opens all at once: doubling would cost a slow round of
-                // reading per step, and until it is wide it holds too few requests to stream side by side.
-                Some(window) => {
-                    // Requests that spread the window (or, for a file shorter than it, what is left of
-                    // the file) over `SLOW_STREAMS` connections. Chosen once per sequential run, so they do
-                    // not shrink as the end of the file nears; only a smaller share (more slow readers)
-                    // shortens them.
-                    let ahead = window.min(self.size.saturating_sub(offset));
-                    let chunk = self.cfg.max_chunk.max(1);
-                    let spread = |bytes: u64| (bytes / SLOW_STREAMS).clamp(chunk, self.cfg.slow_request.max(chunk));
-                    plan.slow_request = match plan.slow_request {
-                        0 => spread(ahead),
-                        set => set.min(spread(window)),
-                    };
-                    window
-                }
-                None => (plan.window * 2).min(self.cfg.max_window),
-            };
+            let max_window = if self.slow_link() { self.cfg.slow_window } else { self.cfg.max_window };
+            plan.window = (plan.window * 2).min(max_window);
             let target = end.max(offset + plan.window).min(self.size);
             self.schedule(&mut plan, target);
         }
@@ -534,7 +492,7 @@ impl<R: Remote> FileReader<R> {
             let reaches = plan.stream.as_ref().map(|s| s.end > start).unwrap_or(false);
             if !reaches {
                 // A new request, twice as long as the one before it (the first is the small first window).
-                let max_request = if plan.slow_request > 0 { plan.slow_request } else { self.cfg.max_request };
+                let max_request = if self.slow_link() { self.cfg.slow_request } else { self.cfg.max_request };
                 let len = plan.request.max(target - start).min(max_request.max(self.cfg.max_chunk));
                 let end = (start + len).min(self.size);
                 plan.request = (len * 2).min(max_request);
@@ -557,18 +515,10 @@ impl<R: Remote> FileReader<R> {
         }
     }
 
-    /// When this handle's connections have proved too slow to feed the reader one at a time: its share
-    /// of `slow_window`.
-    fn slow_window(&self) -> Option<u64> {
+    /// Whether this handle's connections have proved too slow to feed the reader one at a time.
+    fn slow_link(&self) -> bool {
         let rate = self.link_rate.load(Ordering::Relaxed);
-        if rate == 0 || rate >= self.cfg.slow_link {
-            return None;
-        }
-        if !self.counted_slow.swap(true, Ordering::Relaxed) {
-            SLOW_READERS.fetch_add(1, Ordering::Relaxed);
-        }
-        let readers = SLOW_READERS.load(Ordering::Relaxed).max(1);
-        Some((self.cfg.slow_window / readers).max(2 * self.cfg.max_chunk))
+        rate != 0 && rate < self.cfg.slow_link
     }
 
     /// One range request `[start, end)` that fills the chunks handed to it, in order, as they come. It
