@@ -76,6 +76,13 @@ fn quoted(e: &dyn std::fmt::Display) -> String {
     }
 }
 
+/// The next event of a document, or the protocol error that says where the XML broke.
+fn next_event<'a>(reader: &mut Reader<&'a [u8]>, what: &str) -> RemoteResult<Event<'a>> {
+    reader
+        .read_event()
+        .map_err(|e| protocol(what, format!("malformed XML at byte {} ({})", reader.buffer_position(), quoted(&e))))
+}
+
 fn snippet(s: &str) -> String {
     s.trim().chars().take(40).filter(|c| !c.is_control()).collect()
 }
@@ -343,9 +350,7 @@ pub fn parse_liststream(body: &[u8], listed: &str) -> RemoteResult<Tree> {
     let mut buf = String::new();
 
     loop {
-        let event = reader.read_event().map_err(|e| {
-            protocol(WHAT, format!("malformed XML at byte {} ({})", reader.buffer_position(), quoted(&e)))
-        })?;
+        let event = next_event(&mut reader, WHAT)?;
         match event {
             // Names are compared as bytes: a listing of 100,000 files has over a million elements, and
             // an owned String per name was a good part of the parse.

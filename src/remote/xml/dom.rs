@@ -7,7 +7,7 @@
 //! account spent most of its time allocating and freeing (a profile of a cold `find` over a million
 //! entries). Borrowed, a document costs a handful of allocations, however many elements it has.
 
-use super::{protocol, quoted, snippet};
+use super::{next_event, protocol, quoted, snippet};
 use crate::remote::error::RemoteResult;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
@@ -118,9 +118,7 @@ pub(crate) fn parse<'a>(body: &'a [u8], what: &str) -> RemoteResult<Document<'a>
     // The elements open at this point, innermost last.
     let mut open: Vec<u32> = Vec::new();
     loop {
-        let event = reader.read_event().map_err(|e| {
-            protocol(what, format!("malformed XML at byte {} ({})", reader.buffer_position(), quoted(&e)))
-        })?;
+        let event = next_event(&mut reader, what)?;
         match event {
             Event::Start(e) => {
                 let at = add(&mut doc, &open, text, &e, what)?;
