@@ -29,10 +29,12 @@ fn sigterm(pid: u32) {
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
 }
 
-/// Journal records (one per file waiting for upload) in the account folder of the mounts under `base`.
+/// Journal records (one per file waiting for upload: ordinary, or sealed with a small file's content) in
+/// the account folder of the mounts under `base`.
 fn journal_records(base: &Path) -> usize {
+    let record = |p: PathBuf| matches!(p.extension().and_then(|x| x.to_str()), Some("json" | "sealed"));
     fs::read_dir(common::account_dir(base).join("journal"))
-        .map(|d| d.filter(|e| e.as_ref().unwrap().path().extension().and_then(|x| x.to_str()) == Some("json")).count())
+        .map(|d| d.filter(|e| record(e.as_ref().unwrap().path())).count())
         .unwrap_or(0)
 }
 

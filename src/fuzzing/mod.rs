@@ -155,9 +155,11 @@ pub fn login_files(dir: &Path, data: &[u8]) {
 }
 
 /// A journal record (the bytes before the first 0xFF) and its metadata overlay (after it), as a mount
-/// finds them at start. What it recovers must read back the same on a second look, must take a later
-/// overlay, and must be gone once removed: a record that outlives its removal is uploaded again at
-/// every start.
+/// finds them at start. A record with a line break is a sealed one (the entry, a line break, the
+/// content), with no staging file beside it. What it recovers must read back the same on a second look,
+/// must take a later overlay, and must be gone once removed: a record that outlives its removal is
+/// uploaded again at every start. A sealed record is taken only whole: its content, put back into the
+/// staging file, has the size and md5 the entry names.
 pub fn journal_records(dir: &Path, data: &[u8]) {
     const STEM: &str = "0000000000000001";
     let (record, overlay) = split(data);
@@ -173,8 +175,13 @@ pub fn journal_records(dir: &Path, data: &[u8]) {
     }
     let journal = Flushed(journal);
     let journal = &journal.0;
-    std::fs::write(dir.join("staging").join(STEM), b"content").expect("scratch write");
-    std::fs::write(dir.join("journal").join(format!("{STEM}.json")), record).expect("scratch write");
+    let sealed = record.contains(&b'\n');
+    if sealed {
+        std::fs::write(dir.join("journal").join(format!("{STEM}.sealed")), record).expect("scratch write");
+    } else {
+        std::fs::write(dir.join("staging").join(STEM), b"content").expect("scratch write");
+        std::fs::write(dir.join("journal").join(format!("{STEM}.json")), record).expect("scratch write");
+    }
     if let Some(o) = overlay {
         std::fs::write(dir.join("journal").join(format!("{STEM}.meta")), o).expect("scratch write");
     }
@@ -182,6 +189,12 @@ pub fn journal_records(dir: &Path, data: &[u8]) {
     assert!(pending.len() <= 1, "one record file read as {} records", pending.len());
     assert_eq!(journal.pending(), pending, "a second look at the journal reads something else");
     let Some(entry) = pending.into_iter().next() else { return };
+    if sealed {
+        use md5::{Digest, Md5};
+        let content = std::fs::read(journal.staging_path(entry.id)).expect("the staging file put back");
+        assert_eq!(content.len() as u64, entry.size, "a sealed record's content put back at another size");
+        assert!(entry.md5.eq_ignore_ascii_case(&hex::encode(Md5::digest(&content))), "a torn seal was taken");
+    }
     // Recovery places the entry by its path.
     let path = RemotePath::parse(&entry.path).ok();
     let _ = path.as_ref().and_then(|p| p.parent().map(|p| p.to_string()));

@@ -5,7 +5,7 @@
 //! Lock order: `journal_lock` -> `table` -> `queue`. The remote is never called with `table` held.
 
 use super::error::{FsError, FsResult};
-use super::journal::{EntryKind, JournalEntry};
+use super::journal::{EntryKind, JournalEntry, SEALED_MAX};
 use super::lifecycle::{Due, Record};
 use super::node::{FileMeta, InodeKind};
 use super::staging::LocalFile;
@@ -295,10 +295,18 @@ impl<R: Remote> JottaFs<R> {
                 seq,
                 kind: EntryKind::File,
             };
-            // The content's flush and the record's (written and flushed under its temporary name) are
-            // independent: they run side by side, so a close waits for the slower of the two rather than
-            // their sum. Both are done before the record is put in place.
-            let prepared = if full {
+            // A small file's first record is sealed: the record and the content in one new file, one
+            // flush (see `journal.rs`). It lies in place at once; should the content change or the file go
+            // before it takes effect below, it is withdrawn.
+            let sealed = full
+                && durable
+                && local.record.is_none()
+                && local.size <= SEALED_MAX
+                && journal.seal(&entry, &local.file).map_err(Self::local_io)?;
+            // Otherwise the content's flush and the record's (written and flushed under its temporary
+            // name) are independent: they run side by side, so a close waits for the slower of the two
+            // rather than their sum. Both are done before the record is put in place.
+            let prepared = if full && !sealed {
                 let (content, record) = std::thread::scope(|s| {
                     let content = durable.then(|| s.spawn(|| local.file.sync_data()));
                     let record = journal.prepare(&entry);
@@ -317,13 +325,22 @@ impl<R: Remote> JottaFs<R> {
             };
             let journal_guard = lock(&self.journal_lock);
             let mut table = lock(&self.table);
-            let Some(node) = table.get(ino) else { return Ok(()) };
+            let Some(node) = table.get(ino) else {
+                drop(table);
+                if sealed {
+                    journal.unseal(local.id);
+                }
+                return Ok(());
+            };
             let still = node.local.as_ref().is_some_and(|l| l.id == local.id && l.version == local.version);
             if !still {
                 // Changed (or dropped) while we hashed: look again.
                 drop(table);
                 if let Some(p) = prepared {
                     journal.discard(p);
+                }
+                if sealed {
+                    journal.unseal(local.id);
                 }
                 continue;
             }
@@ -338,6 +355,7 @@ impl<R: Remote> JottaFs<R> {
                         journal.write_metadata(&entry).map_err(Self::local_io)?;
                     }
                 }
+                None if sealed && !moved => {}
                 None => journal.write_metadata(&entry).map_err(Self::local_io)?,
             }
             let Some(l) = table.get_mut(ino).and_then(|n| n.local.as_mut()) else { return Ok(()) };
@@ -354,7 +372,9 @@ impl<R: Remote> JottaFs<R> {
                 }
             }
             drop(journal_guard);
-            if full {
+            if sealed {
+                journal.sync_sealed().map_err(Self::local_io)?;
+            } else if full {
                 journal.sync_records().map_err(Self::local_io)?;
             }
             return Ok(());

@@ -15,7 +15,17 @@
 //! there by a file that moved or went away while its upload was in flight (see `removals.rs`).
 //!
 //! Layout under the account's cache folder: `staging/<id>` (content), `journal/<id>.json` (record) and
-//! `journal/<id>.meta` (overlay), `trash/` (records on their way out).
+//! `journal/<id>.meta` (overlay), `journal/<id>.sealed` (a small file's sealed record, below), `trash/`
+//! (records on their way out).
+//!
+//! A small file's first record is *sealed*: the record and the file's content in one new file, written
+//! once under its final name and flushed once, so a close waits for one flush instead of three (the
+//! staging file, the record, the records folder). The staging file is then never flushed: after a power
+//! cut the content comes back from the seal, whose md5 tells a whole one from one a crash cut short
+//! (that one belonged to a close that had not returned). On ext4, XFS and btrfs, flushing a new file also
+//! makes its name durable (their fsync commits the entry that created it); elsewhere the records folder
+//! is flushed after it as well. Any later record of the same id is an ordinary one, and wins over the
+//! seal once its sequence number is as high.
 //!
 //! Two costs are kept off the path of `close()`:
 //! - Flushing the records folder is a group commit (`GroupSync`): a closer that arrives while a flush is
@@ -48,6 +58,10 @@ pub enum EntryKind {
     /// A file name to remove from the server (no staging file; `size` 0, `md5` empty).
     Removal,
 }
+
+/// Files up to this size get a sealed first record (see the header); larger ones gain little, since
+/// their own bytes dominate the flush.
+pub const SEALED_MAX: u64 = 1 << 20;
 
 impl EntryKind {
     fn is_file(&self) -> bool {
@@ -113,10 +127,64 @@ pub struct Journal {
     last_id: std::sync::Arc<std::sync::atomic::AtomicU64>,
     records_sync: Arc<GroupSync>,
     reaper: Arc<Mutex<Sender<Reap>>>,
+    /// Whether flushing a new record also makes its name durable (see the header).
+    names_flush_with_file: bool,
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// Whether `dir` lies on a filesystem whose fsync of a new file also commits the entry that named it:
+/// ext4 (whose magic ext2 and ext3 share; all three are mounted by the ext4 driver on current kernels),
+/// XFS and btrfs.
+fn names_flush_with_file(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    const EXT4: u64 = 0xEF53;
+    const XFS: u64 = 0x5846_5342;
+    const BTRFS: u64 = 0x9123_683E;
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else { return false };
+    // SAFETY: statfs writes into the zeroed struct it is given; the path is a valid C string.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(path.as_ptr(), &mut st) } != 0 {
+        return false;
+    }
+    matches!(st.f_type as u64 & 0xffff_ffff, EXT4 | XFS | BTRFS)
+}
+
+/// A sealed record: the entry as JSON (which never holds a raw line break), one line break, the content.
+fn encode_sealed(entry: &JournalEntry, content: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut out = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
+    out.reserve(content.len() + 1);
+    out.push(b'\n');
+    out.extend_from_slice(content);
+    Ok(out)
+}
+
+/// A sealed record read back, when it is whole: the content has the size and md5 the entry names.
+pub fn decode_sealed(bytes: &[u8]) -> Option<(JournalEntry, &[u8])> {
+    use md5::{Digest, Md5};
+    let split = bytes.iter().position(|b| *b == b'\n')?;
+    let entry: JournalEntry = serde_json::from_slice(&bytes[..split]).ok()?;
+    let content = &bytes[split + 1..];
+    let whole = entry.has_content()
+        && content.len() as u64 == entry.size
+        && entry.md5.eq_ignore_ascii_case(&hex::encode(Md5::digest(content)));
+    whole.then_some((entry, content))
+}
+
+/// Where a recovered record was read from.
+enum Found {
+    Record(JournalEntry),
+    Sealed(JournalEntry, Vec<u8>),
+}
+
+impl Found {
+    fn entry(&self) -> &JournalEntry {
+        match self {
+            Found::Record(e) | Found::Sealed(e, _) => e,
+        }
+    }
 }
 
 /// One flush of a folder for every caller that asked before it started (see the header).
@@ -204,6 +272,7 @@ impl Journal {
             last_id: Default::default(),
             records_sync: Default::default(),
             reaper: Arc::new(Mutex::new(start_reaper())),
+            names_flush_with_file: names_flush_with_file(&root.join("journal")),
         })
     }
 
@@ -223,6 +292,10 @@ impl Journal {
         self.root.join("journal").join(format!("{id:016x}.meta"))
     }
 
+    fn sealed_path(&self, id: u64) -> PathBuf {
+        self.root.join("journal").join(format!("{id:016x}.sealed"))
+    }
+
     /// A fresh id that no staging file or record uses yet.
     /// A new record id: microseconds since the epoch, shifted to leave room, above every id handed out
     /// before (in this run, and in earlier runs as long as the clock does not go back). Recovery relies
@@ -239,7 +312,8 @@ impl Journal {
             if self.last_id.compare_exchange(last, id, Ordering::SeqCst, Ordering::SeqCst).is_err() {
                 continue;
             }
-            if !self.staging_path(id).exists() && !self.record_path(id).exists() {
+            let taken = [self.staging_path(id), self.record_path(id), self.sealed_path(id)];
+            if !taken.iter().any(|p| p.exists()) {
                 return id;
             }
         }
@@ -265,6 +339,45 @@ impl Journal {
         // An overlay amends an older record; the new record already says everything it said.
         self.retire(self.overlay_path(prepared.id));
         Ok(())
+    }
+
+    /// Seal the first record of a small file (see the header): `content` must hold exactly the bytes
+    /// `entry` names. Ok(false) when this id has a seal already (an earlier attempt whose content changed
+    /// before it took effect, and was withdrawn): the caller writes an ordinary record instead. Once this
+    /// and `sync_sealed` have returned, the record and the content survive a crash.
+    pub fn seal(&self, entry: &JournalEntry, content: &File) -> std::io::Result<bool> {
+        let path = self.sealed_path(entry.id);
+        let mut f = match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let written = (|| {
+            let mut bytes = vec![0u8; entry.size as usize];
+            std::os::unix::fs::FileExt::read_exact_at(content, &mut bytes, 0)?;
+            f.write_all(&encode_sealed(entry, &bytes)?)?;
+            super::test_hold::wait("journal fsync");
+            f.sync_all()
+        })();
+        if let Err(e) = written {
+            let _ = fs::remove_file(&path);
+            return Err(e);
+        }
+        Ok(true)
+    }
+
+    /// Make a seal's name durable where its own flush did not (see the header).
+    pub fn sync_sealed(&self) -> std::io::Result<()> {
+        if self.names_flush_with_file {
+            return Ok(());
+        }
+        self.sync_records()
+    }
+
+    /// Withdraw a seal that never took effect (the content changed, or the file went, while it was
+    /// written), so it is never recovered.
+    pub fn unseal(&self, id: u64) {
+        self.retire(self.sealed_path(id));
     }
 
     /// A prepared record that is no longer wanted (the content changed while it was written).
@@ -356,8 +469,9 @@ impl Journal {
 
     /// Forget only the record (the staging file is still the file's local copy).
     pub fn remove_record(&self, id: u64) {
-        // Record first: an overlay left alone is ignored, a record left without its overlay is not.
+        // Records first: an overlay left alone is ignored, a record left without its overlay is not.
         self.retire(self.record_path(id));
+        self.retire(self.sealed_path(id));
         self.retire(self.overlay_path(id));
     }
 
@@ -380,32 +494,74 @@ impl Journal {
     }
 
     /// Every record left by an earlier run, oldest first; unreadable records are reported and kept aside.
+    /// A sealed record that stands puts its content back into the staging file (which was never flushed).
     pub fn pending(&self) -> Vec<JournalEntry> {
-        let mut out = Vec::new();
-        let Ok(dir) = fs::read_dir(self.root.join("journal")) else { return out };
+        let mut found: std::collections::HashMap<u64, Found> = Default::default();
+        let Ok(dir) = fs::read_dir(self.root.join("journal")) else { return Vec::new() };
         for e in dir.flatten() {
             let p = e.path();
-            if p.extension().and_then(|x| x.to_str()) != Some("json") {
-                continue;
-            }
+            let sealed = match p.extension().and_then(|x| x.to_str()) {
+                Some("json") => false,
+                Some("sealed") => true,
+                _ => continue,
+            };
             // A record lies under its own id's name, where `remove` looks for it: one that does not is
             // damaged (it would never go, and its removal would take another record's file).
             let named = |e: &JournalEntry| p.file_stem().and_then(|s| s.to_str()) == Some(&format!("{:016x}", e.id));
-            match fs::read(&p).ok().and_then(|b| serde_json::from_slice::<JournalEntry>(&b).ok()).filter(named) {
-                Some(entry) if !entry.has_content() || self.staging_path(entry.id).exists() => {
-                    out.push(self.amended(entry))
-                }
-                Some(entry) => log::error!(
-                    "journal record {} for {} has lost its staging file; the content cannot be recovered",
-                    p.display(),
-                    entry.path
-                ),
-                None => {
-                    let aside = p.with_extension("broken");
+            let bytes = fs::read(&p).ok();
+            let read = if sealed {
+                bytes
+                    .as_deref()
+                    .and_then(decode_sealed)
+                    .filter(|(e, _)| named(e))
+                    .map(|(e, c)| Found::Sealed(e, c.to_vec()))
+            } else {
+                bytes.and_then(|b| serde_json::from_slice::<JournalEntry>(&b).ok()).filter(named).map(Found::Record)
+            };
+            let Some(read) = read else {
+                let aside = p.with_extension(if sealed { "sealed.broken" } else { "broken" });
+                if sealed {
+                    log::warn!(
+                        "incomplete or damaged journal record {} set aside as {} (one cut short by a crash \
+                         belongs to a close() that had not returned)",
+                        p.display(),
+                        aside.display()
+                    );
+                } else {
                     log::error!("unreadable journal record {} moved to {}", p.display(), aside.display());
-                    let _ = fs::rename(&p, aside);
                 }
+                let _ = fs::rename(&p, aside);
+                continue;
+            };
+            // Of a seal and an ordinary record of one id, the later stands: the higher sequence number,
+            // and at the same one the ordinary record (a seal is only ever an id's first record).
+            let rank = |f: &Found| (f.entry().seq, matches!(f, Found::Record(_)));
+            let id = read.entry().id;
+            if found.get(&id).is_none_or(|old| rank(&read) > rank(old)) {
+                found.insert(id, read);
             }
+        }
+        let mut out = Vec::new();
+        for (_, f) in found {
+            let entry = match f {
+                Found::Sealed(entry, content) => {
+                    if let Err(e) = fs::write(self.staging_path(entry.id), &content) {
+                        log::error!("cannot restore the staging file of {} from its journal record: {e}", entry.path);
+                        continue;
+                    }
+                    entry
+                }
+                Found::Record(entry) if entry.has_content() && !self.staging_path(entry.id).exists() => {
+                    log::error!(
+                        "journal record {:016x} for {} has lost its staging file; the content cannot be recovered",
+                        entry.id,
+                        entry.path
+                    );
+                    continue;
+                }
+                Found::Record(entry) => entry,
+            };
+            out.push(self.amended(entry));
         }
         out.sort_by_key(|e| (e.mtime, e.id));
         out
@@ -424,7 +580,8 @@ impl Journal {
                 .filter_map(|p| p.file_stem().and_then(|s| s.to_str()).map(str::to_string))
                 .collect()
         };
-        let records = in_journal("json");
+        let mut records = in_journal("json");
+        records.extend(in_journal("sealed"));
         // Records on their way out when the last run stopped.
         for e in fs::read_dir(self.root.join("trash")).into_iter().flatten().flatten() {
             let _ = fs::remove_file(e.path());
@@ -479,6 +636,71 @@ mod tests {
         assert!(j2.staging_path(id).exists());
         j2.remove(id);
         assert!(j2.pending().is_empty());
+    }
+
+    /// A file's entry for `content`, with a staging file that holds it.
+    fn staged(j: &Journal, content: &[u8]) -> (JournalEntry, File) {
+        use md5::{Digest, Md5};
+        let id = j.new_id();
+        fs::write(j.staging_path(id), content).unwrap();
+        let e = JournalEntry {
+            id,
+            path: format!("/Jotta/Archive/{id:x}"),
+            size: content.len() as u64,
+            md5: hex::encode(Md5::digest(content)),
+            mtime: 5,
+            last_error: None,
+            seq: 1,
+            kind: EntryKind::File,
+        };
+        (e, File::open(j.staging_path(id)).unwrap())
+    }
+
+    #[test]
+    fn sealed_records_bring_their_content_back_and_torn_ones_are_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        let (whole, file) = staged(&j, b"small file");
+        assert!(j.seal(&whole, &file).unwrap());
+        j.sync_sealed().unwrap();
+        assert!(!j.seal(&whole, &file).unwrap(), "an id is sealed once");
+        // The staging file was never flushed: a power cut may take it, or leave zeros in it.
+        fs::remove_file(j.staging_path(whole.id)).unwrap();
+        let (zeroed, file) = staged(&j, b"another one");
+        assert!(j.seal(&zeroed, &file).unwrap());
+        fs::write(j.staging_path(zeroed.id), [0u8; 11]).unwrap();
+        // One cut short by a crash before its flush returned.
+        let (torn, file) = staged(&j, b"cut short by a crash");
+        assert!(j.seal(&torn, &file).unwrap());
+        let bytes = fs::read(j.sealed_path(torn.id)).unwrap();
+        fs::write(j.sealed_path(torn.id), &bytes[..bytes.len() - 3]).unwrap();
+        // A withdrawn seal is never recovered.
+        let (withdrawn, file) = staged(&j, b"changed meanwhile");
+        assert!(j.seal(&withdrawn, &file).unwrap());
+        j.unseal(withdrawn.id);
+
+        j.sweep_orphans();
+        assert!(j.staging_path(zeroed.id).exists(), "a sealed record's staging file is no orphan");
+        let mut want = vec![whole.clone(), zeroed.clone()];
+        want.sort_by_key(|e| (e.mtime, e.id));
+        assert_eq!(j.pending(), want);
+        assert_eq!(fs::read(j.staging_path(whole.id)).unwrap(), b"small file");
+        assert_eq!(fs::read(j.staging_path(zeroed.id)).unwrap(), b"another one");
+        assert!(dir.path().join(format!("journal/{:016x}.sealed.broken", torn.id)).exists());
+        assert_eq!(j.pending(), want, "a second look reads the same");
+
+        // A later ordinary record of the same id stands over the seal; an overlay amends either.
+        let grown = JournalEntry { size: 14, md5: "m2".into(), seq: 2, ..whole.clone() };
+        j.write(&grown).unwrap();
+        let renamed = JournalEntry { path: "/Jotta/Archive/renamed".into(), ..zeroed.clone() };
+        j.write_metadata(&renamed).unwrap();
+        let mut want = vec![grown, renamed];
+        want.sort_by_key(|e| (e.mtime, e.id));
+        assert_eq!(j.pending(), want);
+        j.remove(whole.id);
+        j.remove(zeroed.id);
+        j.flush_deletions();
+        assert!(j.pending().is_empty(), "removal takes the seal too");
     }
 
     #[test]
