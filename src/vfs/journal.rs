@@ -341,10 +341,10 @@ impl Journal {
         Ok(())
     }
 
-    /// Seal the first record of a small file (see the header): `content` must hold exactly the bytes
-    /// `entry` names. Ok(false) when this id has a seal already (an earlier attempt whose content changed
-    /// before it took effect, and was withdrawn): the caller writes an ordinary record instead. Once this
-    /// and `sync_sealed` have returned, the record and the content survive a crash.
+    /// Seal the first record of a small file (see the header): `content` must hold the bytes `entry`
+    /// names. Ok(false) when this id has a seal already (two closes of one file at once), or the content
+    /// is shorter than the entry says (truncated meanwhile): the caller writes an ordinary record instead.
+    /// Once this and `sync_sealed` have returned, the record and the content survive a crash.
     pub fn seal(&self, entry: &JournalEntry, content: &File) -> std::io::Result<bool> {
         let path = self.sealed_path(entry.id);
         let mut f = match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
@@ -359,11 +359,19 @@ impl Journal {
             super::test_hold::wait("journal fsync");
             f.sync_all()
         })();
-        if let Err(e) = written {
-            let _ = fs::remove_file(&path);
-            return Err(e);
+        match written {
+            Ok(()) => Ok(true),
+            // Another handle truncated the file meanwhile: the caller's check of the content's version
+            // sends it round again.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                fs::remove_file(&path)?;
+                Ok(false)
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&path);
+                Err(e)
+            }
         }
-        Ok(true)
     }
 
     /// Make a seal's name durable where its own flush did not (see the header).
@@ -664,6 +672,12 @@ mod tests {
         assert!(j.seal(&whole, &file).unwrap());
         j.sync_sealed().unwrap();
         assert!(!j.seal(&whole, &file).unwrap(), "an id is sealed once");
+        let (shrunk, file) = staged(&j, b"truncated while it was sealed");
+        // Truncated through another handle while the close seals it.
+        fs::OpenOptions::new().write(true).open(j.staging_path(shrunk.id)).unwrap().set_len(4).unwrap();
+        assert!(!j.seal(&shrunk, &file).unwrap(), "a content shorter than its entry is not sealed");
+        assert!(!j.sealed_path(shrunk.id).exists());
+        fs::remove_file(j.staging_path(shrunk.id)).unwrap();
         // The staging file was never flushed: a power cut may take it, or leave zeros in it.
         fs::remove_file(j.staging_path(whole.id)).unwrap();
         let (zeroed, file) = staged(&j, b"another one");
