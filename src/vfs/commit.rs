@@ -246,7 +246,8 @@ impl<R: Remote> JottaFs<R> {
     /// `durable: false` skips flushing the staging file to disk: for fsync, which waits for the server
     /// anyway, so the local flush would only double the work.
     ///
-    /// The slow parts (flush, md5, the record's fsync, the folder's fsync) run with no lock held;
+    /// The slow parts (flush, md5, the record's fsync, the folder's fsync, or a small file's seal) run with
+    /// no lock held;
     /// `journal_lock` covers only checking that the content is still the one hashed, putting the record
     /// in place and the stage change, so a close never waits for another file's fsync.
     pub(super) fn commit_with(&self, ino: u64, durable: bool) -> FsResult<()> {
@@ -332,9 +333,10 @@ impl<R: Remote> JottaFs<R> {
                 }
                 return Ok(());
             };
-            let still = node.local.as_ref().is_some_and(|l| l.id == local.id && l.version == local.version);
+            let still =
+                node.local.as_ref().is_some_and(|l| l.id == local.id && l.version == local.version && !l.is_orphaned());
             if !still {
-                // Changed (or dropped) while we hashed: look again.
+                // Changed, dropped or unlinked while we hashed: look again (an unlinked copy owes nothing).
                 drop(table);
                 if let Some(p) = prepared {
                     journal.discard(p);
@@ -362,6 +364,7 @@ impl<R: Remote> JottaFs<R> {
             l.recorded(Record { seq: entry.seq, md5: entry.md5.clone(), size: entry.size }, durable);
             let superseded = if full { l.supersedes.take() } else { None };
             let delay = if l.writers > 0 { Duration::from_secs(3600) } else { self.cfg.writeback_delay };
+            let (id, seq) = (entry.id, entry.seq);
             self.queue.schedule(entry, Some(ino), delay);
             drop(table);
             if let Some(old) = superseded {
@@ -372,10 +375,16 @@ impl<R: Remote> JottaFs<R> {
                 }
             }
             drop(journal_guard);
-            if sealed {
+            if sealed && superseded.is_none() {
                 journal.sync_sealed().map_err(Self::local_io)?;
             } else if full {
+                // Also makes the superseded record's removal durable: it must not come back beside this one.
                 journal.sync_records().map_err(Self::local_io)?;
+                if durable && !sealed && seq > 1 {
+                    // This record and its content are durable now: a seal of the id's first content has
+                    // nothing left to keep.
+                    journal.unseal(id);
+                }
             }
             return Ok(());
         }

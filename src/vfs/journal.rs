@@ -1,6 +1,6 @@
 //! The durable upload journal: one small JSON record per file waiting to reach JottaCloud, beside the
-//! staging file that holds its bytes. A record is written (temp file, fsync, rename, fsync of the folder)
-//! before `close()` returns, and removed only after the server confirmed the upload, so a `kill -9` or a
+//! staging file that holds its bytes. A record is written (temp file, fsync, rename, fsync of the folder;
+//! or sealed with the content, below) before `close()` returns, and removed only after the server confirmed the upload, so a `kill -9` or a
 //! reboot in between loses nothing: the next mount of the same account finds the records and uploads them.
 //!
 //! Changes of metadata alone (a rename, a new mtime, the reason of a failure) go to an overlay beside the
@@ -25,7 +25,9 @@
 //! (that one belonged to a close that had not returned). On ext4, XFS and btrfs, flushing a new file also
 //! makes its name durable (their fsync commits the entry that created it); elsewhere the records folder
 //! is flushed after it as well. Any later record of the same id is an ordinary one, and wins over the
-//! seal once its sequence number is as high.
+//! seal once its sequence number is higher (the seal is withdrawn once that record and its content are
+//! durable). At the same sequence number the seal wins: both then stand for the same content (a close
+//! and an fsync of one file that raced), and only the seal is sure to have it.
 //!
 //! Two costs are kept off the path of `close()`:
 //! - Flushing the records folder is a group commit (`GroupSync`): a closer that arrives while a flush is
@@ -477,9 +479,11 @@ impl Journal {
 
     /// Forget only the record (the staging file is still the file's local copy).
     pub fn remove_record(&self, id: u64) {
-        // Records first: an overlay left alone is ignored, a record left without its overlay is not.
-        self.retire(self.record_path(id));
+        // Records first: an overlay left alone is ignored, a record left without its overlay is not. The
+        // seal before the ordinary record: should only the later record come back, it uploads content the
+        // server already has, never an older one.
         self.retire(self.sealed_path(id));
+        self.retire(self.record_path(id));
         self.retire(self.overlay_path(id));
     }
 
@@ -541,9 +545,9 @@ impl Journal {
                 let _ = fs::rename(&p, aside);
                 continue;
             };
-            // Of a seal and an ordinary record of one id, the later stands: the higher sequence number,
-            // and at the same one the ordinary record (a seal is only ever an id's first record).
-            let rank = |f: &Found| (f.entry().seq, matches!(f, Found::Record(_)));
+            // Of a seal and an ordinary record of one id, the higher sequence number stands; at the same
+            // one the seal, which holds the content (see the header).
+            let rank = |f: &Found| (f.entry().seq, matches!(f, Found::Sealed(..)));
             let id = read.entry().id;
             if found.get(&id).is_none_or(|old| rank(&read) > rank(old)) {
                 found.insert(id, read);
@@ -702,6 +706,12 @@ mod tests {
         assert_eq!(fs::read(j.staging_path(zeroed.id)).unwrap(), b"another one");
         assert!(dir.path().join(format!("journal/{:016x}.sealed.broken", torn.id)).exists());
         assert_eq!(j.pending(), want, "a second look reads the same");
+        // A close and an fsync that raced: an ordinary record of the same content at the same sequence
+        // number, whose staging file was never flushed. The seal stands, and brings the content back.
+        j.write(&zeroed).unwrap();
+        fs::remove_file(j.staging_path(zeroed.id)).unwrap();
+        assert_eq!(j.pending(), want);
+        assert_eq!(fs::read(j.staging_path(zeroed.id)).unwrap(), b"another one");
 
         // A later ordinary record of the same id stands over the seal; an overlay amends either.
         let grown = JournalEntry { size: 14, md5: "m2".into(), seq: 2, ..whole.clone() };

@@ -10,7 +10,8 @@
 //! | `Retimed`        | only the name or time changed; the content of the record is | overlay on the record         |
 //! |                  | on the local disk                                           | -> Recorded { flushed: true } |
 //! | `Recorded{f}`    | a durable record stands for exactly this content; `f`: the  | (f false) flush -> f true     |
-//! |                  | staging file itself is flushed too (fsync records unflushed)|                               |
+//! |                  | content is durable too (the staging file flushed, or the    |                               |
+//! |                  | record sealed with it); fsync records unflushed             |                               |
 //! | `Clean`          | the copy equals what the server holds, nothing to record    | nothing                       |
 //! | `Orphaned`       | unlinked or replaced while open: serves the open handles    | nothing, ever                 |
 //! |                  | only; no record, never uploaded                             |                               |
@@ -126,6 +127,9 @@ impl LocalFile {
 
     /// A journal record now stands for this copy as of `version` (the caller checked it is current).
     pub fn recorded(&mut self, record: Record, flushed_now: bool) {
+        if self.stage == Stage::Orphaned {
+            return;
+        }
         let flushed = flushed_now || matches!(self.stage, Stage::Retimed);
         self.stage = Stage::Recorded { flushed };
         self.record = Some(record);
@@ -200,6 +204,7 @@ mod tests {
         f.supersedes = Some(3);
         f.recorded(rec(0), true);
         assert_eq!(f.orphan(), [Some(7), Some(3)]);
+        f.recorded(rec(1), true);
         f.content_changed();
         f.metadata_changed();
         f.uploaded_while_in_use();
