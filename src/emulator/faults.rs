@@ -64,6 +64,9 @@ pub struct FaultConfig {
     pub fail_next: Vec<FailNext>,
     pub drop_next: Vec<DropNext>,
     pub hang: Option<Hang>,
+    /// Answers of these kinds are made when the request arrives and held back like `hang` holds
+    /// requests: what reaches the client tells of an earlier moment, as a reply slow on its way does.
+    pub hold_answers: Option<Hang>,
 }
 
 pub struct Faults {
@@ -96,8 +99,16 @@ impl Faults {
 
     /// How long at most a request of `kind` is held before it is served, if a hang rule covers it.
     pub fn hang_for(&self, kind: &str) -> Option<Duration> {
-        let hang = self.config.hang.as_ref()?;
-        (hang.kinds.is_empty() || hang.kinds.iter().any(|k| k == kind)).then(|| Duration::from_millis(hang.max_ms))
+        Self::covers(self.config.hang.as_ref()?, kind)
+    }
+
+    /// How long at most an answer to a request of `kind` is held once made, if `hold_answers` covers it.
+    pub fn answer_held_for(&self, kind: &str) -> Option<Duration> {
+        Self::covers(self.config.hold_answers.as_ref()?, kind)
+    }
+
+    fn covers(rule: &Hang, kind: &str) -> Option<Duration> {
+        (rule.kinds.is_empty() || rule.kinds.iter().any(|k| k == kind)).then(|| Duration::from_millis(rule.max_ms))
     }
 
     /// A status to answer instead of serving this request, if any rule fires.
@@ -169,5 +180,13 @@ mod tests {
         let f = Faults::new(serde_json::from_str(r#"{"hang": {"max_ms": 5}}"#).unwrap());
         assert_eq!(f.hang_for("list"), Some(Duration::from_millis(5)));
         assert_eq!(Faults::new(FaultConfig::default()).hang_for("list"), None);
+    }
+
+    #[test]
+    fn held_answers_are_a_rule_of_their_own() {
+        let f = Faults::new(serde_json::from_str(r#"{"hold_answers": {"kinds": ["list"], "max_ms": 7}}"#).unwrap());
+        assert_eq!(f.answer_held_for("list"), Some(Duration::from_millis(7)));
+        assert_eq!(f.answer_held_for("download"), None);
+        assert_eq!(f.hang_for("list"), None, "the request itself is served at once");
     }
 }

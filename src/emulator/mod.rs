@@ -138,18 +138,27 @@ impl Shared {
 
     /// Hold a request of `kind` while a `hang` rule covers it, at most that rule's `max_ms`.
     pub async fn hold_while_hung(&self, kind: &str) {
-        let Some(max) = self.faults().hang_for(kind) else { return };
+        self.hold_while(kind, "request", faults::Faults::hang_for).await
+    }
+
+    /// Hold the answer made for a request of `kind` while a `hold_answers` rule covers it.
+    pub async fn hold_answer(&self, kind: &str) {
+        self.hold_while(kind, "answer", faults::Faults::answer_held_for).await
+    }
+
+    async fn hold_while(&self, kind: &str, what: &str, rule: fn(&faults::Faults, &str) -> Option<Duration>) {
+        let Some(max) = rule(&self.faults(), kind) else { return };
         let deadline = tokio::time::Instant::now() + max;
         loop {
             let changed = self.faults_changed.notified();
             tokio::pin!(changed);
             // Registered before looking, so a change between the look and the wait is not missed.
             changed.as_mut().enable();
-            if self.faults().hang_for(kind).is_none() || self.is_stopped() {
+            if rule(&self.faults(), kind).is_none() || self.is_stopped() {
                 return;
             }
             if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                log::info!("emulator: a {kind} request held by the hang fault for {max:?} is served now");
+                log::info!("emulator: a {kind} {what} held by a fault rule for {max:?} goes now");
                 return;
             }
         }

@@ -364,7 +364,7 @@ impl<R: Remote> JottaFs<R> {
             l.recorded(Record { seq: entry.seq, md5: entry.md5.clone(), size: entry.size }, durable);
             let superseded = if full { l.supersedes.take() } else { None };
             let delay = if l.writers > 0 { Duration::from_secs(3600) } else { self.cfg.writeback_delay };
-            let (id, seq) = (entry.id, entry.seq);
+            let id = entry.id;
             self.queue.schedule(entry, Some(ino), delay);
             drop(table);
             if let Some(old) = superseded {
@@ -380,9 +380,11 @@ impl<R: Remote> JottaFs<R> {
             } else if full {
                 // Also makes the superseded record's removal durable: it must not come back beside this one.
                 journal.sync_records().map_err(Self::local_io)?;
-                if durable && !sealed && seq > 1 {
-                    // This record and its content are durable now: a seal of the id's first content has
-                    // nothing left to keep.
+                if durable && !sealed {
+                    // This record and its content are durable now: a seal of the id has nothing left to
+                    // keep. That is a seal of the first content (seq > 1 here), or one of the same content
+                    // written by a close that raced this one (its seal was first, so this one wrote an
+                    // ordinary record; both passed the check above, so both hold this version).
                     journal.unseal(id);
                 }
             }

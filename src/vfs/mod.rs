@@ -210,6 +210,9 @@ pub struct JottaFs<R: Remote> {
     queue: UploadQueue,
     /// Journal records from an earlier run whose inode does not exist yet, by lowercase parent path.
     recovered: Mutex<HashMap<String, Vec<journal::JournalEntry>>>,
+    /// Recovered records uploaded before their folder was listed, by id: when, and the server's answer.
+    /// A listing asked before that moment shows the old file and must not stand for it (`upload.rs`).
+    settled_unlisted: Mutex<HashMap<u64, (Instant, crate::remote::UploadOutcome)>>,
     /// Subfolder listings to fetch ahead of a walk.
     prefetch: prefetch::Prefetcher,
     /// Names the kernel is asked to let go of when the table is past its bound.
@@ -266,6 +269,7 @@ impl<R: Remote> JottaFs<R> {
             journal_lock: Mutex::new(()),
             queue: UploadQueue::default(),
             recovered: Mutex::new(HashMap::new()),
+            settled_unlisted: Mutex::new(HashMap::new()),
             prefetch: prefetch::Prefetcher::new(cfg_prefetch),
             kernel_names: Default::default(),
         };
@@ -411,7 +415,7 @@ impl<R: Remote> JottaFs<R> {
             .collect();
         table.set_listing(ino, entries, asked);
         if kind == InodeKind::Folder {
-            self.attach_recovered(&mut table, ino, path);
+            self.attach_recovered(&mut table, ino, path, Some(asked));
         }
         self.evict_locked(&mut table);
         Ok(true)

@@ -77,7 +77,7 @@ impl<R: Remote> JottaFs<R> {
         }
         table.set_children(ino, Vec::new());
         if let Some(path) = table.path(ino) {
-            self.attach_recovered(&mut table, ino, &path);
+            self.attach_recovered(&mut table, ino, &path, None);
         }
         true
     }

@@ -99,8 +99,16 @@ impl<R: Remote> JottaFs<R> {
 
     /// Show recovered pending files in their folder, in the same table lock as the folder's listing, so
     /// no lookup ever sees the listing without them. A record whose upload is in flight is shown too
-    /// (its local copy wins until the upload settles); one already uploaded is not needed any more.
-    pub(super) fn attach_recovered(&self, table: &mut InodeTable, folder: u64, path: &RemotePath) {
+    /// (its local copy wins until the upload settles); one already uploaded is not needed any more,
+    /// but a listing `asked` before that upload settled shows the file as it was: the upload's answer
+    /// takes its place.
+    pub(super) fn attach_recovered(
+        &self,
+        table: &mut InodeTable,
+        folder: u64,
+        path: &RemotePath,
+        asked: Option<std::time::Instant>,
+    ) {
         let mut new_folders = Vec::new();
         let Some(journal) = &self.journal else { return };
         let entries = match lock(&self.recovered).remove(&path.to_string().to_lowercase()) {
@@ -108,12 +116,22 @@ impl<R: Remote> JottaFs<R> {
             None => return,
         };
         for entry in entries {
-            if !self.queue.contains(entry.id) {
-                continue;
-            }
             let Some(name) = RemotePath::parse(&entry.path).ok().and_then(|p| p.name().map(str::to_string)) else {
                 continue;
             };
+            if !self.queue.contains(entry.id) {
+                let settled = lock(&self.settled_unlisted).remove(&entry.id);
+                if let Some((at, outcome)) = settled.filter(|(at, _)| asked.is_none_or(|asked| asked <= *at)) {
+                    let meta = uploaded_meta(table_meta(table, folder, &name).as_ref(), &outcome);
+                    let ino = table.upsert(folder, &name, InodeKind::File, entry.mtime, Some(meta));
+                    if let Some(n) = table.get_mut(ino) {
+                        n.generation += 1;
+                        n.touched_at = Some(at);
+                    }
+                    table.add_child(folder, ino);
+                }
+                continue;
+            }
             if entry.is_removal() {
                 // The server's listing still has the old name: hidden at once, removed by the workers.
                 let stale = table.child(folder, &name).filter(|i| {
@@ -159,7 +177,7 @@ impl<R: Remote> JottaFs<R> {
         }
         // What the journal holds below a recovered folder shows in it at once (it is never fetched).
         for (ino, path) in new_folders {
-            self.attach_recovered(table, ino, &path);
+            self.attach_recovered(table, ino, &path, None);
         }
     }
 
@@ -358,25 +376,15 @@ impl<R: Remote> JottaFs<R> {
         // A recovered record that settles before its folder was listed: the table may still show the
         // file as the server had it before; it must show what was just uploaded.
         let ino = ino.or_else(|| RemotePath::parse(&job.entry.path).ok().and_then(|p| lock(&self.table).find(&p)));
+        if ino.is_none() && job.entry.has_content() {
+            // Its folder is not listed yet, or its listing is on the way: one asked before now shows
+            // the file as it was (`attach_recovered`).
+            lock(&self.settled_unlisted).insert(job.id, (std::time::Instant::now(), outcome.clone()));
+        }
         if let Some(ino) = ino {
             let mut table = lock(&self.table);
             if let Some(node) = table.get_mut(ino) {
-                let mut meta = FileMeta::from_info(&outcome.file);
-                // The upload's answer names neither the revision nor the uuid: the upload made the next
-                // revision of what the node stood for (none when identical content was already there),
-                // and an overwrite keeps the uuid. `xattrs` asks the server for a uuid still unknown.
-                let before = node.file.as_ref();
-                if meta.revision == 0 {
-                    let prev = before.map(|f| f.revision).unwrap_or(0);
-                    let same = outcome.deduplicated && before.is_some_and(|f| f.md5 == meta.md5 && prev > 0);
-                    meta.revision = if same { prev } else { prev + 1 };
-                    // Counted from a revision that only stood for "on the server": still unknown.
-                    meta.brief = before.is_some_and(|f| f.brief);
-                }
-                if meta.uuid.is_none() {
-                    meta.uuid = before.and_then(|f| f.uuid.clone());
-                }
-                node.file = Some(meta);
+                node.file = Some(uploaded_meta(node.file.as_ref(), outcome));
                 node.generation += 1;
                 node.touched_at = Some(std::time::Instant::now());
                 let handles = node.handles;
@@ -587,6 +595,25 @@ fn drain_progress(t: &Transfer) -> String {
         None => "no bytes moving".to_string(),
     };
     format!("{:.1} MiB left, {:.1} MiB sent, {:.2} MiB/s, {eta}", mib(t.left), mib(t.sent), mib(t.rate))
+}
+
+/// What an upload made of a file the table knew as `before`. The upload's answer names neither the
+/// revision nor the uuid: the upload made the next revision of what the node stood for (none when
+/// identical content was already there), and an overwrite keeps the uuid. `xattrs` asks the server for
+/// a uuid still unknown.
+fn uploaded_meta(before: Option<&FileMeta>, outcome: &UploadOutcome) -> FileMeta {
+    let mut meta = FileMeta::from_info(&outcome.file);
+    if meta.revision == 0 {
+        let prev = before.map(|f| f.revision).unwrap_or(0);
+        let same = outcome.deduplicated && before.is_some_and(|f| f.md5 == meta.md5 && prev > 0);
+        meta.revision = if same { prev } else { prev + 1 };
+        // Counted from a revision that only stood for "on the server": still unknown.
+        meta.brief = before.is_some_and(|f| f.brief);
+    }
+    if meta.uuid.is_none() {
+        meta.uuid = before.and_then(|f| f.uuid.clone());
+    }
+    meta
 }
 
 /// Keep what the table knows of a file's server state when a recovered record is attached.

@@ -146,7 +146,9 @@ pub async fn handle(shared: Arc<Shared>, ctx: ConnCtx, req: Request<Incoming>) -
             None => Err(Failure::new(StatusCode::NOT_FOUND, "javax.ws.rs.NotFoundException", "No such endpoint")),
         },
     };
-    result.unwrap_or_else(|f| area.error(&shared, &f))
+    let answer = result.unwrap_or_else(|f| area.error(&shared, &f));
+    shared.hold_answer(kind).await;
+    answer
 }
 
 /// `GET /opin/io/downloadPublic/<user>/<publicURI>`: a shared file's bytes, no credentials needed.
