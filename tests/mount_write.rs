@@ -344,6 +344,21 @@ fn a_new_file_costs_two_requests_and_a_known_one_one() {
             "a uuid the upload's answer did not carry is asked for"
         );
     }
+    // Setting the time a file has already (as the kernel does when it writes back a written file's
+    // times) sends nothing; a new time is one metadata call.
+    let new_bin = m.p("Jotta/Archive/req/new.bin");
+    let mtime = fs::metadata(&new_bin).unwrap().mtime();
+    svc.reset_counters();
+    // Through a read-only handle (`touch` opens for writing, which fetches the content first).
+    let touch = |t: i64| {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t as u64);
+        fs::File::open(&new_bin).unwrap().set_modified(at).unwrap();
+    };
+    touch(mtime);
+    assert_eq!(svc.total_requests(), 0, "its own time again: {}", svc.counters());
+    touch(mtime - 3600);
+    assert_eq!(svc.total_requests(), 1, "a new time: {}", svc.counters());
+    assert_eq!(svc.server_file(&c, "/Jotta/Archive/req/new.bin").unwrap().modified(), Some(mtime - 3600));
 }
 
 #[test]
@@ -865,6 +880,17 @@ fn a_write_only_handle_never_leaves_stale_pages_for_readers() {
 
 #[test]
 fn a_damaged_local_copy_is_never_uploaded_even_after_a_rename_or_touch() {
+    damaged_local_copy(false);
+}
+
+/// The same with the time and name changed while the upload is on its way (held by the service): the
+/// change is metadata of the record in flight, never a new copy hashed afresh.
+#[test]
+fn a_damaged_local_copy_is_never_uploaded_even_when_touched_during_its_upload() {
+    damaged_local_copy(true);
+}
+
+fn damaged_local_copy(during_upload: bool) {
     if common::skip_without_mount() {
         return;
     }
@@ -884,10 +910,21 @@ fn a_damaged_local_copy_is_never_uploaded_even_after_a_rename_or_touch() {
     fs::write(&staging, &damaged).unwrap();
 
     // A time and a name change are only metadata: they must not bless the damaged bytes with a new md5.
+    if during_upload {
+        svc.set_faults(serde_json::json!({"hang": {"kinds": ["upload"]}}));
+    }
     let m = TestMount::in_dir(&svc, "writeback_delay=0.2", &[], base.path());
+    if during_upload {
+        common::wait_until("the upload of d.bin to be on its way", || {
+            common::pending_rows(base.path())
+                .iter()
+                .any(|r| r["path"] == "/Jotta/Archive/d.bin" && r["in_flight"] == true)
+        });
+    }
     let touch = Command::new("touch").args(["-d", "2022-03-03 03:03:03Z"]).arg(m.p("Jotta/Archive/d.bin")).status();
     assert!(touch.unwrap().success());
     fs::rename(m.p("Jotta/Archive/d.bin"), m.p("Jotta/Archive/e.bin")).unwrap();
+    svc.set_faults(serde_json::json!({}));
     // Tried once under its new name, refused by the md5 check, and not tried again.
     common::wait_until("the upload of e.bin to be tried and refused", || {
         common::pending_rows(base.path())

@@ -172,9 +172,13 @@ impl<R: Remote> JottaFs<R> {
         Ok(out)
     }
 
-    /// Whether a change from byte `from` must go to a copy (see `with_local`).
+    /// Whether a change from byte `from` must go to a copy (see `with_local`). A change of the time
+    /// alone (`from` None) never does: the bytes stay those of the record (an upload in flight sends
+    /// them, and the new time follows as an overlay). A copy would be hashed afresh, and a staging file
+    /// that a crash damaged would be given an md5 that blesses the damage.
     fn must_copy(&self, local: &LocalFile, from: Option<u64>) -> bool {
-        let recorded = local.record.as_ref().is_some_and(|r| from.is_some_and(|f| f < r.size));
+        let Some(from) = from else { return false };
+        let recorded = local.record.as_ref().is_some_and(|r| from < r.size);
         recorded || self.queue.is_in_flight(local.id)
     }
 
@@ -531,6 +535,11 @@ impl<R: Remote> JottaFs<R> {
                 let table = lock(&self.table);
                 let path = table.path(ino).ok_or(FsError::NotFound)?;
                 let node = table.get(ino).ok_or(FsError::NotFound)?;
+                // The time it has already (the kernel writes back the times of a written file, often
+                // after its upload): nothing to record, no request.
+                if node.local.as_ref().map_or(node.mtime, |l| l.mtime) == t {
+                    return Ok(());
+                }
                 node.local.is_none().then(|| (path, node.file.clone().unwrap_or_default()))
             };
             let Some((path, meta)) = remote_call else {
