@@ -303,11 +303,8 @@ impl<R: Remote> JottaFs<R> {
             // A small file's first record is sealed: the record and the content in one new file, one
             // flush (see `journal.rs`). It lies in place at once; should the content change or the file go
             // before it takes effect below, it is withdrawn.
-            let sealed = full
-                && durable
-                && local.record.is_none()
-                && local.size <= SEALED_MAX
-                && journal.seal(&entry, &local.file).map_err(Self::local_io)?;
+            let may_seal = full && durable && local.record.is_none() && local.size <= SEALED_MAX;
+            let sealed = may_seal && journal.seal(&entry, &local.file).map_err(Self::local_io)?;
             // Otherwise the content's flush and the record's (written and flushed under its temporary
             // name) are independent: they run side by side, so a close waits for the slower of the two
             // rather than their sum. Both are done before the record is put in place.
@@ -368,6 +365,7 @@ impl<R: Remote> JottaFs<R> {
             l.recorded(Record { seq: entry.seq, md5: entry.md5.clone(), size: entry.size }, durable);
             let superseded = if full { l.supersedes.take() } else { None };
             let delay = if l.writers > 0 { Duration::from_secs(3600) } else { self.cfg.writeback_delay };
+            let standing = Record { seq: entry.seq, md5: entry.md5.clone(), size: entry.size };
             let id = entry.id;
             self.queue.schedule(entry, Some(ino), delay);
             drop(table);
@@ -384,12 +382,19 @@ impl<R: Remote> JottaFs<R> {
             } else if full {
                 // Also makes the superseded record's removal durable: it must not come back beside this one.
                 journal.sync_records().map_err(Self::local_io)?;
-                if durable && !sealed {
+                if durable && !sealed && (standing.seq > 1 || may_seal) {
                     // This record and its content are durable now: a seal of the id has nothing left to
                     // keep. That is a seal of the first content (seq > 1 here), or one of the same content
                     // written by a close that raced this one (its seal was first, so this one wrote an
-                    // ordinary record; both passed the check above, so both hold this version).
-                    journal.unseal(id);
+                    // ordinary record; both passed the check above, so both hold this version). Only
+                    // while this record still stands: meanwhile the upload may have settled and a new
+                    // first content been sealed under the same id, which must stay.
+                    let _journal_guard = lock(&self.journal_lock);
+                    let table = lock(&self.table);
+                    let local = table.get(ino).and_then(|n| n.local.as_ref());
+                    if local.is_some_and(|l| l.id == id && l.record.as_ref() == Some(&standing)) {
+                        journal.unseal(id);
+                    }
                 }
             }
             return Ok(());
@@ -536,8 +541,14 @@ impl<R: Remote> JottaFs<R> {
                 let path = table.path(ino).ok_or(FsError::NotFound)?;
                 let node = table.get(ino).ok_or(FsError::NotFound)?;
                 // The time it has already (the kernel writes back the times of a written file, often
-                // after its upload): nothing to record, no request.
-                if node.local.as_ref().map_or(node.mtime, |l| l.mtime) == t {
+                // after its upload): nothing to record, no request. Only where that time is known to be
+                // kept: recorded with the local copy, or set on the server by this mount lately (not a
+                // listing's word, which another client may have overtaken).
+                let kept = match &node.local {
+                    Some(l) => l.mtime == t && l.due(true) == Due::Nothing,
+                    None => node.mtime == t && node.touched_at.is_some_and(|at| at.elapsed() < self.cfg.dir_ttl),
+                };
+                if kept {
                     return Ok(());
                 }
                 node.local.is_none().then(|| (path, node.file.clone().unwrap_or_default()))

@@ -370,17 +370,23 @@ impl<R: Remote> JottaFs<R> {
     /// copy goes unless it is in use or newer; the record goes.
     fn settle(&self, job: &Job, ino: Option<u64>, outcome: &UploadOutcome) {
         let Some(journal) = &self.journal else { return };
-        let taken = self.queue.finished(job.id, outcome.deduplicated, outcome.bytes_sent);
+        // Under one table lock, as folder listings are applied: a listing is attached either before this
+        // (the record still queued: its file has an inode now) or after it (the answer is kept).
+        let (taken, ino) = {
+            let table = lock(&self.table);
+            let taken = self.queue.finished(job.id, outcome.deduplicated, outcome.bytes_sent);
+            // A recovered record that settles before its folder was listed: the table may still show
+            // the file as the server had it before; it must show what was just uploaded.
+            let ino = ino.or_else(|| RemotePath::parse(&job.entry.path).ok().and_then(|p| table.find(&p)));
+            if ino.is_none() && job.entry.has_content() {
+                // Its folder is not listed yet, or its listing is on the way: one asked before now shows
+                // the file as it was (`attach_recovered`).
+                lock(&self.settled_unlisted).insert(job.id, (std::time::Instant::now(), outcome.clone()));
+            }
+            (taken, ino)
+        };
         let mut staging_in_use = false;
         let mut recorded_again = false;
-        // A recovered record that settles before its folder was listed: the table may still show the
-        // file as the server had it before; it must show what was just uploaded.
-        let ino = ino.or_else(|| RemotePath::parse(&job.entry.path).ok().and_then(|p| lock(&self.table).find(&p)));
-        if ino.is_none() && job.entry.has_content() {
-            // Its folder is not listed yet, or its listing is on the way: one asked before now shows
-            // the file as it was (`attach_recovered`).
-            lock(&self.settled_unlisted).insert(job.id, (std::time::Instant::now(), outcome.clone()));
-        }
         if let Some(ino) = ino {
             let mut table = lock(&self.table);
             if let Some(node) = table.get_mut(ino) {
