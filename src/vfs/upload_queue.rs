@@ -271,18 +271,21 @@ impl UploadQueue {
             }
         }
         let attempts = inner.pending.get(&id).map(|p| p.attempts).unwrap_or(0);
+        // An fsync waits for this id: a newer record of it (another handle's close meanwhile) goes in
+        // its place at once, or that fsync would wait for the delay of a file still open (an hour).
+        let forced = inner.pending.get(&id).is_some_and(|p| p.forced);
         inner.put(
             id,
             Pending {
                 key: entry.path.to_lowercase(),
                 entry,
                 ino,
-                ready_at: Instant::now() + delay,
+                ready_at: Instant::now() + if forced { Duration::ZERO } else { delay },
                 attempts,
                 phase: Phase::Waiting,
                 cancelled: false,
                 stuck: false,
-                forced: false,
+                forced,
                 flight_path: None,
                 blocked: false,
                 sent: Arc::default(),
@@ -786,6 +789,17 @@ mod tests {
         assert!(q.remove_if_waiting(2));
         assert_eq!(due_ids(&q), [3, 4, 5]);
         assert_eq!(q.report().1.folders_created, 1);
+    }
+
+    #[test]
+    fn a_record_an_fsync_waits_for_stays_due_when_recorded_again() {
+        let q = UploadQueue::default();
+        q.schedule(record(1, "/Jotta/Archive/a.txt", false), Some(7), Duration::from_secs(3600));
+        q.force(1);
+        // Another handle of the same file, still open for writing, closes after a change.
+        q.schedule(record(1, "/Jotta/Archive/a.txt", false), Some(7), Duration::from_secs(3600));
+        assert!(q.is_forced(1), "the fsync's wish stands");
+        assert_eq!(due_ids(&q), [1]);
     }
 
     #[test]
