@@ -207,6 +207,44 @@ fn a_recovered_file_uploaded_while_its_folder_listing_travels_shows_the_new_cont
     assert_eq!(common::getxattr(&m.p("Jotta/Archive/late/f.bin"), "user.jotta.md5"), Some(want));
 }
 
+/// Every close of any descriptor of a file sends a FLUSH: a forked child's exec closing the one it
+/// inherited commits (seals) the content written so far. When the writer's own close overtakes that
+/// commit and the daemon dies before the seal of the prefix is withdrawn, recovery must bring back what
+/// the writer's close acknowledged, not the prefix.
+#[test]
+fn a_seal_of_a_prefix_never_wins_over_the_close_that_overtook_it() {
+    if common::skip_without_mount() {
+        return;
+    }
+    let svc = TestService::start();
+    let c = svc.client();
+    let base = tempfile::tempdir().unwrap();
+    let hold = base.path().join("hold");
+    let hold_env = hold.to_string_lossy().into_owned();
+    let env = [("JOTTAFUSE_TEST_HOLD", hold_env.as_str())];
+    let mut m = TestMount::start(&svc, "writeback_delay=600", &[], base.path(), &env, None);
+    let (first, rest) = (pattern(900_000, 1), pattern(300_000, 2));
+    let mut f = fs::File::create(m.p("Jotta/Archive/grown.bin")).unwrap();
+    f.write_all(&first).unwrap();
+    // Another descriptor of it closed, as an exec closes the one a child inherited: its seal is held.
+    fs::write(&hold, b"seal").unwrap();
+    let reached = jottafuse::vfs::test_hold::reached(&hold);
+    let inherited = f.try_clone().unwrap();
+    let child = std::thread::spawn(move || drop(inherited));
+    wait_until("the prefix's seal to reach its hold", || reached.exists());
+    f.write_all(&rest).unwrap();
+    drop(f);
+    m.crash();
+    drop(m);
+    fs::remove_file(&hold).unwrap();
+    child.join().unwrap();
+    let whole = [first, rest].concat();
+    let m = TestMount::in_dir(&svc, "", &[], base.path());
+    assert_eq!(md5_hex(&fs::read(m.p("Jotta/Archive/grown.bin")).unwrap()), md5_hex(&whole), "what close acknowledged");
+    wait_until("the upload", || svc.server_file(&c, "/Jotta/Archive/grown.bin").is_some());
+    assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/grown.bin").unwrap(), whole);
+}
+
 /// rsync's way of writing `Jotta/Archive/<name>`: a temp name, then a time and a rename, which the journal
 /// keeps as metadata of the temp name's record.
 fn write_as_rsync_does(m: &TestMount, name: &str, data: &[u8]) {

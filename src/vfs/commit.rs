@@ -287,7 +287,12 @@ impl<R: Remote> JottaFs<R> {
                 Due::Overlay(r) => (r.md5.clone(), r.seq, false),
                 _ => {
                     let md5 = local.md5().map_err(Self::local_io)?;
-                    (md5, local.record.as_ref().map(|r| r.seq).unwrap_or(0) + 1, true)
+                    // Above the record it replaces, and above any record of an earlier version of this
+                    // copy: two commits that overlap (a close racing the flush a forked child's exec sends
+                    // mid-write) never share a number unless they hold the same content, so recovery takes
+                    // the later content, never a seal of a prefix over the close that returned.
+                    let prev = local.record.as_ref().map(|r| r.seq).unwrap_or(0);
+                    (md5, prev + 1 + local.version, true)
                 }
             };
             let mut entry = JournalEntry {
@@ -382,9 +387,9 @@ impl<R: Remote> JottaFs<R> {
             } else if full {
                 // Also makes the superseded record's removal durable: it must not come back beside this one.
                 journal.sync_records().map_err(Self::local_io)?;
-                if durable && !sealed && (standing.seq > 1 || may_seal) {
+                if durable && !sealed && (local.record.is_some() || may_seal) {
                     // This record and its content are durable now: a seal of the id has nothing left to
-                    // keep. That is a seal of the first content (seq > 1 here), or one of the same content
+                    // keep. That is a seal of the first content (replaced here), or one of the same content
                     // written by a close that raced this one (its seal was first, so this one wrote an
                     // ordinary record; both passed the check above, so both hold this version). Only
                     // while this record still stands: meanwhile the upload may have settled and a new

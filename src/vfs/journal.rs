@@ -26,8 +26,10 @@
 //! makes its name durable (their fsync commits the entry that created it); elsewhere the records folder
 //! is flushed after it as well. Any later record of the same id is an ordinary one, and wins over the
 //! seal once its sequence number is higher (the seal is withdrawn once that record and its content are
-//! durable). At the same sequence number the seal wins: both then stand for the same content (a close
-//! and an fsync of one file that raced), and only the seal is sure to have it.
+//! durable). Sequence numbers grow with the local copy's version, so two records of one id share one only
+//! when they hold the same content (a close and an fsync of one file that raced); then the seal wins, as
+//! only the seal is sure to have it. A seal of an earlier version (a flush sent mid-write by a forked
+//! child's exec, cut off by a crash before it saw the close that overtook it) never wins over the close.
 //!
 //! Two costs are kept off the path of `close()`:
 //! - Flushing the records folder is a group commit (`GroupSync`): a closer that arrives while a flush is
@@ -82,7 +84,8 @@ pub struct JournalEntry {
     /// Why the last attempt failed, for `jotta status` (kept across restarts).
     #[serde(default)]
     pub last_error: Option<String>,
-    /// Which durable record of this id this is (bumped at each one); an overlay carries the one it amends.
+    /// Orders the durable records of this id (it grows at each one, and with the content's version); an
+    /// overlay carries the one it amends.
     #[serde(default)]
     pub seq: u64,
     /// Absent in file records (and in every record of earlier versions), so they stay as they were.
@@ -358,7 +361,7 @@ impl Journal {
             let mut bytes = vec![0u8; entry.size as usize];
             std::os::unix::fs::FileExt::read_exact_at(content, &mut bytes, 0)?;
             f.write_all(&encode_sealed(entry, &bytes)?)?;
-            super::test_hold::wait("journal fsync");
+            super::test_hold::wait("seal");
             f.sync_all()
         })();
         match written {

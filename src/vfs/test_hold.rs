@@ -3,7 +3,7 @@
 //! variable `JOTTAFUSE_TEST_HOLD` names a file: while that file exists, work reaching a hold point waits
 //! (at most two minutes, so a forgotten file cannot hang a mount for good). Reaching a hold point writes
 //! `<file>.reached`, so a test waits for that instead of sleeping; `mark` writes it for points that are
-//! only observed, never held.
+//! only observed, never held. A hold file that names a point holds that point alone.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -17,8 +17,9 @@ fn hold_file() -> Option<&'static PathBuf> {
 /// Wait here while the hold file exists; `point` names the place in the log.
 pub fn wait(point: &str) {
     let Some(file) = hold_file() else { return };
-    if !file.exists() {
-        return;
+    match std::fs::read_to_string(file) {
+        Ok(only) if only.trim().is_empty() || only.trim() == point => {}
+        _ => return,
     }
     log::info!("test hold: {point} waits while {} exists", file.display());
     let _ = std::fs::write(reached(file), point);
