@@ -916,6 +916,34 @@ fn a_write_only_handle_never_leaves_stale_pages_for_readers() {
     assert_eq!(fs::read(m.p("Jotta/Archive/new.bin")).unwrap(), pattern(2 << 20, 3));
 }
 
+/// A time given while the file's upload is on its way follows it as one metadata call: the bytes go once,
+/// and the server ends with the new time.
+#[test]
+fn a_time_given_during_an_upload_follows_it_without_sending_the_bytes_again() {
+    if common::skip_without_mount() {
+        return;
+    }
+    let svc = TestService::start();
+    let c = svc.client();
+    let base = tempfile::tempdir().unwrap();
+    svc.set_faults(serde_json::json!({"hang": {"kinds": ["upload"]}}));
+    let m = TestMount::in_dir(&svc, "writeback_delay=0", &[], base.path());
+    let data = pattern(400_000, 9);
+    fs::write(m.p("Jotta/Archive/t.bin"), &data).unwrap();
+    wait_until("the upload of t.bin to be on its way", || {
+        common::pending_rows(base.path()).iter().any(|r| r["path"] == "/Jotta/Archive/t.bin" && r["in_flight"] == true)
+    });
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+    fs::File::open(m.p("Jotta/Archive/t.bin")).unwrap().set_modified(at).unwrap();
+    svc.set_faults(serde_json::json!({}));
+    wait_until("the new time on the server", || {
+        svc.server_file(&c, "/Jotta/Archive/t.bin").is_some_and(|f| f.modified() == Some(1_600_000_000))
+    });
+    assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/t.bin").unwrap(), data);
+    assert_eq!(svc.requests("upload"), 1, "the bytes went once: {}", svc.counters());
+    assert_eq!(fs::metadata(m.p("Jotta/Archive/t.bin")).unwrap().mtime(), 1_600_000_000);
+}
+
 #[test]
 fn a_damaged_local_copy_is_never_uploaded_even_after_a_rename_or_touch() {
     damaged_local_copy(false);

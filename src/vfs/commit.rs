@@ -367,10 +367,10 @@ impl<R: Remote> JottaFs<R> {
                 None => journal.write_metadata(&entry).map_err(Self::local_io)?,
             }
             let Some(l) = table.get_mut(ino).and_then(|n| n.local.as_mut()) else { return Ok(()) };
-            l.recorded(Record { seq: entry.seq, md5: entry.md5.clone(), size: entry.size }, durable);
+            let standing = Record { seq: entry.seq, md5: entry.md5.clone(), size: entry.size };
+            l.recorded(standing.clone(), durable);
             let superseded = if full { l.supersedes.take() } else { None };
             let delay = if l.writers > 0 { Duration::from_secs(3600) } else { self.cfg.writeback_delay };
-            let standing = Record { seq: entry.seq, md5: entry.md5.clone(), size: entry.size };
             let id = entry.id;
             self.queue.schedule(entry, Some(ino), delay);
             drop(table);
@@ -396,8 +396,8 @@ impl<R: Remote> JottaFs<R> {
                     // first content been sealed under the same id, which must stay.
                     let _journal_guard = lock(&self.journal_lock);
                     let table = lock(&self.table);
-                    let local = table.get(ino).and_then(|n| n.local.as_ref());
-                    if local.is_some_and(|l| l.id == id && l.record.as_ref() == Some(&standing)) {
+                    let now = table.get(ino).and_then(|n| n.local.as_ref());
+                    if now.is_some_and(|l| l.id == id && l.record.as_ref() == Some(&standing)) {
                         journal.unseal(id);
                     }
                 }
