@@ -3,6 +3,7 @@
 //! own the demo folder, connect (or start the embedded demo account), own the account's cache folder,
 //! check the root, mount, report ready, serve; then close what the kernel left open, drain, clean up.
 
+mod allocator;
 pub mod checks;
 pub mod daemon;
 pub mod demo;
@@ -37,6 +38,7 @@ pub struct MountRequest {
 
 /// Run the daemon; returns the process exit status. In background mode the parent process exits inside.
 pub fn run(mut req: MountRequest) -> i32 {
+    allocator::keep_freed_memory();
     // Staging files, journal, status and logs are the user's alone, whatever the umask.
     crate::private::restrict_umask();
     if let Err(e) = check_private_locations(&req.settings) {
