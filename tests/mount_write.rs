@@ -399,6 +399,55 @@ fn a_new_file_costs_two_requests_and_a_known_one_one() {
     assert_eq!(svc.server_file(&c, "/Jotta/Archive/req/new.bin").unwrap().modified(), Some(mtime - 3600));
 }
 
+/// Opening a file for writing without O_TRUNC fetches its content only at the first write: `touch`
+/// (open for writing, set the time through the handle, close) and a read-write open that only reads
+/// cost no download of the file, and writes through two such handles both reach the server.
+#[test]
+fn opening_for_writing_fetches_nothing_until_the_first_write() {
+    if common::skip_without_mount() {
+        return;
+    }
+    let svc = TestService::start();
+    let c = svc.client();
+    let data = pattern(4 << 20, 9);
+    svc.put(&c, "/Jotta/Archive/lazy.bin", &data);
+    let m = TestMount::new(&svc, "writeback_delay=0");
+    let path = m.p("Jotta/Archive/lazy.bin");
+    assert_eq!(fs::metadata(&path).unwrap().len(), data.len() as u64);
+    svc.reset_counters();
+    let out = Command::new("touch").arg("-d").arg("@1600000000").arg(&path).output().unwrap();
+    assert!(out.status.success(), "touch: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(svc.bytes_sent(), 0, "touch fetched content: {}", svc.counters());
+    assert_eq!((svc.requests("allocate"), svc.requests("upload")), (0, 0), "{}", svc.counters());
+    assert_eq!(svc.server_file(&c, "/Jotta/Archive/lazy.bin").unwrap().modified(), Some(1_600_000_000));
+    assert_eq!(fs::metadata(&path).unwrap().mtime(), 1_600_000_000);
+
+    svc.reset_counters();
+    {
+        let f = fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+        let mut head = [0u8; 4096];
+        f.read_exact_at(&mut head, 0).unwrap();
+        assert_eq!(&head[..], &data[..4096]);
+    }
+    assert!(svc.bytes_sent() < 1 << 20, "a 4 KiB read through a read-write handle: {}", svc.counters());
+    assert_eq!(svc.requests("allocate"), 0, "nothing changed, nothing sent: {}", svc.counters());
+
+    let a = fs::OpenOptions::new().write(true).open(&path).unwrap();
+    let b = fs::OpenOptions::new().write(true).open(&path).unwrap();
+    a.write_all_at(b"FIRST", 1 << 20).unwrap();
+    b.write_all_at(b"SECOND", 3 << 20).unwrap();
+    drop(a);
+    b.sync_all().unwrap();
+    drop(b);
+    let mut expected = data.clone();
+    expected[1 << 20..(1 << 20) + 5].copy_from_slice(b"FIRST");
+    expected[3 << 20..(3 << 20) + 6].copy_from_slice(b"SECOND");
+    wait_until("both writes on the server", || {
+        svc.server_bytes(&c, "/Jotta/Archive/lazy.bin").is_some_and(|got| got == expected)
+    });
+    assert_eq!(md5_hex(&fs::read(&path).unwrap()), md5_hex(&expected));
+}
+
 #[test]
 fn fsync_returns_once_the_content_is_on_the_server() {
     if common::skip_without_mount() {

@@ -228,11 +228,7 @@ impl<R: Remote> JottaFs<R> {
             return Err(FsError::BadHandle);
         }
         let ino = handle.ino;
-        let needs_local = lock(&self.table).get(ino).map(|n| n.local.is_none()).unwrap_or(true);
-        if needs_local {
-            // The local copy was handed to the server (a whole-file server-side copy); take it back.
-            self.ensure_local(ino, LocalContent::FromServer, Opener::Writer)?;
-        }
+        self.count_writer(&handle)?;
         self.check_space(ino, offset + data.len() as u64)?;
         self.with_local(ino, Some(offset), |l| {
             l.write_at(offset, data)?;
@@ -240,6 +236,21 @@ impl<R: Remote> JottaFs<R> {
             Ok(())
         })?;
         Ok(data.len() as u32)
+    }
+
+    /// Before a handle's write: make sure the file has a local copy and the handle is counted among its
+    /// writers. A handle opened on a file with no local copy fetches it here, at its first write; one
+    /// whose copy was handed to the server (a whole-file server-side copy) takes it back. The handle's
+    /// own lock makes two writes racing on it count it once.
+    fn count_writer(&self, handle: &super::OpenFile<R>) -> FsResult<()> {
+        let mut counted = lock(&handle.counted);
+        let has_local = lock(&self.table).get(handle.ino).is_some_and(|n| n.local.is_some());
+        if *counted && has_local {
+            return Ok(());
+        }
+        self.ensure_local(handle.ino, LocalContent::FromServer, Opener::Writer)?;
+        *counted = true;
+        Ok(())
     }
 
     /// Make the current content durable: md5, then the journal record, before `close()` returns.

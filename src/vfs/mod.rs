@@ -184,6 +184,11 @@ struct OpenFile<R: Remote> {
     ino: u64,
     reader: FileReader<R>,
     write: bool,
+    /// Whether this write handle is counted among the writers of the file's local copy. A handle opened
+    /// for writing (without O_TRUNC) on a file that has no local copy is counted only at its first
+    /// write, which is when the copy is made: an open that never writes (`touch`, a program that opens
+    /// read-write and only reads or locks) fetches nothing.
+    counted: Mutex<bool>,
 }
 
 pub struct JottaFs<R: Remote> {
@@ -613,12 +618,32 @@ impl<R: Remote> JottaFs<R> {
             .collect())
     }
 
-    /// Open a file. Writing handles get a local copy first.
+    /// Open a file. A writing handle gets a local copy at once when the open truncates or the file has
+    /// one already; otherwise at its first write (see `OpenFile::counted`).
     pub fn open(&self, ino: u64, mode: OpenMode) -> FsResult<Opened> {
         let write = mode != OpenMode::Read;
-        if write {
-            self.open_for_write(ino, mode == OpenMode::WriteTruncated)?;
+        let counted = match mode {
+            OpenMode::Read => false,
+            OpenMode::WriteTruncated => {
+                self.open_for_write(ino, true)?;
+                true
+            }
+            OpenMode::Write => {
+                self.journal_or_ro()?;
+                let mut table = lock(&self.table);
+                let local = table.get_mut(ino).ok_or(FsError::NotFound)?.local.as_mut();
+                local.map(|l| l.writers += 1).is_some()
+            }
+        };
+        let opened = self.open_counted(ino, write, counted);
+        if opened.is_err() && counted {
+            // The handle never came to be: its count goes again, as its close would have taken it.
+            let _ = self.writer_closed(ino);
         }
+        opened
+    }
+
+    fn open_counted(&self, ino: u64, write: bool, counted: bool) -> FsResult<Opened> {
         let (path, size, generation) = {
             let mut table = lock(&self.table);
             let path = table.path(ino).ok_or(FsError::NotFound)?;
@@ -636,15 +661,15 @@ impl<R: Remote> JottaFs<R> {
         // Tests hold an open here, the node read and the handle counted, while an upload settles.
         test_hold::wait("open");
         let keep_cache = !write && self.same_generation_cached(ino, generation);
-        Ok(Opened { fh: self.new_handle(ino, path, size, write), keep_cache })
+        Ok(Opened { fh: self.new_handle(ino, path, size, write, counted), keep_cache })
     }
 
     /// A handle on `ino`, already counted in the node's `handles` by the caller (under the table lock it
-    /// read the node under).
-    fn new_handle(&self, ino: u64, path: RemotePath, size: u64, write: bool) -> u64 {
+    /// read the node under); `counted`: already counted among the local copy's writers.
+    fn new_handle(&self, ino: u64, path: RemotePath, size: u64, write: bool, counted: bool) -> u64 {
         let reader = FileReader::new(self.remote.clone(), self.rt.clone(), path, size, self.cfg.read_ahead);
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        lock(&self.handles).insert(fh, Arc::new(OpenFile { ino, reader, write }));
+        lock(&self.handles).insert(fh, Arc::new(OpenFile { ino, reader, write, counted: Mutex::new(counted) }));
         fh
     }
 
@@ -656,7 +681,8 @@ impl<R: Remote> JottaFs<R> {
     /// at flush, before close returned).
     pub fn release(&self, fh: u64) -> FsResult<()> {
         let Some(file) = lock(&self.handles).remove(&fh) else { return Ok(()) };
-        let result = if file.write { self.writer_closed(file.ino) } else { Ok(()) };
+        let counted = file.write && *lock(&file.counted);
+        let result = if counted { self.writer_closed(file.ino) } else { Ok(()) };
         self.handle_closed(file.ino);
         result
     }

@@ -109,7 +109,7 @@ impl<R: Remote> JottaFs<R> {
             let node = table.get(ino).ok_or(FsError::NotFound)?;
             (ino, self.attr_of(ino, node))
         };
-        let fh = self.new_handle(ino, path, 0, true);
+        let fh = self.new_handle(ino, path, 0, true, true);
         Ok((attr, fh))
     }
 
