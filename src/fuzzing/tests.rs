@@ -500,3 +500,14 @@ fn a_token_error_with_escaped_line_breaks_is_one_line() {
         json_replies(body.as_bytes());
     }
 }
+
+/// The fuzzer's find: a login token whose service link held an escaped carriage return, and was no URL,
+/// was refused with a message of two lines (the link was quoted as it was). Links are shown escaped now.
+#[test]
+fn a_login_token_with_a_line_break_in_its_link_is_refused_in_one_line() {
+    let token =
+        r#"{"username":"u","realm":"jottacloud","well_known_link":"https://id.example:x\rpath","auth_token":"a1b2"}"#;
+    json_replies(token.as_bytes());
+    let e = auth::token_service("https://id.example:x\r\npath").unwrap_err().to_string();
+    assert!(!e.contains(['\n', '\r']) && e.contains("is not a URL"), "{e}");
+}

@@ -223,7 +223,9 @@ pub async fn login(
 /// `/auth/realms/...` path (an emulator serves everything under one base).
 pub fn token_service(well_known_link: &str) -> RemoteResult<Option<String>> {
     let url = reqwest::Url::parse(well_known_link).map_err(|e| {
-        RemoteError::Config(format!("the login token's service link '{well_known_link}' is not a URL ({e})"))
+        // Escaped: the link comes from a pasted token and may hold line breaks (the message stays one line).
+        let link = well_known_link.escape_debug();
+        RemoteError::Config(format!("the login token's service link '{link}' is not a URL ({e})"))
     })?;
     let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
     if host == "jottacloud.com" || host.ends_with(".jottacloud.com") {

@@ -58,7 +58,8 @@ impl Endpoints {
 /// carries a bearer token or a password.
 pub fn check_transport(url: &str) -> RemoteResult<()> {
     let parsed = Url::parse(url).map_err(|e| {
-        RemoteError::Config(format!("'{url}' is not a URL ({e}); give an endpoint like http://127.0.0.1:8080"))
+        let shown = url.escape_debug();
+        RemoteError::Config(format!("'{shown}' is not a URL ({e}); give an endpoint like http://127.0.0.1:8080"))
     })?;
     match parsed.scheme() {
         "https" => Ok(()),
