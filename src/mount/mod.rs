@@ -258,6 +258,7 @@ fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mu
         let _ = std::process::Command::new("umount").arg("-l").arg(mountpoint).status();
     }
     log::info!("unmounted {}", mountpoint.display());
+    fs.stop_fetching_ahead(Duration::from_secs(5));
     account_lock.set_phase(lock::Phase::Draining);
     if let Some(l) = demo_lock.as_mut() {
         l.set_phase(lock::Phase::Draining);

@@ -56,6 +56,8 @@ struct State {
     trees_asked: HashMap<u64, (Instant, bool)>,
     /// Per folder, the one subfolder the kernel opened so far: a second one means a walk.
     opened_below: HashMap<u64, u64>,
+    /// The mount is ending: nothing more is started.
+    stopped: bool,
 }
 
 /// The queue and its bounds; the requests themselves are `JottaFs::fetch_ahead`.
@@ -137,7 +139,7 @@ impl Prefetcher {
     /// The subtree to list now, if one is wanted, none is on its way and the table has room.
     fn take_tree(&self, room: bool) -> Option<u64> {
         let mut s = lock(&self.state);
-        if s.tree_flying.is_some() || !room {
+        if s.stopped || s.tree_flying.is_some() || !room {
             return None;
         }
         let ino = s.tree.take()?;
@@ -186,7 +188,7 @@ impl Prefetcher {
             s.queued.clear();
         }
         let mut jobs = Vec::new();
-        if !room || s.tree_flying.is_some() {
+        if s.stopped || !room || s.tree_flying.is_some() {
             return jobs;
         }
         let max_ahead = self.slots * AHEAD_PER_SLOT;
@@ -211,6 +213,35 @@ impl Prefetcher {
         }
         drop(s);
         self.wake.notify_one();
+    }
+}
+
+impl Prefetcher {
+    /// The mount is ending: start nothing more, and wait (up to `limit`) for the listings in flight. They
+    /// run on blocking workers inside the runtime; one still waiting on the network when the runtime shuts
+    /// down would find its timers gone and panic. True when none is left.
+    pub fn stop(&self, limit: Duration) -> bool {
+        let started = Instant::now();
+        let mut s = lock(&self.state);
+        s.stopped = true;
+        s.queue.clear();
+        s.queued.clear();
+        s.tree = None;
+        loop {
+            if s.flying.is_empty() && s.tree_flying.is_none() {
+                return true;
+            }
+            if started.elapsed() >= limit {
+                return false;
+            }
+            drop(s);
+            std::thread::sleep(Duration::from_millis(10));
+            s = lock(&self.state);
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        lock(&self.state).stopped
     }
 }
 
@@ -271,6 +302,14 @@ impl<R: Remote> JottaFs<R> {
         unlisted >= subtree::MIN_FOLDERS && lock(&self.table).get(ino).is_some_and(|n| n.kind == InodeKind::Folder)
     }
 
+    /// The mount is ending: fetch nothing more ahead, and let the listings in flight end first (for at
+    /// most `limit`) so that none is cut by the runtime's shutdown.
+    pub fn stop_fetching_ahead(&self, limit: Duration) {
+        if !self.prefetch.stop(limit) {
+            log::debug!("listings fetched ahead still in flight at the end; they are cut");
+        }
+    }
+
     /// Start the task that hands queued folders to blocking workers, `prefetch` at a time.
     pub fn start_prefetch(self: &Arc<Self>) {
         if self.prefetch.slots == 0 {
@@ -307,7 +346,7 @@ impl<R: Remote> JottaFs<R> {
     /// its subfolders one level further. True when a listing was applied.
     fn fetch_ahead(&self, ino: u64, level: u8) -> bool {
         let fresh = |fs: &Self| !fs.wants_listing(&lock(&fs.table), ino);
-        if fresh(self) || self.service.is_unreachable() {
+        if self.prefetch.stopped() || fresh(self) || self.service.is_unreachable() {
             return false;
         }
         let gate = self.gate(ino);
@@ -361,6 +400,27 @@ mod tests {
         assert_eq!(p.take(true), vec![(20, 1), (21, 1)]);
         p.done(20, true);
         assert_eq!(p.take(true), vec![(10, 1)]);
+    }
+
+    #[test]
+    fn a_stopped_prefetcher_starts_nothing_and_waits_for_what_is_in_flight() {
+        let p = Arc::new(Prefetcher::new(2));
+        p.want(&[1, 2, 3], 1);
+        assert_eq!(p.take(true), vec![(1, 1), (2, 1)]);
+        assert!(!p.stop(Duration::from_millis(20)), "two listings still in flight");
+        p.done(1, true);
+        let finisher = {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                p.done(2, true);
+            })
+        };
+        assert!(p.stop(Duration::from_secs(10)), "the last one ended");
+        finisher.join().unwrap();
+        p.want(&[4], 1);
+        p.want_tree(5);
+        assert!(p.take(true).is_empty() && p.take_tree(true).is_none(), "nothing starts after the stop");
     }
 
     #[test]
