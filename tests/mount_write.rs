@@ -446,6 +446,17 @@ fn opening_for_writing_fetches_nothing_until_the_first_write() {
         svc.server_bytes(&c, "/Jotta/Archive/lazy.bin").is_some_and(|got| got == expected)
     });
     assert_eq!(md5_hex(&fs::read(&path).unwrap()), md5_hex(&expected));
+
+    // Truncated to zero through such a handle, then written: nothing of the old content is fetched.
+    svc.reset_counters();
+    {
+        let f = fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(0).unwrap();
+        f.write_all_at(b"new start", 0).unwrap();
+        f.sync_all().unwrap();
+    }
+    assert_eq!(svc.bytes_sent(), 0, "a truncate to zero fetched content: {}", svc.counters());
+    assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/lazy.bin").unwrap(), b"new start");
 }
 
 #[test]

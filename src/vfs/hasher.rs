@@ -8,6 +8,7 @@
 //! daemon's CPU in a sampled 1 GiB write). The copies wait in a queue bounded for all files together
 //! (`CARRY_MAX`); a write that finds it full is hashed the old way, read back from the staging file.
 
+use super::buffers::BufferPool;
 use md5::{Digest, Md5};
 use std::collections::VecDeque;
 use std::fs::File;
@@ -57,36 +58,19 @@ impl Drop for HashPipe {
     }
 }
 
-/// Copies of large writes reuse buffers: a fresh MiB costs a page fault and a page clearing per 4 KiB
-/// on first touch (measured: ~27,000-35,000 faults per GiB written, all of them in this copy). Buffers
-/// are made at least `CHUNK` long so any spare one fits any write (a FUSE write is at most 1 MiB); at
-/// most `SPARE_MAX` wait unused. Small writes (small files) copy into plain allocations.
-static SPARE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-const SPARE_MAX: usize = 8;
+/// Copies of large writes reuse buffers (`buffers.rs`; measured: ~27,000-35,000 page faults per GiB
+/// written came from fresh ones), each made `CHUNK` long so it fits any write (a FUSE write is at most
+/// 1 MiB). Small writes (small files) copy into plain allocations.
+static SPARE: BufferPool = BufferPool::new(8, CHUNK);
 const SPARE_FROM: usize = 64 << 10;
 
 fn copy_of(data: &[u8]) -> Vec<u8> {
     if data.len() < SPARE_FROM {
         return data.to_vec();
     }
-    let spare = {
-        let mut spare = SPARE.lock().unwrap_or_else(|e| e.into_inner());
-        spare.iter().position(|b| b.capacity() >= data.len()).map(|i| spare.swap_remove(i))
-    };
-    let mut copy = spare.unwrap_or_else(|| Vec::with_capacity(data.len().max(CHUNK)));
+    let mut copy = SPARE.take(data.len(), CHUNK);
     copy.extend_from_slice(data);
     copy
-}
-
-fn give_back(mut buf: Vec<u8>) {
-    if buf.capacity() < CHUNK {
-        return;
-    }
-    let mut spare = SPARE.lock().unwrap_or_else(|e| e.into_inner());
-    if spare.len() < SPARE_MAX {
-        buf.clear();
-        spare.push(buf);
-    }
 }
 
 /// Take `n` bytes of the carry budget, if there is room.
@@ -255,7 +239,7 @@ impl HashPipe {
             }
         };
         if let Some((_, bytes)) = carried {
-            give_back(bytes);
+            SPARE.give_back(bytes);
         }
         let mut s = self.lock();
         s.hasher = Some(hasher);
@@ -305,7 +289,7 @@ mod tests {
         let first = copy_of(&a);
         assert_eq!(first, a);
         assert!(first.capacity() >= CHUNK, "made to fit any write");
-        give_back(first);
+        SPARE.give_back(first);
         let b = vec![7u8; 70_000];
         let second = copy_of(&b);
         assert_eq!(second, b, "a reused buffer holds the new write alone");

@@ -5,6 +5,7 @@
 //!
 //! Lock order: `listing gate` (per folder) -> `table`. Never call the remote while holding `table`.
 
+mod buffers;
 mod clock;
 mod commit;
 mod edges;

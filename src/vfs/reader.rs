@@ -31,6 +31,7 @@
 //! handed the chunk's bytes (on the worker or in the download task), and never while taking another
 //! lock or awaiting. Download tasks never take the reader's lock.
 
+use super::buffers::BufferPool;
 use super::error::{FsError, FsResult};
 use crate::remote::{Remote, RemotePath};
 use futures_util::StreamExt;
@@ -131,38 +132,13 @@ fn answer_parked(buf: &mut ChunkBuf) {
     }
 }
 
-/// Chunk buffers are reused: a fresh multi-MiB buffer costs a page fault per 4 KiB on first touch, which
-/// at streaming speed is a large share of the CPU. At most `POOL_MAX` idle buffers are kept. Every buffer
-/// is made at least `class` long (the largest chunk), so any idle one fits any chunk: buffers of the odd
-/// lengths chunks are cut to would otherwise fill the pool with sizes the next full chunk cannot use,
-/// and every full chunk would take fresh memory (measured: most of a streaming read's page faults).
-static POOL: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-const POOL_MAX: usize = 8;
-
-fn pooled_buffer(len: usize, class: usize) -> Vec<u8> {
-    let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-    match pool.iter().position(|b| b.capacity() >= len) {
-        Some(i) => pool.swap_remove(i),
-        None => Vec::with_capacity(len.max(class)),
-    }
-}
+/// Chunk buffers are reused (`buffers.rs`): each is made a full chunk long, so an idle one fits any chunk
+/// (buffers of the odd lengths chunks are cut to would fill the pool with sizes a full chunk cannot use).
+static POOL: BufferPool = BufferPool::new(8, 1 << 20);
 
 impl Drop for ChunkBuf {
     fn drop(&mut self) {
-        if self.data.capacity() < 1 << 20 {
-            return;
-        }
-        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
-        let mut b = std::mem::take(&mut self.data);
-        b.clear();
-        if pool.len() < POOL_MAX {
-            pool.push(b);
-        } else if let Some(smallest) = pool.iter_mut().min_by_key(|p| p.capacity()) {
-            // A full pool keeps the largest buffers: they fit every chunk.
-            if smallest.capacity() < b.capacity() {
-                *smallest = b;
-            }
-        }
+        POOL.give_back(std::mem::take(&mut self.data));
     }
 }
 
@@ -512,7 +488,7 @@ impl<R: Remote> FileReader<R> {
             let Some(stream) = plan.stream.as_ref() else { return };
             let end = target.min(start + self.cfg.max_chunk).min(stream.end);
             let mut buf = ChunkBuf::default();
-            buf.data = pooled_buffer((end - start) as usize, self.cfg.max_chunk as usize);
+            buf.data = POOL.take((end - start) as usize, self.cfg.max_chunk as usize);
             let state = Arc::new(ChunkState::new(end - start, buf));
             if stream.chunks.send(state.clone()).is_err() {
                 // The request's task is gone (it can only have panicked): the chunk fails, and its reads
