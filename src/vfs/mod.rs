@@ -23,6 +23,7 @@ mod prefetch;
 pub mod reader;
 mod removals;
 mod replies;
+mod spares;
 pub mod staging;
 mod subtree;
 #[doc(hidden)]
