@@ -5,7 +5,7 @@
 //! Lock order: `journal_lock` -> `table` -> `queue`. The remote is never called with `table` held.
 
 use super::error::{FsError, FsResult};
-use super::journal::{EntryKind, Journal, JournalEntry, SEALED_MAX};
+use super::journal::{EntryKind, JournalEntry, SEALED_MAX};
 use super::lifecycle::{Due, Record};
 use super::node::{FileMeta, InodeKind};
 use super::staging::LocalFile;
@@ -61,14 +61,6 @@ impl<R: Remote> JottaFs<R> {
         Ok(())
     }
 
-    /// A new, empty local copy under `id`: a spare staging file when one is kept, else a new file.
-    pub(super) fn new_local(journal: &Journal, id: u64, mtime: UnixTime) -> FsResult<LocalFile> {
-        let renamed_in = journal.place_staging(id);
-        let mut local = LocalFile::create(id, &journal.staging_path(id), mtime).map_err(Self::local_io)?;
-        local.renamed_in = renamed_in;
-        Ok(local)
-    }
-
     pub(super) fn local_io(e: std::io::Error) -> FsError {
         if e.raw_os_error() == Some(libc::ENOSPC) {
             FsError::NoSpace("the cache disk is full; free space there (nothing written so far is lost)".into())
@@ -99,7 +91,7 @@ impl<R: Remote> JottaFs<R> {
             (table.path(ino).ok_or(FsError::NotFound)?, size, on_server)
         };
         let id = journal.new_id();
-        let mut local = Self::new_local(journal, id, now())?;
+        let mut local = LocalFile::create(id, &journal.staging_path(id), now()).map_err(Self::local_io)?;
         if fetch && on_server && size > 0 {
             self.fetch_into_local(&path, &mut local)?;
         }
@@ -209,8 +201,7 @@ impl<R: Remote> JottaFs<R> {
         let (old_id, version, file, size, mtime) = source;
         let id = journal.new_id();
         super::test_hold::wait("copy");
-        let fresh = Self::new_local(journal, id, mtime)?;
-        let mut copy = LocalFile::copy_of(&file, size, fresh).map_err(Self::local_io)?;
+        let mut copy = LocalFile::copy_of(&file, size, id, &journal.staging_path(id), mtime).map_err(Self::local_io)?;
         let mut table = lock(&self.table);
         let current =
             table.get_mut(ino).and_then(|n| n.local.as_mut()).filter(|l| l.id == old_id && l.version == version);
@@ -291,7 +282,7 @@ impl<R: Remote> JottaFs<R> {
                 // Recorded already (by fsync, which skips the local flush) but not yet on disk: close()
                 // must still make the content durable, unless the upload is done and the server holds it.
                 if self.queue.contains(local.id) {
-                    local.sync_content(journal).map_err(Self::local_io)?;
+                    local.file.sync_data().map_err(Self::local_io)?;
                     let mut table = lock(&self.table);
                     if let Some(l) = table.get_mut(ino).and_then(|n| n.local.as_mut()) {
                         if l.id == local.id && l.version == local.version {
@@ -335,7 +326,7 @@ impl<R: Remote> JottaFs<R> {
             // rather than their sum. Both are done before the record is put in place.
             let prepared = if full && !sealed {
                 let (content, record) = std::thread::scope(|s| {
-                    let content = durable.then(|| s.spawn(|| local.sync_content(journal)));
+                    let content = durable.then(|| s.spawn(|| local.file.sync_data()));
                     let record = journal.prepare(&entry);
                     let content =
                         content.map(|h| h.join().unwrap_or_else(|_| Err(std::io::Error::other("flush failed"))));

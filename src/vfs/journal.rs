@@ -16,7 +16,7 @@
 //!
 //! Layout under the account's cache folder: `staging/<id>` (content), `journal/<id>.json` (record) and
 //! `journal/<id>.meta` (overlay), `journal/<id>.sealed` (a small file's sealed record, below), `trash/`
-//! (records on their way out), `spare/` (emptied records kept for reuse, see `spares.rs`).
+//! (records on their way out).
 //!
 //! A small file's first record is *sealed*: the record and the file's content in one new file, written
 //! once under its final name and flushed once, so a close waits for one flush instead of three (the
@@ -38,11 +38,10 @@
 //! - Removing files is slow on some disks (a freed block may be discarded synchronously, as on an ext4
 //!   mounted `discard` without a journal), and removals happen under the lock that closes need. So a
 //!   record leaves its place by a rename into `trash/` (as lasting as the removal: a `kill -9` does not
-//!   bring it back) and staging files are deleted, and records in the trash emptied and kept as spares,
-//!   by a thread of their own, which the drain at unmount waits for. Whatever it had not deleted when a
-//!   mount was killed is swept at the next mount (a staging file with no record is an orphan).
+//!   bring it back) and staging files, records in the trash and overlays are deleted by a thread of
+//!   their own, which the drain at unmount waits for. Whatever it had not deleted when a mount was
+//!   killed is swept at the next mount (a staging file with no record is an orphan).
 
-use super::spares::{Spares, Writers};
 use crate::remote::UnixTime;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
@@ -135,9 +134,6 @@ pub struct Journal {
     reaper: Arc<Mutex<Sender<Reap>>>,
     /// Whether flushing a new record also makes its name durable (see the header).
     names_flush_with_file: bool,
-    spares: Arc<Spares>,
-    /// Writers of journal files, which a file's reuse as a spare waits for (`spares.rs`).
-    writers: Arc<Writers>,
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -244,25 +240,19 @@ impl GroupSync {
 /// Work for the reaper thread.
 enum Reap {
     Delete(PathBuf),
-    /// A journal file in the trash: kept as a spare once its writers are done, or deleted.
-    Recycle(PathBuf),
     /// Answer once everything sent before is deleted.
     Flush(Sender<()>),
 }
 
 /// The thread that deletes files no longer needed (see the header); should it be gone, the caller
 /// deletes in place.
-fn start_reaper(spares: Arc<Spares>, writers: Arc<Writers>) -> Sender<Reap> {
+fn start_reaper() -> Sender<Reap> {
     let (tx, rx) = channel::<Reap>();
     let started = std::thread::Builder::new().name("journal-reaper".into()).spawn(move || {
         while let Ok(work) = rx.recv() {
             match work {
                 Reap::Delete(path) => {
                     let _ = fs::remove_file(path);
-                }
-                Reap::Recycle(path) => {
-                    writers.wait_for_earlier();
-                    spares.keep(&path);
                 }
                 Reap::Flush(done) => {
                     let _ = done.send(());
@@ -282,16 +272,12 @@ impl Journal {
         fs::create_dir_all(root.join("staging"))?;
         fs::create_dir_all(root.join("journal"))?;
         fs::create_dir_all(root.join("trash"))?;
-        let spares = Arc::new(Spares::open(root.join("spare"))?);
-        let writers = Arc::new(Writers::default());
         Ok(Journal {
             root: root.to_path_buf(),
             last_id: Default::default(),
             records_sync: Default::default(),
-            reaper: Arc::new(Mutex::new(start_reaper(spares.clone(), writers.clone()))),
+            reaper: Arc::new(Mutex::new(start_reaper())),
             names_flush_with_file: names_flush_with_file(&root.join("journal")),
-            spares,
-            writers,
         })
     }
 
@@ -301,13 +287,6 @@ impl Journal {
 
     pub fn staging_path(&self, id: u64) -> PathBuf {
         self.root.join("staging").join(format!("{id:016x}"))
-    }
-
-    /// Put a spare at the staging path of a new id: true when one was there to take (the caller then
-    /// opens it; its name is durable only once the staging folder is flushed, see `spares.rs`). False:
-    /// the caller creates the file.
-    pub fn place_staging(&self, id: u64) -> bool {
-        self.spares.place(&self.staging_path(id))
     }
 
     fn record_path(&self, id: u64) -> PathBuf {
@@ -373,10 +352,6 @@ impl Journal {
     /// Once this and `sync_sealed` have returned, the record and the content survive a crash.
     pub fn seal(&self, entry: &JournalEntry, content: &File) -> std::io::Result<bool> {
         let path = self.sealed_path(entry.id);
-        // Always a new file, never a spare: its flush must make its name durable too (see the header). A
-        // spare renamed there would need the records folder flushed after it, which costs a close more
-        // than the new file does (measured: README, *Small files*).
-        let _writing = self.writers.start();
         let mut f = match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
@@ -454,12 +429,7 @@ impl Journal {
         let Some(name) = path.file_name() else { return };
         let trash = self.root.join("trash").join(name);
         match fs::rename(&path, &trash) {
-            Ok(()) => {
-                let sent = self.reaper.lock().unwrap_or_else(|e| e.into_inner()).send(Reap::Recycle(trash));
-                if let Err(std::sync::mpsc::SendError(Reap::Recycle(trash))) = sent {
-                    let _ = fs::remove_file(trash);
-                }
-            }
+            Ok(()) => self.delete_later(trash),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(_) => {
                 let _ = fs::remove_file(path);
@@ -489,16 +459,7 @@ impl Journal {
     /// overlay whole, and a file changed several times (rsync: close, set the time, rename) costs one
     /// overlay file, not a new file per change.
     pub fn write_metadata(&self, entry: &JournalEntry) -> std::io::Result<()> {
-        let path = self.overlay_path(entry.id);
-        let _writing = self.writers.start();
-        let f = match fs::OpenOptions::new().write(true).open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                self.spares.place(&path);
-                fs::OpenOptions::new().write(true).create(true).truncate(false).open(&path)?
-            }
-            Err(e) => return Err(e),
-        };
+        let f = fs::OpenOptions::new().write(true).create(true).truncate(false).open(self.overlay_path(entry.id))?;
         let old_len = f.metadata()?.len() as usize;
         let mut text = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
         if text.len() < old_len {
@@ -510,9 +471,6 @@ impl Journal {
     /// Write a record to a temporary file of its own (temp + rename makes every replacement whole).
     fn write_tmp(&self, entry: &JournalEntry, ext: &str, durable: bool) -> std::io::Result<PathBuf> {
         let tmp = self.root.join("journal").join(format!(".{:016x}.{ext}.{:08x}.tmp", entry.id, rand::random::<u32>()));
-        let _writing = self.writers.start();
-        // Its name needs no flush of its own: the rename that puts it in place is flushed with the folder.
-        self.spares.place(&tmp);
         let mut f = File::create(&tmp)?;
         f.write_all(&serde_json::to_vec(entry).map_err(std::io::Error::other)?)?;
         if durable {
@@ -639,9 +597,9 @@ impl Journal {
         };
         let mut records = in_journal("json");
         records.extend(in_journal("sealed"));
-        // Records on their way out when the last run stopped (no writer is at work yet).
+        // Records on their way out when the last run stopped.
         for e in fs::read_dir(self.root.join("trash")).into_iter().flatten().flatten() {
-            self.spares.keep(&e.path());
+            let _ = fs::remove_file(e.path());
         }
         // Records being written when the last run stopped never took effect.
         for e in fs::read_dir(self.root.join("journal")).into_iter().flatten().flatten() {
@@ -831,48 +789,6 @@ mod tests {
         assert!(j.pending().is_empty());
         assert!(!j.staging_path(id).exists());
         assert_eq!(fs::read_dir(dir.path().join("trash")).unwrap().count(), 0, "deleted by the reaper");
-    }
-
-    #[test]
-    fn retired_records_come_back_empty_as_overlays_and_staging_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let j = Journal::open(dir.path()).unwrap();
-        let spares = || fs::read_dir(dir.path().join("spare")).unwrap().count();
-        // A first small file: nothing to reuse yet, so its overlay is a new file (a seal always is).
-        let (first, file) = staged(&j, b"the first small file, a little longer than the next");
-        assert!(j.seal(&first, &file).unwrap());
-        let long =
-            JournalEntry { path: "/Jotta/Archive/a rather long name, longer than the next".into(), ..first.clone() };
-        j.write_metadata(&long).unwrap();
-        // Uploaded: its staging file is deleted, its seal and overlay are emptied and kept.
-        j.remove(first.id);
-        j.flush_deletions();
-        assert_eq!(spares(), 2);
-        assert_eq!(fs::read_dir(dir.path().join("trash")).unwrap().count(), 0);
-
-        // The next file's overlay is one of those two, renamed into place and holding only its own.
-        let (next, file) = staged(&j, b"next");
-        assert!(j.seal(&next, &file).unwrap());
-        j.sync_sealed().unwrap();
-        let renamed = JournalEntry { path: "/Jotta/Archive/b".into(), ..next.clone() };
-        j.write_metadata(&renamed).unwrap();
-        assert_eq!(spares(), 1);
-        assert_eq!(fs::read(j.overlay_path(next.id)).unwrap(), serde_json::to_vec(&renamed).unwrap());
-        // After a crash that took the staging file (never flushed), the seal brings it back whole.
-        fs::remove_file(j.staging_path(next.id)).unwrap();
-        let again = Journal::open(dir.path()).unwrap();
-        assert_eq!(again.pending(), vec![renamed]);
-        assert_eq!(fs::read(again.staging_path(next.id)).unwrap(), b"next");
-
-        // A staging file may come from a spare too, empty; the staging file itself is never kept.
-        again.remove(next.id);
-        again.flush_deletions();
-        assert_eq!(spares(), 3);
-        let id = again.new_id();
-        assert!(again.place_staging(id));
-        assert_eq!(fs::read(again.staging_path(id)).unwrap(), b"");
-        assert_eq!(spares(), 2);
-        assert!(!again.staging_path(next.id).exists());
     }
 
     #[test]

@@ -23,7 +23,6 @@ mod prefetch;
 pub mod reader;
 mod removals;
 mod replies;
-mod spares;
 pub mod staging;
 mod subtree;
 #[doc(hidden)]

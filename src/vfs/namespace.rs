@@ -6,6 +6,7 @@
 
 use super::error::{FsError, FsResult};
 use super::node::{FileMeta, InodeKind};
+use super::staging::LocalFile;
 use super::Refresh;
 use super::{lock, now, Attr, JottaFs};
 use crate::remote::ItemKind;
@@ -93,7 +94,7 @@ impl<R: Remote> JottaFs<R> {
         let meta = FileMeta { revision: u32::from(self.name_reused(&path)), ..FileMeta::default() };
         let journal = self.journal_or_ro()?;
         let id = journal.new_id();
-        let mut local = Self::new_local(journal, id, now())?;
+        let mut local = LocalFile::create(id, &journal.staging_path(id), now()).map_err(Self::local_io)?;
         local.writers = 1;
         let (ino, attr) = {
             let mut table = lock(&self.table);

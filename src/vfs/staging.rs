@@ -56,9 +56,6 @@ pub struct LocalFile {
     /// earlier close() acknowledged).
     pub supersedes: Option<u64>,
     pub hash: HashState,
-    /// The staging file is a spare renamed into place (`spares.rs`): flushing it does not make its name
-    /// durable, so the staging folder is flushed with its content.
-    pub renamed_in: bool,
 }
 
 impl LocalFile {
@@ -77,7 +74,6 @@ impl LocalFile {
             version: 0,
             record: None,
             supersedes: None,
-            renamed_in: false,
         })
     }
 
@@ -96,14 +92,13 @@ impl LocalFile {
             record: Some(record),
             supersedes: None,
             hash: HashState::Unknown,
-            renamed_in: false,
         })
     }
 
-    /// A copy of `size` bytes of `source` in `copy` (a new, empty staging file), changed since any record.
-    /// Read through the open descriptor: the source's name may already be gone (its upload finished and
-    /// removed it).
-    pub fn copy_of(source: &File, size: u64, mut copy: LocalFile) -> std::io::Result<Self> {
+    /// A copy of `size` bytes of `source` in a new staging file, changed since any record. Read through
+    /// the open descriptor: the source's name may already be gone (its upload finished and removed it).
+    pub fn copy_of(source: &File, size: u64, id: u64, path: &Path, mtime: UnixTime) -> std::io::Result<Self> {
+        let mut copy = LocalFile::create(id, path, mtime)?;
         copy.hash.give_up();
         let mut buf = vec![0u8; 1 << 20];
         let mut at = 0u64;
@@ -118,15 +113,6 @@ impl LocalFile {
         copy.file.set_len(size)?;
         copy.size = size;
         Ok(copy)
-    }
-
-    /// Flush the content to disk, and the staging folder too when the name came by a rename.
-    pub fn sync_content(&self, journal: &super::journal::Journal) -> std::io::Result<()> {
-        self.file.sync_data()?;
-        if self.renamed_in {
-            journal.sync_staging()?;
-        }
-        Ok(())
     }
 
     /// Write at an offset; keeps the running md5 while writes stay in order.
