@@ -198,6 +198,7 @@ fn serve(req: &MountRequest, mountpoint: &Path, root: RemotePath, readiness: &mu
     fs.start_prefetch();
     let status = status::StatusFile::new(&cache_base, mountpoint, &fs.config().root.to_string());
     status.spawn_writer(&rt, fs.clone());
+    allocator::spawn_idle_release(&rt);
 
     let mut fuse_cfg = fuser::Config::default();
     fuse_cfg.mount_options = s.fuse_options.clone();

@@ -74,6 +74,12 @@ enum Ahead {
     Subtree(subtree::Sent),
 }
 
+/// Give the buffers kept for reuse back to the system once reads and writes have left them unused for
+/// `quiet` (the mount is idle); the bytes freed.
+pub fn release_idle_buffers(quiet: std::time::Duration) -> usize {
+    reader::release_idle_buffers(quiet) + hasher::release_idle_buffers(quiet)
+}
+
 /// An open file's handle, and whether the kernel may keep the pages it cached (true while the content is
 /// unchanged since they were cached).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
