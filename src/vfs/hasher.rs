@@ -62,12 +62,12 @@ impl Drop for HashPipe {
 /// written came from fresh ones), each made `CHUNK` long so it fits any write (a FUSE write is at most
 /// 1 MiB). Small writes (small files) copy into plain allocations.
 static SPARE: BufferPool = BufferPool::new(8, CHUNK);
+const SPARE_FROM: usize = 64 << 10;
 
 /// Give the spare copies back to the system once no write used them for `quiet`; the bytes freed.
 pub(crate) fn release_idle_buffers(quiet: std::time::Duration) -> usize {
     SPARE.release_if_quiet(quiet)
 }
-const SPARE_FROM: usize = 64 << 10;
 
 fn copy_of(data: &[u8]) -> Vec<u8> {
     if data.len() < SPARE_FROM {
