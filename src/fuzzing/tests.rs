@@ -510,4 +510,7 @@ fn a_login_token_with_a_line_break_in_its_link_is_refused_in_one_line() {
     json_replies(token.as_bytes());
     let e = auth::token_service("https://id.example:x\r\npath").unwrap_err().to_string();
     assert!(!e.contains(['\n', '\r']) && e.contains("is not a URL"), "{e}");
+    // An endpoint is refused the same way, in one line.
+    let e = crate::remote::endpoints::check_transport("no url\r\nhere").unwrap_err().to_string();
+    assert!(!e.contains(['\n', '\r']) && e.contains("is not a URL"), "{e}");
 }

@@ -61,13 +61,8 @@ impl Drop for HashPipe {
 /// Copies of large writes reuse buffers (`buffers.rs`; measured: ~27,000-35,000 page faults per GiB
 /// written came from fresh ones), each made `CHUNK` long so it fits any write (a FUSE write is at most
 /// 1 MiB). Small writes (small files) copy into plain allocations.
-static SPARE: BufferPool = BufferPool::new(8, CHUNK);
+pub(super) static SPARE: BufferPool = BufferPool::new(8, CHUNK);
 const SPARE_FROM: usize = 64 << 10;
-
-/// Give the spare copies back to the system once no write used them for `quiet`; the bytes freed.
-pub(crate) fn release_idle_buffers(quiet: std::time::Duration) -> usize {
-    SPARE.release_if_quiet(quiet)
-}
 
 fn copy_of(data: &[u8]) -> Vec<u8> {
     if data.len() < SPARE_FROM {
@@ -289,7 +284,7 @@ mod tests {
     }
 
     #[test]
-    fn copies_of_large_writes_reuse_buffers_and_hold_exactly_the_write() {
+    fn copies_of_large_writes_fit_any_write_and_hold_exactly_the_one_copied() {
         let a: Vec<u8> = (0..300_000).map(|i| (i % 249) as u8).collect();
         let first = copy_of(&a);
         assert_eq!(first, a);

@@ -77,7 +77,7 @@ enum Ahead {
 /// Give the buffers kept for reuse back to the system once reads and writes have left them unused for
 /// `quiet` (the mount is idle); the bytes freed.
 pub fn release_idle_buffers(quiet: std::time::Duration) -> usize {
-    reader::release_idle_buffers(quiet) + hasher::release_idle_buffers(quiet)
+    reader::POOL.release_if_quiet(quiet) + hasher::SPARE.release_if_quiet(quiet)
 }
 
 /// An open file's handle, and whether the kernel may keep the pages it cached (true while the content is

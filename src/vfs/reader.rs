@@ -134,12 +134,7 @@ fn answer_parked(buf: &mut ChunkBuf) {
 
 /// Chunk buffers are reused (`buffers.rs`): each is made a full chunk long, so an idle one fits any chunk
 /// (buffers of the odd lengths chunks are cut to would fill the pool with sizes a full chunk cannot use).
-static POOL: BufferPool = BufferPool::new(8, 1 << 20);
-
-/// Give the read-ahead buffers back to the system once no read used them for `quiet`; the bytes freed.
-pub(crate) fn release_idle_buffers(quiet: std::time::Duration) -> usize {
-    POOL.release_if_quiet(quiet)
-}
+pub(super) static POOL: BufferPool = BufferPool::new(8, 1 << 20);
 
 impl Drop for ChunkBuf {
     fn drop(&mut self) {
