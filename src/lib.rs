@@ -3,6 +3,7 @@
 //! with `emulator` serving the same protocol from the other side.
 
 pub mod cli;
+pub mod direct_io;
 pub mod dirs;
 pub mod emulator;
 pub mod fuse;

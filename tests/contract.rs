@@ -584,8 +584,14 @@ fn forbidden_names_are_refused_before_any_request() {
     // Paths too shallow for the operation are refused by the client too.
     let data = svc.dir.path().join("x");
     std::fs::write(&data, b"x").expect("write");
-    let req =
-        jottafuse::remote::UploadRequest { source: data, size: 1, md5: md5_hex(b"x"), created: None, modified: None };
+    let req = jottafuse::remote::UploadRequest {
+        source: data,
+        size: 1,
+        md5: md5_hex(b"x"),
+        created: None,
+        modified: None,
+        uncached: false,
+    };
     let results = svc.rt.block_on(async {
         vec![
             c.upload(&rp("/Jotta/Archive"), &req).await.map(|_| ()),

@@ -433,6 +433,7 @@ fn a_gib_file_streams_with_bounded_memory() {
         md5: md5.clone(),
         created: None,
         modified: None,
+        uncached: false,
     };
     svc.rt
         .block_on(jottafuse::remote::Remote::upload(

@@ -19,6 +19,7 @@ pub mod time;
 pub mod tls;
 pub mod types;
 mod upload;
+mod upload_body;
 pub mod xml;
 
 pub use auth::{login, ConnectOptions};

@@ -208,6 +208,9 @@ pub struct UploadRequest {
     pub md5: String,
     pub created: Option<UnixTime>,
     pub modified: Option<UnixTime>,
+    /// Read the source without the page cache where the filesystem allows it: for a staging file the
+    /// mount wrote that way (`direct_io.rs`), whose bytes are not in the cache to be read from.
+    pub uncached: bool,
 }
 
 impl UploadRequest {

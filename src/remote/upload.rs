@@ -15,18 +15,13 @@ use super::endpoints::check_transport;
 use super::error::{RemoteError, RemoteResult};
 use super::http::{error_from_reply, one_line, HttpRemote};
 use super::retry::Idempotency;
+use super::upload_body::{Activity, Source};
 use super::{time, FileInfo, RemotePath, RevisionInfo, RevisionState, UnixTime, UploadOutcome, UploadRequest};
-use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
+use bytes::Bytes;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, RANGE};
 use serde::Deserialize;
-use std::io::SeekFrom;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-
-/// Read size for the request body: large enough that syscalls and chunk framing cost nothing.
-const CHUNK: usize = 1 << 20;
 
 #[derive(Debug, Deserialize)]
 struct Allocation {
@@ -188,8 +183,7 @@ async fn send_bytes(
     sent: &Arc<AtomicU64>,
 ) -> RemoteResult<Bytes> {
     let io_err = |e: std::io::Error| RemoteError::Io(format!("{what}: cannot read {}: {e}", req.source.display()));
-    let mut file = tokio::fs::File::open(&req.source).await.map_err(io_err)?;
-    file.seek(SeekFrom::Start(from)).await.map_err(io_err)?;
+    let source = Source::open(&req.source, from, req.uncached).await.map_err(io_err)?;
     let len = req.size - from;
     let local_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
 
@@ -198,7 +192,7 @@ async fn send_bytes(
         reqwest::Body::from(Vec::new())
     } else {
         let tally = super::progress::current();
-        let stream = file_stream(file, len, sent.clone(), local_error.clone(), tally, activity.clone());
+        let stream = source.stream(len, sent.clone(), local_error.clone(), tally, activity.clone());
         reqwest::Body::wrap_stream(stream)
     };
     // The upload client has no deadline of its own (see `http::build_client`): silence is
@@ -260,95 +254,4 @@ async fn send_bytes(
         }
     }
     Err(error_from_reply(status, &reply, what))
-}
-
-/// The file from its current position, `len` bytes, in large chunks; counts bytes handed to the network
-/// and records local read failures so they are reported as local, not as network trouble.
-fn file_stream(
-    file: tokio::fs::File,
-    len: u64,
-    sent: Arc<AtomicU64>,
-    local_error: Arc<Mutex<Option<String>>>,
-    tally: Option<super::progress::Tally>,
-    activity: Arc<Activity>,
-) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
-    // One buffer for the whole stream: once the network has taken a chunk and dropped it, the next
-    // `reserve` takes the same memory back, instead of a fresh megabyte (and its page faults) per chunk.
-    let buf = BytesMut::new();
-    futures_util::stream::unfold(
-        (file, len, sent, local_error, buf),
-        move |(mut file, remaining, sent, local_error, mut buf)| {
-            // Asked for the next chunk (or the end): the connection has taken the previous one.
-            activity.touch();
-            async move {
-                if remaining == 0 {
-                    return None;
-                }
-                let want = remaining.min(CHUNK as u64) as usize;
-                buf.clear();
-                buf.reserve(want);
-                buf.resize(want, 0);
-                let fail = |msg: String, local_error: &Arc<Mutex<Option<String>>>| {
-                    if let Ok(mut slot) = local_error.lock() {
-                        *slot = Some(msg.clone());
-                    }
-                    std::io::Error::other(msg)
-                };
-                match file.read(&mut buf).await {
-                    Ok(0) => {
-                        let e = fail(
-                            format!("the local file ended {remaining} bytes early; it changed while uploading"),
-                            &local_error,
-                        );
-                        Some((Err(e), (file, 0, sent, local_error, buf)))
-                    }
-                    Ok(n) => {
-                        let chunk = buf.split_to(n).freeze();
-                        sent.fetch_add(n as u64, Ordering::Relaxed);
-                        Some((Ok(chunk), (file, remaining - n as u64, sent, local_error, buf)))
-                    }
-                    Err(e) => {
-                        let e = fail(format!("reading the local file failed ({e})"), &local_error);
-                        Some((Err(e), (file, 0, sent, local_error, buf)))
-                    }
-                }
-            }
-        },
-    )
-    .inspect(move |chunk| {
-        if let (Ok(b), Some(tally)) = (chunk, &tally) {
-            tally(b.len() as u64);
-        }
-    })
-}
-
-/// When the connection last took part of a request body (or the request started): what tells a slow
-/// upload from a stalled one.
-struct Activity {
-    started: std::time::Instant,
-    /// Milliseconds after `started`.
-    last: AtomicU64,
-}
-
-impl Activity {
-    fn new() -> Self {
-        Activity { started: std::time::Instant::now(), last: AtomicU64::new(0) }
-    }
-
-    fn touch(&self) {
-        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last.fetch_max(now, Ordering::Relaxed);
-    }
-
-    /// Resolves once nothing happened for `silence`; never while bytes keep going out.
-    async fn silent_for(&self, silence: std::time::Duration) {
-        loop {
-            let last = std::time::Duration::from_millis(self.last.load(Ordering::Relaxed));
-            let idle = self.started.elapsed().saturating_sub(last);
-            if idle >= silence {
-                return;
-            }
-            tokio::time::sleep(silence - idle).await;
-        }
-    }
 }

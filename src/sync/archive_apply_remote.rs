@@ -219,6 +219,7 @@ async fn upload_all<R: Remote>(remote: &R, target: &RemoteTarget, ready: &[Ready
             md5: r.file.md5.clone(),
             created: r.file.mtime,
             modified: r.file.mtime,
+            uncached: false,
         };
         remote.upload(&to, &req).await?;
         Ok::<_, SyncError>(())

@@ -39,6 +39,7 @@ pub fn stage(path: &Path) -> SyncResult<StagedLink> {
         md5: hex::encode(Md5::digest(&target)),
         created: mtime,
         modified: mtime,
+        uncached: false,
     };
     Ok(StagedLink { req, _file: file })
 }

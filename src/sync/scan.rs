@@ -207,7 +207,17 @@ pub async fn scan_once<R: Remote>(
                 }
             }
         } else {
-            (UploadRequest { source: file.path.clone(), size: file.stamp.size, md5, created: t, modified: t }, None)
+            (
+                UploadRequest {
+                    source: file.path.clone(),
+                    size: file.stamp.size,
+                    md5,
+                    created: t,
+                    modified: t,
+                    uncached: false,
+                },
+                None,
+            )
         };
         uploads.push(Upload { rel: file.rel.clone(), req, new: theirs.is_none(), _link: staged });
     }

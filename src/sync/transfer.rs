@@ -71,7 +71,8 @@ async fn put_file_inner<R: Remote>(
         .await
         .map_err(|e| SyncError::local(local, e))?
         .map_err(|e| SyncError::local(local, e))?;
-    let req = UploadRequest { source: local.to_path_buf(), size, md5, created: mtime, modified: mtime };
+    let req =
+        UploadRequest { source: local.to_path_buf(), size, md5, created: mtime, modified: mtime, uncached: false };
     send(remote, req, target, known).await
 }
 

@@ -7,12 +7,14 @@
 //! costs a fraction of reading them back from the page cache later (that read was an eighth of the
 //! daemon's CPU in a sampled 1 GiB write). The copies wait in a queue bounded for all files together
 //! (`CARRY_MAX`); a write that finds it full is hashed the old way, read back from the staging file.
+//! Copies of large writes are aligned (`direct_io.rs`), so the same copy is what the staging file takes
+//! without the page cache.
 
 use super::buffers::BufferPool;
+use crate::direct_io::AlignedBuf;
 use md5::{Digest, Md5};
 use std::collections::VecDeque;
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -29,6 +31,9 @@ pub struct HashPipe {
     state: Mutex<PipeState>,
     progress: Condvar,
     file: Arc<File>,
+    /// The file without the page cache, for reading back bytes written that way (which the cache does
+    /// not hold): opened at the first such read back.
+    direct: OnceLock<Option<File>>,
 }
 
 struct PipeState {
@@ -40,14 +45,20 @@ struct PipeState {
     scheduled: bool,
     /// The file stopped being written in order: nobody will ask for this hash any more.
     abandoned: bool,
+    /// Some writes skipped the page cache: reading back goes around it too.
+    uncached: bool,
     /// Copies of writes (offset, bytes) in order, at or after `hashed`: hashed from here, not read back.
-    carried: VecDeque<(u64, Vec<u8>)>,
+    carried: VecDeque<(u64, Copied)>,
 }
 
 impl PipeState {
     /// Give back the carried copies (and their share of `CARRY_MAX`).
     fn drop_carried(&mut self) {
-        let n: usize = self.carried.drain(..).map(|(_, b)| b.len()).sum();
+        let mut n = 0;
+        for (_, b) in self.carried.drain(..) {
+            n += b.bytes().len();
+            b.recycle();
+        }
         CARRIED.fetch_sub(n, Ordering::SeqCst);
     }
 }
@@ -59,18 +70,42 @@ impl Drop for HashPipe {
 }
 
 /// Copies of large writes reuse buffers (`buffers.rs`; measured: ~27,000-35,000 page faults per GiB
-/// written came from fresh ones), each made `CHUNK` long so it fits any write (a FUSE write is at most
-/// 1 MiB). Small writes (small files) copy into plain allocations.
-pub(super) static SPARE: BufferPool = BufferPool::new(8, CHUNK);
-const SPARE_FROM: usize = 64 << 10;
+/// written came from fresh ones), each made long enough for any write (a FUSE write is at most 1 MiB)
+/// at an aligned start. Small writes (small files) copy into plain allocations.
+pub(super) static SPARE: BufferPool = BufferPool::new(8, SPARE_LEN);
+const SPARE_LEN: usize = CHUNK + crate::direct_io::ALIGN;
+pub(super) const SPARE_FROM: usize = 64 << 10;
 
-fn copy_of(data: &[u8]) -> Vec<u8> {
-    if data.len() < SPARE_FROM {
-        return data.to_vec();
+/// A write's bytes, copied: aligned (from the pool) when large.
+pub(super) enum Copied {
+    Small(Vec<u8>),
+    Large(AlignedBuf),
+}
+
+impl Copied {
+    pub(super) fn bytes(&self) -> &[u8] {
+        match self {
+            Copied::Small(v) => v,
+            Copied::Large(b) => b.as_slice(),
+        }
     }
-    let mut copy = SPARE.take(data.len(), CHUNK);
-    copy.extend_from_slice(data);
-    copy
+
+    /// Done with it: a large copy's buffer goes back to the pool.
+    pub(super) fn recycle(self) {
+        if let Copied::Large(b) = self {
+            SPARE.give_back(b.into_vec());
+        }
+    }
+}
+
+/// A copy of a write (at most `CHUNK` bytes): see `SPARE`.
+pub(super) fn copy_of(data: &[u8]) -> Copied {
+    if data.len() < SPARE_FROM || data.len() > CHUNK {
+        return Copied::Small(data.to_vec());
+    }
+    let mut copy = AlignedBuf::from_vec(SPARE.take(SPARE_LEN, SPARE_LEN), CHUNK);
+    copy.extend(data);
+    Copied::Large(copy)
 }
 
 /// Take `n` bytes of the carry budget, if there is room.
@@ -92,7 +127,7 @@ fn queue() -> &'static Mutex<Sender<Arc<HashPipe>>> {
         std::thread::Builder::new()
             .name("md5".into())
             .spawn(move || {
-                let mut buf = vec![0u8; CHUNK];
+                let mut buf = AlignedBuf::from_vec(Vec::new(), CHUNK);
                 while let Ok(pipe) = rx.recv() {
                     // One chunk per turn, so a file written faster than md5 cannot hold up the others.
                     if pipe.step(&mut buf) {
@@ -123,10 +158,12 @@ impl HashPipe {
                 written: 0,
                 scheduled: false,
                 abandoned: false,
+                uncached: false,
                 carried: VecDeque::new(),
             }),
             progress: Condvar::new(),
             file,
+            direct: OnceLock::new(),
         })
     }
 
@@ -139,16 +176,41 @@ impl HashPipe {
     pub fn wrote(self: &Arc<Self>, offset: u64, data: &[u8]) {
         let carry = offset == self.lock().written && !data.is_empty() && take_carry(data.len());
         let copy = carry.then(|| copy_of(data));
+        self.carry(offset, copy, data.len());
+    }
+
+    /// As `wrote`, for a write whose copy was taken already (it went to the staging file from there): the
+    /// copy is kept for the hasher when the budget has room, else given back.
+    pub(super) fn wrote_copied(self: &Arc<Self>, offset: u64, copy: Copied) {
+        let len = copy.bytes().len();
+        let carry = {
+            let mut s = self.lock();
+            s.uncached = true;
+            offset == s.written
+        } && len > 0
+            && take_carry(len);
+        if carry {
+            self.carry(offset, Some(copy), len);
+        } else {
+            copy.recycle();
+            self.advance(offset + len as u64);
+        }
+    }
+
+    /// Queue a copy whose share of the budget is taken (unless the writes left the order meanwhile) and
+    /// let the hasher go on to `offset + len`.
+    fn carry(self: &Arc<Self>, offset: u64, copy: Option<Copied>, len: usize) {
         let mut s = self.lock();
         if let Some(copy) = copy {
             if s.abandoned || s.written != offset {
-                CARRIED.fetch_sub(copy.len(), Ordering::SeqCst);
+                CARRIED.fetch_sub(len, Ordering::SeqCst);
+                copy.recycle();
             } else {
                 s.carried.push_back((offset, copy));
             }
         }
         drop(s);
-        self.advance(offset + data.len() as u64);
+        self.advance(offset + len as u64);
     }
 
     /// Bytes up to `end` are now in the file (written in order): hash them in the background.
@@ -194,8 +256,8 @@ impl HashPipe {
 
     /// The hasher thread's part: hash the next chunk of what is written. True when more is waiting (the
     /// pipe stays scheduled and must be queued again).
-    fn step(&self, buf: &mut [u8]) -> bool {
-        let (mut hasher, from, mut to, carried) = {
+    fn step(&self, buf: &mut AlignedBuf) -> bool {
+        let (mut hasher, from, mut to, carried, uncached) = {
             let mut s = self.lock();
             if s.abandoned || s.hashed >= s.written {
                 s.scheduled = false;
@@ -219,10 +281,11 @@ impl HashPipe {
                     to = to.min(*at);
                 }
             }
-            (h, from, to, carried)
+            (h, from, to, carried, s.uncached)
         };
         let ok = match &carried {
-            Some((at, bytes)) => {
+            Some((at, copy)) => {
+                let bytes = copy.bytes();
                 let skip = ((from - at) as usize).min(bytes.len());
                 hasher.update(&bytes[skip..]);
                 to = (at + bytes.len() as u64).max(from);
@@ -231,15 +294,15 @@ impl HashPipe {
             }
             None => {
                 let n = (to - from) as usize;
-                let ok = self.file.read_exact_at(&mut buf[..n], from).is_ok();
+                let ok = self.read_back(buf, from, n, uncached);
                 if ok {
-                    hasher.update(&buf[..n]);
+                    hasher.update(buf.as_slice());
                 }
                 ok
             }
         };
-        if let Some((_, bytes)) = carried {
-            SPARE.give_back(bytes);
+        if let Some((_, copy)) = carried {
+            copy.recycle();
         }
         let mut s = self.lock();
         s.hasher = Some(hasher);
@@ -260,10 +323,30 @@ impl HashPipe {
     }
 }
 
+impl HashPipe {
+    /// Read `n` bytes at `from` into `buf`: around the page cache when writes went around it and the
+    /// offset allows, else through it. False when the file holds fewer (it was cut behind us).
+    fn read_back(&self, buf: &mut AlignedBuf, from: u64, n: usize, uncached: bool) -> bool {
+        let direct = if uncached && from % crate::direct_io::ALIGN as u64 == 0 {
+            self.direct.get_or_init(|| crate::direct_io::reopen(&self.file)).as_ref()
+        } else {
+            None
+        };
+        let got = buf.read_at(direct.unwrap_or(&self.file), from, n);
+        match got {
+            Ok(got) => got == n,
+            // Refused by the filesystem (now remembered): once more through the cache.
+            Err(_) if direct.is_some() => buf.read_at(&self.file, from, n).is_ok_and(|got| got == n),
+            Err(_) => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::os::unix::fs::FileExt;
 
     #[test]
     fn hashes_behind_the_writer_and_answers_only_for_what_it_saw() {
@@ -287,14 +370,16 @@ mod tests {
     fn copies_of_large_writes_fit_any_write_and_hold_exactly_the_one_copied() {
         let a: Vec<u8> = (0..300_000).map(|i| (i % 249) as u8).collect();
         let first = copy_of(&a);
-        assert_eq!(first, a);
-        assert!(first.capacity() >= CHUNK, "made to fit any write");
-        SPARE.give_back(first);
+        assert_eq!(first.bytes(), a);
+        let Copied::Large(big) = &first else { panic!("a large write is copied into a pooled buffer") };
+        assert!(big.len() + big.room() >= CHUNK, "made to fit any write");
+        assert_eq!(big.as_slice().as_ptr() as usize % crate::direct_io::ALIGN, 0, "at an aligned start");
+        first.recycle();
         let b = vec![7u8; 70_000];
         let second = copy_of(&b);
-        assert_eq!(second, b, "a reused buffer holds the new write alone");
-        assert!(second.capacity() >= CHUNK);
-        assert_eq!(copy_of(b"tiny"), b"tiny");
+        assert_eq!(second.bytes(), b, "a reused buffer holds the new write alone");
+        assert!(matches!(&second, Copied::Large(x) if x.len() + x.room() >= CHUNK));
+        assert_eq!(copy_of(b"tiny").bytes(), b"tiny");
     }
 
     #[test]

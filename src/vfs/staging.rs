@@ -1,8 +1,10 @@
 //! A file's local copy while it is being written or waits for upload: the staging file in the cache
 //! dir, its size and mtime as the mount shows them, and the md5 computed alongside while writes arrive
-//! in order (so the common case, a sequential copy, needs no second pass over the bytes).
+//! in order (so the common case, a sequential copy, needs no second pass over the bytes). Large aligned
+//! writes past a file's first MiB skip the page cache (`direct_io.rs`); the first MiB stays in it, since a
+//! small file's sealed record is made from it at close.
 
-use super::hasher::HashPipe;
+use super::hasher::{self, HashPipe};
 use super::lifecycle::{Record, Stage};
 use crate::remote::UnixTime;
 use md5::{Digest, Md5};
@@ -41,6 +43,8 @@ pub struct LocalFile {
     pub id: u64,
     pub path: PathBuf,
     pub file: Arc<File>,
+    /// The same file without the page cache, opened at the first write that may use it.
+    direct: Option<Arc<File>>,
     pub size: u64,
     pub mtime: UnixTime,
     /// Open handles that may write.
@@ -67,6 +71,7 @@ impl LocalFile {
             path: path.to_path_buf(),
             hash: HashState::fresh(&file),
             file,
+            direct: None,
             size: 0,
             mtime,
             writers: 0,
@@ -84,6 +89,7 @@ impl LocalFile {
             id,
             path: path.to_path_buf(),
             file: Arc::new(file),
+            direct: None,
             size,
             mtime,
             writers: 0,
@@ -123,13 +129,42 @@ impl LocalFile {
             // Before the bytes land, so the hasher never mixes old and new content into a hash in use.
             self.hash.give_up();
         }
-        self.file.write_all_at(data, offset)?;
-        if let HashState::Sequential(pipe) = &self.hash {
-            pipe.wrote(offset, data);
+        match self.direct_for(offset, data.len()) {
+            Some(direct) => {
+                // One copy serves both: the disk takes the bytes from it, and the hasher hashes it.
+                let copy = hasher::copy_of(data);
+                match &copy {
+                    hasher::Copied::Large(aligned) => {
+                        crate::direct_io::write_all_at(&direct, &self.file, aligned, offset)?
+                    }
+                    hasher::Copied::Small(bytes) => self.file.write_all_at(bytes, offset)?,
+                }
+                match &self.hash {
+                    HashState::Sequential(pipe) => pipe.wrote_copied(offset, copy),
+                    HashState::Unknown => copy.recycle(),
+                }
+            }
+            None => {
+                self.file.write_all_at(data, offset)?;
+                if let HashState::Sequential(pipe) = &self.hash {
+                    pipe.wrote(offset, data);
+                }
+            }
         }
         self.size = self.size.max(end);
         self.content_changed();
         Ok(())
+    }
+
+    /// The descriptor without the page cache, when a write of `len` bytes at `offset` may use it.
+    fn direct_for(&mut self, offset: u64, len: usize) -> Option<Arc<File>> {
+        if offset < DIRECT_FROM || len < hasher::SPARE_FROM || !crate::direct_io::eligible(offset, len) {
+            return None;
+        }
+        if self.direct.is_none() {
+            self.direct = crate::direct_io::reopen(&self.file).map(Arc::new);
+        }
+        self.direct.clone()
     }
 
     pub fn read_at(&self, offset: u64, len: u32) -> std::io::Result<Vec<u8>> {
@@ -167,6 +202,9 @@ impl LocalFile {
     }
 }
 
+/// Writes before this offset keep the page cache (see the header).
+const DIRECT_FROM: u64 = super::journal::SEALED_MAX;
+
 pub fn hash_file(path: &Path) -> std::io::Result<String> {
     let mut f = File::open(path)?;
     let mut h = Md5::new();
@@ -199,5 +237,57 @@ mod tests {
         f.truncate(5).unwrap();
         assert_eq!(f.read_at(0, 100).unwrap(), b"Jello");
         assert_eq!(f.md5().unwrap(), hex::encode(Md5::digest(b"Jello")));
+    }
+
+    /// Pages of `file` in the page cache (mincore over a mapping of it).
+    fn cached_pages(file: &File, len: usize) -> usize {
+        use std::os::fd::AsRawFd;
+        let page = 4096;
+        let pages = len.div_ceil(page);
+        let mut resident = vec![0u8; pages];
+        // SAFETY: a read-only shared mapping of `len` bytes of an open file, only passed to mincore (its
+        // bytes are never read) and unmapped before returning.
+        unsafe {
+            let at = libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, file.as_raw_fd(), 0);
+            assert_ne!(at, libc::MAP_FAILED);
+            assert_eq!(libc::mincore(at, len, resident.as_mut_ptr()), 0);
+            libc::munmap(at, len);
+        }
+        resident.iter().filter(|&&r| r & 1 == 1).count()
+    }
+
+    #[test]
+    fn large_writes_past_the_first_mib_skip_the_page_cache_and_read_and_hash_right() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = LocalFile::create(2, &dir.path().join("big"), 0).unwrap();
+        let content: Vec<u8> = (0..(8 << 20) + 5000).map(|i| (i * 7 % 253) as u8).collect();
+        // As the kernel sends a sequential copy: 1 MiB writes, then the ragged end.
+        for (i, part) in content.chunks(1 << 20).enumerate() {
+            f.write_at((i << 20) as u64, part).unwrap();
+        }
+        f.file.sync_data().unwrap();
+        assert_eq!(f.md5().unwrap(), hex::encode(Md5::digest(&content)));
+        let direct = crate::direct_io::reopen(&f.file).is_some();
+        let cached = cached_pages(&f.file, content.len());
+        if direct {
+            // The first MiB (256 pages) and the last, ragged page went through the cache; the rest not.
+            assert!(cached <= 257 + 16, "{cached} pages cached after an 8 MiB write");
+        } else {
+            eprintln!("SKIPPED (the page cache part): this filesystem refuses O_DIRECT; {cached} pages cached");
+        }
+        // Read back through the cache, in pieces that straddle what went either way.
+        let mut back = Vec::new();
+        let mut at = 0u64;
+        while at < content.len() as u64 {
+            let piece = f.read_at(at, 300_000).unwrap();
+            at += piece.len() as u64;
+            back.extend_from_slice(&piece);
+        }
+        assert!(back == content, "the file reads back as written");
+        // Rewritten out of order: the hash is recomputed from the file, which holds the new bytes.
+        f.write_at(2 << 20, &[9u8; 1 << 20]).unwrap();
+        let mut changed = content.clone();
+        changed[2 << 20..3 << 20].fill(9);
+        assert_eq!(f.md5().unwrap(), hex::encode(Md5::digest(&changed)));
     }
 }

@@ -262,6 +262,7 @@ impl Core {
             md5: super::md5_hex(data),
             created: Some(1_700_000_000),
             modified: Some(1_700_000_000),
+            uncached: false,
         };
         self.rt.block_on(self.other.upload(&self.remote_path(rel), &req)).expect("upload elsewhere");
         let _ = std::fs::remove_file(local);

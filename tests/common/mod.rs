@@ -167,6 +167,7 @@ impl TestService {
             md5: md5_hex(data),
             created: Some(1_700_000_000),
             modified: Some(1_700_000_000),
+            uncached: false,
         };
         let p = RemotePath::parse(path).expect("path");
         self.rt.block_on(client.upload(&p, &req)).expect("upload");
@@ -248,6 +249,7 @@ pub async fn upload_bytes(
         md5: md5_hex(data),
         created: Some(modified),
         modified: Some(modified),
+        uncached: false,
     };
     let out = client.upload(&rp(path), &req).await;
     let _ = std::fs::remove_file(local);

@@ -1,0 +1,231 @@
+//! An upload's request body: the local file from the resume position, read in large chunks, through the
+//! page cache or, for a staging file the mount wrote around it, without (`direct_io.rs`); and the
+//! record of when the connection last took a chunk, which tells a slow upload from a stalled one.
+
+use crate::direct_io::AlignedBuf;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use std::io::SeekFrom;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+/// Read size for the request body: large enough that syscalls and chunk framing cost nothing.
+const CHUNK: usize = 1 << 20;
+
+/// Aligned buffers kept per body: the connection holds a chunk or two at a time.
+const IDLE_MAX: usize = 4;
+
+/// Where the body's bytes come from.
+pub(super) enum Source {
+    /// Through the page cache: one buffer for the whole stream; once the network has taken a chunk and
+    /// dropped it, the next `reserve` takes the same memory back (no fresh megabyte, and its page
+    /// faults, per chunk).
+    Cached { file: tokio::fs::File, buf: BytesMut },
+    /// Without it: each chunk is read into an aligned buffer, handed to the connection as it is (no
+    /// copy), and taken back for a later chunk once the connection drops it.
+    Uncached { file: Arc<std::fs::File>, at: u64, idle: Arc<Mutex<Vec<Vec<u8>>>> },
+}
+
+impl Source {
+    /// The file at `from`. `uncached` asks to skip the page cache; it is honoured where the offset is
+    /// aligned and the filesystem allows it.
+    pub(super) async fn open(path: &Path, from: u64, uncached: bool) -> std::io::Result<Source> {
+        if uncached && from % crate::direct_io::ALIGN as u64 == 0 {
+            let p = path.to_path_buf();
+            let file = tokio::task::spawn_blocking(move || crate::direct_io::open_for_reading(&p))
+                .await
+                .map_err(std::io::Error::other)?;
+            if let Some(file) = file {
+                return Ok(Source::Uncached { file: Arc::new(file), at: from, idle: Arc::default() });
+            }
+        }
+        let mut file = tokio::fs::File::open(path).await?;
+        file.seek(SeekFrom::Start(from)).await?;
+        Ok(Source::Cached { file, buf: BytesMut::new() })
+    }
+
+    /// The next up to `want` bytes; empty at the end of the file.
+    async fn read(&mut self, want: usize) -> std::io::Result<Bytes> {
+        match self {
+            Source::Cached { file, buf } => {
+                buf.clear();
+                buf.reserve(want);
+                buf.resize(want, 0);
+                let n = file.read(&mut buf[..]).await?;
+                Ok(buf.split_to(n).freeze())
+            }
+            Source::Uncached { file, at, idle } => {
+                let spare = idle.lock().ok().and_then(|mut i| i.pop()).unwrap_or_default();
+                let (file, from) = (file.clone(), *at);
+                let (buf, n) = tokio::task::spawn_blocking(move || {
+                    let mut buf = AlignedBuf::from_vec(spare, CHUNK);
+                    let n = buf.read_at(&file, from, want);
+                    (buf, n)
+                })
+                .await
+                .map_err(std::io::Error::other)?;
+                let n = n?;
+                *at += n as u64;
+                Ok(Bytes::from_owner(Lent { buf: Some(buf), idle: idle.clone() }))
+            }
+        }
+    }
+
+    /// `len` bytes from here as a body stream; counts bytes handed to the network and records local read
+    /// failures so they are reported as local, not as network trouble.
+    pub(super) fn stream(
+        self,
+        len: u64,
+        sent: Arc<AtomicU64>,
+        local_error: Arc<Mutex<Option<String>>>,
+        tally: Option<super::progress::Tally>,
+        activity: Arc<Activity>,
+    ) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+        futures_util::stream::unfold(
+            (self, len, sent, local_error),
+            move |(mut source, remaining, sent, local_error)| {
+                // Asked for the next chunk (or the end): the connection has taken the previous one.
+                activity.touch();
+                async move {
+                    if remaining == 0 {
+                        return None;
+                    }
+                    let want = remaining.min(CHUNK as u64) as usize;
+                    let fail = |msg: String, local_error: &Arc<Mutex<Option<String>>>| {
+                        if let Ok(mut slot) = local_error.lock() {
+                            *slot = Some(msg.clone());
+                        }
+                        std::io::Error::other(msg)
+                    };
+                    match source.read(want).await {
+                        Ok(chunk) if chunk.is_empty() => {
+                            let e = fail(
+                                format!("the local file ended {remaining} bytes early; it changed while uploading"),
+                                &local_error,
+                            );
+                            Some((Err(e), (source, 0, sent, local_error)))
+                        }
+                        Ok(chunk) => {
+                            let n = chunk.len() as u64;
+                            sent.fetch_add(n, Ordering::Relaxed);
+                            Some((Ok(chunk), (source, remaining - n, sent, local_error)))
+                        }
+                        Err(e) => {
+                            let e = fail(format!("reading the local file failed ({e})"), &local_error);
+                            Some((Err(e), (source, 0, sent, local_error)))
+                        }
+                    }
+                }
+            },
+        )
+        .inspect(move |chunk| {
+            if let (Ok(b), Some(tally)) = (chunk, &tally) {
+                tally(b.len() as u64);
+            }
+        })
+    }
+}
+
+/// An aligned buffer lent to the connection as a chunk; it goes back to its body's idle list when the
+/// connection is done with it.
+struct Lent {
+    buf: Option<AlignedBuf>,
+    idle: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl AsRef<[u8]> for Lent {
+    fn as_ref(&self) -> &[u8] {
+        self.buf.as_ref().map(|b| b.as_slice()).unwrap_or_default()
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        if let (Some(buf), Ok(mut idle)) = (self.buf.take(), self.idle.lock()) {
+            if idle.len() < IDLE_MAX {
+                idle.push(buf.into_vec());
+            }
+        }
+    }
+}
+
+/// When the connection last took part of a request body (or the request started): what tells a slow
+/// upload from a stalled one.
+pub(super) struct Activity {
+    started: std::time::Instant,
+    /// Milliseconds after `started`.
+    last: AtomicU64,
+}
+
+impl Activity {
+    pub(super) fn new() -> Self {
+        Activity { started: std::time::Instant::now(), last: AtomicU64::new(0) }
+    }
+
+    fn touch(&self) {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// Resolves once nothing happened for `silence`; never while bytes keep going out.
+    pub(super) async fn silent_for(&self, silence: std::time::Duration) {
+        loop {
+            let last = std::time::Duration::from_millis(self.last.load(Ordering::Relaxed));
+            let idle = self.started.elapsed().saturating_sub(last);
+            if idle >= silence {
+                return;
+            }
+            tokio::time::sleep(silence - idle).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(path: &Path, from: u64, len: u64, uncached: bool) -> (bool, Vec<u8>) {
+        let source = Source::open(path, from, uncached).await.unwrap();
+        let went_around = matches!(source, Source::Uncached { .. });
+        let sent = Arc::new(AtomicU64::new(0));
+        let stream = source.stream(len, sent.clone(), Arc::default(), None, Arc::new(Activity::new()));
+        let chunks: Vec<_> = stream.collect().await;
+        let mut out = Vec::new();
+        for c in chunks {
+            out.extend_from_slice(&c.unwrap());
+        }
+        assert_eq!(sent.load(Ordering::Relaxed), out.len() as u64);
+        (went_around, out)
+    }
+
+    #[tokio::test]
+    async fn a_body_reads_the_same_bytes_around_the_page_cache_as_through_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let content: Vec<u8> = (0..3 * CHUNK + 100).map(|i| (i * 13 % 241) as u8).collect();
+        std::fs::write(&path, &content).unwrap();
+        let direct = crate::direct_io::open_for_reading(&path).is_some();
+        let n = content.len() as u64;
+        for (from, uncached) in [(0, true), (0, false), (8192, true), (8191, true)] {
+            let (around, got) = body(&path, from, n - from, uncached).await;
+            assert!(got == content[from as usize..], "bytes from {from} (uncached: {uncached})");
+            // Around the cache only when asked, at an aligned offset, where the filesystem allows it.
+            assert_eq!(around, uncached && from % 4096 == 0 && direct, "from {from}");
+        }
+        if !direct {
+            eprintln!("SKIPPED (the O_DIRECT part): this filesystem refuses O_DIRECT");
+        }
+        // A file shorter than promised is a local error, whichever way it is read.
+        std::fs::write(&path, &content[..CHUNK + 10]).unwrap();
+        for uncached in [true, false] {
+            let source = Source::open(&path, 0, uncached).await.unwrap();
+            let local_error = Arc::default();
+            let stream = source.stream(n, Arc::default(), Arc::clone(&local_error), None, Arc::new(Activity::new()));
+            let chunks: Vec<_> = stream.collect().await;
+            assert!(chunks.last().unwrap().is_err());
+            assert!(local_error.lock().unwrap().as_ref().unwrap().contains("ended"), "uncached: {uncached}");
+        }
+    }
+}
