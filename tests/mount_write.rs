@@ -1004,6 +1004,49 @@ fn a_time_given_during_an_upload_follows_it_without_sending_the_bytes_again() {
     assert_eq!(fs::metadata(m.p("Jotta/Archive/t.bin")).unwrap().mtime(), 1_600_000_000);
 }
 
+/// A folder renamed on the server carries along a file whose upload is in flight (the service moves it
+/// with its folder); the move of the file that settles its own rename must start from there.
+#[test]
+fn a_folder_and_a_file_renamed_during_the_files_upload_end_under_the_new_names() {
+    if common::skip_without_mount() {
+        return;
+    }
+    let svc = TestService::start();
+    let c = svc.client();
+    let base = tempfile::tempdir().unwrap();
+    let m = TestMount::in_dir(&svc, "writeback_delay=0", &[], base.path());
+    for (seed, order, dir) in [(3, "folder first", "r"), (4, "file first", "s")] {
+        fs::create_dir_all(m.p(&format!("Jotta/Archive/{dir}/d1"))).unwrap();
+        fs::write(m.p(&format!("Jotta/Archive/{dir}/d1/k.txt")), b"keep").unwrap();
+        wait_until("k.txt on the server", || common::pending_rows(base.path()).is_empty());
+        svc.set_faults(serde_json::json!({"hang": {"kinds": ["upload"]}}));
+        // New content each round: known content would be deduplicated, with no upload to be in flight.
+        let data = pattern(400_000, seed);
+        fs::write(m.p(&format!("Jotta/Archive/{dir}/d1/big.bin")), &data).unwrap();
+        wait_until("the upload of big.bin to be on its way", || {
+            common::pending_rows(base.path()).iter().any(|r| r["in_flight"] == true)
+        });
+        let a = |rel: &str| m.p(&format!("Jotta/Archive/{dir}/{rel}"));
+        if order == "folder first" {
+            fs::rename(a("d1"), a("d2")).unwrap();
+            fs::rename(a("d2/big.bin"), a("d2/renamed.bin")).unwrap();
+        } else {
+            fs::rename(a("d1/big.bin"), a("d1/renamed.bin")).unwrap();
+            fs::rename(a("d1"), a("d2")).unwrap();
+        }
+        svc.set_faults(serde_json::json!({}));
+        wait_until("every upload and removal settled", || common::pending_rows(base.path()).is_empty());
+        let at = |rel: &str| format!("/Jotta/Archive/{dir}/{rel}");
+        let md5 = |b: Option<Vec<u8>>| b.map(|b| md5_hex(&b));
+        let on_server = md5(svc.server_bytes(&c, &at("d2/renamed.bin")));
+        assert_eq!(on_server, Some(md5_hex(&data)), "{order}: {}", svc.counters());
+        assert!(svc.server_file(&c, &at("d2/big.bin")).is_none(), "{order}: the old name is gone");
+        assert!(svc.server_file(&c, &at("d1/big.bin")).is_none(), "{order}: nothing at the old folder");
+        assert!(fs::read(a("d2/renamed.bin")).unwrap() == data, "{order}: the mount shows it");
+        assert_eq!(fs::read(a("d2/k.txt")).unwrap(), b"keep", "{order}");
+    }
+}
+
 #[test]
 fn a_damaged_local_copy_is_never_uploaded_even_after_a_rename_or_touch() {
     damaged_local_copy(false);

@@ -381,6 +381,8 @@ impl<R: Remote> JottaFs<R> {
         }
         self.rt.block_on(self.remote.rename(&from, &to, ItemKind::folder_if(kind != InodeKind::File)))?;
         let _journal_guard = lock(&self.journal_lock);
+        // Files being uploaded below it moved along on the server.
+        self.queue.folder_moved(&from.to_string(), &to.to_string());
         self.move_in_table_locked(ino, new_parent, new_name);
         Ok(())
     }

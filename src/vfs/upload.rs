@@ -296,8 +296,13 @@ impl<R: Remote> JottaFs<R> {
     async fn uploaded(&self, job: Job, outcome: UploadOutcome) {
         let Some(journal) = &self.journal else { return };
         let mut at = job.path.clone();
+        let mut looked_again = 0;
         for _ in 0..8 {
             let guard = lock(&self.journal_lock);
+            // Where the file is on the server now: a folder above it may have moved meanwhile.
+            if let Some(landing) = self.queue.landing(job.id).and_then(|l| RemotePath::parse(&l).ok()) {
+                at = landing;
+            }
             let (cancelled, ino) = self.queue.state_of(job.id).unwrap_or((false, job.ino));
             let ino = ino.or(job.ino);
             let target = ino.and_then(|i| lock(&self.table).path(i));
@@ -345,10 +350,24 @@ impl<R: Remote> JottaFs<R> {
                 drop(guard);
                 log::debug!("settle rename on the server: {at} -> {to}");
                 match self.remote.rename(&at, &to, ItemKind::File).await {
-                    Ok(()) => at = to,
+                    Ok(()) => {
+                        let _guard = lock(&self.journal_lock);
+                        self.queue.landed_at(job.id, &to.to_string());
+                    }
+                    // A folder above it being moved on the server right now carries it along; where
+                    // to is known once that move returns.
+                    Err(RemoteError::NotFound(_)) if looked_again < 3 => {
+                        looked_again += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    }
                     Err(e) => {
-                        log::error!("{at}: renamed to {to} while uploading, but the move failed: {e}");
-                        break;
+                        // Not settled as uploaded: the record (now at the new name) is uploaded again,
+                        // which costs no bytes while the server has the content. Before, the file was
+                        // taken for moved, and the removal of its old name could delete the only copy.
+                        log::warn!(
+                            "{at}: renamed to {to} while uploading, but the move failed: {e}; uploading it there again"
+                        );
+                        return self.upload_failed(job, e);
                     }
                 }
                 continue;

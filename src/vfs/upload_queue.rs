@@ -41,6 +41,10 @@ pub struct Pending {
     pub blocked: bool,
     /// While in flight: the lowercase path the upload writes to (see `Inner::busy_paths`).
     flight_path: Option<String>,
+    /// While in flight: where on the server the upload's file is (as spelt here). The upload starts
+    /// there; a folder above it moved on the server carries it along (`folder_moved`), and so does a
+    /// move of the file itself once its upload ended (`landed_at`).
+    landing: Option<String>,
     /// `entry.path` in lowercase, kept with it: the checks that hold a record back compare paths
     /// case-insensitively, and folding the case of every waiting path at each look cost more than the
     /// uploads of small files themselves.
@@ -287,6 +291,7 @@ impl UploadQueue {
                 stuck: false,
                 forced,
                 flight_path: None,
+                landing: None,
                 blocked: false,
                 sent: Arc::default(),
             },
@@ -370,7 +375,8 @@ impl UploadQueue {
     pub fn claim(&self, id: u64, target: Option<&str>) -> Option<JournalEntry> {
         let mut inner = self.lock();
         let p = inner.pending.get(&id)?;
-        let key = target.unwrap_or(&p.entry.path).to_lowercase();
+        let landing = target.unwrap_or(&p.entry.path).to_string();
+        let key = landing.to_lowercase();
         if p.phase != Phase::Waiting || p.ino.map(|i| inner.busy_inos.contains(&i)).unwrap_or(false) {
             return None;
         }
@@ -383,6 +389,7 @@ impl UploadQueue {
             p.phase = Phase::InFlight;
             p.attempts += 1;
             p.flight_path = Some(key);
+            p.landing = Some(landing);
             p.sent = Arc::default();
             p.entry.clone()
         })?;
@@ -423,6 +430,45 @@ impl UploadQueue {
             .filter(|(_, p)| p.ino == Some(ino) && p.phase == Phase::InFlight)
             .map(|(id, _)| *id)
             .collect()
+    }
+
+    /// Where the file of an upload in flight is on the server (see `Pending::landing`).
+    pub fn landing(&self, id: u64) -> Option<String> {
+        self.lock().pending.get(&id).and_then(|p| p.landing.clone())
+    }
+
+    /// The file of an upload in flight is at `path` on the server now.
+    pub fn landed_at(&self, id: u64, path: &str) {
+        let mut inner = self.lock();
+        let key = path.to_lowercase();
+        let Some(p) = inner.pending.get_mut(&id).filter(|p| p.phase == Phase::InFlight) else { return };
+        p.landing = Some(path.to_string());
+        let old = p.flight_path.replace(key.clone());
+        if let Some(old) = old {
+            inner.busy_paths.remove(&old);
+        }
+        inner.busy_paths.insert(key);
+    }
+
+    /// A folder moved from `from` to `to` on the server: the files of uploads in flight below it moved
+    /// with it (the service moves a file being uploaded along with its folder).
+    pub fn folder_moved(&self, from: &str, to: &str) {
+        let moved: Vec<(u64, String)> = self
+            .lock()
+            .pending
+            .iter()
+            .filter_map(|(id, p)| {
+                let landing = p.landing.as_deref()?;
+                let below = landing.len() > from.len()
+                    && landing.is_char_boundary(from.len())
+                    && landing.as_bytes()[from.len()] == b'/'
+                    && landing[..from.len()].to_lowercase() == from.to_lowercase();
+                below.then(|| (*id, format!("{to}{}", &landing[from.len()..])))
+            })
+            .collect();
+        for (id, path) in moved {
+            self.landed_at(id, &path);
+        }
     }
 
     /// Whether a file has an upload in flight right now.
@@ -597,6 +643,7 @@ impl UploadQueue {
         let mut inner = self.lock();
         inner.stats.failures += 1;
         let p = inner.pending.get_mut(&id)?;
+        p.landing = None;
         let (ino, path) = (p.ino, p.flight_path.take());
         Self::release(&mut inner, ino, path);
         let entry = inner.update(id, |p| {
