@@ -362,6 +362,52 @@ fn names_the_target_cannot_take_are_reported_not_half_synced() {
     assert_eq!(u.remote_tree("/Jotta/Archive/names"), expected);
 }
 
+/// Two guards on where the tools write. Sides that overlap are refused before anything moves (a sync
+/// into a folder that holds its source would delete that source). A symbolic link inside a local target
+/// is never written through (`sync`, `get -r`, `archive apply`): the writes would leave the target.
+#[test]
+fn overlapping_sides_and_links_inside_the_target_are_refused() {
+    let u = User::new();
+    let nest = u.path("nest");
+    write(&nest, "child/c.txt", b"c", 1_700_000_000);
+    write(&nest, "other/precious.txt", b"p", 1_700_000_000);
+    write(&nest, "top.txt", b"t", 1_700_000_000);
+    let before = local_tree(&nest);
+    for (a, b) in [("nest/child", "nest"), ("nest", "nest/child/deeper"), ("nest", "nest/./")] {
+        let (_, err) = u.run(2, &["sync", a, b]);
+        assert!(err.contains("overlap") && err.lines().count() == 1, "{a} -> {b}: {err}");
+    }
+    assert_eq!(local_tree(&nest), before, "nothing moved, nothing deleted");
+    u.ok(&["sync", "nest", "jotta:/Jotta/Archive/nest"]);
+    let (_, err) = u.run(2, &["sync", "jotta:/Jotta/Archive/nest", "jotta:/Jotta/archive/NEST/inner"]);
+    assert!(err.contains("overlap"), "{err}");
+    assert!(!u.remote_folders("/Jotta/Archive/nest").iter().any(|f| f.contains("inner")));
+
+    let src = u.path("sl/src");
+    write(&src, "sub/x.txt", b"from the source", 1_700_000_000);
+    let (dst, outside) = (u.path("sl/dst"), u.path("sl/outside"));
+    write(&outside, "x.txt", b"outside the target", 1_700_000_000);
+    std::fs::create_dir_all(&dst).expect("dst");
+    std::os::unix::fs::symlink("../outside", dst.join("sub")).expect("link");
+    let untouched = || assert_eq!(std::fs::read(outside.join("x.txt")).expect("read"), b"outside the target");
+    let (_, err) = u.run(1, &["sync", "sl/src", "sl/dst"]);
+    assert!(err.contains("symbolic link inside the target"), "{err}");
+    untouched();
+    u.ok(&["sync", "sl/src", "jotta:/Jotta/Archive/sl"]);
+    let (_, err) = u.run(1, &["sync", "jotta:/Jotta/Archive/sl", "sl/dst"]);
+    assert!(err.contains("symbolic link inside the target"), "{err}");
+    untouched();
+    let (_, err) = u.run(1, &["get", "-r", "/Jotta/Archive/sl", "sl/dst"]);
+    assert!(err.contains("symbolic link inside the target"), "{err}");
+    untouched();
+    u.ok(&["index", "create", "sl/dst", "-o", "d.idx"]);
+    u.ok(&["archive", "create", "--source", "sl/src", "--against", "d.idx", "-o", "a.tar"]);
+    let (_, err) = u.run(1, &["archive", "apply", "a.tar", "sl/dst"]);
+    assert!(err.contains("symbolic link inside the target"), "{err}");
+    untouched();
+    assert_eq!(std::fs::read_dir(&dst).expect("dst").count(), 1, "nothing but the link in the target");
+}
+
 /// A small tmpfs as the target, unmounted on drop (the test runs as root, like the mount tests).
 struct SmallDisk(PathBuf);
 

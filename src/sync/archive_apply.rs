@@ -12,6 +12,7 @@ use super::archive::{self, check_manifest, Manifest, ManifestFile, AGAINST_NAME,
 use super::checksum_cache::hash_file;
 use super::index::{Entry, Index, Kind};
 use super::index_build::{index_local, LocalHashing};
+use super::local_target;
 use super::staging::{self, describe, Promise, Staged};
 use super::{SyncError, SyncResult};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -68,6 +69,18 @@ pub fn apply(opts: &ApplyOptions) -> Result<Applied, ApplyError> {
     let mut tar = archive::open(&opts.archive)?;
     let (mut entries, manifest, against) = read_head(&mut tar, &opts.archive)?;
     check_name_lengths(&target, &manifest)?;
+    // Nothing is written (or deleted) through a symbolic link inside the target: refused before any change.
+    for f in &manifest.files {
+        local_target::under(&target, &f.path, false)?;
+    }
+    for d in &manifest.folders {
+        local_target::under(&target, d, true)?;
+    }
+    if opts.delete {
+        for p in &manifest.delete {
+            local_target::under(&target, p.trim_end_matches('/'), p.ends_with('/'))?;
+        }
+    }
     let now = index_local(&target, LocalHashing::CachedOnly, &opts.cache_base)?;
     if let Some((p, why)) = now.failed.first() {
         return Err(SyncError::local(target.join(p), why).into());

@@ -18,6 +18,7 @@ pub mod index;
 pub mod index_build;
 pub mod index_diff;
 pub mod links;
+pub mod local_target;
 pub mod online;
 pub mod paths;
 pub mod revisions;

@@ -9,6 +9,7 @@ use super::download::Expected;
 use super::index::{Entry, Index, Kind};
 use super::index_build::{index_local, index_remote_or_empty, LocalHashing, LocalIndex, REMOTE_PREFIX};
 use super::index_diff::{diff, Compare, Diff};
+use super::local_target;
 use super::staging::{self, describe, Promise};
 use super::transfer::{get_file, put_file, Known};
 use super::{Event, SyncError, SyncResult};
@@ -136,6 +137,13 @@ pub async fn sync<R: Remote>(
             return Err(SyncError::Usage(format!("{}: the source must be an existing folder", p.display())));
         }
     }
+    if overlap(src, dst) {
+        // Making one side equal to the other when one holds the other would copy the tree into itself
+        // or, with deletions, delete the source.
+        return Err(SyncError::Usage(format!(
+            "{src} and {dst} overlap (one is the other or inside it); sync between folders apart"
+        )));
+    }
     let hashing = if opts.compare == Compare::Hash { LocalHashing::All } else { LocalHashing::CachedOnly };
     let empty = Index::new(String::new(), 0, Vec::new());
     let (src_looked, skipped) = match opts.from {
@@ -208,6 +216,43 @@ pub async fn sync<R: Remote>(
     Ok(sum)
 }
 
+/// Whether the two sides are one folder, or one holds the other.
+fn overlap(src: &Endpoint, dst: &Endpoint) -> bool {
+    match (src, dst) {
+        (Endpoint::Local(a), Endpoint::Local(b)) => {
+            let (a, b) = (resolved(a), resolved(b));
+            a.starts_with(&b) || b.starts_with(&a)
+        }
+        (Endpoint::Remote(a), Endpoint::Remote(b)) => {
+            // JottaCloud names ignore letter case.
+            let (a, b) = (a.to_string().to_lowercase(), b.to_string().to_lowercase());
+            let inside = |x: &str, y: &str| x == y || x.strip_prefix(y).is_some_and(|rest| rest.starts_with('/'));
+            inside(&a, &b) || inside(&b, &a)
+        }
+        _ => false,
+    }
+}
+
+/// A local path with links and `..` resolved as far as it exists (a DST not made yet resolves through its
+/// nearest existing folder).
+fn resolved(p: &Path) -> PathBuf {
+    let absolute = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut rest = Vec::new();
+    let mut at = absolute.as_path();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(at) {
+            return rest.iter().rev().fold(real, |acc, name| acc.join(name));
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                at = parent;
+            }
+            _ => return absolute,
+        }
+    }
+}
+
 fn plan(d: &Diff, delete: bool, sum: &mut SyncSummary, emit: &mut dyn FnMut(Step, &mut SyncSummary)) {
     for p in &d.added {
         sum.added += u64::from(!p.ends_with('/'));
@@ -236,7 +281,7 @@ fn remote_join(base: &RemotePath, rel: &str) -> SyncResult<RemotePath> {
 async fn make_folder<R: Remote>(remote: Option<&R>, dst: &Endpoint, rel: &str) -> SyncResult<String> {
     match (dst, remote) {
         (Endpoint::Local(root), _) => {
-            let p = root.join(rel);
+            let p = local_target::under(root, rel, true)?;
             std::fs::create_dir_all(&p).map_err(|e| SyncError::local(&p, describe(&e)))?;
             Ok(p.display().to_string())
         }
@@ -261,7 +306,11 @@ async fn move_file<R: Remote>(
     let fail = |error: String| Step::Failed { path: e.path.clone(), error };
     match (src, dst, remote) {
         (Endpoint::Local(s), Endpoint::Local(d), _) => {
-            let (from, to) = (s.join(&e.path), d.join(&e.path));
+            let from = s.join(&e.path);
+            let to = match local_target::under(d, &e.path, false) {
+                Ok(p) => p,
+                Err(err) => return fail(err.to_string()),
+            };
             if timeline {
                 if let Err(why) = still_as_indexed(&from, e) {
                     return fail(why);
@@ -293,7 +342,10 @@ async fn move_file<R: Remote>(
                 Ok(p) => p,
                 Err(err) => return fail(err.to_string()),
             };
-            let to = d.join(&e.path);
+            let to = match local_target::under(d, &e.path, false) {
+                Ok(p) => p,
+                Err(err) => return fail(err.to_string()),
+            };
             if let Some(parent) = to.parent() {
                 if let Err(err) = std::fs::create_dir_all(parent) {
                     return fail(describe(&err));
@@ -355,7 +407,13 @@ async fn delete_removed<R: Remote>(
     match (dst, remote) {
         (Endpoint::Local(root), _) => {
             for p in removed.iter().filter(|p| !p.ends_with('/')) {
-                let path = root.join(p);
+                let path = match local_target::under(root, p, false) {
+                    Ok(path) => path,
+                    Err(e) => {
+                        steps.push(Step::Failed { path: (*p).clone(), error: e.to_string() });
+                        continue;
+                    }
+                };
                 steps.push(match std::fs::remove_file(&path) {
                     Ok(()) => Step::Deleted { path: (*p).clone() },
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -365,7 +423,13 @@ async fn delete_removed<R: Remote>(
             let mut folders: Vec<&str> = removed.iter().filter_map(|p| p.strip_suffix('/')).collect();
             folders.sort_by_key(|f| std::cmp::Reverse(f.matches('/').count()));
             for f in folders {
-                let path = root.join(f);
+                let path = match local_target::under(root, f, true) {
+                    Ok(path) => path,
+                    Err(e) => {
+                        steps.push(Step::Failed { path: format!("{f}/"), error: e.to_string() });
+                        continue;
+                    }
+                };
                 steps.push(match std::fs::remove_dir(&path) {
                     Ok(()) => Step::Deleted { path: format!("{f}/") },
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,

@@ -330,9 +330,11 @@ pub async fn get_tree<R: Remote>(
     on(&Event::Planned { files: tree.files.len() as u64, bytes: tree.files.iter().map(|f| f.size).sum() });
     std::fs::create_dir_all(local).map_err(|e| SyncError::local(local, e))?;
     for rel in &tree.folders {
-        let dir = local.join(rel.trim_matches('/'));
-        if let Err(e) = std::fs::create_dir_all(&dir) {
-            let ev = Event::Failed { path: dir.display().to_string(), error: e.to_string() };
+        let made = super::local_target::under(local, rel.trim_matches('/'), true)
+            .and_then(|dir| std::fs::create_dir_all(&dir).map_err(|e| SyncError::local(dir, e)));
+        if let Err(e) = made {
+            let ev =
+                Event::Failed { path: local.join(rel.trim_matches('/')).display().to_string(), error: e.to_string() };
             summary.add(&ev);
             on(&ev);
         }
@@ -340,13 +342,18 @@ pub async fn get_tree<R: Remote>(
     let work = tree.files.iter().map(|f| {
         let rel = rel_of(f);
         let link_rel = link_stem(&rel).filter(|stem| with_links && !taken.contains(&stem.to_lowercase()));
-        let target = local.join(link_rel.unwrap_or(&rel));
+        let shown = local.join(link_rel.unwrap_or(&rel)).display().to_string();
+        let target = super::local_target::under(local, link_rel.unwrap_or(&rel), false);
         let is_link = link_rel.is_some();
         let expect = Expected { size: f.size, md5: Some(f.md5.clone()), modified: f.modified };
         async move {
             if super::stop::requested() {
                 return None;
             }
+            let target = match target {
+                Ok(t) => t,
+                Err(e) => return Some(Event::Failed { path: shown, error: e.to_string() }),
+            };
             if let Some(parent) = target.parent() {
                 if let Err(e) = std::fs::create_dir_all(parent) {
                     return Some(Event::Failed { path: target.display().to_string(), error: e.to_string() });
