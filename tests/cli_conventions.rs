@@ -101,6 +101,41 @@ fn errors_name_the_path_and_the_cause_without_service_internals() {
     }
 }
 
+/// `jotta ARGS` whose stdout is a pipe closed before it prints (as `| head -1` does once it has its line).
+fn jotta_into_a_closed_pipe(config: &Path, cwd: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jotta"))
+        .args(args)
+        .current_dir(cwd)
+        .env("JOTTA_CONFIG_DIR", config)
+        .env_remove("JOTTA_ENDPOINT")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run jotta");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("wait for jotta")
+}
+
+#[test]
+fn a_closed_stdout_neither_panics_nor_cuts_a_transfer_short() {
+    let svc = TestService::start();
+    let cfg = config(&svc, "cfg");
+    ok(&jotta(&cfg, &["login", &svc.emu().login_token()]));
+    let tree = svc.dir.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    for i in 0..30 {
+        std::fs::write(tree.join(format!("f{i:02}")), format!("file {i}")).unwrap();
+    }
+    let cwd = svc.dir.path();
+    for args in [&["put", "-r", "tree", "Archive/piped"][..], &["whoami"], &["trash"], &["ls", "Archive/piped"]] {
+        let out = jotta_into_a_closed_pipe(&cfg, cwd, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked") && out.status.code() != Some(101), "jotta {args:?}: {err}");
+    }
+    let listed = ok(&jotta(&cfg, &["ls", "Archive/piped"]));
+    assert_eq!(listed.lines().count(), 30, "every file went up: {listed}");
+}
+
 #[test]
 fn ls_of_a_device_lists_only_what_can_be_opened() {
     let svc = TestService::start();

@@ -29,18 +29,18 @@ pub(super) async fn login(token: Option<&str>, endpoint: Option<&str>, opts: &Co
             crate::remote::RemoteError::Config(_) => Failure::Usage(e.to_string()),
             e => Failure::from(e),
         })?;
-    println!("logged in as {} ({} devices)", account.username, account.devices.len());
+    say!("logged in as {} ({} devices)", account.username, account.devices.len());
     Ok(())
 }
 
 pub(super) fn logout(opts: &ConnectOptions) -> CmdResult {
     let file = crate::remote::credentials::path(&opts.config_dir);
     if !file.exists() {
-        println!("not logged in (no saved login in {})", opts.config_dir.display());
+        say!("not logged in (no saved login in {})", opts.config_dir.display());
         return Ok(());
     }
     crate::remote::credentials::remove(&opts.config_dir)?;
-    println!("logged out: removed {}", file.display());
+    say!("logged out: removed {}", file.display());
     Ok(())
 }
 
@@ -67,18 +67,18 @@ pub(super) async fn whoami(ctx: &Ctx, json: bool) -> CmdResult {
             "capacity": account.capacity,
             "devices": devices,
         });
-        println!("{doc:#}");
+        say!("{doc:#}");
         return Ok(());
     }
-    println!("user: {}", account.username);
+    say!("user: {}", account.username);
     let total = account.capacity.map(human).unwrap_or_else(|| "unlimited".into());
-    println!("storage: {} used of {total} ({})", human(account.usage), account.account_type);
+    say!("storage: {} used of {total} ({})", human(account.usage), account.account_type);
     for d in &account.devices {
-        println!("device {} ({}, {})", d.name, d.device_type, human(d.size));
+        say!("device {} ({}, {})", d.name, d.device_type, human(d.size));
         let path = RemotePath::root().join(&d.name)?;
         let listing = ctx.remote.device(&path).await?;
         for mp in listing.mount_points.iter().filter(|m| m.deleted.is_none()) {
-            println!("  /{}/{}  {}  {}", d.name, mp.name, human(mp.size), when(mp.modified));
+            say!("  /{}/{}  {}  {}", d.name, mp.name, human(mp.size), when(mp.modified));
         }
     }
     Ok(())

@@ -169,9 +169,9 @@ fn finish(verb: &str, s: &Summary, json: bool) -> CmdResult {
     if json {
         let mut doc = serde_json::to_value(s).unwrap_or_default();
         doc["action"] = verb.into();
-        println!("{doc:#}");
+        say!("{doc:#}");
     } else {
-        println!("{}", present::summary(verb, s));
+        say!("{}", present::summary(verb, s));
     }
     if s.interrupted {
         Err(Failure::Interrupted)
@@ -313,7 +313,7 @@ pub(super) async fn get(ctx: &Ctx, input: &str, local: Option<&Path>, how: Tree)
                     finish("downloaded", &s, true)
                 }
                 _ => {
-                    println!("{} <- {path} (symbolic link)", to.display());
+                    say!("{} <- {path} (symbolic link)", to.display());
                     Ok(())
                 }
             }
@@ -333,7 +333,7 @@ pub(super) async fn get(ctx: &Ctx, input: &str, local: Option<&Path>, how: Tree)
                 s.add(&Event::Downloaded { path: to.display().to_string(), size: f.size(), bytes });
                 return finish("downloaded", &s, true);
             }
-            println!("{} <- {path} ({} bytes, {bytes} fetched)", to.display(), f.size());
+            say!("{} <- {path} ({} bytes, {bytes} fetched)", to.display(), f.size());
             Ok(())
         }
     }
@@ -379,10 +379,10 @@ pub(super) async fn rm(ctx: &Ctx, input: &str, recursive: bool, permanent: bool)
     };
     if permanent {
         ctx.remote.delete_permanently(&path, ItemKind::folder_if(is_folder)).await?;
-        println!("deleted {path} for good");
+        say!("deleted {path} for good");
     } else {
         ctx.remote.delete(&path, ItemKind::folder_if(is_folder)).await?;
-        println!("moved {path} to the trash (jotta trash restore '{path}' brings it back)");
+        say!("moved {path} to the trash (jotta trash restore '{path}' brings it back)");
     }
     Ok(())
 }
@@ -405,7 +405,7 @@ pub(super) async fn mv(ctx: &Ctx, from: &str, to: &str) -> CmdResult {
         return Err(Failure::Usage(format!("cannot move {from} into itself ({to})")));
     }
     ctx.remote.rename(&from, &to, ItemKind::folder_if(is_folder)).await?;
-    println!("{from} -> {to}");
+    say!("{from} -> {to}");
     Ok(())
 }
 
@@ -416,7 +416,7 @@ pub(super) async fn cp(ctx: &Ctx, from: &str, to: &str, recursive: bool) -> CmdR
     match item {
         Item::File(_) => {
             ctx.remote.copy(&from, &to).await?;
-            println!("{from} -> {to}");
+            say!("{from} -> {to}");
             Ok(())
         }
         Item::Folder(_) if !recursive => Err(Failure::Usage(format!("{from} is a folder; use cp -r to copy it"))),
@@ -485,10 +485,10 @@ pub(super) async fn share(ctx: &Ctx, input: &str, on: bool) -> CmdResult {
         return Err(Failure::Usage(format!("{path} is a folder; JottaCloud shares files only")));
     }
     if on {
-        println!("{}", ctx.remote.share(&path).await?);
+        say!("{}", ctx.remote.share(&path).await?);
     } else {
         ctx.remote.unshare(&path).await?;
-        println!("{path}: public link revoked");
+        say!("{path}: public link revoked");
     }
     Ok(())
 }

@@ -54,7 +54,7 @@ pub(super) fn generate_docs(dir: &Path) -> CmdResult {
             std::fs::write(&file, completion(shell, cmd.clone())).map_err(|e| fail(&file, e))?;
         }
     }
-    println!("wrote man pages to {} and completions to {}", man.display(), completions.display());
+    say!("wrote man pages to {} and completions to {}", man.display(), completions.display());
     Ok(())
 }
 

@@ -21,15 +21,15 @@ pub(super) async fn trash_list(ctx: &Ctx, json: bool) -> CmdResult {
                 })
             })
             .collect();
-        println!("{:#}", serde_json::Value::Array(docs));
+        say!("{:#}", serde_json::Value::Array(docs));
         return Ok(());
     }
     if entries.is_empty() {
-        println!("the trash is empty");
+        say!("the trash is empty");
     }
     for e in entries {
         let kind = if e.is_folder { 'd' } else { '-' };
-        println!("{kind} {:>14} {} {}{}", e.size, when(e.deleted), e.path, if e.is_folder { "/" } else { "" });
+        say!("{kind} {:>14} {} {}{}", e.size, when(e.deleted), e.path, if e.is_folder { "/" } else { "" });
     }
     Ok(())
 }
@@ -39,16 +39,16 @@ pub(super) async fn trash_restore(ctx: &Ctx, input: &str) -> CmdResult {
     let show = |e: &Event| present::event(e, ctx.quiet);
     let s = trash::restore(&ctx.remote, &path, &show).await?;
     if s.failed > 0 {
-        println!("restored {path} partly: {} item(s) failed", s.failed);
+        say!("restored {path} partly: {} item(s) failed", s.failed);
         return Err(Failure::Partial);
     }
-    println!("restored {path}");
+    say!("restored {path}");
     Ok(())
 }
 
 pub(super) async fn trash_empty(ctx: &Ctx) -> CmdResult {
     let c = ctx.remote.empty_trash().await?;
-    println!("emptied the trash: {} file(s), {} folder(s) deleted for good", c.files, c.folders);
+    say!("emptied the trash: {} file(s), {} folder(s) deleted for good", c.files, c.folders);
     Ok(())
 }
 
@@ -70,13 +70,13 @@ pub(super) async fn revisions(ctx: &Ctx, input: &str, json: bool) -> CmdResult {
                 })
             })
             .collect();
-        println!("{:#}", serde_json::Value::Array(docs));
+        say!("{:#}", serde_json::Value::Array(docs));
         return Ok(());
     }
     for r in revs {
         let mark = if Some(r.number) == current { '*' } else { ' ' };
         let size = r.size.map(human).unwrap_or_else(|| "-".into());
-        println!(
+        say!(
             "{mark}{:>4} {:<10} {:>10} {} {}",
             r.number,
             r.state.as_str(),
@@ -92,7 +92,7 @@ pub(super) async fn revision_get(ctx: &Ctx, input: &str, number: u32, output: &P
     let path = ctx.path(input).await?;
     let target = if output.is_dir() { output.join(path.name().unwrap_or("download")) } else { output.to_path_buf() };
     let bytes = revisions::get(&ctx.remote, &path, number, &target).await?;
-    println!("{} <- {path} revision {number} ({bytes} bytes fetched)", target.display());
+    say!("{} <- {path} revision {number} ({bytes} bytes fetched)", target.display());
     Ok(())
 }
 
@@ -100,6 +100,6 @@ pub(super) async fn revision_restore(ctx: &Ctx, input: &str, number: u32) -> Cmd
     let path = ctx.path(input).await?;
     let f = revisions::restore(&ctx.remote, &path, number).await?;
     let now = f.current.as_ref().map(|r| r.number).unwrap_or(number);
-    println!("{path}: revision {number} is current again (as revision {now}; nothing uploaded)");
+    say!("{path}: revision {number} is current again (as revision {now}; nothing uploaded)");
     Ok(())
 }

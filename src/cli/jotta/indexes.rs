@@ -182,7 +182,7 @@ pub async fn index(opts: &ConnectOptions, quiet: bool, action: &IndexAction) -> 
             log::info!("index of {} entries written in {} ms", idx.entries.len(), t.elapsed().as_millis());
             if !quiet {
                 let files = idx.files().count();
-                println!(
+                say!(
                     "indexed {} ({files} files, {} folders, {} with md5) -> {} ({})",
                     idx.source,
                     idx.entries.len() - files,
@@ -197,17 +197,17 @@ pub async fn index(opts: &ConnectOptions, quiet: bool, action: &IndexAction) -> 
             let (a, b) = (load(old)?, load(new)?);
             let d = diff(&a, &b, compare.compare()).map_err(Failure::Usage)?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&d).unwrap_or_default());
+                say!("{}", serde_json::to_string_pretty(&d).unwrap_or_default());
                 return Ok(());
             }
             for (mark, list) in [("+", &d.added), ("~", &d.changed), ("-", &d.removed)] {
                 if !quiet {
                     for p in list {
-                        println!("{mark} {p}");
+                        say!("{mark} {p}");
                     }
                 }
             }
-            println!(
+            say!(
                 "{} added, {} changed, {} removed (compared by {})",
                 d.added.len(),
                 d.changed.len(),
@@ -222,9 +222,9 @@ pub async fn index(opts: &ConnectOptions, quiet: bool, action: &IndexAction) -> 
             log::info!("index of {} entries loaded in {} ms", idx.entries.len(), t.elapsed().as_millis());
             let files = idx.files().count();
             let bytes: u64 = idx.files().map(|e| e.size).sum();
-            println!("source  {}", idx.source);
-            println!("taken   {} UTC", super::present::when(Some(idx.taken)));
-            println!(
+            say!("source  {}", idx.source);
+            say!("taken   {} UTC", super::present::when(Some(idx.taken)));
+            say!(
                 "entries {} ({files} files, {} folders), {}",
                 idx.entries.len(),
                 idx.entries.len() - files,
@@ -233,7 +233,7 @@ pub async fn index(opts: &ConnectOptions, quiet: bool, action: &IndexAction) -> 
             if *long {
                 for e in &idx.entries {
                     let md5 = e.md5_hex().unwrap_or_else(|| "-".repeat(32));
-                    println!(
+                    say!(
                         "{:>12} {} {md5} {}",
                         e.size,
                         super::present::when(e.mtime),
@@ -292,10 +292,10 @@ pub async fn archive(opts: &ConnectOptions, quiet: bool, action: &ArchiveAction)
             };
             if !quiet {
                 for p in &made.diff.removed {
-                    println!("delete {p}");
+                    say!("delete {p}");
                 }
             }
-            println!(
+            say!(
                 "archived {} file(s) ({}), {} new folder(s), {} deletion(s) -> {} ({})",
                 made.files,
                 human(made.bytes),
@@ -336,7 +336,7 @@ pub async fn archive(opts: &ConnectOptions, quiet: bool, action: &ArchiveAction)
                         eprintln!("jotta: kept {f}/: it holds files the archive does not know");
                     }
                     let verb = if *dry_run { "would write" } else { "wrote" };
-                    println!(
+                    say!(
                         "{verb} {} file(s) ({}), {} already up to date, {} folder(s) created, {} deleted",
                         a.written,
                         human(a.bytes),
@@ -390,13 +390,13 @@ pub async fn sync(opts: &ConnectOptions, quiet: bool, a: &SyncArgs) -> CmdResult
         Step::Failed { path, error } => eprintln!("jotta: {path}: {error}"),
         Step::Skipped { path, why } => eprintln!("jotta: skipped {path}: {why}"),
         _ if quiet => {}
-        Step::Copied { path, size } => println!("copied {path} ({})", human(*size)),
-        Step::CreatedFolder { path } => println!("created {path}"),
-        Step::Deleted { path } => println!("deleted {path}"),
-        Step::Planned { action, path } => println!("would {action} {path}"),
+        Step::Copied { path, size } => say!("copied {path} ({})", human(*size)),
+        Step::CreatedFolder { path } => say!("created {path}"),
+        Step::Deleted { path } => say!("deleted {path}"),
+        Step::Planned { action, path } => say!("would {action} {path}"),
     };
     let sum = online::sync(remote.as_ref(), &src, &dst, &sync_opts, &show).await?;
-    println!(
+    say!(
         "{}{} added, {} changed, {} deleted, {} unchanged, {} failed, {} transferred",
         if a.dry_run { "dry run: " } else { "" },
         sum.added,

@@ -7,6 +7,18 @@
 //! mv, cp, cat, share, unshare), `history.rs` (trash, revisions), `backup.rs` (scan), `present.rs` (sizes,
 //! times, summaries), `indexes.rs` (index, archive, sync).
 
+/// `println!` for the tools' output. A stdout that went away (a pipe to `head` that closed) is no reason
+/// to stop the work or to panic: from then on the output is dropped and the command finishes what it
+/// does (a tree transfer cut by a closed pipe would be left half done).
+macro_rules! say {
+    () => {
+        $crate::cli::jotta::say_line(format_args!(""))
+    };
+    ($($t:tt)*) => {
+        $crate::cli::jotta::say_line(format_args!($($t)*))
+    };
+}
+
 pub(crate) mod account;
 mod backup;
 mod files;
@@ -441,5 +453,21 @@ async fn dispatch(args: JottaArgs) -> CmdResult {
         | Command::GenerateDocs { .. } => {
             unreachable!("handled above")
         }
+    }
+}
+
+/// Set once stdout refused a line (see `say!`).
+static STDOUT_GONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub(crate) fn say_line(line: std::fmt::Arguments) {
+    use std::io::Write;
+    use std::sync::atomic::Ordering;
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    // Line-buffered: a line goes out (or fails) here.
+    if writeln!(out, "{line}").is_err() {
+        STDOUT_GONE.store(true, Ordering::Relaxed);
     }
 }

@@ -55,7 +55,7 @@ pub(crate) fn event(e: &Event, quiet: bool) {
         }
         Event::Created { path } => format!("created {path}"),
     };
-    println!("{line}");
+    say!("{line}");
 }
 
 pub(crate) fn summary(verb: &str, s: &Summary) -> String {
