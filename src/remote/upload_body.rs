@@ -24,8 +24,28 @@ pub(super) enum Source {
     /// faults, per chunk).
     Cached { file: tokio::fs::File, buf: BytesMut },
     /// Without it: each chunk is read into an aligned buffer, handed to the connection as it is (no
-    /// copy), and taken back for a later chunk once the connection drops it.
-    Uncached { file: Arc<std::fs::File>, at: u64, idle: Arc<Mutex<Vec<Vec<u8>>>> },
+    /// copy), and taken back for a later chunk once the connection drops it. Such reads get no
+    /// read-ahead from the kernel, so the next chunk is read while this one is sent (`ahead`).
+    Uncached { file: Arc<std::fs::File>, at: u64, idle: Arc<Mutex<Vec<Vec<u8>>>>, ahead: Option<Ahead> },
+}
+
+/// A chunk being read ahead: where, how long, and the read.
+pub(super) struct Ahead {
+    at: u64,
+    want: usize,
+    read: tokio::task::JoinHandle<(AlignedBuf, std::io::Result<usize>)>,
+}
+
+/// Read `want` bytes at `at` into a buffer from `idle` (or a new one), on a blocking thread.
+fn read_ahead(file: &Arc<std::fs::File>, idle: &Arc<Mutex<Vec<Vec<u8>>>>, at: u64, want: usize) -> Ahead {
+    let spare = idle.lock().ok().and_then(|mut i| i.pop()).unwrap_or_default();
+    let file = file.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let mut buf = AlignedBuf::from_vec(spare, CHUNK);
+        let n = buf.read_at(&file, at, want);
+        (buf, n)
+    });
+    Ahead { at, want, read }
 }
 
 impl Source {
@@ -38,7 +58,7 @@ impl Source {
                 .await
                 .map_err(std::io::Error::other)?;
             if let Some(file) = file {
-                return Ok(Source::Uncached { file: Arc::new(file), at: from, idle: Arc::default() });
+                return Ok(Source::Uncached { file: Arc::new(file), at: from, idle: Arc::default(), ahead: None });
             }
         }
         let mut file = tokio::fs::File::open(path).await?;
@@ -46,8 +66,9 @@ impl Source {
         Ok(Source::Cached { file, buf: BytesMut::new() })
     }
 
-    /// The next up to `want` bytes; empty at the end of the file.
-    async fn read(&mut self, want: usize) -> std::io::Result<Bytes> {
+    /// The next up to `want` bytes; empty at the end of the file. `then`: how many the read after this
+    /// one will want (read ahead where that helps).
+    async fn read(&mut self, want: usize, then: usize) -> std::io::Result<Bytes> {
         match self {
             Source::Cached { file, buf } => {
                 buf.clear();
@@ -56,18 +77,22 @@ impl Source {
                 let n = file.read(&mut buf[..]).await?;
                 Ok(buf.split_to(n).freeze())
             }
-            Source::Uncached { file, at, idle } => {
-                let spare = idle.lock().ok().and_then(|mut i| i.pop()).unwrap_or_default();
-                let (file, from) = (file.clone(), *at);
-                let (buf, n) = tokio::task::spawn_blocking(move || {
-                    let mut buf = AlignedBuf::from_vec(spare, CHUNK);
-                    let n = buf.read_at(&file, from, want);
-                    (buf, n)
-                })
-                .await
-                .map_err(std::io::Error::other)?;
+            Source::Uncached { file, at, idle, ahead } => {
+                let this = match ahead.take() {
+                    Some(a) if a.at == *at && a.want == want => a,
+                    stale => {
+                        if let Some(a) = stale {
+                            a.read.abort();
+                        }
+                        read_ahead(file, idle, *at, want)
+                    }
+                };
+                let (buf, n) = this.read.await.map_err(std::io::Error::other)?;
                 let n = n?;
                 *at += n as u64;
+                if n == want && then > 0 {
+                    *ahead = Some(read_ahead(file, idle, *at, then));
+                }
                 Ok(Bytes::from_owner(Lent { buf: Some(buf), idle: idle.clone() }))
             }
         }
@@ -99,7 +124,8 @@ impl Source {
                         }
                         std::io::Error::other(msg)
                     };
-                    match source.read(want).await {
+                    let then = (remaining - want as u64).min(CHUNK as u64) as usize;
+                    match source.read(want, then).await {
                         Ok(chunk) if chunk.is_empty() => {
                             let e = fail(
                                 format!("the local file ended {remaining} bytes early; it changed while uploading"),
