@@ -503,6 +503,30 @@ fn names_and_space_fail_early_with_the_right_errno() {
     assert_eq!(err.raw_os_error(), Some(libc::EPERM));
 }
 
+/// What was just uploaded still counts against the account while the figures fetched before it are in
+/// use: a second file that cannot fit any more fails at write time, not later in the upload queue.
+#[test]
+fn space_taken_by_an_upload_that_just_finished_is_not_offered_again() {
+    if common::skip_without_mount() {
+        return;
+    }
+    let svc = TestService::start_with(|cfg| cfg.quota = Some(5_000_000));
+    let base = tempfile::tempdir().unwrap();
+    let m = TestMount::in_dir(&svc, "writeback_delay=0", &[], base.path());
+    // The figures are fetched at mount (nothing used yet) and trusted for 30 s: `df` waits for them, and
+    // the fetch the mount starts by itself has ended a moment later.
+    let df = Command::new("df").arg(m.p("")).output().unwrap();
+    assert!(df.status.success(), "{df:?}");
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    fs::write(m.p("Jotta/Archive/x.bin"), pattern(3_000_000, 1)).unwrap();
+    wait_until("x.bin on the server", || common::pending_rows(base.path()).is_empty());
+    // Well after the upload's own bookkeeping, well within the figures' 30 s.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let mut f = fs::File::create(m.p("Jotta/Archive/y.bin")).unwrap();
+    let err = f.write_all(&pattern(3_000_000, 2)).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "2,000,000 bytes are left, not 5,000,000");
+}
+
 #[test]
 fn rmdir_unlink_and_rename_over_existing() {
     if common::skip_without_mount() {

@@ -513,8 +513,9 @@ impl<R: Remote> JottaFs<R> {
         let mut out = Vec::new();
         match kind {
             InodeKind::Account => {
+                let asked = std::time::Instant::now();
                 let account = self.online(self.remote.account())?;
-                self.service.set_figures(offline::figures_of(&account));
+                self.service.set_figures(asked, offline::figures_of(&account));
                 for d in account.devices {
                     out.push((d.name, InodeKind::Device, d.modified.unwrap_or(fallback), None));
                 }

@@ -151,9 +151,10 @@ impl ServiceState {
         lock(&self.inner).figures
     }
 
-    pub fn set_figures(&self, s: StatFs) {
+    /// Figures asked for at `asked` (an upload finished after that may not be in them).
+    pub fn set_figures(&self, asked: Instant, s: StatFs) {
         let mut inner = lock(&self.inner);
-        inner.figures = Some((Instant::now(), s));
+        inner.figures = Some((asked, s));
         inner.refresh = false;
     }
 
@@ -241,8 +242,10 @@ impl<R: Remote> JottaFs<R> {
         }
     }
 
-    fn with_pending(&self, mut s: StatFs) -> StatFs {
-        let pending = self.queue.pending_bytes();
+    /// Figures fetched at `at`, with what they cannot know yet: the uploads still pending, and those that
+    /// finished since (the service counts them, but the figures were fetched before).
+    fn with_pending(&self, at: Instant, mut s: StatFs) -> StatFs {
+        let pending = self.queue.pending_bytes() + self.queue.landed_since(at);
         s.used += pending;
         s.free = s.free.saturating_sub(pending);
         s
@@ -254,16 +257,19 @@ impl<R: Remote> JottaFs<R> {
         let known = self.service.figures();
         if let Some((at, s)) = known {
             if at.elapsed() < FIGURES_TTL {
-                return Ok(self.with_pending(s));
+                return Ok(self.with_pending(at, s));
             }
         }
+        let asked = Instant::now();
         match self.online(self.remote.account()) {
             Ok(account) => {
                 let s = figures_of(&account);
-                self.service.set_figures(s);
-                Ok(self.with_pending(s))
+                self.service.set_figures(asked, s);
+                Ok(self.with_pending(asked, s))
             }
-            Err(FsError::Unreachable(m)) => known.map(|(_, s)| self.with_pending(s)).ok_or(FsError::Unreachable(m)),
+            Err(FsError::Unreachable(m)) => {
+                known.map(|(at, s)| self.with_pending(at, s)).ok_or(FsError::Unreachable(m))
+            }
             Err(e) => Err(e),
         }
     }
@@ -277,7 +283,7 @@ impl<R: Remote> JottaFs<R> {
                 if at.elapsed() >= FIGURES_TTL {
                     self.service.want_figures();
                 }
-                Ok(Some(self.with_pending(s)))
+                Ok(Some(self.with_pending(at, s)))
             }
             None => match self.statfs() {
                 Ok(s) => Ok(Some(s)),
@@ -304,11 +310,12 @@ impl<R: Remote> JottaFs<R> {
                     }
                 }
                 Step::Fetch => {
+                    let asked = Instant::now();
                     let result = self.remote.account().await;
                     self.service.fetched();
                     match result {
                         Ok(account) => {
-                            self.service.set_figures(figures_of(&account));
+                            self.service.set_figures(asked, figures_of(&account));
                             self.service_answered();
                         }
                         Err(RemoteError::Unreachable(m)) => {

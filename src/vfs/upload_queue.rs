@@ -89,7 +89,13 @@ struct Inner {
     stats: QueueStats,
     /// (when, bytes sent in all) as last seen by a report: the rate is taken over these.
     samples: VecDeque<(Instant, u64)>,
+    /// (when, size) of files whose upload finished lately: they count against the account's space until
+    /// figures fetched after them say what the service counts (`landed_since`).
+    landed: VecDeque<(Instant, u64)>,
 }
+
+/// How long finished uploads are remembered for `landed_since` (figures are fetched again every 30 s).
+const LANDED_KEPT: Duration = Duration::from_secs(600);
 
 /// How far the uploads have got, for `jotta status` and the drain at unmount.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -615,6 +621,13 @@ impl UploadQueue {
         } else {
             inner.stats.uploaded += 1;
         }
+        if let Some(p) = p.as_ref().filter(|p| p.entry.has_content()) {
+            let now = Instant::now();
+            while inner.landed.front().is_some_and(|(t, _)| now.duration_since(*t) > LANDED_KEPT) {
+                inner.landed.pop_front();
+            }
+            inner.landed.push_back((now, p.entry.size));
+        }
         inner.stats.bytes_sent += bytes_sent;
         if deduplicated {
             inner.stats.deduplicated += 1;
@@ -771,6 +784,11 @@ impl UploadQueue {
     /// Bytes that will reach the account once the queue drains (for the free-space check).
     pub fn pending_bytes(&self) -> u64 {
         self.lock().pending_bytes
+    }
+
+    /// Bytes of files whose upload finished after `t` (figures fetched at `t` do not count them yet).
+    pub fn landed_since(&self, t: Instant) -> u64 {
+        self.lock().landed.iter().filter(|(at, _)| *at >= t).map(|(_, size)| size).sum()
     }
 
     pub fn report(&self) -> (Vec<PendingReport>, QueueStats) {
