@@ -70,6 +70,22 @@ fn an_endpoint_that_disagrees_with_the_token_is_refused_before_the_token_is_spen
 }
 
 #[test]
+fn a_saved_token_is_never_sent_to_another_endpoint() {
+    let svc = TestService::start();
+    let cfg = config(&svc, "cfg");
+    ok(&jotta(&cfg, &["login", &svc.emu().login_token()]));
+    let stranger = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    stranger.set_nonblocking(true).unwrap();
+    let other = format!("http://{}", stranger.local_addr().unwrap());
+    let err = fails(&jotta(&cfg, &["--endpoint", &other, "ls", "Archive"]), 1);
+    assert!(err.contains("saved login is for") && err.contains(&other), "{err}");
+    let asked = stranger.accept();
+    assert!(asked.is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock), "nothing connected to {other}");
+    // The login's own service, named again, is fine.
+    ok(&jotta(&cfg, &["--endpoint", &svc.endpoint(), "ls", "Archive"]));
+}
+
+#[test]
 fn a_service_that_cannot_be_reached_does_not_spend_the_token() {
     let mut svc = TestService::start();
     let cfg = config(&svc, "cfg");

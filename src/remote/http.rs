@@ -335,7 +335,16 @@ impl HttpRemote {
         let over = opts.endpoint.as_deref().map(str::trim).filter(|e| !e.is_empty());
         let (endpoints, username, auth) = match auth::find_credentials(&opts.config_dir)? {
             Source::Saved(saved) => {
-                let endpoints = over.map(Endpoints::from_base).unwrap_or_else(|| saved.endpoints.clone());
+                // A saved token goes only to the service it came from: an endpoint given now (a stray
+                // JOTTA_ENDPOINT, a mistyped --endpoint) must not receive it.
+                if let Some(o) = over.filter(|o| Endpoints::from_base(o) != saved.endpoints) {
+                    return Err(RemoteError::Config(format!(
+                        "the saved login is for {}, not {o}; a saved token is only sent to its own service \
+                         (to use {o}, run `jotta login TOKEN --endpoint {o}`, or drop the endpoint)",
+                        saved.endpoints.api.trim_end_matches('/')
+                    )));
+                }
+                let endpoints = saved.endpoints.clone();
                 if saved.username.is_empty() {
                     return Err(RemoteError::Config(
                         "the saved login has no username; run `jotta login TOKEN` again".into(),
