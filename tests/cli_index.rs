@@ -408,6 +408,35 @@ fn overlapping_sides_and_links_inside_the_target_are_refused() {
     assert_eq!(std::fs::read_dir(&dst).expect("dst").count(), 1, "nothing but the link in the target");
 }
 
+/// A name that is a file on one side and a folder on the other converges in one run, both ways and to
+/// either kind of DST: the old kind is cleared first (with what an old folder held).
+#[test]
+fn a_name_that_changed_kind_is_synced_in_one_run() {
+    let u = User::new();
+    let src = u.path("ty/src");
+    write(&src, "p/inner", b"p is a folder now", 1_700_000_000);
+    write(&src, "q", b"q is a file now", 1_700_000_000);
+    let dst = u.path("ty/dst");
+    write(&dst, "p", b"p was a file", 1_600_000_000);
+    write(&dst, "q/inner2", b"q was a folder", 1_600_000_000);
+    u.ok(&["sync", "ty/src", "ty/dst"]);
+    assert_eq!(local_tree(&dst), local_tree(&src));
+    let (out, _) = u.run(0, &["sync", "ty/src", "ty/dst"]);
+    assert!(out.contains("0 added, 0 changed, 0 deleted"), "converged: {out}");
+
+    let remote = "/Jotta/Archive/ty";
+    let old = u.path("ty/old");
+    write(&old, "p", b"p was a file", 1_600_000_000);
+    write(&old, "q/inner2", b"q was a folder", 1_600_000_000);
+    u.ok(&["sync", "ty/old", &format!("jotta:{remote}")]);
+    u.ok(&["sync", "ty/src", &format!("jotta:{remote}")]);
+    assert_eq!(u.remote_tree(remote), local_tree(&src));
+    let back = u.path("ty/back");
+    u.ok(&["sync", "ty/old", "ty/back"]);
+    u.ok(&["sync", &format!("jotta:{remote}"), "ty/back"]);
+    assert_eq!(local_tree(&back), local_tree(&src));
+}
+
 /// A small tmpfs as the target, unmounted on drop (the test runs as root, like the mount tests).
 struct SmallDisk(PathBuf);
 

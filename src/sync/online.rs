@@ -184,6 +184,15 @@ pub async fn sync<R: Remote>(
     if let Endpoint::Local(p) = dst {
         std::fs::create_dir_all(p).map_err(|e| SyncError::local(p, describe(&e)))?;
     }
+    // A name that changes kind (a file that became a folder, or the other way round) must be cleared
+    // before its new kind can take it: those deletions (and whatever the old folder held) go first.
+    let (clashing, d) = split_kind_changes(d);
+    if opts.delete && !clashing.removed.is_empty() {
+        for step in delete_removed(remote, dst, &clashing, &HashSet::new()).await {
+            emit(step, &mut sum);
+        }
+    }
+    let d = if opts.delete { d } else { Diff { removed: [clashing.removed, d.removed].concat(), ..d } };
     // Folders, parents first (the diff is sorted, so a parent precedes its children).
     for f in d.added.iter().filter_map(|p| p.strip_suffix('/')) {
         let step = match make_folder(remote, dst, f).await {
@@ -214,6 +223,24 @@ pub async fn sync<R: Remote>(
         }
     }
     Ok(sum)
+}
+
+/// The removals that clear a name for an addition of the other kind (and everything below a folder so
+/// removed), apart from the rest of the diff.
+fn split_kind_changes(d: Diff) -> (Diff, Diff) {
+    let added: HashSet<String> = d.added.iter().map(|p| p.to_lowercase()).collect();
+    let twin = |p: &str| match p.strip_suffix('/') {
+        Some(file) => file.to_lowercase(),
+        None => format!("{}/", p.to_lowercase()),
+    };
+    let clearing: Vec<String> =
+        d.removed.iter().filter(|p| added.contains(&twin(p))).map(|p| p.to_lowercase()).collect();
+    let below = |p: &str| {
+        let p = p.to_lowercase();
+        clearing.iter().any(|c| p == *c || (c.ends_with('/') && p.starts_with(c.as_str())))
+    };
+    let (clashing, rest): (Vec<String>, Vec<String>) = d.removed.into_iter().partition(|p| below(p));
+    (Diff { added: vec![], changed: vec![], removed: clashing }, Diff { removed: rest, ..d })
 }
 
 /// Whether the two sides are one folder, or one holds the other.
