@@ -129,8 +129,9 @@ fn bad_tokens_and_endpoints_get_one_clear_line() {
     // The earlier good login still works.
     ok(&jotta(&home, &["ls", "/"]));
 
+    // Another service named for the saved login: refused before its token goes anywhere.
     let err = one_line_error(&jotta(&home, &["ls", "/Jotta/Archive", "--endpoint", "http://127.0.0.1:9"]));
-    assert!(err.contains("unreachable") || err.contains("connect"), "{err}");
+    assert!(err.contains("saved login is for") && err.contains("http://127.0.0.1:9"), "{err}");
 
     let err = one_line_error(&jotta(&home, &["ls", "/Jotta/Archive/nope"]));
     assert!(err.contains("not found"), "{err}");
@@ -138,6 +139,9 @@ fn bad_tokens_and_endpoints_get_one_clear_line() {
     let mut child = emu.child;
     child.kill().unwrap();
     child.wait().unwrap();
+    // The saved login's own service gone.
+    let err = one_line_error(&jotta(&home, &["ls", "/Jotta/Archive"]));
+    assert!(err.contains("unreachable") || err.contains("connect"), "{err}");
 }
 
 #[test]

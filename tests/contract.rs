@@ -693,6 +693,11 @@ fn unreadable_reply_is_protocol_error() {
     let svc = TestService::start();
     let dir = svc.login("protocol");
     let fake = svc.rt.block_on(non_xml_server());
+    // A login saved for that server (a saved token is only sent to its own service).
+    let saved = dir.join("credentials.json");
+    let mut login: serde_json::Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
+    login["endpoints"] = serde_json::json!({"jfs": format!("{fake}/jfs/"), "api": format!("{fake}/")});
+    std::fs::write(&saved, serde_json::to_vec(&login).unwrap()).unwrap();
     let opts = jottafuse::remote::ConnectOptions {
         config_dir: dir,
         endpoint: Some(fake),
