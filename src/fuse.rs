@@ -364,9 +364,19 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        if flags.bits() != 0 {
-            // RENAME_EXCHANGE / RENAME_NOREPLACE: not expressible with the service's move.
+        let no_replace = flags.bits() & libc::RENAME_NOREPLACE != 0;
+        if flags.bits() & !libc::RENAME_NOREPLACE != 0 {
+            // RENAME_EXCHANGE (and RENAME_WHITEOUT): not expressible with the service's move.
             return reply.error(Errno::EINVAL);
+        }
+        if no_replace {
+            // The kernel refuses a name it knows is taken, holding both folders' locks meanwhile; this
+            // catches one it had cached as free while the listing here (the service's word) has it.
+            match name_str(newname).and_then(|nn| self.fs.name_taken(newparent.0, nn)) {
+                Ok(false) => {}
+                Ok(true) => return reply.error(Errno::EEXIST),
+                Err(e) => return reply.error(report("rename", &e)),
+            }
         }
         let result = name_str(name)
             .and_then(|n| name_str(newname).map(|nn| (n, nn)))

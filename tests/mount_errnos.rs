@@ -198,3 +198,43 @@ fn times_kept_are_the_mtime_to_the_second_atime_not_and_ctime_locally() {
     let m = TestMount::in_dir(&svc, "", &[], base.path());
     check(fs::metadata(m.p("Jotta/Archive/timed.txt")).unwrap(), "next mount", false);
 }
+
+/// `rename` with `RENAME_NOREPLACE` (`mv --no-clobber` on newer coreutils, and programs that must not
+/// overwrite) moves onto a free name and refuses a taken one with `EEXIST`, also one made on the service
+/// after it was seen missing; `RENAME_EXCHANGE` is `EINVAL`.
+#[test]
+fn rename_noreplace_moves_onto_a_free_name_and_refuses_a_taken_one() {
+    if common::skip_without_mount() {
+        return;
+    }
+    let svc = TestService::start();
+    let c = svc.client();
+    // Listings trusted for no time: a name made on the service shows at the next look.
+    let m = TestMount::new(&svc, "dir_cache=0");
+    let d = m.p("Jotta/Archive");
+    fs::write(d.join("a.txt"), b"a").unwrap();
+    fs::write(d.join("b.txt"), b"b").unwrap();
+    let rename2 = |from: &str, to: &str, flags: libc::c_uint| {
+        let (f, t) = (d.join(from), d.join(to));
+        let (f, t) = (
+            std::ffi::CString::new(f.to_str().unwrap()).unwrap(),
+            std::ffi::CString::new(t.to_str().unwrap()).unwrap(),
+        );
+        // SAFETY: two valid NUL-terminated paths, resolved from the current directory's descriptor.
+        let rc = unsafe { libc::renameat2(libc::AT_FDCWD, f.as_ptr(), libc::AT_FDCWD, t.as_ptr(), flags) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error().raw_os_error())
+        }
+    };
+    assert_eq!(rename2("a.txt", "b.txt", libc::RENAME_NOREPLACE), Err(Some(libc::EEXIST)));
+    assert_eq!(fs::read(d.join("b.txt")).unwrap(), b"b", "nothing replaced");
+    // A name seen missing, then made on the service behind the mount's back.
+    assert!(fs::metadata(d.join("c.txt")).is_err());
+    svc.put(&c, "/Jotta/Archive/c.txt", b"from elsewhere");
+    assert_eq!(rename2("a.txt", "c.txt", libc::RENAME_NOREPLACE), Err(Some(libc::EEXIST)));
+    assert_eq!(rename2("a.txt", "d.txt", libc::RENAME_NOREPLACE), Ok(()));
+    assert_eq!(fs::read(d.join("d.txt")).unwrap(), b"a");
+    assert_eq!(rename2("b.txt", "d.txt", libc::RENAME_EXCHANGE), Err(Some(libc::EINVAL)));
+}

@@ -574,6 +574,13 @@ impl<R: Remote> JottaFs<R> {
         Ok(attr)
     }
 
+    /// Whether `lookup` would find `name` in `parent`, without counting a reference for the kernel (for
+    /// `rename` with `RENAME_NOREPLACE`).
+    pub fn name_taken(&self, parent: u64, name: &str) -> FsResult<bool> {
+        let table = self.listed(parent)?;
+        Ok(self.resolve(&table, parent, name).is_some())
+    }
+
     pub fn getattr(&self, ino: u64) -> FsResult<Attr> {
         let (parent, stale) = {
             let table = lock(&self.table);
