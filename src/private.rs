@@ -92,9 +92,25 @@ pub fn check_log_file(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Make a folder (and its parents) for our own state, 0700.
+/// Make a folder for our own state, 0700, and the parents it lacks, 0700 too (whatever the umask of
+/// the command that makes them: `jotta` runs with the user's).
 pub fn create_folder(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    use std::os::unix::fs::DirBuilderExt;
+    let mut missing = Vec::new();
+    let mut at = dir;
+    while std::fs::symlink_metadata(at).is_err() {
+        missing.push(at);
+        match at.parent() {
+            Some(p) if !p.as_os_str().is_empty() => at = p,
+            _ => break,
+        }
+    }
+    for d in missing.into_iter().rev() {
+        match std::fs::DirBuilder::new().mode(0o700).create(d) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+    }
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 

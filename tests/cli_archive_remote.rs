@@ -57,12 +57,24 @@ fn offline_sync_onto_a_remote_folder_end_to_end() {
     u.ok(&["index", "create", &format!("jotta:{FIELD}"), "-o", "after.idx"]);
     let d = u.ok(&["index", "diff", "--by-time", "central.idx", "after.idx"]);
     assert!(d.contains("0 added, 0 changed, 0 removed"), "{d}");
-
     // Running it again sends nothing.
     u.svc.reset_counters();
     let out = u.ok(&["archive", "apply", "changes.tar.gz", &format!("jotta:{FIELD}")]);
     assert!(out.contains("wrote 0 file(s)") && out.contains("2 already up to date"), "{out}");
     assert_eq!(u.svc.requests("allocate"), 0, "{}", u.svc.counters());
+    // The work folder went with the run, and what a killed run had left there goes with the next one;
+    // the folders are the user's alone, whatever the command's umask.
+    let work = u.cache_home.join("jottafuse/archive-apply");
+    std::fs::create_dir_all(work.join("999999999-1/files")).expect("a killed run's work folder");
+    write(&central, "district-0/late.dwg", b"one more", 1_700_000_002);
+    u.ok(&["archive", "create", "--source", "central", "--against", "after.idx", "-o", "more.tar"]);
+    u.ok(&["archive", "apply", "more.tar", &format!("jotta:{FIELD}")]);
+    assert_eq!(std::fs::read_dir(&work).expect("work folder").count(), 0, "nothing left in {}", work.display());
+    use std::os::unix::fs::PermissionsExt;
+    for d in [work.clone(), u.cache_home.join("jottafuse")] {
+        let mode = std::fs::metadata(&d).expect("folder").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", d.display());
+    }
 }
 
 #[test]

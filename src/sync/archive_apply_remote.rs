@@ -155,9 +155,18 @@ fn check_names(root: &RemotePath, m: &Manifest) -> SyncResult<()> {
     Ok(())
 }
 
-/// A private folder of the cache for this run's extracted files (removed when the run ends).
+/// A private folder of the cache for this run's extracted files (removed when the run ends). What runs
+/// that were killed left there (`PID-TIME` of a process that is gone) is removed first.
 fn work_folder(cache_base: &Path) -> PathBuf {
-    cache_base.join("archive-apply").join(format!("{}-{}", std::process::id(), crate::remote::time::now()))
+    let all = cache_base.join("archive-apply");
+    for e in std::fs::read_dir(&all).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name.split_once('-').and_then(|(pid, _)| pid.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+    all.join(format!("{}-{}", std::process::id(), crate::remote::time::now()))
 }
 
 /// Phase 2: every file the server lacks (not in `skip`), extracted and verified, or an error (nothing
