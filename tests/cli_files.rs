@@ -181,6 +181,14 @@ fn ls_flags_mkdir_mv_cp_cat_and_exit_codes() {
     assert!(cli.fails(2, &["put", s(svc.dir.path()), "Archive/"]).contains("put -r"));
     assert!(cli.fails(1, &["get", "Archive/nope", s(svc.dir.path())]).contains("not found"));
     assert!(cli.fails(1, &["rm", "Archive/nope"]).contains("not found"));
+    // A download into a folder that is not there fails before a byte travels, leaving nothing behind.
+    svc.reset_counters();
+    for to in ["no-such-folder/", "no-such-folder/name.txt"] {
+        let err = cli.fails(1, &["get", "Archive/moved/renamed.txt", s(&svc.dir.path().join(to))]);
+        assert!(err.contains("no such folder; nothing was downloaded"), "{err}");
+    }
+    assert_eq!(svc.requests("download"), 0, "{}", svc.counters());
+    assert!(!svc.dir.path().join("no-such-folder").exists());
 }
 
 #[test]

@@ -320,6 +320,15 @@ pub(super) async fn get(ctx: &Ctx, input: &str, local: Option<&Path>, how: Tree)
         }
         Item::File(f) => {
             let to = target(&f.name);
+            // Checked before a byte travels: a download into a folder that is not there would fail only
+            // at its end.
+            if let Some(l) = local.filter(|l| !l.is_dir() && l.as_os_str().as_encoded_bytes().ends_with(b"/")) {
+                return Err(Failure::Failed(format!("{}: no such folder; nothing was downloaded", l.display())));
+            }
+            let parent = to.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            if !parent.is_dir() {
+                return Err(Failure::Failed(format!("{}: no such folder; nothing was downloaded", parent.display())));
+            }
             let bar = Bar::new(ctx.quiet || json);
             bar.stage("", 1, f.size());
             let expect = Expected::of(&f);
