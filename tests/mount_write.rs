@@ -895,9 +895,15 @@ fn whole_file_copy_inside_the_mount_is_server_side() {
     }
     drop((src, dst));
     assert_eq!(fs::read(m.p("Jotta/Archive/copy.bin")).unwrap(), data);
+    // A new file written now, as `cp` makes one anywhere (the source's time is from 2023).
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let shown = fs::metadata(m.p("Jotta/Archive/copy.bin")).unwrap().mtime();
+    assert!((now - shown).abs() < 300, "the copy's time is now, not the source's: {shown}");
     assert_eq!(m.terminate(), Some(0));
     assert_eq!(svc.bytes_received(), 0, "a whole-file copy travels no bytes");
-    assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/copy.bin").unwrap(), data);
+    assert!(svc.server_bytes(&c, "/Jotta/Archive/copy.bin").unwrap() == data);
+    let stored = svc.server_file(&c, "/Jotta/Archive/copy.bin").and_then(|f| f.modified()).unwrap();
+    assert!((now - stored).abs() < 300, "and on the server: {stored}");
 }
 
 #[test]

@@ -609,7 +609,20 @@ impl<R: Remote> JottaFs<R> {
             (whole && d_fresh).then(|| (table.path(src), table.path(dst), s_size))
         };
         if let Some((Some(from), Some(to), size)) = whole {
-            let info = self.rt.block_on(self.remote.copy(&from, &to))?;
+            let copied = self.rt.block_on(self.remote.copy(&from, &to))?;
+            // A copy is a file written now, as `cp` makes one on a local disk (`make` and the like go by
+            // that); the service's copy keeps the source's time, so the copy's is set (no bytes travel).
+            let t = now();
+            let info = match FileMeta::from_info(&copied).md5_hex() {
+                Some(md5) => match self.rt.block_on(self.remote.set_times(&to, size, &md5, t, t)) {
+                    Ok(info) => info,
+                    Err(e) => {
+                        log::warn!("{to}: copied, but its time stays the source's: {e}");
+                        copied
+                    }
+                },
+                None => copied,
+            };
             self.drop_local(dst);
             let mut table = lock(&self.table);
             if let Some(d) = table.get_mut(dst) {
