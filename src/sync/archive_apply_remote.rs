@@ -162,7 +162,7 @@ fn work_folder(cache_base: &Path) -> PathBuf {
     for e in std::fs::read_dir(&all).into_iter().flatten().flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         let pid = name.split_once('-').and_then(|(pid, _)| pid.parse::<u32>().ok());
-        if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+        if pid.is_some_and(|pid| !crate::mount::status::is_alive(pid)) {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }

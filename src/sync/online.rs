@@ -192,7 +192,6 @@ pub async fn sync<R: Remote>(
             emit(step, &mut sum);
         }
     }
-    let d = if opts.delete { d } else { Diff { removed: [clashing.removed, d.removed].concat(), ..d } };
     // Folders, parents first (the diff is sorted, so a parent precedes its children).
     for f in d.added.iter().filter_map(|p| p.strip_suffix('/')) {
         let step = match make_folder(remote, dst, f).await {

@@ -515,7 +515,7 @@ impl<R: Remote> JottaFs<R> {
             InodeKind::Account => {
                 let asked = std::time::Instant::now();
                 let account = self.online(self.remote.account())?;
-                self.service.set_figures(asked, offline::figures_of(&account));
+                self.figures_fetched(asked, offline::figures_of(&account));
                 for d in account.devices {
                     out.push((d.name, InodeKind::Device, d.modified.unwrap_or(fallback), None));
                 }

@@ -242,10 +242,10 @@ impl<R: Remote> JottaFs<R> {
         }
     }
 
-    /// Figures fetched at `at`, with what they cannot know yet: the uploads still pending, and those that
-    /// finished since (the service counts them, but the figures were fetched before).
-    fn with_pending(&self, at: Instant, mut s: StatFs) -> StatFs {
-        let pending = self.queue.pending_bytes() + self.queue.landed_since(at);
+    /// The last figures, with what they cannot know yet: the uploads still pending, and those that
+    /// finished since they were asked for (the service counts them, but the figures were fetched before).
+    fn with_pending(&self, mut s: StatFs) -> StatFs {
+        let pending = self.queue.pending_bytes() + self.queue.landed_bytes();
         s.used += pending;
         s.free = s.free.saturating_sub(pending);
         s
@@ -257,19 +257,17 @@ impl<R: Remote> JottaFs<R> {
         let known = self.service.figures();
         if let Some((at, s)) = known {
             if at.elapsed() < FIGURES_TTL {
-                return Ok(self.with_pending(at, s));
+                return Ok(self.with_pending(s));
             }
         }
         let asked = Instant::now();
         match self.online(self.remote.account()) {
             Ok(account) => {
                 let s = figures_of(&account);
-                self.service.set_figures(asked, s);
-                Ok(self.with_pending(asked, s))
+                self.figures_fetched(asked, s);
+                Ok(self.with_pending(s))
             }
-            Err(FsError::Unreachable(m)) => {
-                known.map(|(at, s)| self.with_pending(at, s)).ok_or(FsError::Unreachable(m))
-            }
+            Err(FsError::Unreachable(m)) => known.map(|(_, s)| self.with_pending(s)).ok_or(FsError::Unreachable(m)),
             Err(e) => Err(e),
         }
     }
@@ -283,7 +281,7 @@ impl<R: Remote> JottaFs<R> {
                 if at.elapsed() >= FIGURES_TTL {
                     self.service.want_figures();
                 }
-                Ok(Some(self.with_pending(at, s)))
+                Ok(Some(self.with_pending(s)))
             }
             None => match self.statfs() {
                 Ok(s) => Ok(Some(s)),
@@ -291,6 +289,12 @@ impl<R: Remote> JottaFs<R> {
                 Err(e) => Err(e),
             },
         }
+    }
+
+    /// New figures, asked for at `asked`: uploads that finished before then are counted in them.
+    pub(super) fn figures_fetched(&self, asked: Instant, s: StatFs) {
+        self.service.set_figures(asked, s);
+        self.queue.figures_asked(asked);
     }
 
     /// The watcher: probes while the service is unreachable, refreshes the account figures when asked.
@@ -315,7 +319,7 @@ impl<R: Remote> JottaFs<R> {
                     self.service.fetched();
                     match result {
                         Ok(account) => {
-                            self.service.set_figures(asked, figures_of(&account));
+                            self.figures_fetched(asked, figures_of(&account));
                             self.service_answered();
                         }
                         Err(RemoteError::Unreachable(m)) => {

@@ -202,8 +202,9 @@ impl LocalFile {
     }
 }
 
-/// Writes before this offset keep the page cache (see the header).
-const DIRECT_FROM: u64 = super::journal::SEALED_MAX;
+/// Writes before this offset keep the page cache (see the header); a file no longer than this was
+/// written through it alone.
+pub(super) const DIRECT_FROM: u64 = super::journal::SEALED_MAX;
 
 pub fn hash_file(path: &Path) -> std::io::Result<String> {
     let mut f = File::open(path)?;

@@ -280,7 +280,7 @@ impl<R: Remote> JottaFs<R> {
             md5: job.entry.md5.clone(),
             created: Some(job.entry.mtime),
             modified: Some(job.entry.mtime),
-            uncached: job.entry.size > super::journal::SEALED_MAX,
+            uncached: job.entry.size > super::staging::DIRECT_FROM,
         };
         // The body stream counts what it hands to the network into this job's entry (`jotta status`).
         let tally = self.queue.tally(job.id);

@@ -39,10 +39,8 @@ pub struct Pending {
     /// The last attempt failed for a reason only the user can cure (account full, credentials gone):
     /// still retried while mounted, but unmount does not wait for it.
     pub blocked: bool,
-    /// While in flight: the lowercase path the upload writes to (see `Inner::busy_paths`).
-    flight_path: Option<String>,
-    /// While in flight: where on the server the upload's file is (as spelt here). The upload starts
-    /// there; a folder above it moved on the server carries it along (`folder_moved`), and so does a
+    /// While in flight: where on the server the upload's file is (as spelt here; in lowercase it is this
+    /// upload's entry in `Inner::busy_paths`). The upload starts there; a folder above it moved on the server carries it along (`folder_moved`), and so does a
     /// move of the file itself once its upload ended (`landed_at`).
     landing: Option<String>,
     /// `entry.path` in lowercase, kept with it: the checks that hold a record back compare paths
@@ -89,12 +87,15 @@ struct Inner {
     stats: QueueStats,
     /// (when, bytes sent in all) as last seen by a report: the rate is taken over these.
     samples: VecDeque<(Instant, u64)>,
-    /// (when, size) of files whose upload finished lately: they count against the account's space until
-    /// figures fetched after them say what the service counts (`landed_since`).
+    /// (when, size) of files whose upload finished since the account's figures were last asked for, and
+    /// their sum: they count against the account's space until figures fetched after them say what the
+    /// service counts (`landed_bytes`, `figures_asked`). The free-space check of every write reads the sum.
     landed: VecDeque<(Instant, u64)>,
+    landed_bytes: u64,
 }
 
-/// How long finished uploads are remembered for `landed_since` (figures are fetched again every 30 s).
+/// How long finished uploads are remembered at most (figures are fetched again every 30 s while writes
+/// go on).
 const LANDED_KEPT: Duration = Duration::from_secs(600);
 
 /// How far the uploads have got, for `jotta status` and the drain at unmount.
@@ -123,6 +124,14 @@ impl Pending {
 }
 
 impl Inner {
+    /// Drop the finished uploads, oldest first, while `gone` says so of their finishing time.
+    fn forget_landed(&mut self, gone: impl Fn(Instant) -> bool) {
+        while let Some(&(_, size)) = self.landed.front().filter(|(t, _)| gone(*t)) {
+            self.landed.pop_front();
+            self.landed_bytes -= size;
+        }
+    }
+
     fn put(&mut self, id: u64, p: Pending) {
         // The old record leaves first: were both at the same time, its removal would take the new one's
         // place in `by_time` with it.
@@ -296,7 +305,6 @@ impl UploadQueue {
                 cancelled: false,
                 stuck: false,
                 forced,
-                flight_path: None,
                 landing: None,
                 blocked: false,
                 sent: Arc::default(),
@@ -390,11 +398,10 @@ impl UploadQueue {
             return None;
         }
         let ino = p.ino;
-        inner.busy_paths.insert(key.clone());
+        inner.busy_paths.insert(key);
         let entry = inner.update(id, |p| {
             p.phase = Phase::InFlight;
             p.attempts += 1;
-            p.flight_path = Some(key);
             p.landing = Some(landing);
             p.sent = Arc::default();
             p.entry.clone()
@@ -405,13 +412,13 @@ impl UploadQueue {
         Some(entry)
     }
 
-    /// What an upload held while in flight is free again: its inode and its path.
-    fn release(inner: &mut Inner, ino: Option<u64>, path: Option<String>) {
+    /// What an upload held while in flight is free again: its inode and its path (its landing).
+    fn release(inner: &mut Inner, ino: Option<u64>, landing: Option<String>) {
         if let Some(i) = ino {
             inner.busy_inos.remove(&i);
         }
-        if let Some(path) = path {
-            inner.busy_paths.remove(&path);
+        if let Some(path) = landing {
+            inner.busy_paths.remove(&path.to_lowercase());
         }
     }
 
@@ -448,10 +455,9 @@ impl UploadQueue {
         let mut inner = self.lock();
         let key = path.to_lowercase();
         let Some(p) = inner.pending.get_mut(&id).filter(|p| p.phase == Phase::InFlight) else { return };
-        p.landing = Some(path.to_string());
-        let old = p.flight_path.replace(key.clone());
+        let old = p.landing.replace(path.to_string());
         if let Some(old) = old {
-            inner.busy_paths.remove(&old);
+            inner.busy_paths.remove(&old.to_lowercase());
         }
         inner.busy_paths.insert(key);
     }
@@ -614,7 +620,7 @@ impl UploadQueue {
     pub fn finished(&self, id: u64, deduplicated: bool, bytes_sent: u64) -> Option<Pending> {
         let mut inner = self.lock();
         let mut p = inner.take(id);
-        let (ino, path) = p.as_mut().map(|p| (p.ino, p.flight_path.take())).unwrap_or_default();
+        let (ino, path) = p.as_mut().map(|p| (p.ino, p.landing.take())).unwrap_or_default();
         Self::release(&mut inner, ino, path);
         if p.as_ref().is_some_and(|p| p.entry.is_folder()) {
             inner.stats.folders_created += 1;
@@ -623,10 +629,9 @@ impl UploadQueue {
         }
         if let Some(p) = p.as_ref().filter(|p| p.entry.has_content()) {
             let now = Instant::now();
-            while inner.landed.front().is_some_and(|(t, _)| now.duration_since(*t) > LANDED_KEPT) {
-                inner.landed.pop_front();
-            }
+            inner.forget_landed(|t| now.duration_since(t) > LANDED_KEPT);
             inner.landed.push_back((now, p.entry.size));
+            inner.landed_bytes += p.entry.size;
         }
         inner.stats.bytes_sent += bytes_sent;
         if deduplicated {
@@ -643,7 +648,7 @@ impl UploadQueue {
     pub fn forget_cancelled(&self, id: u64) {
         let mut inner = self.lock();
         let mut p = inner.take(id);
-        let (ino, path) = p.as_mut().map(|p| (p.ino, p.flight_path.take())).unwrap_or_default();
+        let (ino, path) = p.as_mut().map(|p| (p.ino, p.landing.take())).unwrap_or_default();
         Self::release(&mut inner, ino, path);
         drop(inner);
         self.signal();
@@ -656,8 +661,7 @@ impl UploadQueue {
         let mut inner = self.lock();
         inner.stats.failures += 1;
         let p = inner.pending.get_mut(&id)?;
-        p.landing = None;
-        let (ino, path) = (p.ino, p.flight_path.take());
+        let (ino, path) = (p.ino, p.landing.take());
         Self::release(&mut inner, ino, path);
         let entry = inner.update(id, |p| {
             p.phase = Phase::Waiting;
@@ -786,9 +790,15 @@ impl UploadQueue {
         self.lock().pending_bytes
     }
 
-    /// Bytes of files whose upload finished after `t` (figures fetched at `t` do not count them yet).
-    pub fn landed_since(&self, t: Instant) -> u64 {
-        self.lock().landed.iter().filter(|(at, _)| *at >= t).map(|(_, size)| size).sum()
+    /// Bytes of files whose upload finished since the account's figures were last asked for (those
+    /// figures do not count them yet).
+    pub fn landed_bytes(&self) -> u64 {
+        self.lock().landed_bytes
+    }
+
+    /// The account's figures were asked for at `t`: uploads that finished before are in them.
+    pub fn figures_asked(&self, t: Instant) {
+        self.lock().forget_landed(|at| at < t);
     }
 
     pub fn report(&self) -> (Vec<PendingReport>, QueueStats) {
