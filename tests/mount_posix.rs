@@ -186,6 +186,57 @@ fn a_reader_keeps_the_old_content_when_a_new_file_is_renamed_over_it() {
 }
 
 #[test]
+fn an_open_descriptor_follows_its_file_through_renames_and_a_copy_onto_it() {
+    if common::skip_without_mount() {
+        return;
+    }
+    let svc = TestService::start();
+    let c = svc.client();
+    let data = pattern(24 << 20, 21);
+    svc.put(&c, "/Jotta/Archive/film.mkv", &data);
+    let small = pattern(70_000, 23);
+    svc.put(&c, "/Jotta/Archive/source.txt", &small);
+    // New files wait a while before their upload: the copy lands on a file only this mount holds.
+    let m = TestMount::new(&svc, "writeback_delay=5");
+
+    // A descriptor opened on a new empty file, then a whole-file copy onto it (a server-side copy).
+    drop(fs::File::create(m.p("Jotta/Archive/copy.txt")).unwrap());
+    let early = fs::File::open(m.p("Jotta/Archive/copy.txt")).unwrap();
+    let src = fs::File::open(m.p("Jotta/Archive/source.txt")).unwrap();
+    let dst = fs::OpenOptions::new().write(true).truncate(true).open(m.p("Jotta/Archive/copy.txt")).unwrap();
+    svc.reset_counters();
+    // SAFETY: valid descriptors and null offsets (the files' own positions are used).
+    let n = unsafe {
+        libc::copy_file_range(
+            std::os::fd::AsRawFd::as_raw_fd(&src),
+            std::ptr::null_mut(),
+            std::os::fd::AsRawFd::as_raw_fd(&dst),
+            std::ptr::null_mut(),
+            small.len(),
+            0,
+        )
+    };
+    assert_eq!(n, small.len() as isize, "copy_file_range: {}", std::io::Error::last_os_error());
+    drop((src, dst));
+    assert_eq!(svc.bytes_received(), 0, "the copy was made on the server");
+    let mut got = vec![0u8; small.len() + 10];
+    let n = early.read_at(&mut got, 0).unwrap();
+    assert!(n == small.len() && got[..n] == small[..], "the early descriptor reads the copy ({n} bytes)");
+
+    // The file, then a folder above it, renamed while a reader is half-way through it.
+    let mut reader = fs::File::open(m.p("Jotta/Archive/film.mkv")).unwrap();
+    let mut head = vec![0u8; 4096];
+    reader.read_exact(&mut head).unwrap();
+    fs::create_dir(m.p("Jotta/Archive/films")).unwrap();
+    fs::rename(m.p("Jotta/Archive/film.mkv"), m.p("Jotta/Archive/films/watched.mkv")).unwrap();
+    fs::rename(m.p("Jotta/Archive/films"), m.p("Jotta/Archive/seen")).unwrap();
+    let mut rest = Vec::new();
+    reader.read_to_end(&mut rest).expect("the reader reads on after the renames");
+    head.extend_from_slice(&rest);
+    assert!(head == data, "the reader read the whole file ({} bytes)", head.len());
+}
+
+#[test]
 fn renaming_onto_a_case_variant_of_another_file_fails_and_loses_nothing() {
     if common::skip_without_mount() {
         return;

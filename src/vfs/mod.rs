@@ -185,11 +185,33 @@ pub struct StatFs {
     pub unlimited: bool,
 }
 
+/// A handle's reader of the server's copy, and what it was made for: the content (size, md5) and the
+/// table's rename count. A read that finds either changed (a server-side `cp` onto the file, its upload
+/// settling, a rename of it or of a folder above it) gets a new reader, so an open descriptor follows
+/// the file as it does on a local disk rather than reading a stale length or a path that is gone.
+struct ReaderOf<R: Remote> {
+    reader: Arc<FileReader<R>>,
+    content: Content,
+    moves: u64,
+}
+
+/// What a reader reads: the size and md5 of the file's content (no md5 while it is only local).
+type Content = (u64, Option<[u8; 16]>);
+
+/// The content a node shows: its local copy's size while it has one, else the server's figures.
+fn content_of(node: &node::Inode) -> Content {
+    match (&node.local, &node.file) {
+        (Some(l), _) => (l.size, None),
+        (None, Some(f)) => (f.size, f.md5),
+        (None, None) => (0, None),
+    }
+}
+
 /// An open file handle: the remote reader (used while the file has no local copy) and whether the
 /// handle may write.
 struct OpenFile<R: Remote> {
     ino: u64,
-    reader: FileReader<R>,
+    reader: Mutex<ReaderOf<R>>,
     write: bool,
     /// Whether this write handle is counted among the writers of the file's local copy. A handle opened
     /// for writing (without O_TRUNC) on a file that has no local copy is counted only at its first
@@ -659,8 +681,9 @@ impl<R: Remote> JottaFs<R> {
     }
 
     fn open_counted(&self, ino: u64, write: bool, counted: bool) -> FsResult<Opened> {
-        let (path, size, generation) = {
+        let (path, content, moves, generation) = {
             let mut table = lock(&self.table);
+            let moves = table.moves();
             let path = table.path(ino).ok_or(FsError::NotFound)?;
             let node = table.get_mut(ino).ok_or(FsError::NotFound)?;
             if node.kind.is_dir() {
@@ -670,21 +693,26 @@ impl<R: Remote> JottaFs<R> {
             // otherwise drop the local copy (no handle yet) and leave this handle a reader of the size
             // the node had before its upload (0 for a new file), reading nothing.
             node.handles += 1;
-            let size = node.local.as_ref().map(|l| l.size).or(node.file.as_ref().map(|f| f.size)).unwrap_or(0);
-            (path, size, node.generation)
+            (path, content_of(node), moves, node.generation)
         };
         // Tests hold an open here, the node read and the handle counted, while an upload settles.
         test_hold::wait("open");
         let keep_cache = !write && self.same_generation_cached(ino, generation);
-        Ok(Opened { fh: self.new_handle(ino, path, size, write, counted), keep_cache })
+        let reader = self.reader_of(path, content, moves);
+        Ok(Opened { fh: self.new_handle(ino, reader, write, counted), keep_cache })
+    }
+
+    fn reader_of(&self, path: RemotePath, content: Content, moves: u64) -> ReaderOf<R> {
+        let reader = FileReader::new(self.remote.clone(), self.rt.clone(), path, content.0, self.cfg.read_ahead);
+        ReaderOf { reader: Arc::new(reader), content, moves }
     }
 
     /// A handle on `ino`, already counted in the node's `handles` by the caller (under the table lock it
     /// read the node under); `counted`: already counted among the local copy's writers.
-    fn new_handle(&self, ino: u64, path: RemotePath, size: u64, write: bool, counted: bool) -> u64 {
-        let reader = FileReader::new(self.remote.clone(), self.rt.clone(), path, size, self.cfg.read_ahead);
+    fn new_handle(&self, ino: u64, reader: ReaderOf<R>, write: bool, counted: bool) -> u64 {
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        lock(&self.handles).insert(fh, Arc::new(OpenFile { ino, reader, write, counted: Mutex::new(counted) }));
+        let file = OpenFile { ino, reader: Mutex::new(reader), write, counted: Mutex::new(counted) };
+        lock(&self.handles).insert(fh, Arc::new(file));
         fh
     }
 

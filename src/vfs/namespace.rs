@@ -96,7 +96,7 @@ impl<R: Remote> JottaFs<R> {
         let id = journal.new_id();
         let mut local = LocalFile::create(id, &journal.staging_path(id), now()).map_err(Self::local_io)?;
         local.writers = 1;
-        let (ino, attr) = {
+        let (ino, attr, moves) = {
             let mut table = lock(&self.table);
             let ino = table.upsert(parent, name, InodeKind::File, local.mtime, Some(meta));
             if let Some(n) = table.get_mut(ino) {
@@ -107,9 +107,9 @@ impl<R: Remote> JottaFs<R> {
             table.add_child(parent, ino);
             table.remember(ino);
             let node = table.get(ino).ok_or(FsError::NotFound)?;
-            (ino, self.attr_of(ino, node))
+            (ino, self.attr_of(ino, node), table.moves())
         };
-        let fh = self.new_handle(ino, path, 0, true, true);
+        let fh = self.new_handle(ino, self.reader_of(path, (0, None), moves), true, true);
         Ok((attr, fh))
     }
 

@@ -144,6 +144,8 @@ pub struct InodeTable {
     clock: super::clock::Clock,
     /// Folders whose children's names the kernel was last asked to let go of, and when.
     kernel_asked: HashMap<u64, Instant>,
+    /// Renames applied so far: a path worked out before a change of this count may be stale.
+    moves: u64,
 }
 
 /// What `evict` did: the inodes gone, and per folder the children whose names the kernel should let go of.
@@ -194,7 +196,13 @@ impl InodeTable {
             max_nodes: usize::MAX,
             clock: super::clock::Clock::default(),
             kernel_asked: HashMap::new(),
+            moves: 0,
         }
+    }
+
+    /// How many renames the table has applied (see `moves`).
+    pub fn moves(&self) -> u64 {
+        self.moves
     }
 
     pub fn set_max_nodes(&mut self, max: usize) {
@@ -430,6 +438,7 @@ impl InodeTable {
             }
         }
         let Some(node) = self.nodes.get(&ino) else { return };
+        self.moves += 1;
         let (old_parent, old_key) = (node.parent, key(&node.name));
         if self.by_name.get(&(old_parent, old_key.clone())) == Some(&ino) {
             self.by_name.remove(&(old_parent, old_key));

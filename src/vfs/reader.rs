@@ -317,6 +317,11 @@ impl<R: Remote> FileReader<R> {
         }
     }
 
+    /// The path this reader fetches from.
+    pub fn path(&self) -> &RemotePath {
+        &self.path
+    }
+
     /// Read up to `len` bytes at `offset` (short only at end of file). Answered here when the bytes are
     /// in memory: a read within one chunk is handed over straight from the chunk's buffer, without a
     /// copy. Otherwise the read is returned, to be finished where waiting costs no FUSE worker.

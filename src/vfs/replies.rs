@@ -10,8 +10,9 @@
 //! upload's first failed attempt (the reason is logged) or `FSYNC_LIMIT`.
 
 use super::error::{FsError, FsResult};
-use super::reader::ReadReply;
-use super::{lock, JottaFs};
+use super::node::{Inode, InodeTable};
+use super::reader::{FileReader, ReadReply};
+use super::{content_of, lock, JottaFs, OpenFile};
 use crate::remote::Remote;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
@@ -28,7 +29,14 @@ impl<R: Remote> JottaFs<R> {
             Ok(f) => f,
             Err(e) => return reply(Err(e)),
         };
-        let local = lock(&self.table).get(file.ino).and_then(|n| n.local.as_ref().map(|l| (l.file.clone(), l.size)));
+        let (local, reader) = {
+            let table = lock(&self.table);
+            let node = table.get(file.ino);
+            match node.and_then(|n| n.local.as_ref()) {
+                Some(l) => (Some((l.file.clone(), l.size)), None),
+                None => (None, Some(self.current_reader(&table, &file, node))),
+            }
+        };
         if let Some((f, size_now)) = local {
             // A local disk read: answered here.
             let n = if offset >= size_now { 0 } else { (size as u64).min(size_now - offset) as usize };
@@ -38,9 +46,29 @@ impl<R: Remote> JottaFs<R> {
                 Err(e) => reply(Err(FsError::Io(format!("reading the local copy: {e}")))),
             };
         }
-        if let Some(waiting) = file.reader.read_now(offset, size, reply) {
-            self.rt.spawn(async move { waiting.finish(&file.reader).await });
+        let Some(reader) = reader else { return };
+        if let Some(waiting) = reader.read_now(offset, size, reply) {
+            self.rt.spawn(async move { waiting.finish(&reader).await });
         }
+    }
+
+    /// The handle's reader of the server's copy, made anew when the file's content or path changed
+    /// since it was made (see `ReaderOf`). Called with the table locked (`node`: the handle's inode).
+    fn current_reader(&self, table: &InodeTable, file: &OpenFile<R>, node: Option<&Inode>) -> Arc<FileReader<R>> {
+        let mut current = lock(&file.reader);
+        let Some(node) = node else { return current.reader.clone() };
+        let content = content_of(node);
+        if current.content != content || current.moves != table.moves() {
+            // A file no longer in the namespace (unlinked while open) keeps the reader it has.
+            if let Some(path) = table.path(file.ino) {
+                if current.content != content || &path != current.reader.path() {
+                    log::debug!("{path}: an open handle's reader follows the file's new content or path");
+                    *current = self.reader_of(path, content, table.moves());
+                }
+            }
+            current.moves = table.moves();
+        }
+        current.reader.clone()
     }
 
     /// `read_to` into an owned buffer, for the core's own use (copying ranges). Blocks the calling
