@@ -100,6 +100,18 @@ fn report(op: &str, e: &FsError) -> Errno {
     errno(e)
 }
 
+/// A refused change of extended attributes, told once per mount: `cp -a`, `rsync -X` and backup tools
+/// try one per file (ACLs, SELinux labels), and take the refusal in their stride.
+fn refuse_xattr_change(op: &str, e: &FsError) -> Errno {
+    static TOLD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if TOLD.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        log::debug!("{op}: {e}");
+    } else {
+        log::warn!("{op}: {e} (told once; later refusals are logged at debug level)");
+    }
+    errno(e)
+}
+
 fn name_str(name: &OsStr) -> Result<&str, FsError> {
     std::str::from_utf8(name.as_bytes())
         .map_err(|_| FsError::InvalidName("JottaCloud names must be valid UTF-8".into()))
@@ -146,7 +158,8 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let result = name_str(name).and_then(|n| self.fs.lookup(parent.0, n));
+        // No name that is not UTF-8 exists on the service: such a lookup is a plain "not there".
+        let result = name_str(name).map_err(|_| FsError::NotFound).and_then(|n| self.fs.lookup(parent.0, n));
         match result {
             Ok(a) => reply.entry(&self.entry_ttl(), &self.file_attr(&a), Generation(0)),
             Err(FsError::NotFound) => {
@@ -164,6 +177,8 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
                 };
                 reply.entry(&self.entry_ttl(), &self.file_attr(&none), Generation(0))
             }
+            // A probe for a name too long to exist answers as a local disk does, without a warning.
+            Err(FsError::NameTooLong) => reply.error(errno(&FsError::NameTooLong)),
             Err(e) => reply.error(report("lookup", &e)),
         }
     }
@@ -430,6 +445,22 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         }
     }
 
+    fn fallocate(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        match self.fs.fallocate(fh.0, offset, length, mode) {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(report("fallocate", &e)),
+        }
+    }
+
     fn access(&self, _req: &Request, _ino: INodeNo, _mask: fuser::AccessFlags, reply: ReplyEmpty) {
         // Permission checks follow the attributes (use -o default_permissions for the kernel's own).
         reply.ok();
@@ -565,11 +596,11 @@ impl<R: Remote> Filesystem for FuseAdapter<R> {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        reply.error(report("setxattr", &self.fs.xattr_change_refused()));
+        reply.error(refuse_xattr_change("setxattr", &self.fs.xattr_change_refused()));
     }
 
     fn removexattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
-        reply.error(report("removexattr", &self.fs.xattr_change_refused()));
+        reply.error(refuse_xattr_change("removexattr", &self.fs.xattr_change_refused()));
     }
 }
 

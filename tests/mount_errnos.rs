@@ -6,6 +6,7 @@ mod common;
 
 use common::{TestMount, TestService};
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
@@ -107,8 +108,58 @@ fn setting_an_extended_attribute_is_eopnotsupp_and_the_log_says_why() {
         py(&f, "print(os.getxattr(p, 'user.jotta.md5').decode())"),
         format!("{}\nOK", common::md5_hex(b"content"))
     );
+    // `cp -a` and `rsync -X` try attributes on every file: the refusal is told once, not once per file.
+    for i in 0..5 {
+        assert_eq!(py(&f, &format!("os.setxattr(p, 'user.copied{i}', b'{i}')")), "ENOTSUP");
+    }
     let log = m.log();
-    assert!(log.contains("JottaCloud keeps no extended attributes"), "the log says why: {log}");
+    let told = log.matches("JottaCloud keeps no extended attributes").count();
+    assert_eq!(told, 1, "the log says why, once: {log}");
+}
+
+#[test]
+fn fallocate_grows_a_file_or_reserves_space_and_other_modes_are_eopnotsupp() {
+    if common::skip_without_mount() {
+        return;
+    }
+    let svc = TestService::start();
+    let c = svc.client();
+    let mut m = TestMount::new(&svc, "writeback_delay=0.1");
+    let f = m.p("Jotta/Archive/pre.bin");
+    // What download managers and `rsync --preallocate` do: allocate, then write into the range.
+    let script = "fd = os.open(p, os.O_CREAT | os.O_WRONLY); os.posix_fallocate(fd, 0, 3 << 20); \
+                  os.pwrite(fd, b'head', 0); os.close(fd)";
+    assert_eq!(py(&f, script), "OK");
+    assert_eq!(fs::metadata(&f).unwrap().len(), 3 << 20);
+    // FALLOC_FL_KEEP_SIZE reserves without growing; punching a hole is refused.
+    let fallocate = |args: &[&str]| Command::new("fallocate").args(args).arg(&f).output().expect("fallocate");
+    let kept = fallocate(&["--keep-size", "--length", "8MiB"]);
+    assert!(kept.status.success(), "{}", String::from_utf8_lossy(&kept.stderr));
+    assert_eq!(fs::metadata(&f).unwrap().len(), 3 << 20);
+    let punched = fallocate(&["--punch-hole", "--offset", "0", "--length", "4096"]);
+    let said = String::from_utf8_lossy(&punched.stderr);
+    assert!(!punched.status.success() && said.contains("supported"), "refused as unsupported: {said}");
+    let mut want = vec![0u8; 3 << 20];
+    want[..4].copy_from_slice(b"head");
+    assert!(fs::read(&f).unwrap() == want);
+    assert_eq!(m.terminate(), Some(0));
+    assert!(svc.server_bytes(&c, "/Jotta/Archive/pre.bin").unwrap() == want, "uploaded as written");
+}
+
+#[test]
+fn a_lookup_of_a_name_that_cannot_exist_answers_as_a_local_disk_does() {
+    if common::skip_without_mount() {
+        return;
+    }
+    let svc = TestService::start();
+    let m = TestMount::logged(&svc, "");
+    let dir = m.p("Jotta/Archive");
+    let not_utf8 = dir.join(std::ffi::OsStr::from_bytes(b"caf\xe9.txt"));
+    assert_eq!(fs::metadata(&not_utf8).unwrap_err().raw_os_error(), Some(libc::ENOENT));
+    let long = dir.join("n".repeat(300));
+    assert_eq!(fs::metadata(&long).unwrap_err().raw_os_error(), Some(libc::ENAMETOOLONG));
+    let log = m.log();
+    assert!(!log.contains("WARN"), "probing names is not worth a warning: {log}");
 }
 
 #[test]

@@ -238,6 +238,34 @@ impl<R: Remote> JottaFs<R> {
         Ok(data.len() as u32)
     }
 
+    /// fallocate(2) through a write handle: plain allocation (the file grows to cover the range) and
+    /// `FALLOC_FL_KEEP_SIZE` (space reserved only). Punching holes, zeroing and collapsing ranges are
+    /// refused: the service stores whole files, and no program needs them to work.
+    pub fn fallocate(&self, fh: u64, offset: u64, len: u64, mode: i32) -> FsResult<()> {
+        if mode & !libc::FALLOC_FL_KEEP_SIZE != 0 {
+            return Err(FsError::Unsupported("fallocate modes other than allocation (FALLOC_FL_KEEP_SIZE)"));
+        }
+        let keep_size = mode & libc::FALLOC_FL_KEEP_SIZE != 0;
+        let handle = self.handle(fh)?;
+        if !handle.write {
+            return Err(FsError::BadHandle);
+        }
+        let ino = handle.ino;
+        self.count_writer(&handle)?;
+        let end = offset.checked_add(len).ok_or(FsError::TooBig("fallocate past the largest offset".into()))?;
+        if !keep_size {
+            self.check_space(ino, end)?;
+        }
+        self.with_local(ino, Some(offset), |l| {
+            let before = l.size;
+            l.allocate(offset, len, keep_size)?;
+            if l.size != before {
+                l.mtime = now();
+            }
+            Ok(())
+        })
+    }
+
     /// Before a handle's write: make sure the file has a local copy and the handle is counted among its
     /// writers. A handle opened on a file with no local copy fetches it here, at its first write; one
     /// whose copy was handed to the server (a whole-file server-side copy) takes it back. The handle's

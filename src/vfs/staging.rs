@@ -191,6 +191,28 @@ impl LocalFile {
         Ok(())
     }
 
+    /// fallocate: disk space for `[offset, offset + len)` is reserved in the staging file (a full cache
+    /// disk is `ENOSPC` now, not at a later write), and the file grows to cover it unless `keep_size`.
+    /// A staging filesystem without fallocate reserves nothing; the size still grows.
+    pub fn allocate(&mut self, offset: u64, len: u64, keep_size: bool) -> std::io::Result<()> {
+        let (Ok(start), Ok(n)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {
+            return Err(std::io::Error::from_raw_os_error(libc::EFBIG));
+        };
+        let mode = if keep_size { libc::FALLOC_FL_KEEP_SIZE } else { 0 };
+        // SAFETY: a valid descriptor this file owns; the call reads no memory of ours.
+        if unsafe { libc::fallocate(std::os::fd::AsRawFd::as_raw_fd(&self.file), mode, start, n) } != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EOPNOTSUPP) {
+                return Err(e);
+            }
+        }
+        let end = offset.saturating_add(len);
+        if !keep_size && end > self.size {
+            self.truncate(end)?;
+        }
+        Ok(())
+    }
+
     /// The md5 of the content: from the running hash when complete, else one pass over the file.
     pub fn md5(&self) -> std::io::Result<String> {
         if let HashState::Sequential(pipe) = &self.hash {
