@@ -480,6 +480,34 @@ fn missing_remote_paths_are_created_by_put_and_a_clear_error_for_the_rest() {
         assert!(err.contains("nowhere") && err.contains("not found"), "jotta {args:?}: {err}");
     }
     assert!(!svc.dir.path().join("dl").exists(), "a failed get leaves nothing behind");
+
+    // A mistyped device (`/NoSuchDevice/...` is `/Jotta/NoSuchDevice/...`) would make a mount point the
+    // web app never shows and `rm` cannot remove: every writing command refuses it before any change.
+    let tree = svc.dir.path().join("t");
+    for args in [
+        &["put", s(&one), "/NoSuchDevice/x/"][..],
+        &["put", "-r", s(&tree), "/NoSuchDevice/t"],
+        &["mkdir", "-p", "/NoSuchDevice/q"],
+        &["cp", "Archive/other/folders/one.txt", "/NoSuchDevice/one.txt"],
+        &["mv", "Archive/other/folders/one.txt", "/Jotta/NoSuchDevice"],
+        &["sync", s(&tree), "jotta:/NoSuchDevice/t"],
+        &["scan", s(&tree), "/NoSuchDevice/t"],
+    ] {
+        let err = cli.fails(2, args);
+        assert!(
+            err.contains("is not a mount point of Jotta") && err.contains("/Archive/NoSuchDevice"),
+            "{args:?}: {err}"
+        );
+    }
+    let mount_points = cli.ok(&["ls", "/Jotta"]);
+    assert!(!mount_points.contains("NoSuchDevice"), "{mount_points}");
+    assert_eq!(cli.ok(&["cat", "Archive/other/folders/one.txt"]), "single", "the refused mv moved nothing");
+
+    // `ls -R` of the account or a device goes all the way down.
+    let all = cli.ok(&["ls", "-R", "/"]);
+    assert!(all.lines().any(|l| l == "Jotta/Archive/new/deeper/t/x/y.txt"), "{all}");
+    let device = cli.ok(&["ls", "-R", "/Jotta"]);
+    assert!(device.lines().any(|l| l == "Archive/other/folders/one.txt"), "{device}");
 }
 
 #[test]

@@ -140,3 +140,13 @@ pub async fn resolve<R: Remote>(remote: &R, typed: &str) -> SyncResult<RemotePat
         e => SyncError::Remote(e),
     })
 }
+
+/// `resolve` for a side that is written to: refused where the writing would create a mount point on the
+/// built-in device (`paths::creates_mount_point`).
+pub async fn resolve_target<R: Remote>(remote: &R, typed: &str) -> SyncResult<RemotePath> {
+    let path = resolve(remote, typed).await?;
+    match paths::creates_mount_point(remote, &path).await? {
+        Some(why) => Err(SyncError::Usage(why)),
+        None => Ok(path),
+    }
+}

@@ -36,6 +36,32 @@ pub async fn resolve_remote<R: Remote>(remote: &R, input: &str) -> RemoteResult<
     }
 }
 
+/// Why a command must not write below `path`, if it must not: writing there would create a mount point
+/// on the built-in device (a mistyped `/NoSuchDevice/x` is `/Jotta/NoSuchDevice/x`). The service takes
+/// such a mount point, but its web app never shows it, and nothing but the service's own tools can remove
+/// it. Backup devices keep their mount points as their clients make them. One request (the device's
+/// mount points), only for a path on `Jotta`.
+pub async fn creates_mount_point<R: Remote>(remote: &R, path: &RemotePath) -> RemoteResult<Option<String>> {
+    let (Some(device), Some(mount_point)) = (path.device(), path.mount_point()) else { return Ok(None) };
+    if !device.eq_ignore_ascii_case(BUILTIN_DEVICE) {
+        return Ok(None);
+    }
+    let device_path = RemotePath::from_segments(vec![device.to_string()])?;
+    let listed = remote.device(&device_path).await?;
+    if listed.mount_points.iter().any(|m| m.name.eq_ignore_ascii_case(mount_point)) {
+        return Ok(None);
+    }
+    let shown = |m: &&crate::remote::MountPointInfo| {
+        m.deleted.is_none() && !crate::remote::path::is_pseudo_mount_point(&m.name)
+    };
+    let names: Vec<&str> = listed.mount_points.iter().filter(shown).map(|m| m.name.as_str()).collect();
+    Ok(Some(format!(
+        "/{device}/{mount_point} is not a mount point of {device} ({}); write inside one, e.g. /Archive/{mount_point} \
+         (a new mount point on {device} would not show in JottaCloud's web app)",
+        names.join(", ")
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -71,6 +71,11 @@ pub async fn scan(opts: ConnectOptions, a: &ScanArgs, quiet: bool) -> ExitCode {
         }
         Err(e) => return failed(e.to_string()),
     };
+    match paths::creates_mount_point(&remote, &target).await {
+        Ok(None) => {}
+        Ok(Some(why)) => return usage(why),
+        Err(e) => return failed(e.to_string()),
+    }
     let cache_base = crate::dirs::cache_dir();
     if let Err(e) = scan_guard::check_overlap(&cache_base, &local, &target) {
         return usage(e);

@@ -48,70 +48,98 @@ pub(super) async fn ls(ctx: &Ctx, input: &str, style: LsStyle) -> CmdResult {
     match path.depth() {
         0 => {
             for d in r.account().await?.devices {
-                entries.push(Entry { size: d.size, ..Entry::folder(d.name, d.modified, None) });
-            }
-        }
-        1 => {
-            for mp in r.device(&path).await?.mount_points {
-                // Latest, Links, Trash: search results the service lists among the mount points, not folders.
-                if crate::remote::path::is_pseudo_mount_point(&mp.name) {
-                    continue;
-                }
-                if mp.deleted.is_some() == style.deleted {
-                    entries.push(Entry { size: mp.size, ..Entry::folder(mp.name, mp.modified, mp.deleted) });
+                let device = path.join(&d.name)?;
+                entries.push(Entry { size: d.size, ..Entry::folder(d.name.clone(), d.modified, None) });
+                if style.recursive {
+                    mount_points(r, &device, &format!("{}/", d.name), &style, &mut entries).await?;
                 }
             }
         }
-        _ if style.recursive && !style.deleted => match r.stat(&path).await? {
-            Item::File(f) => entries.push(Entry::file(f.name.clone(), &f)),
-            Item::Folder(_) => {
-                let tree = r.list_tree(&path).await?;
-                for f in tree.folders {
-                    entries.push(Entry::folder(f.trim_matches('/').to_string(), None, None));
-                }
-                for f in tree.files {
-                    let name =
-                        if f.parent.is_empty() { f.name } else { format!("{}/{}", f.parent.trim_matches('/'), f.name) };
-                    entries.push(Entry {
-                        size: f.size,
-                        modified: f.modified,
-                        md5: f.md5,
-                        ..Entry::folder(name, None, None)
-                    });
-                    if let Some(e) = entries.last_mut() {
-                        e.folder = false;
-                    }
-                }
-                entries.sort_by(|a, b| a.name.cmp(&b.name));
-            }
-        },
-        _ => match r.stat(&path).await? {
-            Item::File(f) if !style.deleted => entries.push(Entry::file(f.name.clone(), &f)),
-            Item::File(_) => {}
-            Item::Folder(listing) => {
-                let mut stack = vec![(String::new(), listing)];
-                while let Some((prefix, l)) = stack.pop() {
-                    for f in l.folders {
-                        let name = format!("{prefix}{}", f.name);
-                        if f.deleted.is_some() == style.deleted {
-                            entries.push(Entry::folder(name.clone(), f.modified, f.deleted));
-                        }
-                        if style.recursive && f.deleted.is_none() {
-                            let sub = path_under(&path, &name)?;
-                            stack.push((format!("{name}/"), r.list(&sub).await?));
-                        }
-                    }
-                    for f in l.files {
-                        let shown = if style.deleted { f.deleted.is_some() } else { f.is_live() };
-                        if shown {
-                            entries.push(Entry::file(format!("{prefix}{}", f.name), &f));
-                        }
-                    }
-                }
-            }
-        },
+        1 => mount_points(r, &path, "", &style, &mut entries).await?,
+        _ => below(r, &path, "", &style, &mut entries).await?,
     }
     print_entries(&entries, &style)
+}
+
+/// The mount points of a device, and with `-R` what each holds, named from `prefix`.
+async fn mount_points<R: Remote>(
+    r: &R,
+    device: &RemotePath,
+    prefix: &str,
+    style: &LsStyle,
+    entries: &mut Vec<Entry>,
+) -> Result<(), Failure> {
+    for mp in r.device(device).await?.mount_points {
+        // Latest, Links, Trash: search results the service lists among the mount points, not folders.
+        if crate::remote::path::is_pseudo_mount_point(&mp.name) {
+            continue;
+        }
+        let live = mp.deleted.is_none();
+        let at = device.join(&mp.name)?;
+        let name = format!("{prefix}{}", mp.name);
+        if mp.deleted.is_some() == style.deleted {
+            entries.push(Entry { size: mp.size, ..Entry::folder(name.clone(), mp.modified, mp.deleted) });
+        }
+        if style.recursive && live {
+            below(r, &at, &format!("{name}/"), style, entries).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A file, or what a folder or mount point holds (all of it with `-R`), named from `prefix`.
+async fn below<R: Remote>(
+    r: &R,
+    path: &RemotePath,
+    prefix: &str,
+    style: &LsStyle,
+    entries: &mut Vec<Entry>,
+) -> Result<(), Failure> {
+    match r.stat(path).await? {
+        Item::File(f) if !style.deleted => entries.push(Entry::file(format!("{prefix}{}", f.name), &f)),
+        Item::File(_) => {}
+        Item::Folder(_) if style.recursive && !style.deleted => {
+            let tree = r.list_tree(path).await?;
+            let first = entries.len();
+            for f in tree.folders {
+                entries.push(Entry::folder(format!("{prefix}{}", f.trim_matches('/')), None, None));
+            }
+            for f in tree.files {
+                let name =
+                    if f.parent.is_empty() { f.name } else { format!("{}/{}", f.parent.trim_matches('/'), f.name) };
+                entries.push(Entry {
+                    size: f.size,
+                    modified: f.modified,
+                    md5: f.md5,
+                    folder: false,
+                    ..Entry::folder(format!("{prefix}{name}"), None, None)
+                });
+            }
+            entries[first..].sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        Item::Folder(listing) => {
+            let mut stack = vec![(String::new(), listing)];
+            while let Some((rel, l)) = stack.pop() {
+                for f in l.folders {
+                    let name = format!("{rel}{}", f.name);
+                    if f.deleted.is_some() == style.deleted {
+                        entries.push(Entry::folder(format!("{prefix}{name}"), f.modified, f.deleted));
+                    }
+                    if style.recursive && f.deleted.is_none() {
+                        let sub = path_under(path, &name)?;
+                        stack.push((format!("{name}/"), r.list(&sub).await?));
+                    }
+                }
+                for f in l.files {
+                    let shown = if style.deleted { f.deleted.is_some() } else { f.is_live() };
+                    if shown {
+                        entries.push(Entry::file(format!("{prefix}{rel}{}", f.name), &f));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn path_under(base: &RemotePath, rel: &str) -> Result<RemotePath, Failure> {
@@ -211,7 +239,7 @@ pub(super) async fn put(ctx: &Ctx, local: &Path, target: &str, how: Tree) -> Cmd
         false => std::fs::metadata(local),
     }
     .map_err(|e| Failure::Failed(format!("cannot read {}: {e}", local.display())))?;
-    let mut path = ctx.path(target).await?;
+    let mut path = ctx.write_path(target).await?;
     if target.ends_with('/') {
         // A link is named by itself, not by what it points to.
         let own = if is_link { Some(local.to_path_buf()) } else { local.canonicalize().ok() };
@@ -349,7 +377,7 @@ pub(super) async fn get(ctx: &Ctx, input: &str, local: Option<&Path>, how: Tree)
 }
 
 pub(super) async fn mkdir(ctx: &Ctx, input: &str, parents: bool) -> CmdResult {
-    let path = ctx.path(input).await?;
+    let path = ctx.write_path(input).await?;
     if path.depth() < 3 {
         return Err(Failure::Usage(format!("{path}: folders go inside a mount point, e.g. /Jotta/Archive/name")));
     }
@@ -398,7 +426,7 @@ pub(super) async fn rm(ctx: &Ctx, input: &str, recursive: bool, permanent: bool)
 
 /// Where `from` lands: inside `to` when `to` is an existing folder, else at `to`.
 async fn destination(ctx: &Ctx, from: &RemotePath, to: &str) -> Result<RemotePath, Failure> {
-    let to = ctx.path(to).await?;
+    let to = ctx.write_path(to).await?;
     match ctx.remote.stat(&to).await {
         Ok(Item::Folder(_)) => Ok(to.join(from.name().unwrap_or_default())?),
         Ok(Item::File(_)) | Err(RemoteError::NotFound(_)) => Ok(to),

@@ -325,7 +325,7 @@ pub async fn archive(opts: &ConnectOptions, quiet: bool, action: &ArchiveAction)
                 }
                 Side::Remote(p) => {
                     let remote = connect(opts).await?;
-                    let path = index_build::resolve(&remote, &p).await?;
+                    let path = index_build::resolve_target(&remote, &p).await?;
                     let to = RemoteTarget { path, jobs: crate::sync::transfer::DEFAULT_JOBS };
                     archive_apply_remote::apply_remote(&remote, &to, &apply).await
                 }
@@ -368,14 +368,16 @@ pub async fn archive(opts: &ConnectOptions, quiet: bool, action: &ArchiveAction)
 pub async fn sync(opts: &ConnectOptions, quiet: bool, a: &SyncArgs) -> CmdResult {
     let (src, dst) = (Side::parse(&a.src), Side::parse(&a.dst));
     let remote = if src.is_remote() || dst.is_remote() { Some(connect(opts).await?) } else { None };
-    let endpoint = |s: Side| async {
-        Ok::<_, Failure>(match (s, &remote) {
+    let remote_ref = remote.as_ref();
+    let endpoint = |s: Side, written: bool| async move {
+        Ok::<_, Failure>(match (s, remote_ref) {
             (Side::Local(p), _) => Endpoint::Local(p),
+            (Side::Remote(p), Some(r)) if written => Endpoint::Remote(index_build::resolve_target(r, &p).await?),
             (Side::Remote(p), Some(r)) => Endpoint::Remote(index_build::resolve(r, &p).await?),
             (Side::Remote(_), None) => unreachable!("connected when a side is remote"),
         })
     };
-    let (src, dst) = (endpoint(src).await?, endpoint(dst).await?);
+    let (src, dst) = (endpoint(src, false).await?, endpoint(dst, true).await?);
     let sync_opts = SyncOptions {
         compare: a.compare.compare(),
         delete: !a.no_delete,

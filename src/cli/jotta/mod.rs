@@ -389,6 +389,16 @@ impl Ctx {
         }
         Ok(path)
     }
+
+    /// `path` for a command that writes below it: refused where the write would create a mount point
+    /// on the built-in device (`paths::creates_mount_point`).
+    pub async fn write_path(&self, input: &str) -> Result<RemotePath, Failure> {
+        let path = self.path(input).await?;
+        match paths::creates_mount_point(&self.remote, &path).await? {
+            Some(why) => Err(Failure::Usage(why)),
+            None => Ok(path),
+        }
+    }
 }
 
 async fn dispatch(args: JottaArgs) -> CmdResult {
