@@ -14,6 +14,25 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[test]
+fn a_file_that_fails_is_counted_as_failed_not_as_added_or_changed() {
+    let u = User::new();
+    let src = u.path("reports");
+    write(&src, "small-old.txt", b"kept small", 1_700_000_000);
+    write(&src, "large-old.bin", &pattern(256 << 10, 1), 1_700_000_000);
+    let remote = "/Jotta/Archive/reports";
+    u.ok(&["sync", "reports", &format!("jotta:{remote}")]);
+    write(&src, "small-old.txt", b"changed, still small", 1_700_000_100);
+    write(&src, "large-old.bin", &pattern(300 << 10, 2), 1_700_000_100);
+    write(&src, "small-new.txt", b"new and small", 1_700_000_100);
+    write(&src, "large-new.bin", &pattern(256 << 10, 3), 1_700_000_100);
+    // Every upload dies after its first KiB: the two large files fail, the small ones go.
+    u.svc.set_faults(serde_json::json!({"drop_next": [{"kind": "upload", "after_bytes": 1024, "count": 1000}]}));
+    let (said, _) = u.run(1, &["sync", "reports", &format!("jotta:{remote}")]);
+    u.svc.set_faults(serde_json::json!({}));
+    assert!(said.contains("1 added, 1 changed, 0 deleted, 0 unchanged, 2 failed"), "{said}");
+}
+
 /// Scenario 1 (online): local -> remote, only the difference moves; remote -> local; --dry-run and
 /// --no-delete; local -> local.
 #[test]

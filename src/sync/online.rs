@@ -200,18 +200,21 @@ pub async fn sync<R: Remote>(
         };
         emit(step, &mut sum);
     }
-    let files: Vec<(&Entry, Option<&Entry>)> = d
-        .added
-        .iter()
-        .chain(&d.changed)
-        .filter(|p| !p.ends_with('/'))
-        .filter_map(|p| new.get(p).map(|e| (e, old.get(p).filter(|o| o.kind == Kind::File))))
+    // Each file with whether it changes one DST has (else it is added there).
+    let files: Vec<(&Entry, Option<&Entry>, bool)> = (d.added.iter().map(|p| (p, false)))
+        .chain(d.changed.iter().map(|p| (p, true)))
+        .filter(|(p, _)| !p.ends_with('/'))
+        .filter_map(|(p, changes)| new.get(p).map(|e| (e, old.get(p).filter(|o| o.kind == Kind::File), changes)))
         .collect();
-    sum.added = d.added.iter().filter(|p| !p.ends_with('/')).count() as u64;
-    sum.changed = d.changed.len() as u64;
-    let work = files.iter().map(|(e, before)| move_file(remote, src, dst, e, *before, opts.from.is_some()));
+    let work = files.iter().map(|(e, before, changes)| async move {
+        (*changes, move_file(remote, src, dst, e, *before, opts.from.is_some()).await)
+    });
     let mut results = futures_util::stream::iter(work).buffer_unordered(opts.jobs.max(1));
-    while let Some(step) = results.next().await {
+    while let Some((changes, step)) = results.next().await {
+        // A file that failed is counted as failed only, not also as added or changed.
+        if !matches!(step, Step::Failed { .. } | Step::Moved(Event::Failed { .. })) {
+            *(if changes { &mut sum.changed } else { &mut sum.added }) += 1;
+        }
         emit(step, &mut sum);
     }
     if opts.delete {
