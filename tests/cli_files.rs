@@ -189,6 +189,14 @@ fn ls_flags_mkdir_mv_cp_cat_and_exit_codes() {
     }
     assert_eq!(svc.requests("download"), 0, "{}", svc.counters());
     assert!(!svc.dir.path().join("no-such-folder").exists());
+
+    // A folder renamed to its own name in other letters (the service's names ignore case); a copy onto
+    // itself so named is refused.
+    cli.ok(&["mv", "Archive/moved", "Archive/Moved"]);
+    assert!(cli.ok(&["ls", "Archive"]).lines().any(|l| l == "Moved/"));
+    assert_eq!(cli.ok(&["cat", "Archive/Moved/renamed.txt"]), "hello notes");
+    let err = cli.fails(2, &["cp", "Archive/Moved/renamed.txt", "Archive/Moved/RENAMED.txt"]);
+    assert!(err.contains("itself"), "{err}");
 }
 
 #[test]

@@ -33,6 +33,26 @@ fn a_file_that_fails_is_counted_as_failed_not_as_added_or_changed() {
     assert!(said.contains("1 added, 1 changed, 0 deleted, 0 unchanged, 2 failed"), "{said}");
 }
 
+#[test]
+fn a_local_rename_in_other_letters_is_a_rename_on_the_server_and_the_next_run_is_quiet() {
+    let u = User::new();
+    let src = u.path("albums");
+    write(&src, "Summer/Beach.jpg", b"sand", 1_700_000_000);
+    write(&src, "Summer/dunes.jpg", b"dunes", 1_700_000_000);
+    let remote = "/Jotta/Archive/albums";
+    u.ok(&["sync", "albums", &format!("jotta:{remote}")]);
+    std::fs::rename(src.join("Summer"), src.join("summer")).unwrap();
+    std::fs::rename(src.join("summer/Beach.jpg"), src.join("summer/beach.jpg")).unwrap();
+    write(&src, "summer/dunes.jpg", b"dunes at dusk", 1_700_000_100);
+    u.svc.reset_counters();
+    let out = u.ok(&["sync", "albums", &format!("jotta:{remote}")]);
+    assert!(out.contains("0 added, 1 changed, 0 deleted, 1 unchanged, 0 failed"), "{out}");
+    assert!(out.contains("renamed /Jotta/Archive/albums/Summer -> /Jotta/Archive/albums/summer"), "{out}");
+    assert_eq!(u.remote_tree(remote), local_tree(&src), "the server holds SRC's letters and content");
+    let again = u.ok(&["sync", "albums", &format!("jotta:{remote}")]);
+    assert!(again.contains("0 added, 0 changed, 0 deleted, 2 unchanged, 0 failed"), "{again}");
+}
+
 /// Scenario 1 (online): local -> remote, only the difference moves; remote -> local; --dry-run and
 /// --no-delete; local -> local.
 #[test]

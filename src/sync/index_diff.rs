@@ -102,7 +102,7 @@ pub fn diff(old: &Index, new: &Index, by: Compare) -> Result<Diff, String> {
     Ok(d)
 }
 
-fn differs(x: &Entry, y: &Entry, by: Compare, old: &Index, new: &Index) -> Result<bool, String> {
+pub(crate) fn differs(x: &Entry, y: &Entry, by: Compare, old: &Index, new: &Index) -> Result<bool, String> {
     Ok(match by {
         Compare::Size => x.size != y.size,
         Compare::Time => x.size != y.size || x.mtime != y.mtime,

@@ -11,6 +11,7 @@ pub mod archive;
 pub mod archive_apply;
 pub mod archive_apply_remote;
 pub mod archive_remote;
+pub mod case_renames;
 pub mod checksum_cache;
 pub mod download;
 pub mod exclude;

@@ -5,6 +5,7 @@
 //! `transfer::put_file` (md5 dedupe: content the server has costs nothing), `transfer::get_file`
 //! (resumable, verified), `staging` for local copies, and the server-side copy between remote folders.
 
+use super::case_renames;
 use super::download::Expected;
 use super::index::{Entry, Index, Kind};
 use super::index_build::{index_local, index_remote_or_empty, LocalHashing, LocalIndex, REMOTE_PREFIX};
@@ -73,7 +74,12 @@ pub enum Step {
         path: String,
         error: String,
     },
-    /// Dry run: what would happen to this path (`add`, `change`, `delete`).
+    /// A name given SRC's letters on a remote DST (see `case_renames`).
+    Renamed {
+        from: String,
+        to: String,
+    },
+    /// Dry run: what would happen to this path (`add`, `change`, `delete`, `rename`).
     Planned {
         action: &'static str,
         path: String,
@@ -156,6 +162,11 @@ pub async fn sync<R: Remote>(
     };
     let (new, old) = (side_index(&opts.from, &src_looked), side_index(&opts.against, &dst_looked));
     let d = diff(old, new, opts.compare).map_err(SyncError::Usage)?;
+    // Names in other letters are one name on the service: renamed there, not added and deleted.
+    let (renames, d) = match dst {
+        Endpoint::Remote(_) => case_renames::split(d, old, new, opts.compare).map_err(SyncError::Usage)?,
+        Endpoint::Local(_) => (Vec::new(), d),
+    };
     let mut sum = SyncSummary {
         unchanged: new.files().count() as u64
             - d.added.iter().chain(&d.changed).filter(|p| !p.ends_with('/')).count() as u64,
@@ -178,11 +189,30 @@ pub async fn sync<R: Remote>(
         emit(Step::Skipped { path, why }, &mut sum);
     }
     if opts.dry_run {
+        for r in &renames {
+            emit(Step::Planned { action: "rename", path: format!("{} -> {}", r.from, r.to) }, &mut sum);
+        }
         plan(&d, opts.delete, &mut sum, &mut |s, sum| emit(s, sum));
         return Ok(sum);
     }
     if let Endpoint::Local(p) = dst {
         std::fs::create_dir_all(p).map_err(|e| SyncError::local(p, describe(&e)))?;
+    }
+    if let (Endpoint::Remote(base), Some(r)) = (dst, remote) {
+        // Parents first: a name below a renamed folder is found there by the service in any letters.
+        for rename in &renames {
+            let is_folder = rename.to.ends_with('/');
+            let (from, to) = (rename.from.trim_end_matches('/'), rename.to.trim_end_matches('/'));
+            let paths = (remote_join(base, from), remote_join(base, to));
+            let step = match paths {
+                (Ok(from), Ok(to)) => match r.rename(&from, &to, ItemKind::folder_if(is_folder)).await {
+                    Ok(()) => Step::Renamed { from: from.to_string(), to: to.to_string() },
+                    Err(e) => Step::Failed { path: rename.to.clone(), error: e.to_string() },
+                },
+                (Err(e), _) | (_, Err(e)) => Step::Failed { path: rename.to.clone(), error: e.to_string() },
+            };
+            emit(step, &mut sum);
+        }
     }
     // A name that changes kind (a file that became a folder, or the other way round) must be cleared
     // before its new kind can take it: those deletions (and whatever the old folder held) go first.

@@ -424,9 +424,14 @@ pub(super) async fn rm(ctx: &Ctx, input: &str, recursive: bool, permanent: bool)
     Ok(())
 }
 
-/// Where `from` lands: inside `to` when `to` is an existing folder, else at `to`.
+/// Where `from` lands: inside `to` when `to` is an existing folder, else at `to`. `to` naming `from`
+/// itself in other letters is a rename to those letters (JottaCloud's names ignore case, so the
+/// "existing folder" found there is `from` itself).
 async fn destination(ctx: &Ctx, from: &RemotePath, to: &str) -> Result<RemotePath, Failure> {
     let to = ctx.write_path(to).await?;
+    if to.to_string().to_lowercase() == from.to_string().to_lowercase() {
+        return Ok(to);
+    }
     match ctx.remote.stat(&to).await {
         Ok(Item::Folder(_)) => Ok(to.join(from.name().unwrap_or_default())?),
         Ok(Item::File(_)) | Err(RemoteError::NotFound(_)) => Ok(to),
@@ -438,7 +443,8 @@ pub(super) async fn mv(ctx: &Ctx, from: &str, to: &str) -> CmdResult {
     let from = ctx.path(from).await?;
     let is_folder = matches!(transfer::what_is(&ctx.remote, &from).await?, Item::Folder(_));
     let to = destination(ctx, &from, to).await?;
-    if is_folder && to.starts_with(&from) {
+    let other_letters = to.depth() == from.depth() && to.starts_with(&from);
+    if is_folder && to.starts_with(&from) && !other_letters {
         return Err(Failure::Usage(format!("cannot move {from} into itself ({to})")));
     }
     ctx.remote.rename(&from, &to, ItemKind::folder_if(is_folder)).await?;
@@ -450,6 +456,9 @@ pub(super) async fn cp(ctx: &Ctx, from: &str, to: &str, recursive: bool) -> CmdR
     let from = ctx.path(from).await?;
     let item = transfer::what_is(&ctx.remote, &from).await?;
     let to = destination(ctx, &from, to).await?;
+    if to.starts_with(&from) && to.depth() == from.depth() {
+        return Err(Failure::Usage(format!("{to} is {from} itself on JottaCloud (names ignore letter case)")));
+    }
     match item {
         Item::File(_) => {
             ctx.remote.copy(&from, &to).await?;

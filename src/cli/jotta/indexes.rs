@@ -395,6 +395,7 @@ pub async fn sync(opts: &ConnectOptions, quiet: bool, a: &SyncArgs) -> CmdResult
         Step::Copied { path, size } => say!("copied {path} ({})", human(*size)),
         Step::CreatedFolder { path } => say!("created {path}"),
         Step::Deleted { path } => say!("deleted {path}"),
+        Step::Renamed { from, to } => say!("renamed {from} -> {to}"),
         Step::Planned { action, path } => say!("would {action} {path}"),
     };
     let sum = online::sync(remote.as_ref(), &src, &dst, &sync_opts, &show).await?;
