@@ -1106,6 +1106,25 @@ fn client_with_silence(svc: &TestService, name: &str, retry: RetryPolicy, silenc
     svc.rt.block_on(HttpRemote::connect(opts)).expect("connect")
 }
 
+/// A service that takes a listing request and never answers is tried twice, not as often as a busy one:
+/// a command such as `jotta ls` says so after two silence limits (it took six).
+#[test]
+fn a_request_the_service_holds_in_silence_is_tried_twice_then_reported() {
+    let svc = TestService::start();
+    let c = client_with_silence(&svc, "held", fast_retry(), Duration::from_secs(1));
+    svc.put(&c, "/Jotta/Archive/f.txt", b"x");
+    svc.set_faults(json!({"hang": {"max_ms": 60_000}}));
+    svc.reset_counters();
+    let t = std::time::Instant::now();
+    let err = svc.rt.block_on(c.list(&rp("/Jotta/Archive"))).expect_err("a hanging service");
+    let took = t.elapsed();
+    svc.set_faults(json!({}));
+    assert!(matches!(err, RemoteError::Transient(_)), "{err:?}");
+    assert!(err.to_string().contains("timed out"), "{err}");
+    assert_eq!(svc.requests("list"), 2, "{}", svc.counters());
+    assert!(took < Duration::from_secs(5), "two silence limits, not six: {took:?}");
+}
+
 /// An upload that takes longer than the silence limit but keeps moving is one request. The limit used
 /// to be a deadline from the request's start to the answer (reqwest's read timeout): every upload
 /// longer than a minute was cut and resumed, and once the server needed a minute to hash what it had

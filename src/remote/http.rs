@@ -77,7 +77,8 @@ fn failure_of(e: &reqwest::Error) -> Failure {
     match (e.is_connect(), e.is_timeout()) {
         (true, true) => Failure::ConnectTimedOut,
         (true, false) => Failure::Connect,
-        _ => Failure::Broken,
+        (false, true) => Failure::Silent,
+        (false, false) => Failure::Broken,
     }
 }
 
@@ -144,7 +145,11 @@ fn judge(
         }
         Err(e) => {
             let refused = tls::refused_certificate(&e).is_some();
-            if refused || attempt >= policy.max_attempts || !retry::should_retry(idem, failure_of(&e)) {
+            let limit = match failure_of(&e) {
+                Failure::Silent => policy.max_attempts.min(retry::SILENT_ATTEMPTS),
+                _ => policy.max_attempts,
+            };
+            if refused || attempt >= limit || !retry::should_retry(idem, failure_of(&e)) {
                 return Err(transport_error(what, &e));
             }
             Ok(Verdict::Retry(failure_of(&e)))

@@ -67,9 +67,16 @@ pub enum Failure {
     Connect,
     /// Opening the connection timed out: the request never left, and the host did not answer at all.
     ConnectTimedOut,
-    /// The connection broke or timed out after the request may have been sent.
+    /// The connection broke after the request may have been sent.
     Broken,
+    /// The request went out and the service then said nothing for the silence limit (`http::SILENCE`).
+    Silent,
 }
+
+/// Tries of one request that met a silent service (the first included): the second covers a connection
+/// that died quietly on the way; a service that holds a request that long twice is hanging, and waiting
+/// out every retry would keep a command like `jotta ls` for six minutes before it said so.
+pub const SILENT_ATTEMPTS: u32 = 2;
 
 /// Statuses the service uses for "busy, try later" (rclone's list).
 pub fn is_retryable_status(status: u16) -> bool {
@@ -81,7 +88,7 @@ pub fn should_retry(idempotency: Idempotency, failure: Failure) -> bool {
     match failure {
         Failure::Connect => true,
         Failure::ConnectTimedOut => false,
-        Failure::Broken => idempotency == Idempotency::Idempotent,
+        Failure::Broken | Failure::Silent => idempotency == Idempotency::Idempotent,
         Failure::Status(s) => idempotency == Idempotency::Idempotent && is_retryable_status(s),
     }
 }
