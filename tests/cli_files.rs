@@ -511,6 +511,17 @@ fn missing_remote_paths_are_created_by_put_and_a_clear_error_for_the_rest() {
     assert!(!mount_points.contains("NoSuchDevice"), "{mount_points}");
     assert_eq!(cli.ok(&["cat", "Archive/other/folders/one.txt"]), "single", "the refused mv moved nothing");
 
+    // Below a file: the error names the file, not the path being made ("already exists").
+    let inside = "Archive/other/folders/one.txt";
+    for args in [
+        &["put", s(&one), &format!("{inside}/inside.txt")][..],
+        &["mkdir", "-p", &format!("{inside}/sub/deeper")],
+        &["put", "-r", s(&tree), &format!("{inside}/t")],
+    ] {
+        let err = cli.fails(1, args);
+        assert!(err.contains("one.txt is a file, not a folder"), "{args:?}: {err}");
+    }
+
     // `ls -R` of the account or a device goes all the way down.
     let all = cli.ok(&["ls", "-R", "/"]);
     assert!(all.lines().any(|l| l == "Jotta/Archive/new/deeper/t/x/y.txt"), "{all}");

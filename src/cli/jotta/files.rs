@@ -253,11 +253,15 @@ pub(super) async fn put(ctx: &Ctx, local: &Path, target: &str, how: Tree) -> Cmd
             return Err(Failure::Usage(format!("{} is a folder; use put -r to upload it", local.display())));
         }
         let quiet = ctx.quiet || json;
+        let at = &path;
         let s = tree_transfer(ctx, json, |bar| async move {
-            transfer::put_tree(&ctx.remote, local, &path, jobs, links, &|e| bar.event(e, quiet)).await
+            transfer::put_tree(&ctx.remote, local, at, jobs, links, &|e| bar.event(e, quiet)).await
         })
-        .await?;
-        return finish("uploaded", &s, json);
+        .await;
+        return match s {
+            Ok(s) => finish("uploaded", &s, json),
+            Err(f) => Err(ctx.explained(&path, f).await),
+        };
     }
     if is_link {
         let name = path.name().map(crate::remote::rclonelink::link_file_name).unwrap_or_default();
@@ -290,7 +294,7 @@ pub(super) async fn put(ctx: &Ctx, local: &Path, target: &str, how: Tree) -> Cmd
     };
     bar.finish();
     match e {
-        Event::Failed { error, .. } => Err(Failure::Failed(error)),
+        Event::Failed { error, .. } => Err(ctx.explained(&path, Failure::Failed(error)).await),
         e if json => {
             let mut s = Summary::default();
             s.add(&e);
@@ -398,8 +402,10 @@ pub(super) async fn mkdir(ctx: &Ctx, input: &str, parents: bool) -> CmdResult {
             Err(e) => return Err(e.into()),
         }
     }
-    ctx.remote.mkdir(&path).await?;
-    Ok(())
+    match ctx.remote.mkdir(&path).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(ctx.explained(&path, e.into()).await),
+    }
 }
 
 pub(super) async fn rm(ctx: &Ctx, input: &str, recursive: bool, permanent: bool) -> CmdResult {

@@ -390,6 +390,23 @@ impl Ctx {
         Ok(path)
     }
 
+    /// A failure of making `path` that the service words as "already exists" when a folder above it is
+    /// in fact a file: said as that (asked only on this error, one lookup per folder above).
+    pub async fn explained(&self, path: &RemotePath, failure: Failure) -> Failure {
+        let Failure::Failed(m) = &failure else { return failure };
+        if !m.starts_with("already exists") {
+            return failure;
+        }
+        let mut above = path.parent();
+        while let Some(p) = above.filter(|p| p.depth() >= 3) {
+            if let Ok(crate::remote::Item::File(_)) = crate::remote::Remote::stat(&self.remote, &p).await {
+                return Failure::Failed(format!("{p} is a file, not a folder: nothing can be put inside it"));
+            }
+            above = p.parent();
+        }
+        failure
+    }
+
     /// `path` for a command that writes below it: refused where the write would create a mount point
     /// on the built-in device (`paths::creates_mount_point`).
     pub async fn write_path(&self, input: &str) -> Result<RemotePath, Failure> {
