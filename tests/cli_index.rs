@@ -53,6 +53,35 @@ fn a_local_rename_in_other_letters_is_a_rename_on_the_server_and_the_next_run_is
     assert!(again.contains("0 added, 0 changed, 0 deleted, 2 unchanged, 0 failed"), "{again}");
 }
 
+#[test]
+fn ctrl_c_during_archive_create_removes_the_partial_archive_and_exits_130() {
+    let u = User::new();
+    let src = u.path("big");
+    for i in 0..300 {
+        write(&src, &format!("f{i:03}.bin"), &pattern(256 << 10, 900 + i), 1_700_000_000);
+    }
+    std::fs::create_dir_all(u.path("none")).unwrap();
+    u.ok(&["index", "create", "none", "-o", "none.idx"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jotta"))
+        .args(["archive", "create", "--source", "big", "--against", "none.idx", "--gzip", "-o", "out.tar"])
+        .current_dir(u.path(""))
+        .env("XDG_CONFIG_HOME", u.path("config"))
+        .env("XDG_CACHE_HOME", u.path("cache"))
+        .spawn()
+        .expect("spawn");
+    let tmp = u.path(".out.tar.jotta-tmp");
+    let t = std::time::Instant::now();
+    while !tmp.exists() && t.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(tmp.exists(), "the archive is being written");
+    // SAFETY: a plain kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130));
+    assert!(!tmp.exists() && !u.path("out.tar").exists(), "nothing is left beside the output");
+}
+
 /// Scenario 1 (online): local -> remote, only the difference moves; remote -> local; --dry-run and
 /// --no-delete; local -> local.
 #[test]

@@ -184,6 +184,11 @@ pub(crate) fn write_tar(root: &Path, manifest: &Manifest, against: &Index, tmp: 
     append_bytes(&mut tar, MANIFEST_NAME, &json, manifest.created).map_err(io)?;
     append_bytes(&mut tar, AGAINST_NAME, &against.encode(), manifest.created).map_err(io)?;
     for f in &manifest.files {
+        // Ctrl-C or SIGTERM (`stop.rs`, installed by the command): the partial archive is removed by the
+        // caller, rather than left beside the output by the signal's default.
+        if crate::sync::stop::requested() {
+            return Err(SyncError::local(tmp, "stopped by a signal before the archive was complete"));
+        }
         let path = root.join(&f.path);
         let src = std::fs::File::open(&path).map_err(|e| SyncError::local(&path, e))?;
         let mut reader = Hashing { inner: src.take(f.size), hasher: Md5::new(), count: 0 };

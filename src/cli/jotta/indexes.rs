@@ -265,9 +265,16 @@ pub async fn archive(opts: &ConnectOptions, quiet: bool, action: &ArchiveAction)
                         cache_base,
                         source_label: None,
                     };
-                    tokio::task::spawn_blocking(move || archive::create(&o))
+                    crate::sync::stop::on_signals(|m| eprintln!("jotta: {m}"))
+                        .map_err(|e| Failure::Failed(format!("cannot install signal handlers: {e}")))?;
+                    let made = tokio::task::spawn_blocking(move || archive::create(&o))
                         .await
-                        .map_err(|e| Failure::Failed(e.to_string()))??
+                        .map_err(|e| Failure::Failed(e.to_string()))?;
+                    if made.is_err() && crate::sync::stop::requested() {
+                        eprintln!("jotta: stopped; the partial archive was removed, run the command again");
+                        return Err(Failure::Interrupted);
+                    }
+                    made?
                 }
                 Side::Remote(p) => {
                     let remote = connect(opts).await?;
