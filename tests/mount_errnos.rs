@@ -209,6 +209,12 @@ fn truncate_past_the_free_space_of_a_small_cache_disk_is_efbig() {
     // A sparse staging file would take 8 MiB on a 4 MiB disk without complaint.
     assert_eq!(py(&f, "open(p, 'wb').close(); os.truncate(p, 8 << 20)"), "EFBIG");
     assert_eq!(fs::metadata(&f).unwrap().len(), 0);
+    // The same for fallocate; a reservation the disk cannot hold is ENOSPC, and leaves the size alone.
+    assert_eq!(py(&f, "fd = os.open(p, os.O_WRONLY); os.posix_fallocate(fd, 0, 8 << 20)"), "EFBIG");
+    let kept = Command::new("fallocate").args(["--keep-size", "--length", "8MiB"]).arg(&f).output().unwrap();
+    let said = String::from_utf8_lossy(&kept.stderr);
+    assert!(!kept.status.success() && said.contains("No space left"), "{said}");
+    assert_eq!(fs::metadata(&f).unwrap().len(), 0);
     assert_eq!(py(&f, "os.truncate(p, 1 << 20)"), "OK");
     assert_eq!(m.terminate(), Some(0));
     assert_eq!(svc.server_bytes(&c, "/Jotta/Archive/sparse.bin").unwrap(), vec![0u8; 1 << 20]);

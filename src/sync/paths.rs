@@ -48,7 +48,8 @@ pub async fn creates_mount_point<R: Remote>(remote: &R, path: &RemotePath) -> Re
     }
     let device_path = RemotePath::from_segments(vec![device.to_string()])?;
     let listed = remote.device(&device_path).await?;
-    if listed.mount_points.iter().any(|m| m.name.eq_ignore_ascii_case(mount_point)) {
+    let wanted = mount_point.to_lowercase();
+    if listed.mount_points.iter().any(|m| m.name.to_lowercase() == wanted) {
         return Ok(None);
     }
     let shown = |m: &&crate::remote::MountPointInfo| {

@@ -255,8 +255,14 @@ impl<R: Remote> JottaFs<R> {
         let end = offset.checked_add(len).ok_or(FsError::TooBig("fallocate past the largest offset".into()))?;
         if !keep_size {
             self.check_space(ino, end)?;
+            // As for a truncate: a staging disk without fallocate would take any size now, sparse.
+            self.staging_can_hold(ino, end)?;
         }
-        self.with_local(ino, Some(offset), |l| {
+        // No byte of the content changes: only a growth (zeros past the end) is a change of content,
+        // so a copy promised elsewhere (a record, an upload in flight) is copied aside only for that.
+        let size = lock(&self.table).get(ino).and_then(|n| n.local.as_ref().map(|l| l.size)).unwrap_or(0);
+        let from = (!keep_size && end > size).then_some(size);
+        self.with_local(ino, from, |l| {
             let before = l.size;
             l.allocate(offset, len, keep_size)?;
             if l.size != before {

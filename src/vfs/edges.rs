@@ -63,7 +63,7 @@ impl<R: Remote> JottaFs<R> {
     /// A file truncated to `size` must fit the staging disk: its local copy may be filled up to that
     /// size (the download of the current content, then the md5 pass and the upload read it all). A
     /// sparse staging file would accept any size and fail much later, so ask the disk now.
-    fn staging_can_hold(&self, ino: u64, size: u64) -> FsResult<()> {
+    pub(super) fn staging_can_hold(&self, ino: u64, size: u64) -> FsResult<()> {
         let Some(journal) = &self.journal else { return Ok(()) };
         let have = {
             let table = lock(&self.table);

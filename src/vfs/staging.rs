@@ -203,6 +203,11 @@ impl LocalFile {
         if unsafe { libc::fallocate(std::os::fd::AsRawFd::as_raw_fd(&self.file), mode, start, n) } != 0 {
             let e = std::io::Error::last_os_error();
             if e.raw_os_error() != Some(libc::EOPNOTSUPP) {
+                // A failed allocation may have grown the file part of the way: back to the size the
+                // content has, or the md5 pass would count the extra zeros in.
+                if !keep_size {
+                    self.file.set_len(self.size)?;
+                }
                 return Err(e);
             }
         }

@@ -435,7 +435,8 @@ pub(super) async fn rm(ctx: &Ctx, input: &str, recursive: bool, permanent: bool)
 /// "existing folder" found there is `from` itself).
 async fn destination(ctx: &Ctx, from: &RemotePath, to: &str) -> Result<RemotePath, Failure> {
     let to = ctx.write_path(to).await?;
-    if to.to_string().to_lowercase() == from.to_string().to_lowercase() {
+    let (shown, was) = (to.to_string(), from.to_string());
+    if shown != was && shown.to_lowercase() == was.to_lowercase() {
         return Ok(to);
     }
     match ctx.remote.stat(&to).await {
