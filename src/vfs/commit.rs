@@ -230,6 +230,8 @@ impl<R: Remote> JottaFs<R> {
         let ino = handle.ino;
         self.count_writer(&handle)?;
         self.check_space(ino, offset + data.len() as u64)?;
+        // Paced by the md5 of what was written before (with no lock held): see `wait_for_room`.
+        super::hasher::wait_for_room(data.len());
         self.with_local(ino, Some(offset), |l| {
             l.write_at(offset, data)?;
             l.mtime = now();
