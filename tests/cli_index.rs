@@ -82,6 +82,29 @@ fn ctrl_c_during_archive_create_removes_the_partial_archive_and_exits_130() {
     assert!(!tmp.exists() && !u.path("out.tar").exists(), "nothing is left beside the output");
 }
 
+#[test]
+fn a_local_name_with_a_line_break_is_reported_on_one_line_by_every_tool() {
+    let u = User::new();
+    let src = u.path("odd");
+    write(&src, "line\nbreak.txt", b"x", 1_700_000_000);
+    write(&src, "plain.txt", b"y", 1_700_000_000);
+    for args in [
+        &["put", "-r", "odd", "/Jotta/Archive/odd-put"][..],
+        &["sync", "odd", "jotta:/Jotta/Archive/odd-sync"],
+        &["scan", "odd", "/Jotta/Archive/odd-scan"],
+        &["index", "create", "odd", "-o", "odd.idx"],
+    ] {
+        let out = u.jotta(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = err.lines().filter(|l| l.contains("break.txt")).collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {err}");
+        assert!(
+            lines[0].contains("line\\nbreak.txt") && !err.lines().any(|l| l.starts_with("break.txt")),
+            "{args:?}: {err}"
+        );
+    }
+}
+
 /// Scenario 1 (online): local -> remote, only the difference moves; remote -> local; --dry-run and
 /// --no-delete; local -> local.
 #[test]

@@ -76,8 +76,10 @@ impl fmt::Display for SyncError {
 
 impl std::error::Error for SyncError {}
 
-/// `s` with control characters written as escapes (`\n`, `\u{1b}`).
-fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+/// `s` with control characters written as escapes (`\n`, `\u{1b}`): names shown one per line (by `ls`,
+/// by the lines of a transfer) may hold any character but `/`, and a line break in one must not make two
+/// lines of it, nor an escape sequence drive the terminal.
+pub(crate) fn printable(s: &str) -> std::borrow::Cow<'_, str> {
     if !s.contains(char::is_control) {
         return s.into();
     }

@@ -53,14 +53,14 @@ impl Printer {
 impl ScanEvents for Printer {
     fn action(&mut self, what: &str, path: &str) {
         if !self.json && !self.quiet {
-            self.print(|| say(&format!("{what:<18} {path}")));
+            self.print(|| say(&format!("{what:<18} {}", super::printable(path))));
         }
     }
     fn skipped(&mut self, path: &str, reason: &str) {
-        self.print(|| eprintln!("jotta: skipped {path}: {reason}"));
+        self.print(|| eprintln!("jotta: skipped {}: {}", super::printable(path), super::printable(reason)));
     }
     fn failed(&mut self, path: &str, reason: &str) {
-        self.print(|| eprintln!("jotta: {path}: {reason}"));
+        self.print(|| eprintln!("jotta: {}: {}", super::printable(path), super::printable(reason)));
     }
     fn stage(&mut self, what: &str, files: u64, bytes: u64) {
         if let Some(v) = &self.view {

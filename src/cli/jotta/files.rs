@@ -172,11 +172,13 @@ fn print_entries(entries: &[Entry], style: &LsStyle) -> CmdResult {
     }
     for e in entries {
         let kind = if e.folder { 'd' } else { '-' };
+        // One name per line, whatever it holds (`--json` gives names as they are).
+        let name = crate::sync::printable(&e.name);
         let r = if style.long {
             let t = if style.deleted { e.deleted } else { e.modified };
-            writeln!(out, "{kind} {:>14} {} {:<32} {}", e.size, when(t), e.md5, e.name)
+            writeln!(out, "{kind} {:>14} {} {:<32} {name}", e.size, when(t), e.md5)
         } else {
-            writeln!(out, "{}{}", e.name, if e.folder { "/" } else { "" })
+            writeln!(out, "{name}{}", if e.folder { "/" } else { "" })
         };
         r.map_err(fail)?;
     }

@@ -157,7 +157,7 @@ pub async fn index(opts: &ConnectOptions, quiet: bool, action: &IndexAction) -> 
                     let hashing = if *md5 { LocalHashing::All } else { LocalHashing::CachedOnly };
                     let taken = index_build::index_local(&p, hashing, &crate::dirs::cache_dir())?;
                     for (p, why) in &taken.skipped {
-                        eprintln!("jotta: skipped {p}: {why}");
+                        eprintln!("jotta: skipped {}: {}", crate::sync::printable(p), crate::sync::printable(why));
                     }
                     for (p, why) in &taken.failed {
                         eprintln!("jotta: {p}: {why}");
@@ -394,16 +394,18 @@ pub async fn sync(opts: &ConnectOptions, quiet: bool, a: &SyncArgs) -> CmdResult
         from: a.from.as_deref().map(load).transpose()?,
         cache_base: crate::dirs::cache_dir(),
     };
+    // Names may hold control characters (a local file's name): shown escaped, one line each.
+    let p = |s: &str| crate::sync::printable(s).into_owned();
     let show = |s: &Step| match s {
         Step::Moved(e) => event(e, quiet),
-        Step::Failed { path, error } => eprintln!("jotta: {path}: {error}"),
-        Step::Skipped { path, why } => eprintln!("jotta: skipped {path}: {why}"),
+        Step::Failed { path, error } => eprintln!("jotta: {}: {}", p(path), p(error)),
+        Step::Skipped { path, why } => eprintln!("jotta: skipped {}: {}", p(path), p(why)),
         _ if quiet => {}
-        Step::Copied { path, size } => say!("copied {path} ({})", human(*size)),
-        Step::CreatedFolder { path } => say!("created {path}"),
-        Step::Deleted { path } => say!("deleted {path}"),
-        Step::Renamed { from, to } => say!("renamed {from} -> {to}"),
-        Step::Planned { action, path } => say!("would {action} {path}"),
+        Step::Copied { path, size } => say!("copied {} ({})", p(path), human(*size)),
+        Step::CreatedFolder { path } => say!("created {}", p(path)),
+        Step::Deleted { path } => say!("deleted {}", p(path)),
+        Step::Renamed { from, to } => say!("renamed {} -> {}", p(from), p(to)),
+        Step::Planned { action, path } => say!("would {action} {}", p(path)),
     };
     let sum = online::sync(remote.as_ref(), &src, &dst, &sync_opts, &show).await?;
     say!(

@@ -1,7 +1,7 @@
 //! Presentation helpers: human sizes, times, one line per transfer event, the closing summary.
 
 use crate::remote::UnixTime;
-use crate::sync::{Event, Summary};
+use crate::sync::{printable, Event, Summary};
 
 /// Bytes in binary units, one decimal: `4.0 KiB`, `1.5 GiB`; plain bytes below 1 KiB.
 pub(crate) fn human(bytes: u64) -> String {
@@ -35,11 +35,11 @@ pub(crate) fn when(t: Option<UnixTime>) -> String {
 pub(crate) fn event(e: &Event, quiet: bool) {
     let line = match e {
         Event::Failed { path, error } => {
-            eprintln!("jotta: {path}: {}", one_line(error));
+            eprintln!("jotta: {}: {}", printable(path), one_line(error));
             return;
         }
         Event::Ignored { path, why } => {
-            eprintln!("jotta: skipped {path}: {why}");
+            eprintln!("jotta: skipped {}: {why}", printable(path));
             return;
         }
         _ if quiet => return,
@@ -55,7 +55,7 @@ pub(crate) fn event(e: &Event, quiet: bool) {
         }
         Event::Created { path } => format!("created {path}"),
     };
-    say!("{line}");
+    say!("{}", printable(&line));
 }
 
 pub(crate) fn summary(verb: &str, s: &Summary) -> String {
