@@ -877,22 +877,7 @@ fn whole_file_copy_inside_the_mount_is_server_side() {
     let src = fs::File::open(m.p("Jotta/Archive/source.bin")).unwrap();
     let dst = fs::File::create(m.p("Jotta/Archive/copy.bin")).unwrap();
     svc.reset_counters();
-    let mut copied = 0usize;
-    while copied < data.len() {
-        // SAFETY: valid descriptors and null offsets (the files' own positions are used).
-        let n = unsafe {
-            libc::copy_file_range(
-                std::os::fd::AsRawFd::as_raw_fd(&src),
-                std::ptr::null_mut(),
-                std::os::fd::AsRawFd::as_raw_fd(&dst),
-                std::ptr::null_mut(),
-                data.len() - copied,
-                0,
-            )
-        };
-        assert!(n > 0, "copy_file_range: {}", std::io::Error::last_os_error());
-        copied += n as usize;
-    }
+    common::copy_file_range_all(&src, &dst, data.len());
     drop((src, dst));
     assert_eq!(fs::read(m.p("Jotta/Archive/copy.bin")).unwrap(), data);
     // A new file written now, as `cp` makes one anywhere (the source's time is from 2023).

@@ -49,7 +49,9 @@ pub fn split(d: Diff, old: &Index, new: &Index, by: Compare) -> Result<(Vec<Case
     }
     renames.sort_by_key(|r| (r.from.matches('/').count() - usize::from(r.from.ends_with('/')), r.from.clone()));
     changed.sort();
-    let added = d.added.into_iter().filter(|a| !pairs.values().any(|t| t == a)).collect();
+    // A set, not a scan of `pairs` per name: a folder of many files renamed in case pairs every one.
+    let paired: std::collections::HashSet<&String> = pairs.values().collect();
+    let added = d.added.iter().filter(|a| !paired.contains(a)).cloned().collect();
     let removed = d.removed.into_iter().filter(|r| !pairs.contains_key(r)).collect();
     Ok((renames, Diff { added, changed, removed }))
 }

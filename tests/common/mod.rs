@@ -498,6 +498,28 @@ impl Drop for TestMount {
 }
 
 /// A user.* extended attribute of a file, as text (None when it is missing).
+/// Copy `len` bytes from `src` to `dst` with copy_file_range(2), from and to the files' own positions,
+/// as `cp` does inside one filesystem; panics if a call copies nothing.
+pub fn copy_file_range_all(src: &std::fs::File, dst: &std::fs::File, len: usize) {
+    use std::os::fd::AsRawFd;
+    let mut copied = 0usize;
+    while copied < len {
+        // SAFETY: valid descriptors and null offsets (the files' own positions are used).
+        let n = unsafe {
+            libc::copy_file_range(
+                src.as_raw_fd(),
+                std::ptr::null_mut(),
+                dst.as_raw_fd(),
+                std::ptr::null_mut(),
+                len - copied,
+                0,
+            )
+        };
+        assert!(n > 0, "copy_file_range: {}", std::io::Error::last_os_error());
+        copied += n as usize;
+    }
+}
+
 pub fn getxattr(p: &Path, name: &str) -> Option<String> {
     use std::os::unix::ffi::OsStrExt;
     let cp = std::ffi::CString::new(p.as_os_str().as_bytes()).expect("path");
