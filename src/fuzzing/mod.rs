@@ -91,9 +91,11 @@ pub fn xml_liststream(data: &[u8]) {
         let Some(tree) = protocol_only("liststream", xml::parse_liststream(data, listed)) else { continue };
         let folders: std::collections::HashSet<String> = tree.folders.iter().map(|f| f.to_lowercase()).collect();
         for f in &tree.folders {
-            assert!(!f.is_empty() && !f.starts_with('/'), "folder {f:?} is not relative to {listed}");
+            assert!(valid_rel(f), "folder {f:?} is not a clean path relative to {listed}");
         }
         for f in &tree.files {
+            let usable = !f.name.is_empty() && f.name != "." && f.name != ".." && !f.name.contains(['/', '\0']);
+            assert!(usable, "file name {:?} would step out of its folder", f.name);
             let parent = f.parent.to_lowercase();
             assert!(parent.is_empty() || folders.contains(&parent), "the folder of {f:?} is not in the tree");
         }

@@ -329,6 +329,7 @@ pub fn parse_liststream(body: &[u8], listed: &str) -> RemoteResult<Tree> {
     let mut last_parent: Option<String> = None; // the folder of the previous file
     let mut counted_folders: u64 = 0;
     let mut stats: Option<(u64, u64)> = None;
+    let mut ignored_files: u64 = 0; // counted by the stats, but not handed on
     let mut depth = 0usize;
     let mut saw_root = false;
 
@@ -405,12 +406,14 @@ pub fn parse_liststream(body: &[u8], listed: &str) -> RemoteResult<Tree> {
                 match (kind, name) {
                     (Some("folder"), b"folder") => {
                         counted_folders += 1;
-                        if let Some(rel) = relative(&entry.path, listed) {
-                            if seen.insert(rel.to_lowercase()) && !rel.is_empty() {
-                                tree.folders.push(rel);
+                        match relative(&entry.path, listed) {
+                            Some(rel) if usable_rel(&rel) => {
+                                if seen.insert(rel.to_lowercase()) && !rel.is_empty() {
+                                    tree.folders.push(rel);
+                                }
                             }
-                        } else {
-                            log::warn!("liststream: ignoring folder {} outside {listed}", entry.path);
+                            Some(_) => log::warn!("liststream: ignoring folder {:?}: not a usable path", entry.path),
+                            None => log::warn!("liststream: ignoring folder {} outside {listed}", entry.path),
                         }
                     }
                     (Some("file"), b"file") => match relative(&entry.path, listed) {
@@ -420,11 +423,25 @@ pub fn parse_liststream(body: &[u8], listed: &str) -> RemoteResult<Tree> {
                             if new_parent {
                                 last_parent = Some(parent.clone());
                             }
+                            let usable = usable_rel(&parent);
                             if new_parent && seen.insert(parent.to_lowercase()) {
                                 counted_folders += 1;
-                                if !parent.is_empty() {
+                                if !parent.is_empty() && usable {
                                     tree.folders.push(parent.clone());
                                 }
+                            }
+                            // A name that would step out of its folder (`..`, `a/b`) never reaches a
+                            // caller: `sync` writes local files by these names.
+                            if !usable || !usable_name(&entry.filename) {
+                                log::warn!(
+                                    "liststream: ignoring file {:?} in {:?}: not a usable name",
+                                    entry.filename,
+                                    entry.path
+                                );
+                                ignored_files += 1;
+                                entry = Entry::default();
+                                kind = None;
+                                continue;
                             }
                             tree.files.push(TreeFile {
                                 parent,
@@ -460,7 +477,7 @@ pub fn parse_liststream(body: &[u8], listed: &str) -> RemoteResult<Tree> {
     }
     // A missing <stats> counts as 0/0, like rclone: a non-empty listing without it is incomplete.
     let (want_folders, want_files) = stats.unwrap_or((0, 0));
-    let got_files = tree.files.len() as u64;
+    let got_files = tree.files.len() as u64 + ignored_files;
     if want_folders != counted_folders || want_files != got_files {
         return Err(protocol(
             WHAT,
@@ -471,6 +488,16 @@ pub fn parse_liststream(body: &[u8], listed: &str) -> RemoteResult<Tree> {
         ));
     }
     Ok(tree)
+}
+
+/// A relative folder path every part of which is a usable name; "" is the listed folder itself.
+fn usable_rel(rel: &str) -> bool {
+    rel.is_empty() || rel.split('/').all(usable_name)
+}
+
+/// One path component: not empty, not `.` or `..`, no `/` or NUL.
+fn usable_name(name: &str) -> bool {
+    !(name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']))
 }
 
 /// `/Archive/docs/a/b` relative to `/Archive/docs` is `a/b`; the folder itself is "". Case-insensitive,

@@ -201,6 +201,22 @@ fn liststream_is_made_relative_and_checked() {
 }
 
 #[test]
+fn liststream_paths_that_would_step_out_are_ignored() {
+    // A folder with an empty part, a file named `..`, and a file below a `..` folder: none is handed on
+    // (a sync writes local files by these names), and the stats still add up.
+    let odd = LISTSTREAM
+        .replace("<folder><path>/Archive/docs/drafts</path>", "<folder><path>/Archive/docs//drafts</path>")
+        .replace("<filename>notes.txt</filename>", "<filename>..</filename>")
+        .replace("<path>/Archive/docs/drafts/deep</path><filename>", "<path>/Archive/docs/../up</path><filename>");
+    let t = parse_liststream(odd.as_bytes(), "/Archive/docs").unwrap();
+    assert_eq!((t.folders.len(), t.files.len()), (0, 0), "{t:?}");
+    let t =
+        parse_liststream(odd.replace("<filename>..</filename>", "<filename>n</filename>").as_bytes(), "/Archive/docs")
+            .unwrap();
+    assert_eq!(t.files.iter().map(|f| (f.parent.as_str(), f.name.as_str())).collect::<Vec<_>>(), [("", "n")]);
+}
+
+#[test]
 fn garbage_and_truncation_are_protocol_errors() {
     let cut_user = &USER[..USER.len() / 2];
     let cut_folder = &FOLDER[..FOLDER.len() - 12];
