@@ -230,6 +230,8 @@ pub struct JottaFs<R: Remote> {
     gates: Mutex<HashMap<u64, Arc<Mutex<()>>>>,
     handles: Mutex<HashMap<u64, Arc<OpenFile<R>>>>,
     next_fh: AtomicU64,
+    /// Readers streaming now, sharing the read-ahead budget (`reader.rs`).
+    streaming: reader::Streaming,
     /// Targets of links already read (`-o links`), with the content generation they were read at.
     link_targets: Mutex<HashMap<u64, (u64, Vec<u8>)>>,
     /// Content generation each inode had when the kernel last cached its pages.
@@ -296,6 +298,7 @@ impl<R: Remote> JottaFs<R> {
             gates: Mutex::new(HashMap::new()),
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
+            streaming: Default::default(),
             cached_generation: Mutex::new(HashMap::new()),
             link_targets: Mutex::new(HashMap::new()),
             service: offline::ServiceState::default(),
@@ -703,7 +706,8 @@ impl<R: Remote> JottaFs<R> {
     }
 
     fn reader_of(&self, path: RemotePath, content: Content, moves: u64) -> ReaderOf<R> {
-        let reader = FileReader::new(self.remote.clone(), self.rt.clone(), path, content.0, self.cfg.read_ahead);
+        let (remote, rt, cfg) = (self.remote.clone(), self.rt.clone(), self.cfg.read_ahead);
+        let reader = FileReader::new(remote, rt, path, content.0, cfg, self.streaming.clone());
         ReaderOf { reader: Arc::new(reader), content, moves }
     }
 

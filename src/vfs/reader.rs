@@ -6,9 +6,10 @@
 //! twice as long as the one before, up to `max_request`, so a long sequential read costs a few dozen
 //! requests instead of one per chunk, while the first stays small for programs that only sniff a header.
 //! A request runs ahead only as far as the window has chunks for it: it waits (the socket's flow control
-//! holds the server back) until the reader makes room, so memory per handle stays bounded by
-//! `max_window` plus up to three chunks behind the reader (the two kept for late requests and the one
-//! being read), however long the request. A read outside the scheduled region is a seek: pending chunks
+//! holds the server back) until the reader makes room, so memory per handle stays bounded by `max_window`
+//! plus up to three chunks behind the reader (the two kept for late requests and the one being read), however
+//! long the request. Handles streaming at the same time share one budget (`shared_window`), so several files
+//! read at once do not each hold a full window. A read outside the scheduled region is a seek: pending chunks
 //! and the request feeding them are dropped and a new small window and request start there.
 //!
 //! One request at a time is enough when one connection is faster than the reader. Where it is not (a link
@@ -36,7 +37,7 @@ use super::error::{FsError, FsResult};
 use crate::remote::{Remote, RemotePath};
 use futures_util::StreamExt;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
@@ -63,6 +64,11 @@ pub struct ReadAheadConfig {
     pub slow_link: u64,
     pub slow_request: u64,
     pub slow_window: u64,
+    /// What the windows of all streaming handles add up to at most: each gets an equal share of it, but
+    /// never less than `min_share`. One file read alone keeps its whole window; four read at once hold
+    /// 8 MiB each. A handle on a slow link divides `slow_window` instead: it needs more bytes under way.
+    pub shared_window: u64,
+    pub min_share: u64,
 }
 
 impl Default for ReadAheadConfig {
@@ -76,6 +82,8 @@ impl Default for ReadAheadConfig {
             slow_link: 100 << 20,
             slow_request: 8 << 20,
             slow_window: 48 << 20,
+            shared_window: 32 << 20,
+            min_share: 8 << 20,
         }
     }
 }
@@ -276,6 +284,31 @@ struct Plan {
     stream: Option<Stream>,
     /// Length of the next request: doubled at each one while the reads stay sequential.
     request: u64,
+    /// Counted in `streaming`: the window has grown past the first (a sequential run is under way).
+    counted: bool,
+    streaming: Streaming,
+}
+
+/// How many handles of a mount are streaming (`Plan::counted`): `shared_window` is divided among them.
+pub type Streaming = Arc<AtomicUsize>;
+
+impl Plan {
+    fn set_streaming(&mut self, on: bool) {
+        if self.counted != on {
+            self.counted = on;
+            if on {
+                self.streaming.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.streaming.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl Drop for Plan {
+    fn drop(&mut self) {
+        self.set_streaming(false);
+    }
 }
 
 /// The newest range request of a sequential run, as the plan sees it.
@@ -298,7 +331,15 @@ pub struct FileReader<R: Remote> {
 }
 
 impl<R: Remote> FileReader<R> {
-    pub fn new(remote: Arc<R>, rt: Handle, path: RemotePath, size: u64, cfg: ReadAheadConfig) -> Self {
+    /// `streaming` is shared by the handles of one mount (see `ReadAheadConfig::shared_window`).
+    pub fn new(
+        remote: Arc<R>,
+        rt: Handle,
+        path: RemotePath,
+        size: u64,
+        cfg: ReadAheadConfig,
+        streaming: Streaming,
+    ) -> Self {
         FileReader {
             remote,
             rt,
@@ -312,6 +353,8 @@ impl<R: Remote> FileReader<R> {
                 window: cfg.first_window,
                 stream: None,
                 request: cfg.first_window,
+                counted: false,
+                streaming,
             }),
             link_rate: Arc::new(AtomicU64::new(0)),
         }
@@ -449,13 +492,20 @@ impl<R: Remote> FileReader<R> {
             plan.window = self.cfg.first_window;
             plan.stream = None;
             plan.request = self.cfg.first_window;
+            plan.set_streaming(false);
             let target = end.max(offset + plan.window).min(self.size);
             self.schedule(&mut plan, target);
         } else if offset < plan.base {
             return Ok(None);
         } else if plan.scheduled < self.size && (plan.scheduled < end || plan.scheduled - end < plan.window / 2) {
-            let max_window = if self.slow_link() { self.cfg.slow_window } else { self.cfg.max_window };
-            plan.window = (plan.window * 2).min(max_window);
+            plan.set_streaming(true);
+            let (max_window, budget) = match self.slow_link() {
+                true => (self.cfg.slow_window, self.cfg.slow_window),
+                false => (self.cfg.max_window, self.cfg.shared_window),
+            };
+            let streaming = plan.streaming.load(Ordering::Relaxed).max(1) as u64;
+            let share = (budget / streaming).max(self.cfg.min_share);
+            plan.window = (plan.window * 2).min(max_window.min(share)).max(self.cfg.first_window);
             let target = end.max(offset + plan.window).min(self.size);
             self.schedule(&mut plan, target);
         }
@@ -769,3 +819,6 @@ fn located(e: crate::remote::RemoteError, path: &RemotePath) -> FsError {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests;
