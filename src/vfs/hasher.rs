@@ -23,7 +23,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 const CHUNK: usize = 1 << 20;
 
 /// Bytes of writes copied for the hasher and not hashed yet, over all files.
-const CARRY_MAX: usize = 32 << 20;
+const CARRY_MAX: usize = 8 << 20;
 static CARRIED: AtomicUsize = AtomicUsize::new(0);
 
 /// The running md5 of one staging file: bytes `0..written` are in the file, `0..hashed` are hashed.
