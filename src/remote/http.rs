@@ -52,10 +52,11 @@ pub(crate) fn build_client(ca_cert: Option<&std::path::Path>, silence: Option<Du
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)
         // A pooled connection that a NAT or firewall dropped quietly would only show when a request on it
-        // met `silence`; probes on idle connections keep such mappings alive and find the dead ones first
-        // (after 30 s idle, then every 15 s, given up after 4 unanswered: within the pool's 90 s).
-        .tcp_keepalive(Duration::from_secs(30))
-        .tcp_keepalive_interval(Duration::from_secs(15))
+        // met `silence`. Probes on idle connections keep such mappings alive, and find a dead connection
+        // (after 20 s idle, then every 10 s, given up after 4 unanswered: at 60 s) before the pool's 90 s
+        // would let a request take it.
+        .tcp_keepalive(Duration::from_secs(20))
+        .tcp_keepalive_interval(Duration::from_secs(10))
         .tcp_keepalive_retries(4)
         .connect_timeout(CONNECT_TIMEOUT);
     if let Some(silence) = silence {

@@ -412,7 +412,11 @@ pub fn parse_liststream(body: &[u8], listed: &str) -> RemoteResult<Tree> {
                                     tree.folders.push(rel);
                                 }
                             }
-                            Some(_) => log::warn!("liststream: ignoring folder {:?}: not a usable path", entry.path),
+                            Some(rel) => {
+                                // Seen, though not handed on: its files must not count it a second time.
+                                seen.insert(rel.to_lowercase());
+                                log::warn!("liststream: ignoring folder {:?}: not a usable path", entry.path)
+                            }
                             None => log::warn!("liststream: ignoring folder {} outside {listed}", entry.path),
                         }
                     }

@@ -509,6 +509,11 @@ impl<R: Remote> FileReader<R> {
             let target = end.max(offset + plan.window).min(self.size);
             self.schedule(&mut plan, target);
         }
+        // Once the whole file is scheduled the handle needs no window: the others may have its share.
+        // (A handle paused mid-file keeps its share until it reads on, seeks or closes.)
+        if plan.scheduled >= self.size {
+            plan.set_streaming(false);
+        }
         // Chunks well behind the reader are done with: the kernel has their bytes in its page cache or,
         // with direct I/O, has handed them to the reader.
         while plan.chunks.front().map(|c| c.end + keep_behind <= offset).unwrap_or(false) {

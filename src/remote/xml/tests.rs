@@ -214,6 +214,17 @@ fn liststream_paths_that_would_step_out_are_ignored() {
         parse_liststream(odd.replace("<filename>..</filename>", "<filename>n</filename>").as_bytes(), "/Archive/docs")
             .unwrap();
     assert_eq!(t.files.iter().map(|f| (f.parent.as_str(), f.name.as_str())).collect::<Vec<_>>(), [("", "n")]);
+
+    // A folder ignored for its path, followed by its files: counted once, as the stats count it.
+    let with_files = concat!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><liststream>"#,
+        r#"<folder><path>/Archive/docs/a//b</path></folder>"#,
+        r#"<file><path>/Archive/docs/a//b</path><filename>x.txt</filename><md5>d41d8cd98f00b204e9800998ecf8427e</md5>"#,
+        r#"<size>0</size><modified></modified><created></created></file>"#,
+        r#"<stats><folders>1</folders><files>1</files></stats></liststream>"#
+    );
+    let t = parse_liststream(with_files.as_bytes(), "/Archive/docs").unwrap();
+    assert_eq!((t.folders.len(), t.files.len()), (0, 0), "{t:?}");
 }
 
 #[test]

@@ -84,8 +84,9 @@ fn handles_streaming_at_once_share_the_window_and_a_lone_one_keeps_it_whole() {
     // One file read alone grows its window to the whole `max_window`.
     let streaming = Streaming::default();
     let lone = account.reader(0, size, &streaming);
+    let file0 = content(0, size);
     for at in (0..24 * MIB).step_by(MIB as usize) {
-        assert_eq!(account.read(&lone, at, MIB as u32), content(0, size)[at as usize..(at + MIB) as usize]);
+        assert_eq!(account.read(&lone, at, MIB as u32), file0[at as usize..(at + MIB) as usize]);
     }
     assert_eq!(window(&lone), cfg.max_window);
     drop(lone);
@@ -112,6 +113,11 @@ fn handles_streaming_at_once_share_the_window_and_a_lone_one_keeps_it_whole() {
         assert_eq!(account.read(&readers[0], at, MIB as u32), files[0][at as usize..(at + MIB) as usize]);
     }
     assert_eq!(window(&readers[0]), cfg.shared_window / 3);
+    // A handle whose whole file is scheduled needs no window: it gives its share back.
+    for at in (24 * MIB..size).step_by(MIB as usize) {
+        assert_eq!(account.read(&readers[1], at, MIB as u32), files[1][at as usize..(at + MIB) as usize]);
+    }
+    assert_eq!(streaming.load(Ordering::Relaxed), 2, "the file read to its end no longer counts");
     drop(readers);
     assert_eq!(streaming.load(Ordering::Relaxed), 0);
 }
