@@ -46,7 +46,7 @@ fn a_local_rename_in_other_letters_is_a_rename_on_the_server_and_the_next_run_is
     write(&src, "summer/dunes.jpg", b"dunes at dusk", 1_700_000_100);
     u.svc.reset_counters();
     let out = u.ok(&["sync", "albums", &format!("jotta:{remote}")]);
-    assert!(out.contains("0 added, 1 changed, 0 deleted, 1 unchanged, 0 failed"), "{out}");
+    assert!(out.contains("0 added, 1 changed, 0 deleted, 1 unchanged, 0 failed, 2 renamed,"), "{out}");
     assert!(out.contains("renamed /Jotta/Archive/albums/Summer -> /Jotta/Archive/albums/summer"), "{out}");
     assert_eq!(u.remote_tree(remote), local_tree(&src), "the server holds SRC's letters and content");
     let again = u.ok(&["sync", "albums", &format!("jotta:{remote}")]);

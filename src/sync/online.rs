@@ -93,6 +93,8 @@ pub struct SyncSummary {
     pub deleted: u64,
     pub unchanged: u64,
     pub failed: u64,
+    /// Names given SRC's letters on the server (`Step::Renamed`).
+    pub renamed: u64,
     /// Bytes that travelled (uploads after dedupe, downloads, local copies).
     pub bytes: u64,
 }
@@ -176,6 +178,7 @@ pub async fn sync<R: Remote>(
         match &s {
             Step::Failed { .. } => sum.failed += 1,
             Step::Deleted { .. } => sum.deleted += 1,
+            Step::Renamed { .. } => sum.renamed += 1,
             Step::Copied { size, .. } => sum.bytes += size,
             Step::Moved(Event::Uploaded { bytes, .. }) | Step::Moved(Event::Downloaded { bytes, .. }) => {
                 sum.bytes += bytes

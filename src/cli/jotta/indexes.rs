@@ -408,8 +408,10 @@ pub async fn sync(opts: &ConnectOptions, quiet: bool, a: &SyncArgs) -> CmdResult
         Step::Planned { action, path } => say!("would {action} {}", p(path)),
     };
     let sum = online::sync(remote.as_ref(), &src, &dst, &sync_opts, &show).await?;
+    // Renames are rare (a name changed only in its letters): said only when there were some.
+    let renamed = if sum.renamed > 0 { format!(", {} renamed", sum.renamed) } else { String::new() };
     say!(
-        "{}{} added, {} changed, {} deleted, {} unchanged, {} failed, {} transferred",
+        "{}{} added, {} changed, {} deleted, {} unchanged, {} failed{renamed}, {} transferred",
         if a.dry_run { "dry run: " } else { "" },
         sum.added,
         sum.changed,
