@@ -39,18 +39,25 @@ fn a_local_rename_in_other_letters_is_a_rename_on_the_server_and_the_next_run_is
     let src = u.path("albums");
     write(&src, "Summer/Beach.jpg", b"sand", 1_700_000_000);
     write(&src, "Summer/dunes.jpg", b"dunes", 1_700_000_000);
+    write(&src, "Summer/Deep/Shell.jpg", b"shell", 1_700_000_000);
     let remote = "/Jotta/Archive/albums";
     u.ok(&["sync", "albums", &format!("jotta:{remote}")]);
     std::fs::rename(src.join("Summer"), src.join("summer")).unwrap();
     std::fs::rename(src.join("summer/Beach.jpg"), src.join("summer/beach.jpg")).unwrap();
+    std::fs::rename(src.join("summer/Deep"), src.join("summer/deep")).unwrap();
+    std::fs::rename(src.join("summer/deep/Shell.jpg"), src.join("summer/deep/shell.jpg")).unwrap();
     write(&src, "summer/dunes.jpg", b"dunes at dusk", 1_700_000_100);
     u.svc.reset_counters();
     let out = u.ok(&["sync", "albums", &format!("jotta:{remote}")]);
-    assert!(out.contains("0 added, 1 changed, 0 deleted, 1 unchanged, 0 failed, 2 renamed,"), "{out}");
-    assert!(out.contains("renamed /Jotta/Archive/albums/Summer -> /Jotta/Archive/albums/summer"), "{out}");
+    assert!(out.contains("0 added, 1 changed, 0 deleted, 2 unchanged, 0 failed, 4 renamed,"), "{out}");
+    assert!(out.contains("renamed /Jotta/Archive/albums/Summer -> /Jotta/Archive/albums/summer\n"), "{out}");
+    // Named below its folder's new letters, where it is by then.
+    assert!(out.contains("renamed /Jotta/Archive/albums/summer/Beach.jpg -> /Jotta/Archive/albums/summer/beach.jpg"));
+    let deep = "renamed /Jotta/Archive/albums/summer/deep/Shell.jpg -> /Jotta/Archive/albums/summer/deep/shell.jpg";
+    assert!(out.contains(deep), "{out}");
     assert_eq!(u.remote_tree(remote), local_tree(&src), "the server holds SRC's letters and content");
     let again = u.ok(&["sync", "albums", &format!("jotta:{remote}")]);
-    assert!(again.contains("0 added, 0 changed, 0 deleted, 2 unchanged, 0 failed"), "{again}");
+    assert!(again.contains("0 added, 0 changed, 0 deleted, 3 unchanged, 0 failed,"), "{again}");
 }
 
 #[test]

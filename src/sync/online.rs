@@ -17,7 +17,7 @@ use super::{Event, SyncError, SyncResult};
 use crate::remote::ItemKind;
 use crate::remote::{Remote, RemotePath};
 use futures_util::StreamExt;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// A resolved side of a sync.
@@ -202,10 +202,23 @@ pub async fn sync<R: Remote>(
         std::fs::create_dir_all(p).map_err(|e| SyncError::local(p, describe(&e)))?;
     }
     if let (Endpoint::Remote(base), Some(r)) = (dst, remote) {
-        // Parents first: a name below a renamed folder is found there by the service in any letters.
+        // Parents first: a name below a renamed folder is found there by the service in any letters, and
+        // is named with the folder's new letters (so the line shows where it is now).
+        let mut done: HashMap<String, &str> = HashMap::new(); // renamed folders: lowercased old path -> new
         for rename in &renames {
             let is_folder = rename.to.ends_with('/');
             let (from, to) = (rename.from.trim_end_matches('/'), rename.to.trim_end_matches('/'));
+            // The deepest renamed folder above it: its new path carries the letters of every level.
+            // Compared by path parts, not bytes: lowercasing may change a name's length.
+            let parts: Vec<&str> = from.split('/').collect();
+            let moved = (1..parts.len()).rev().find_map(|n| {
+                let new = done.get(&parts[..n].join("/").to_lowercase())?;
+                Some(format!("{new}/{}", parts[n..].join("/")))
+            });
+            let from = moved.as_deref().unwrap_or(from);
+            if is_folder {
+                done.insert(from.to_lowercase(), to);
+            }
             let paths = (remote_join(base, from), remote_join(base, to));
             let step = match paths {
                 (Ok(from), Ok(to)) => match r.rename(&from, &to, ItemKind::folder_if(is_folder)).await {
