@@ -26,6 +26,16 @@ pub fn is_pseudo_mount_point(name: &str) -> bool {
     PSEUDO_MOUNT_POINTS.iter().any(|p| p.eq_ignore_ascii_case(name))
 }
 
+/// One path component that stays in its folder: not empty, not `.` or `..`, no `/` or NUL.
+pub fn usable_name(name: &str) -> bool {
+    !(name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']))
+}
+
+/// A relative path every part of which is a `usable_name`; "" is the folder itself.
+pub fn usable_rel(rel: &str) -> bool {
+    rel.is_empty() || rel.split('/').all(usable_name)
+}
+
 pub fn validate_name(name: &str) -> RemoteResult<()> {
     if name.is_empty() {
         return Err(RemoteError::InvalidName("empty name".into()));

@@ -7,6 +7,7 @@
 //! liststream, which can describe a whole account, is read as a flat event stream instead.
 
 use super::error::{RemoteError, RemoteResult};
+use super::path::{usable_name, usable_rel};
 use super::time;
 use super::types::*;
 use quick_xml::events::Event;
@@ -492,16 +493,6 @@ pub fn parse_liststream(body: &[u8], listed: &str) -> RemoteResult<Tree> {
         ));
     }
     Ok(tree)
-}
-
-/// A relative folder path every part of which is a usable name; "" is the listed folder itself.
-fn usable_rel(rel: &str) -> bool {
-    rel.is_empty() || rel.split('/').all(usable_name)
-}
-
-/// One path component: not empty, not `.` or `..`, no `/` or NUL.
-fn usable_name(name: &str) -> bool {
-    !(name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']))
 }
 
 /// `/Archive/docs/a/b` relative to `/Archive/docs` is `a/b`; the folder itself is "". Case-insensitive,

@@ -293,7 +293,7 @@ fn decode_body(raw: &[u8], count: u64) -> Result<Index, IndexError> {
 
 /// A relative path an index may hold: no empty, `.` or `..` component, no leading `/`, no NUL.
 pub fn valid_rel(path: &str) -> bool {
-    !path.is_empty() && !path.contains('\0') && path.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+    !path.is_empty() && crate::remote::path::usable_rel(path)
 }
 
 fn common_prefix(a: &str, b: &str) -> usize {
