@@ -1,6 +1,7 @@
 //! The status file of a running mount, read by `jotta status`: pending uploads and bytes, failures with
-//! their reason, dedupe hits. Written atomically once a second under `<cache>/status/<pid>.json`, removed
-//! at exit; a file whose pid is gone is stale and ignored by readers.
+//! their reason, dedupe hits. Written atomically once a second, and at once when an upload is queued
+//! after none was, under `<cache>/status/<pid>.json`; removed at exit. A file whose pid is gone is stale
+//! and ignored by readers.
 
 use crate::remote::Remote;
 use crate::vfs::upload::StatusReport;
@@ -45,7 +46,13 @@ impl StatusFile {
                 if let Err(e) = write_atomic(&path, &status) {
                     log::debug!("cannot write the status file {}: {e}", path.display());
                 }
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                // Once a second, and at once when the first upload after a quiet spell is queued; but
+                // not more than every 50 ms, should uploads drain the queue as fast as files come.
+                let written = tokio::time::Instant::now();
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = fs.first_pending() => tokio::time::sleep_until(written + Duration::from_millis(50)).await,
+                }
             }
         });
     }

@@ -598,6 +598,11 @@ impl<R: Remote> JottaFs<R> {
         lock(&self.table).node_count()
     }
 
+    /// Resolves when a record arrives in an empty upload queue (see `UploadQueue::first_pending`).
+    pub async fn first_pending(&self) {
+        self.queue.first_pending.notified().await
+    }
+
     pub fn status(&self) -> StatusReport {
         let (pending, stats) = self.queue.report();
         let transfer = self.queue.transfer();

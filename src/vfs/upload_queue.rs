@@ -249,6 +249,9 @@ pub struct UploadQueue {
     settled: tokio::sync::Notify,
     /// Wakes the workers when something becomes ready.
     pub wake: tokio::sync::Notify,
+    /// Signalled when a record arrives in an empty queue: the status file is rewritten at once, so
+    /// `jotta status` does not say "nothing pending" for up to a second after a close.
+    pub first_pending: tokio::sync::Notify,
     /// Bytes handed to the network by every upload attempt so far.
     all_sent: Arc<AtomicU64>,
 }
@@ -293,6 +296,7 @@ impl UploadQueue {
         // An fsync waits for this id: a newer record of it (another handle's close meanwhile) goes in
         // its place at once, or that fsync would wait for the delay of a file still open (an hour).
         let forced = inner.pending.get(&id).is_some_and(|p| p.forced);
+        let first = inner.pending.is_empty();
         inner.put(
             id,
             Pending {
@@ -315,6 +319,9 @@ impl UploadQueue {
         // file schedules, woke all of them for nothing: on two cores those wake-ups slowed the writer.)
         let sooner = inner.first_takeable() == Some(id);
         drop(inner);
+        if first {
+            self.first_pending.notify_one();
+        }
         if sooner {
             self.wake.notify_waiters();
             self.wake.notify_one();
