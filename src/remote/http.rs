@@ -320,6 +320,8 @@ pub(crate) struct Inner {
     user_url: String,
     pub(crate) auth: Auth,
     pub(crate) retry: RetryPolicy,
+    /// The chunk buffers its uploads hold together (see `upload_body::ChunkBudget`).
+    pub(crate) upload_chunks: super::upload_body::ChunkBudget,
 }
 
 /// The HTTP client of the JottaCloud protocol. Cheap to clone: everything lives behind one `Arc`.
@@ -386,7 +388,18 @@ impl HttpRemote {
         endpoints.check()?;
         let user_url = format!("{}{}", endpoints.jfs, utf8_percent_encode(&username, SEGMENT));
         let silence = opts.silence;
-        let inner = Inner { client, upload_client, silence, endpoints, username, user_url, auth, retry: opts.retry };
+        let upload_chunks = Default::default();
+        let inner = Inner {
+            client,
+            upload_client,
+            silence,
+            endpoints,
+            username,
+            user_url,
+            auth,
+            retry: opts.retry,
+            upload_chunks,
+        };
         Ok(HttpRemote { inner: Arc::new(inner) })
     }
 

@@ -183,7 +183,7 @@ async fn send_bytes(
     sent: &Arc<AtomicU64>,
 ) -> RemoteResult<Bytes> {
     let io_err = |e: std::io::Error| RemoteError::Io(format!("{what}: cannot read {}: {e}", req.source.display()));
-    let source = Source::open(&req.source, from, req.uncached).await.map_err(io_err)?;
+    let source = Source::open(&req.source, from, req.uncached, &remote.inner.upload_chunks).await.map_err(io_err)?;
     let len = req.size - from;
     let local_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
 

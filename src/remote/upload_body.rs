@@ -7,15 +7,74 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use std::io::SeekFrom;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-/// Read size for the request body: large enough that syscalls and chunk framing cost nothing.
-const CHUNK: usize = 1 << 20;
+/// Read size for the request body: large enough that syscalls and chunk framing cost nothing (1 MiB did
+/// no better), small enough that parallel uploads hold little (`ChunkBudget`).
+const CHUNK: usize = 512 << 10;
 
-/// Aligned buffers kept per body: the connection holds a chunk or two at a time.
-const IDLE_MAX: usize = 4;
+/// Aligned chunk buffers held by a client's uploads together: being read into, lent to a connection, or
+/// idle in a body for its next chunk. A body always gets one; a second, to read the next chunk while this
+/// one is sent, only while fewer than `AHEAD_BELOW` are held. One upload alone thus reads ahead (its
+/// `O_DIRECT` reads get no read-ahead from the kernel), and several at once, which keep the disk busy
+/// between them anyway, hold about one each: measured, four parallel 1 GiB uploads otherwise held 8-12
+/// MiB of chunks, the largest part of the daemon's peak memory while four files were written and sent.
+#[derive(Clone, Default)]
+pub(crate) struct ChunkBudget(Arc<AtomicUsize>);
+const AHEAD_BELOW: usize = 3;
+
+impl ChunkBudget {
+    /// Buffers held now.
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    fn count(&self) -> HeldCount {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        HeldCount(self.clone())
+    }
+
+    fn count_if_few(&self) -> Option<HeldCount> {
+        let few = self.0.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |h| (h < AHEAD_BELOW).then_some(h + 1));
+        few.ok().map(|_| HeldCount(self.clone()))
+    }
+}
+
+/// A chunk buffer and its place in the budget, given back when it is dropped.
+pub(super) struct Held {
+    buf: Vec<u8>,
+    count: HeldCount,
+}
+
+pub(super) struct HeldCount(ChunkBudget);
+
+impl Drop for HeldCount {
+    fn drop(&mut self) {
+        self.0 .0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A body's spare buffer, kept between one chunk and the next.
+type Idle = Arc<Mutex<Option<Held>>>;
+
+impl Held {
+    /// For the chunk the connection waits for: the body's spare, else a new one (always granted).
+    fn for_next(idle: &Idle, budget: &ChunkBudget) -> Held {
+        Self::spare(idle).unwrap_or_else(|| Held { buf: Vec::new(), count: budget.count() })
+    }
+
+    /// For a chunk read ahead: the body's spare, else a new one while the uploads hold few.
+    fn for_ahead(idle: &Idle, budget: &ChunkBudget) -> Option<Held> {
+        Self::spare(idle).or_else(|| budget.count_if_few().map(|count| Held { buf: Vec::new(), count }))
+    }
+
+    fn spare(idle: &Idle) -> Option<Held> {
+        idle.lock().ok().and_then(|mut i| i.take())
+    }
+}
 
 /// Where the body's bytes come from.
 pub(super) enum Source {
@@ -26,39 +85,39 @@ pub(super) enum Source {
     /// Without it: each chunk is read into an aligned buffer, handed to the connection as it is (no
     /// copy), and taken back for a later chunk once the connection drops it. Such reads get no
     /// read-ahead from the kernel, so the next chunk is read while this one is sent (`ahead`).
-    Uncached { file: Arc<std::fs::File>, at: u64, idle: Arc<Mutex<Vec<Vec<u8>>>>, ahead: Option<Ahead> },
+    Uncached { file: Arc<std::fs::File>, at: u64, idle: Idle, ahead: Option<Ahead>, budget: ChunkBudget },
 }
 
 /// A chunk being read ahead: where, how long, and the read.
 pub(super) struct Ahead {
     at: u64,
     want: usize,
-    read: tokio::task::JoinHandle<(AlignedBuf, std::io::Result<usize>)>,
+    read: tokio::task::JoinHandle<(AlignedBuf, HeldCount, std::io::Result<usize>)>,
 }
 
-/// Read `want` bytes at `at` into a buffer from `idle` (or a new one), on a blocking thread.
-fn read_ahead(file: &Arc<std::fs::File>, idle: &Arc<Mutex<Vec<Vec<u8>>>>, at: u64, want: usize) -> Ahead {
-    let spare = idle.lock().ok().and_then(|mut i| i.pop()).unwrap_or_default();
+/// Read `want` bytes at `at` into `into`, on a blocking thread.
+fn read_ahead(file: &Arc<std::fs::File>, into: Held, at: u64, want: usize) -> Ahead {
     let file = file.clone();
     let read = tokio::task::spawn_blocking(move || {
-        let mut buf = AlignedBuf::from_vec(spare, CHUNK);
+        let mut buf = AlignedBuf::from_vec(into.buf, CHUNK);
         let n = buf.read_at(&file, at, want);
-        (buf, n)
+        (buf, into.count, n)
     });
     Ahead { at, want, read }
 }
 
 impl Source {
     /// The file at `from`. `uncached` asks to skip the page cache; it is honoured where the offset is
-    /// aligned and the filesystem allows it.
-    pub(super) async fn open(path: &Path, from: u64, uncached: bool) -> std::io::Result<Source> {
+    /// aligned and the filesystem allows it, with chunk buffers counted against `budget`.
+    pub(super) async fn open(path: &Path, from: u64, uncached: bool, budget: &ChunkBudget) -> std::io::Result<Source> {
         if uncached && from % crate::direct_io::ALIGN as u64 == 0 {
             let p = path.to_path_buf();
             let file = tokio::task::spawn_blocking(move || crate::direct_io::open_for_reading(&p))
                 .await
                 .map_err(std::io::Error::other)?;
             if let Some(file) = file {
-                return Ok(Source::Uncached { file: Arc::new(file), at: from, idle: Arc::default(), ahead: None });
+                let (file, budget) = (Arc::new(file), budget.clone());
+                return Ok(Source::Uncached { file, at: from, idle: Arc::default(), ahead: None, budget });
             }
         }
         let mut file = tokio::fs::File::open(path).await?;
@@ -77,23 +136,23 @@ impl Source {
                 let n = file.read(&mut buf[..]).await?;
                 Ok(buf.split_to(n).freeze())
             }
-            Source::Uncached { file, at, idle, ahead } => {
+            Source::Uncached { file, at, idle, ahead, budget } => {
                 let this = match ahead.take() {
                     Some(a) if a.at == *at && a.want == want => a,
                     stale => {
                         if let Some(a) = stale {
                             a.read.abort();
                         }
-                        read_ahead(file, idle, *at, want)
+                        read_ahead(file, Held::for_next(idle, budget), *at, want)
                     }
                 };
-                let (buf, n) = this.read.await.map_err(std::io::Error::other)?;
+                let (buf, count, n) = this.read.await.map_err(std::io::Error::other)?;
                 let n = n?;
                 *at += n as u64;
                 if n == want && then > 0 {
-                    *ahead = Some(read_ahead(file, idle, *at, then));
+                    *ahead = Held::for_ahead(idle, budget).map(|into| read_ahead(file, into, *at, then));
                 }
-                Ok(Bytes::from_owner(Lent { buf: Some(buf), idle: idle.clone() }))
+                Ok(Bytes::from_owner(Lent { buf: Some((buf, count)), idle: idle.clone() }))
             }
         }
     }
@@ -154,24 +213,25 @@ impl Source {
     }
 }
 
-/// An aligned buffer lent to the connection as a chunk; it goes back to its body's idle list when the
-/// connection is done with it.
+/// An aligned buffer lent to the connection as a chunk; it becomes its body's spare when the connection
+/// is done with it.
 struct Lent {
-    buf: Option<AlignedBuf>,
-    idle: Arc<Mutex<Vec<Vec<u8>>>>,
+    buf: Option<(AlignedBuf, HeldCount)>,
+    idle: Idle,
 }
 
 impl AsRef<[u8]> for Lent {
     fn as_ref(&self) -> &[u8] {
-        self.buf.as_ref().map(|b| b.as_slice()).unwrap_or_default()
+        self.buf.as_ref().map(|(b, _)| b.as_slice()).unwrap_or_default()
     }
 }
 
 impl Drop for Lent {
+    /// The body's spare, unless it has one (then the buffer and its place in `HELD` are given back).
     fn drop(&mut self) {
-        if let (Some(buf), Ok(mut idle)) = (self.buf.take(), self.idle.lock()) {
-            if idle.len() < IDLE_MAX {
-                idle.push(buf.into_vec());
+        if let (Some((buf, count)), Ok(mut idle)) = (self.buf.take(), self.idle.lock()) {
+            if idle.is_none() {
+                *idle = Some(Held { buf: buf.into_vec(), count });
             }
         }
     }
@@ -213,7 +273,7 @@ mod tests {
     use super::*;
 
     async fn body(path: &Path, from: u64, len: u64, uncached: bool) -> (bool, Vec<u8>) {
-        let source = Source::open(path, from, uncached).await.unwrap();
+        let source = Source::open(path, from, uncached, &ChunkBudget::default()).await.unwrap();
         let went_around = matches!(source, Source::Uncached { .. });
         let sent = Arc::new(AtomicU64::new(0));
         let stream = source.stream(len, sent.clone(), Arc::default(), None, Arc::new(Activity::new()));
@@ -246,12 +306,68 @@ mod tests {
         // A file shorter than promised is a local error, whichever way it is read.
         std::fs::write(&path, &content[..CHUNK + 10]).unwrap();
         for uncached in [true, false] {
-            let source = Source::open(&path, 0, uncached).await.unwrap();
+            let source = Source::open(&path, 0, uncached, &ChunkBudget::default()).await.unwrap();
             let local_error = Arc::default();
             let stream = source.stream(n, Arc::default(), Arc::clone(&local_error), None, Arc::new(Activity::new()));
             let chunks: Vec<_> = stream.collect().await;
             assert!(chunks.last().unwrap().is_err());
             assert!(local_error.lock().unwrap().as_ref().unwrap().contains("ended"), "uncached: {uncached}");
         }
+    }
+
+    #[tokio::test]
+    async fn parallel_bodies_share_a_budget_of_chunk_buffers_and_a_lone_one_reads_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        let content: Vec<u8> = (0..4 * CHUNK + 7).map(|i| (i * 31 % 251) as u8).collect();
+        let paths: Vec<_> = (0..4).map(|i| dir.path().join(format!("f{i}"))).collect();
+        for p in &paths {
+            std::fs::write(p, &content).unwrap();
+        }
+        if crate::direct_io::open_for_reading(&paths[0]).is_none() {
+            eprintln!("SKIPPED: this filesystem refuses O_DIRECT, so no body uses chunk buffers");
+            return;
+        }
+        let n = content.len() as u64;
+        let budget = ChunkBudget::default();
+        let body = |path: std::path::PathBuf, budget: ChunkBudget| async move {
+            let source = Source::open(&path, 0, true, &budget).await.unwrap();
+            Box::pin(source.stream(n, Arc::default(), Arc::default(), None, Arc::new(Activity::new())))
+        };
+
+        // Alone: the chunk being sent and the next one read ahead, the same two buffers all along.
+        let mut alone = body(paths[0].clone(), budget.clone()).await;
+        let mut got = Vec::new();
+        while let Some(chunk) = alone.next().await {
+            assert_eq!(budget.held(), 2, "at {}", got.len());
+            got.extend_from_slice(&chunk.unwrap());
+        }
+        assert!(got == content);
+        drop(alone);
+        assert_eq!(budget.held(), 0, "an ended body gives its buffers back");
+
+        // Four at once, each chunk held until every body has its own: one buffer each, and at most
+        // `AHEAD_BELOW - 1` more for reading ahead (not two each).
+        let mut bodies = Vec::new();
+        for p in &paths {
+            bodies.push(body(p.clone(), budget.clone()).await);
+        }
+        let mut got = vec![Vec::new(); 4];
+        loop {
+            let mut lent = Vec::new();
+            for (b, out) in bodies.iter_mut().zip(&mut got) {
+                if let Some(chunk) = b.next().await {
+                    let chunk = chunk.unwrap();
+                    out.extend_from_slice(&chunk);
+                    lent.push(chunk);
+                }
+            }
+            assert!(budget.held() < 4 + AHEAD_BELOW, "{} buffers held", budget.held());
+            if lent.is_empty() {
+                break;
+            }
+        }
+        assert!(got.iter().all(|g| *g == content));
+        drop(bodies);
+        assert_eq!(budget.held(), 0);
     }
 }

@@ -22,8 +22,11 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 /// How much the hasher reads at a time.
 const CHUNK: usize = 1 << 20;
 
-/// Bytes of writes copied for the hasher and not hashed yet, over all files.
-const CARRY_MAX: usize = 8 << 20;
+/// Bytes of writes copied for the hasher and not hashed yet, over all files: two of the largest writes,
+/// so the hasher has the next one ready while the writer copies a third. Writes are paced by md5 anyway
+/// (`wait_for_room`), so more only holds memory: measured, 32, 8 and 2 MiB gave the same write speed
+/// and CPU, while four files written at once took the daemon to 46-47 MiB at 32.
+const CARRY_MAX: usize = 2 << 20;
 static CARRIED: AtomicUsize = AtomicUsize::new(0);
 
 /// The running md5 of one staging file: bytes `0..written` are in the file, `0..hashed` are hashed.
@@ -71,8 +74,9 @@ impl Drop for HashPipe {
 
 /// Copies of large writes reuse buffers (`buffers.rs`; measured: ~27,000-35,000 page faults per GiB
 /// written came from fresh ones), each made long enough for any write (a FUSE write is at most 1 MiB)
-/// at an aligned start. Small writes (small files) copy into plain allocations.
-pub(super) static SPARE: BufferPool = BufferPool::new(8, SPARE_LEN);
+/// at an aligned start. Small writes (small files) copy into plain allocations. Three are kept: the two
+/// `CARRY_MAX` allows, and the one being written.
+pub(super) static SPARE: BufferPool = BufferPool::new(3, SPARE_LEN);
 const SPARE_LEN: usize = CHUNK + crate::direct_io::ALIGN;
 pub(super) const SPARE_FROM: usize = 64 << 10;
 
