@@ -973,4 +973,20 @@ mod tests {
         assert!(!woken(&q));
         assert_eq!(q.next_due_in().as_secs(), 1, "they sleep for record 1, not the held-back one");
     }
+
+    #[test]
+    fn only_a_record_arriving_in_an_empty_queue_asks_for_a_fresh_status_file() {
+        use futures_util::FutureExt;
+        let q = UploadQueue::default();
+        let asked = |q: &UploadQueue| q.first_pending.notified().now_or_never().is_some();
+        assert!(!asked(&q));
+        q.schedule(record(1, "/Jotta/Archive/a", false), Some(1), Duration::from_secs(600));
+        assert!(asked(&q), "a close after a quiet spell: `jotta status` must not say nothing is pending");
+        q.schedule(record(2, "/Jotta/Archive/b", false), Some(2), Duration::from_secs(600));
+        q.schedule(record(1, "/Jotta/Archive/a", false), Some(1), Duration::ZERO);
+        assert!(!asked(&q), "more of a busy queue: the once-a-second rewrite shows it");
+        assert!(q.cancel(1) && q.cancel(2));
+        q.schedule(record(3, "/Jotta/Archive/c", false), Some(3), Duration::from_secs(600));
+        assert!(asked(&q), "empty again, then a record");
+    }
 }
