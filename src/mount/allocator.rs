@@ -5,7 +5,7 @@
 //! quarter of the daemon's CPU; keeping 4 MiB at the top of each heap took them to ~2,500.
 //!
 //! What is kept for reuse is given back once the mount has been idle a minute: the buffer pools (up to
-//! 32 MiB of read-ahead buffers and 8 MiB of the md5 thread's copies) and the heaps' free tops.
+//! 32 MiB of read-ahead buffers and three buffers of the md5 thread's copies) and the heaps' free tops.
 
 /// Keep `TOP_PAD` bytes of free memory at the top of each heap instead of returning it at once. Bounded:
 /// one pad per allocator arena (a handful of threads allocate), never a growth of the live data.

@@ -16,18 +16,19 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 const CHUNK: usize = 512 << 10;
 
 /// Aligned chunk buffers held by a client's uploads together: being read into, lent to a connection, or
-/// idle in a body for its next chunk. A body always gets one; a second, to read the next chunk while this
-/// one is sent, only while fewer than `AHEAD_BELOW` are held. One upload alone thus reads ahead (its
-/// `O_DIRECT` reads get no read-ahead from the kernel), and several at once, which keep the disk busy
-/// between them anyway, hold about one each: measured, four parallel 1 GiB uploads otherwise held 8-12
-/// MiB of chunks, the largest part of the daemon's peak memory while four files were written and sent.
+/// idle in a body for its next chunk. A body always gets a buffer for the chunk its connection asks for;
+/// the connection asks for the next one while it still sends the last part of the one before, so a body
+/// sending steadily holds two. A third, to read the chunk after that while these are sent, only while the
+/// uploads hold fewer than `AHEAD_BELOW` besides it. One upload alone thus reads ahead (its `O_DIRECT`
+/// reads get no read-ahead from the kernel), and several at once, which keep the disk busy between them
+/// anyway, hold two each: measured, four parallel 1 GiB uploads otherwise held 8-12 MiB of chunks, the
+/// largest part of the daemon's peak memory while four files were written and sent.
 #[derive(Clone, Default)]
 pub(crate) struct ChunkBudget(Arc<AtomicUsize>);
 const AHEAD_BELOW: usize = 3;
 
 impl ChunkBudget {
     /// Buffers held now.
-    #[cfg(test)]
     fn held(&self) -> usize {
         self.0.load(Ordering::SeqCst)
     }
@@ -66,9 +67,22 @@ impl Held {
         Self::spare(idle).unwrap_or_else(|| Held { buf: Vec::new(), count: budget.count() })
     }
 
-    /// For a chunk read ahead: the body's spare, else a new one while the uploads hold few.
+    /// For a chunk read ahead, only while the uploads hold few besides it: the body's spare (left for
+    /// the next chunk otherwise), else a new one.
     fn for_ahead(idle: &Idle, budget: &ChunkBudget) -> Option<Held> {
-        Self::spare(idle).or_else(|| budget.count_if_few().map(|count| Held { buf: Vec::new(), count }))
+        let mut slot = idle.lock().ok()?;
+        match slot.take() {
+            // The spare is counted in `held` already.
+            Some(spare) if budget.held().saturating_sub(1) < AHEAD_BELOW => Some(spare),
+            Some(spare) => {
+                *slot = Some(spare);
+                None
+            }
+            None => {
+                drop(slot);
+                budget.count_if_few().map(|count| Held { buf: Vec::new(), count })
+            }
+        }
     }
 
     fn spare(idle: &Idle) -> Option<Held> {
@@ -227,7 +241,7 @@ impl AsRef<[u8]> for Lent {
 }
 
 impl Drop for Lent {
-    /// The body's spare, unless it has one (then the buffer and its place in `HELD` are given back).
+    /// The body's spare, unless it has one (then the buffer and its place in the budget are given back).
     fn drop(&mut self) {
         if let (Some((buf, count)), Ok(mut idle)) = (self.buf.take(), self.idle.lock()) {
             if idle.is_none() {
@@ -345,13 +359,14 @@ mod tests {
         drop(alone);
         assert_eq!(budget.held(), 0, "an ended body gives its buffers back");
 
-        // Four at once, each chunk held until every body has its own: one buffer each, and at most
-        // `AHEAD_BELOW - 1` more for reading ahead (not two each).
+        // Four at once, each chunk held until the next has been asked for, as the HTTP client does: two
+        // buffers each, and at most `AHEAD_BELOW - 1` more for reading ahead (not a third each).
         let mut bodies = Vec::new();
         for p in &paths {
             bodies.push(body(p.clone(), budget.clone()).await);
         }
         let mut got = vec![Vec::new(); 4];
+        let mut sending = Vec::new();
         loop {
             let mut lent = Vec::new();
             for (b, out) in bodies.iter_mut().zip(&mut got) {
@@ -361,11 +376,13 @@ mod tests {
                     lent.push(chunk);
                 }
             }
-            assert!(budget.held() < 4 + AHEAD_BELOW, "{} buffers held", budget.held());
+            assert!(budget.held() < 2 * 4 + AHEAD_BELOW, "{} buffers held", budget.held());
             if lent.is_empty() {
                 break;
             }
+            sending = lent;
         }
+        drop(sending);
         assert!(got.iter().all(|g| *g == content));
         drop(bodies);
         assert_eq!(budget.held(), 0);

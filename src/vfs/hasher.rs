@@ -75,7 +75,7 @@ impl Drop for HashPipe {
 /// Copies of large writes reuse buffers (`buffers.rs`; measured: ~27,000-35,000 page faults per GiB
 /// written came from fresh ones), each made long enough for any write (a FUSE write is at most 1 MiB)
 /// at an aligned start. Small writes (small files) copy into plain allocations. Three are kept: the two
-/// `CARRY_MAX` allows, and the one being written.
+/// `CARRY_MAX` allows, and one being written (parallel writers take more, given back beyond three).
 pub(super) static SPARE: BufferPool = BufferPool::new(3, SPARE_LEN);
 const SPARE_LEN: usize = CHUNK + crate::direct_io::ALIGN;
 pub(super) const SPARE_FROM: usize = 64 << 10;
@@ -122,6 +122,8 @@ static ROOM: (Mutex<()>, Condvar) = (Mutex::new(()), Condvar::new());
 
 fn give_back_carry(n: usize) {
     CARRIED.fetch_sub(n, Ordering::SeqCst);
+    // Through the lock: a writer between its look at `CARRIED` and its wait would miss the signal.
+    drop(ROOM.0.lock().unwrap_or_else(|e| e.into_inner()));
     ROOM.1.notify_all();
 }
 
