@@ -388,7 +388,6 @@ impl HttpRemote {
         endpoints.check()?;
         let user_url = format!("{}{}", endpoints.jfs, utf8_percent_encode(&username, SEGMENT));
         let silence = opts.silence;
-        let upload_chunks = Default::default();
         let inner = Inner {
             client,
             upload_client,
@@ -398,7 +397,7 @@ impl HttpRemote {
             user_url,
             auth,
             retry: opts.retry,
-            upload_chunks,
+            upload_chunks: Default::default(),
         };
         Ok(HttpRemote { inner: Arc::new(inner) })
     }

@@ -18,17 +18,19 @@ const CHUNK: usize = 512 << 10;
 /// Aligned chunk buffers held by a client's uploads together: being read into, lent to a connection, or
 /// idle in a body for its next chunk. A body always gets a buffer for the chunk its connection asks for;
 /// the connection asks for the next one while it still sends the last part of the one before, so a body
-/// sending steadily holds two. A third, to read the chunk after that while these are sent, only while the
-/// uploads hold fewer than `AHEAD_BELOW` besides it. One upload alone thus reads ahead (its `O_DIRECT`
-/// reads get no read-ahead from the kernel), and several at once, which keep the disk busy between them
-/// anyway, hold two each: measured, four parallel 1 GiB uploads otherwise held 8-12 MiB of chunks, the
-/// largest part of the daemon's peak memory while four files were written and sent.
+/// sending steadily holds two. A third, new buffer to read the chunk after that is made only while the
+/// uploads hold fewer than `AHEAD_BELOW` (a spare the body holds anyway may always read ahead). One upload
+/// alone thus reads ahead (its `O_DIRECT` reads get no read-ahead from the kernel), and several at once,
+/// which keep the disk busy between them anyway, hold two each: measured, four parallel 1 GiB uploads
+/// otherwise held 8-12 MiB of chunks, the largest part of the daemon's peak memory while four files were
+/// written and sent.
 #[derive(Clone, Default)]
 pub(crate) struct ChunkBudget(Arc<AtomicUsize>);
 const AHEAD_BELOW: usize = 3;
 
 impl ChunkBudget {
     /// Buffers held now.
+    #[cfg(test)]
     fn held(&self) -> usize {
         self.0.load(Ordering::SeqCst)
     }
@@ -67,22 +69,9 @@ impl Held {
         Self::spare(idle).unwrap_or_else(|| Held { buf: Vec::new(), count: budget.count() })
     }
 
-    /// For a chunk read ahead, only while the uploads hold few besides it: the body's spare (left for
-    /// the next chunk otherwise), else a new one.
+    /// For a chunk read ahead: the body's spare (held anyway), else a new one while the uploads hold few.
     fn for_ahead(idle: &Idle, budget: &ChunkBudget) -> Option<Held> {
-        let mut slot = idle.lock().ok()?;
-        match slot.take() {
-            // The spare is counted in `held` already.
-            Some(spare) if budget.held().saturating_sub(1) < AHEAD_BELOW => Some(spare),
-            Some(spare) => {
-                *slot = Some(spare);
-                None
-            }
-            None => {
-                drop(slot);
-                budget.count_if_few().map(|count| Held { buf: Vec::new(), count })
-            }
-        }
+        Self::spare(idle).or_else(|| budget.count_if_few().map(|count| Held { buf: Vec::new(), count }))
     }
 
     fn spare(idle: &Idle) -> Option<Held> {
