@@ -74,10 +74,10 @@ enum Ahead {
     Subtree(subtree::Sent),
 }
 
-/// Give the buffers kept for reuse back to the system once reads and writes have left them unused for
-/// `quiet` (the mount is idle); the bytes freed.
-pub fn release_idle_buffers(quiet: std::time::Duration) -> usize {
-    reader::POOL.release_if_quiet(quiet) + hasher::SPARE.release_if_quiet(quiet)
+/// Give the buffers kept for reuse back to the system once reads have left theirs unused for
+/// `reads_quiet`, and writes theirs for `writes_quiet`; the bytes freed.
+pub fn release_idle_buffers(reads_quiet: std::time::Duration, writes_quiet: std::time::Duration) -> usize {
+    reader::POOL.release_if_quiet(reads_quiet) + hasher::SPARE.release_if_quiet(writes_quiet)
 }
 
 /// An open file's handle, and whether the kernel may keep the pages it cached (true while the content is
