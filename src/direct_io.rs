@@ -14,6 +14,7 @@
 //! coherent. A filesystem that refuses `O_DIRECT` (open or write says `EINVAL`) is remembered, and
 //! everything then goes through the page cache as before.
 
+use crate::pages::Pages;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -87,40 +88,54 @@ pub fn write_all_at(direct: &File, buffered: &File, buf: &AlignedBuf, offset: u6
     Ok(())
 }
 
-/// A byte buffer whose contents start at an `ALIGN`ed address: a `Vec` with `ALIGN` bytes of slack,
-/// used from its first aligned byte. The `Vec` never grows past its capacity here, so the address holds.
+/// A byte buffer that starts at an `ALIGN`ed address: pages mapped for it alone (`pages.rs`), filled
+/// from the start; its length is what was put in.
 pub struct AlignedBuf {
-    vec: Vec<u8>,
-    start: usize,
+    pages: Pages,
+    len: usize,
 }
 
 impl AlignedBuf {
-    /// Room for `cap` bytes, in `vec` if it is long enough (a pooled buffer), else in a new one.
-    pub fn from_vec(mut vec: Vec<u8>, cap: usize) -> Self {
-        vec.clear();
-        if vec.capacity() < cap + ALIGN {
-            vec = Vec::with_capacity(cap + ALIGN);
+    /// Room for at least `cap` bytes, empty.
+    pub fn new(cap: usize) -> Self {
+        AlignedBuf { pages: Pages::new(cap), len: 0 }
+    }
+
+    /// `old` emptied if it has room for `cap` bytes (a pooled buffer), else a new one.
+    pub fn reuse(old: Option<AlignedBuf>, cap: usize) -> Self {
+        match old {
+            Some(mut b) if b.capacity() >= cap => {
+                b.clear();
+                b
+            }
+            _ => AlignedBuf::new(cap),
         }
-        let start = vec.as_ptr().align_offset(ALIGN);
-        vec.resize(start, 0);
-        AlignedBuf { vec, start }
     }
 
     pub fn as_slice(&self) -> &[u8] {
-        &self.vec[self.start..]
+        &self.pages.as_slice()[..self.len]
     }
 
     pub fn len(&self) -> usize {
-        self.vec.len() - self.start
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
     }
 
-    /// Bytes that still fit without moving the buffer.
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Bytes it can hold.
+    pub fn capacity(&self) -> usize {
+        self.pages.capacity()
+    }
+
+    /// Bytes that still fit.
     pub fn room(&self) -> usize {
-        self.vec.capacity() - self.vec.len()
+        self.capacity() - self.len
     }
 
     /// Append `data`; false (and nothing appended) when it does not fit.
@@ -128,7 +143,8 @@ impl AlignedBuf {
         if data.len() > self.room() {
             return false;
         }
-        self.vec.extend_from_slice(data);
+        self.pages.as_mut_slice()[self.len..self.len + data.len()].copy_from_slice(data);
+        self.len += data.len();
         true
     }
 
@@ -136,20 +152,19 @@ impl AlignedBuf {
     /// block for the read itself). Fewer only at the end of the file.
     pub fn read_at(&mut self, file: &File, offset: u64, len: usize) -> std::io::Result<usize> {
         let ask = len.div_ceil(ALIGN) * ALIGN;
-        if ask > self.room() + self.len() {
+        if ask > self.capacity() {
             return Err(std::io::Error::other("read larger than its buffer"));
         }
-        self.vec.truncate(self.start);
-        self.vec.resize(self.start + ask, 0);
+        self.len = 0;
+        let into = &mut self.pages.as_mut_slice()[..ask];
         let mut got = 0;
         while got < ask {
-            match file.read_at(&mut self.vec[self.start + got..], offset + got as u64) {
+            match file.read_at(&mut into[got..], offset + got as u64) {
                 Ok(0) => break,
                 Ok(n) => got += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     refused(&e);
-                    self.vec.truncate(self.start);
                     return Err(e);
                 }
             }
@@ -158,14 +173,8 @@ impl AlignedBuf {
                 break;
             }
         }
-        let got = got.min(len);
-        self.vec.truncate(self.start + got);
-        Ok(got)
-    }
-
-    /// The buffer back, for a pool.
-    pub fn into_vec(self) -> Vec<u8> {
-        self.vec
+        self.len = got.min(len);
+        Ok(self.len)
     }
 }
 
@@ -181,7 +190,7 @@ mod tests {
 
     #[test]
     fn a_buffer_starts_aligned_and_keeps_its_address_while_filled() {
-        let mut b = AlignedBuf::from_vec(Vec::new(), 3 * ALIGN);
+        let mut b = AlignedBuf::new(3 * ALIGN);
         assert_eq!(b.as_slice().as_ptr() as usize % ALIGN, 0);
         let at = b.as_slice().as_ptr();
         assert!(b.extend(&[7; 2 * ALIGN]) && b.extend(&[8; ALIGN]));
@@ -189,7 +198,7 @@ mod tests {
         assert_eq!(b.len(), 3 * ALIGN);
         assert_eq!(b.as_slice().as_ptr(), at);
         assert_eq!(&b.as_slice()[2 * ALIGN - 1..2 * ALIGN + 1], &[7, 8]);
-        let again = AlignedBuf::from_vec(b.into_vec(), 3 * ALIGN);
+        let again = AlignedBuf::reuse(Some(b), 3 * ALIGN);
         assert!(again.is_empty() && again.as_slice().as_ptr() == at, "reused, emptied, same address");
     }
 
@@ -200,7 +209,7 @@ mod tests {
         let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
         let content: Vec<u8> = (0..3 * ALIGN + 100).map(|i| (i % 251) as u8).collect();
         // Aligned blocks through O_DIRECT where the filesystem allows it, the ragged end through the cache.
-        let mut block = AlignedBuf::from_vec(Vec::new(), 3 * ALIGN);
+        let mut block = AlignedBuf::new(3 * ALIGN);
         assert!(block.extend(&content[..3 * ALIGN]));
         assert!(eligible(0, block.len()) || REFUSED.load(Ordering::Relaxed));
         assert!(!eligible(1, ALIGN) && !eligible(0, ALIGN + 1) && !eligible(0, 0));
@@ -212,7 +221,7 @@ mod tests {
         file.sync_data().unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), content, "the cached view sees the direct writes");
         // Read back whole, and from a block in the middle up to the ragged end.
-        let mut buf = AlignedBuf::from_vec(Vec::new(), 4 * ALIGN);
+        let mut buf = AlignedBuf::new(4 * ALIGN);
         let reader = open_for_reading(&path).unwrap_or_else(|| File::open(&path).unwrap());
         assert_eq!(buf.read_at(&reader, 0, content.len()).unwrap(), content.len());
         assert_eq!(buf.as_slice(), &content[..]);

@@ -11,6 +11,7 @@ pub mod fuse;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod mount;
+pub mod pages;
 pub mod private;
 pub mod remote;
 pub mod sync;

@@ -6,6 +6,7 @@
 //! them as low (a cold 1 GiB read twice: 12,000-13,000 and 3,700-4,100 faults with 2 MiB, 14,100-14,500
 //! and 3,200-4,400 with 4 MiB; 1 MiB let 11,000-27,000 through), and each heap keeps what it was given
 //! back up to the pad, whoever used it: four 1 GiB files written at once peaked 2-3 MiB higher with 4.
+//! The daemon's own large buffers stay out of the heaps for that reason (`pages.rs`).
 //!
 //! What is kept for reuse is given back once it has been left unused a while: the read-ahead buffers (up
 //! to 32 MiB) after a minute; the md5 thread's three copy buffers after two seconds, for they serve a

@@ -49,7 +49,7 @@ impl ChunkBudget {
 
 /// A chunk buffer and its place in the budget, given back when it is dropped.
 pub(super) struct Held {
-    buf: Vec<u8>,
+    buf: Option<AlignedBuf>,
     count: HeldCount,
 }
 
@@ -67,12 +67,12 @@ type Idle = Arc<Mutex<Option<Held>>>;
 impl Held {
     /// For the chunk the connection waits for: the body's spare, else a new one (always granted).
     fn for_next(idle: &Idle, budget: &ChunkBudget) -> Held {
-        Self::spare(idle).unwrap_or_else(|| Held { buf: Vec::new(), count: budget.count() })
+        Self::spare(idle).unwrap_or_else(|| Held { buf: None, count: budget.count() })
     }
 
     /// For a chunk read ahead: the body's spare (held anyway), else a new one while the uploads hold few.
     fn for_ahead(idle: &Idle, budget: &ChunkBudget) -> Option<Held> {
-        Self::spare(idle).or_else(|| budget.count_if_few().map(|count| Held { buf: Vec::new(), count }))
+        Self::spare(idle).or_else(|| budget.count_if_few().map(|count| Held { buf: None, count }))
     }
 
     fn spare(idle: &Idle) -> Option<Held> {
@@ -103,7 +103,7 @@ pub(super) struct Ahead {
 fn read_ahead(file: &Arc<std::fs::File>, into: Held, at: u64, want: usize) -> Ahead {
     let file = file.clone();
     let read = tokio::task::spawn_blocking(move || {
-        let mut buf = AlignedBuf::from_vec(into.buf, CHUNK);
+        let mut buf = AlignedBuf::reuse(into.buf, CHUNK);
         let n = buf.read_at(&file, at, want);
         (buf, into.count, n)
     });
@@ -235,7 +235,7 @@ impl Drop for Lent {
     fn drop(&mut self) {
         if let (Some((buf, count)), Ok(mut idle)) = (self.buf.take(), self.idle.lock()) {
             if idle.is_none() {
-                *idle = Some(Held { buf: buf.into_vec(), count });
+                *idle = Some(Held { buf: Some(buf), count });
             }
         }
     }

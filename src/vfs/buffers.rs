@@ -6,39 +6,72 @@
 //! its buffers are given back to the system (`release_if_quiet`), so an idle daemon holds no memory for
 //! work that is over.
 
+use crate::direct_io::AlignedBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub struct BufferPool {
-    idle: Mutex<Idle>,
+/// A buffer a pool can keep: plain (`Vec<u8>`) or page-aligned (`AlignedBuf`).
+pub trait Reusable: Sized {
+    /// Empty, with room for at least `cap` bytes.
+    fn with_capacity(cap: usize) -> Self;
+    fn capacity(&self) -> usize;
+    fn clear(&mut self);
+}
+
+impl Reusable for Vec<u8> {
+    fn with_capacity(cap: usize) -> Self {
+        Vec::with_capacity(cap)
+    }
+    fn capacity(&self) -> usize {
+        Vec::capacity(self)
+    }
+    fn clear(&mut self) {
+        Vec::clear(self)
+    }
+}
+
+impl Reusable for AlignedBuf {
+    fn with_capacity(cap: usize) -> Self {
+        AlignedBuf::new(cap)
+    }
+    fn capacity(&self) -> usize {
+        AlignedBuf::capacity(self)
+    }
+    fn clear(&mut self) {
+        AlignedBuf::clear(self)
+    }
+}
+
+pub struct BufferPool<B: Reusable> {
+    idle: Mutex<Idle<B>>,
     /// At most this many idle buffers are kept.
     max: usize,
     /// Buffers shorter than this are not kept (small ones cost little to make afresh).
     keep_from: usize,
 }
 
-struct Idle {
-    buffers: Vec<Vec<u8>>,
+struct Idle<B> {
+    buffers: Vec<B>,
     /// When a buffer was last taken or given back.
     last_use: Option<Instant>,
 }
 
-impl BufferPool {
+impl<B: Reusable> BufferPool<B> {
     pub const fn new(max: usize, keep_from: usize) -> Self {
         BufferPool { idle: Mutex::new(Idle { buffers: Vec::new(), last_use: None }), max, keep_from }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Idle> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Idle<B>> {
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// An empty buffer with room for `len` bytes: an idle one, or a new one of at least `class` bytes.
-    pub fn take(&self, len: usize, class: usize) -> Vec<u8> {
+    pub fn take(&self, len: usize, class: usize) -> B {
         let mut idle = self.lock();
         idle.last_use = Some(Instant::now());
         match idle.buffers.iter().position(|b| b.capacity() >= len) {
             Some(i) => idle.buffers.swap_remove(i),
-            None => Vec::with_capacity(len.max(class)),
+            None => B::with_capacity(len.max(class)),
         }
     }
 
@@ -55,7 +88,7 @@ impl BufferPool {
     }
 
     /// Keep `buf` (emptied) for the next `take`, when it is long enough and there is room for it.
-    pub fn give_back(&self, mut buf: Vec<u8>) {
+    pub fn give_back(&self, mut buf: B) {
         if buf.capacity() < self.keep_from {
             return;
         }
@@ -78,7 +111,7 @@ mod tests {
 
     #[test]
     fn a_buffer_given_back_is_taken_again_empty_and_a_full_pool_keeps_the_largest() {
-        let pool = BufferPool::new(1, 1 << 10);
+        let pool = BufferPool::<Vec<u8>>::new(1, 1 << 10);
         let mut a = pool.take(100, 4 << 10);
         assert!(a.is_empty() && a.capacity() >= 4 << 10, "made to the class");
         a.extend_from_slice(&[1; 100]);
@@ -96,7 +129,7 @@ mod tests {
 
     #[test]
     fn an_unused_pool_gives_its_buffers_back_and_a_busy_one_keeps_them() {
-        let pool = BufferPool::new(4, 1 << 10);
+        let pool = BufferPool::<Vec<u8>>::new(4, 1 << 10);
         pool.give_back(Vec::with_capacity(8 << 10));
         pool.give_back(Vec::with_capacity(4 << 10));
         assert_eq!(pool.release_if_quiet(Duration::from_secs(60)), 0, "used a moment ago");

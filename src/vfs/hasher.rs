@@ -73,11 +73,10 @@ impl Drop for HashPipe {
 }
 
 /// Copies of large writes reuse buffers (`buffers.rs`; measured: ~27,000-35,000 page faults per GiB
-/// written came from fresh ones), each made long enough for any write (a FUSE write is at most 1 MiB)
-/// at an aligned start. Small writes (small files) copy into plain allocations. Three are kept: the two
+/// written came from fresh ones), each made long enough for any write (a FUSE write is at most 1 MiB),
+/// of pages mapped for it (`pages.rs`: aligned, and outside the allocator's heaps). Small writes (small files) copy into plain allocations. Three are kept: the two
 /// `CARRY_MAX` allows, and one being written (parallel writers take more, given back beyond three).
-pub(super) static SPARE: BufferPool = BufferPool::new(3, SPARE_LEN);
-const SPARE_LEN: usize = CHUNK + crate::direct_io::ALIGN;
+pub(super) static SPARE: BufferPool<AlignedBuf> = BufferPool::new(3, CHUNK);
 pub(super) const SPARE_FROM: usize = 64 << 10;
 
 /// A write's bytes, copied: aligned (from the pool) when large.
@@ -97,7 +96,7 @@ impl Copied {
     /// Done with it: a large copy's buffer goes back to the pool.
     pub(super) fn recycle(self) {
         if let Copied::Large(b) = self {
-            SPARE.give_back(b.into_vec());
+            SPARE.give_back(b);
         }
     }
 }
@@ -107,7 +106,7 @@ pub(super) fn copy_of(data: &[u8]) -> Copied {
     if data.len() < SPARE_FROM || data.len() > CHUNK {
         return Copied::Small(data.to_vec());
     }
-    let mut copy = AlignedBuf::from_vec(SPARE.take(SPARE_LEN, SPARE_LEN), CHUNK);
+    let mut copy = SPARE.take(CHUNK, CHUNK);
     copy.extend(data);
     Copied::Large(copy)
 }
@@ -164,7 +163,7 @@ fn queue() -> &'static Mutex<Sender<Arc<HashPipe>>> {
         std::thread::Builder::new()
             .name("md5".into())
             .spawn(move || {
-                let mut buf = AlignedBuf::from_vec(Vec::new(), CHUNK);
+                let mut buf = AlignedBuf::new(CHUNK);
                 while let Ok(pipe) = rx.recv() {
                     // One chunk per turn, so a file written faster than md5 cannot hold up the others.
                     if pipe.step(&mut buf) {

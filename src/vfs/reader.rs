@@ -142,7 +142,7 @@ fn answer_parked(buf: &mut ChunkBuf) {
 
 /// Chunk buffers are reused (`buffers.rs`): each is made a full chunk long, so an idle one fits any chunk
 /// (buffers of the odd lengths chunks are cut to would fill the pool with sizes a full chunk cannot use).
-pub(super) static POOL: BufferPool = BufferPool::new(8, 1 << 20);
+pub(super) static POOL: BufferPool<Vec<u8>> = BufferPool::new(8, 1 << 20);
 
 impl Drop for ChunkBuf {
     fn drop(&mut self) {
