@@ -42,13 +42,12 @@ impl Pages {
                 0,
             )
         };
-        let out_of_memory = || -> NonNull<u8> {
-            let layout = std::alloc::Layout::from_size_align(len, PAGE).unwrap_or(std::alloc::Layout::new::<u8>());
-            std::alloc::handle_alloc_error(layout)
-        };
-        let ptr =
-            if p == libc::MAP_FAILED { out_of_memory() } else { NonNull::new(p.cast()).unwrap_or_else(out_of_memory) };
-        Pages { ptr, len }
+        match NonNull::new(p.cast::<u8>()) {
+            Some(ptr) if p != libc::MAP_FAILED => Pages { ptr, len },
+            _ => std::alloc::handle_alloc_error(
+                std::alloc::Layout::array::<u8>(len).unwrap_or(std::alloc::Layout::new::<u8>()),
+            ),
+        }
     }
 
     /// Bytes mapped.

@@ -12,8 +12,8 @@
 //! to 32 MiB) after a minute; the md5 thread's three copy buffers after two seconds, for they serve a
 //! stream of writes, which is over by then (a new one takes three fresh buffers, a few hundred page
 //! faults); and with either, the heaps' free tops. Four 1 GiB files written at once are uploaded for
-//! several seconds after the last `close()`: without the early release, the copy buffers and the pads the
-//! writes filled stayed through all of it.
+//! several seconds after the last `close()`: without the early release, the copy buffers stayed through
+//! all of it.
 
 /// Keep `TOP_PAD` bytes of free memory at the top of each heap instead of returning it at once. Bounded:
 /// one pad per allocator arena (a handful of threads allocate), never a growth of the live data.

@@ -74,8 +74,9 @@ impl Drop for HashPipe {
 
 /// Copies of large writes reuse buffers (`buffers.rs`; measured: ~27,000-35,000 page faults per GiB
 /// written came from fresh ones), each made long enough for any write (a FUSE write is at most 1 MiB),
-/// of pages mapped for it (`pages.rs`: aligned, and outside the allocator's heaps). Small writes (small files) copy into plain allocations. Three are kept: the two
-/// `CARRY_MAX` allows, and one being written (parallel writers take more, given back beyond three).
+/// of pages mapped for it (`pages.rs`: aligned, and outside the allocator's heaps). Small writes (small
+/// files) copy into plain allocations. Three are kept: the two `CARRY_MAX` allows, and one being written
+/// (parallel writers take more, given back beyond three).
 pub(super) static SPARE: BufferPool<AlignedBuf> = BufferPool::new(3, CHUNK);
 pub(super) const SPARE_FROM: usize = 64 << 10;
 
