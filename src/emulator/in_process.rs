@@ -4,7 +4,9 @@
 //! client's interpretation of them (`remote::http::*_reply`); writes call the same store verbs the routes
 //! call (`store/by_path.rs`, `store/uploads.rs`); failures become the JFS error document and go through
 //! the client's one error mapping. Request kinds are counted and faulted like the server's, so the
-//! emulator's `fail_next`/`hang` rules and counters work here too. There is no second model of the server.
+//! emulator's `fail_next`/`hang` rules and counters work here too; a `hold_answers` rule holds back the
+//! answer to an upload, move, delete or cphash after the store applied it (a reply slow on its way).
+//! There is no second model of the server.
 //!
 //! What this transport does not have: HTTP (no retries inside a call, no tokens, no bandwidth pacing or
 //! cut connections). A stopped service (`stop`) answers `Unreachable`, like a refused connection.
@@ -353,6 +355,7 @@ impl Remote for InProcessRemote {
         };
         let shared = self.begin("upload", &what).await?;
         let (done, sent) = Self::send_bytes(&shared, &what, req, &pending.id, pending.received)?;
+        shared.hold_answer("upload").await;
         if !done {
             return Err(RemoteError::Corrupt(format!(
                 "{path}: the server's md5 of the received bytes differs from {md5}"
@@ -376,6 +379,7 @@ impl Remote for InProcessRemote {
         let what = format!("delete {path}");
         let shared = self.begin("delete", &what).await?;
         let trashed = shared.store().trash_path(path.segments());
+        shared.hold_answer("delete").await;
         match trashed.map_err(|f| failed(&shared, &f, &what)) {
             Ok(_) | Err(RemoteError::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
@@ -396,6 +400,7 @@ impl Remote for InProcessRemote {
         let what = format!("rename {from} to {to}");
         let shared = self.begin("move", &what).await?;
         let moved = shared.store().move_path(from.segments(), to.segments());
+        shared.hold_answer("move").await;
         moved.map(|_| ()).map_err(|f| failed(&shared, &f, &what))
     }
 
@@ -422,6 +427,7 @@ impl Remote for InProcessRemote {
         let md5 = md5.to_ascii_lowercase();
         let shared = self.begin("cphash", &what).await?;
         let made = shared.store().cphash(path.segments(), size, &md5, created, modified);
+        shared.hold_answer("cphash").await;
         match made.map_err(|f| failed(&shared, &f, &what)) {
             Ok(id) => Self::file_answer(&shared, id),
             Err(RemoteError::NotFound(_)) => Err(RemoteError::NotFound(format!(

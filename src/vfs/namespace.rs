@@ -81,6 +81,25 @@ impl<R: Remote> JottaFs<R> {
         }
     }
 
+    /// `journal_lock`, once no other change on the server holds `path` (`UploadQueue::claim_name`): the
+    /// delete of a cancelled upload's leftover there takes a round trip.
+    fn lock_when_name_free(&self, path: &RemotePath) -> std::sync::MutexGuard<'_, ()> {
+        let key = path.to_string();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        loop {
+            let guard = lock(&self.journal_lock);
+            if !self.queue.is_name_claimed(&key) {
+                return guard;
+            }
+            drop(guard);
+            if std::time::Instant::now() > deadline {
+                log::warn!("{path}: a change of this name on JottaCloud is still running; going on");
+                return lock(&self.journal_lock);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     pub fn create(&self, parent: u64, name: &str) -> FsResult<(Attr, u64)> {
         self.refuse_link_file_name(name)?;
         self.create_stored(parent, name)
@@ -343,7 +362,7 @@ impl<R: Remote> JottaFs<R> {
             // A file not on the server yet (or with an upload in flight) moves only here, decided under
             // the journal lock: the upload, when it finishes, sees the new path and moves its result
             // there; or it finished first, and then the file is on the server and takes the branch below.
-            let _journal_guard = lock(&self.journal_lock);
+            let _journal_guard = self.lock_when_name_free(&to);
             let still_local = lock(&self.table).get(ino).map(|n| !n.on_server()).unwrap_or(false);
             let reused = reused_before | self.name_reused_locked(&to);
             if still_local || !self.queue.reserve_ino(ino) {
@@ -367,11 +386,20 @@ impl<R: Remote> JottaFs<R> {
                 return Ok(());
             }
             // Reserved: no upload of this file starts (at the old path) until the table has the new one.
+            // The name is claimed too: what a cancelled upload leaves at `to` (the replaced file's, in
+            // flight) is deleted before this move or after the table shows it, never in between, when
+            // the server holds this file there and the table does not say so yet.
+            let claimed = self.queue.claim_name(&to.to_string());
             drop(_journal_guard);
             let result = self.rt.block_on(self.remote.rename(&from, &to, ItemKind::File));
-            if result.is_ok() {
+            {
                 let _journal_guard = lock(&self.journal_lock);
-                self.move_in_table_locked(ino, new_parent, new_name);
+                if result.is_ok() {
+                    self.move_in_table_locked(ino, new_parent, new_name);
+                }
+                if claimed {
+                    self.queue.release_name(&to.to_string());
+                }
             }
             self.queue.unreserve_ino(ino);
             return Ok(result?);

@@ -296,8 +296,9 @@ impl<R: Remote> JottaFs<R> {
     async fn uploaded(&self, job: Job, outcome: UploadOutcome) {
         let Some(journal) = &self.journal else { return };
         let mut at = job.path.clone();
-        let mut looked_again = 0;
-        for _ in 0..8 {
+        let (mut looked_again, mut moves) = (0, 0);
+        let name_wait_until = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        while moves < 8 {
             let guard = lock(&self.journal_lock);
             // Where the file is on the server now: a folder above it may have moved meanwhile.
             if let Some(landing) = self.queue.landing(job.id).and_then(|l| RemotePath::parse(&l).ok()) {
@@ -306,6 +307,13 @@ impl<R: Remote> JottaFs<R> {
             let (cancelled, ino) = self.queue.state_of(job.id).unwrap_or((false, job.ino));
             let ino = ino.or(job.ino);
             let target = ino.and_then(|i| lock(&self.table).path(i));
+            if cancelled && self.queue.is_name_claimed(&at.to_string()) && std::time::Instant::now() < name_wait_until {
+                // A file is being moved onto this name on the server: once the table shows it there,
+                // what just landed is known to be this upload's leftover over it (below).
+                drop(guard);
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
             if cancelled {
                 // Another file took this name meanwhile (a rename over this one) and may be on the server
                 // there already: deleting would remove it, and what just landed is now its current version.
@@ -320,6 +328,8 @@ impl<R: Remote> JottaFs<R> {
                         (i, remote_only)
                     })
                 };
+                // Nothing here holds the name: a move onto it now waits until the leftover is gone.
+                let delete_claimed = taken.is_none() && self.queue.claim_name(&at.to_string());
                 drop(guard);
                 match taken {
                     Some((_, Some((meta, mtime)))) => {
@@ -335,11 +345,16 @@ impl<R: Remote> JottaFs<R> {
                         }
                     }
                     Some((_, None)) => {}
-                    None => {
+                    None if delete_claimed => {
                         if let Err(e) = self.remote.delete(&at, ItemKind::File).await {
                             log::warn!("{at}: deleted while uploading, but removing it failed: {e}");
                         }
+                        self.queue.release_name(&at.to_string());
                     }
+                    None => log::warn!(
+                        "{at}: deleted while uploading and left on JottaCloud: a move onto this name has not \
+                         ended in 5 minutes (remove it with `jotta rm` if it is still there)"
+                    ),
                 }
                 let _guard = lock(&self.journal_lock);
                 self.queue.finished(job.id, outcome.deduplicated, outcome.bytes_sent);
@@ -348,6 +363,7 @@ impl<R: Remote> JottaFs<R> {
             }
             if let Some(to) = target.filter(|t| *t != at) {
                 drop(guard);
+                moves += 1;
                 log::debug!("settle rename on the server: {at} -> {to}");
                 match self.remote.rename(&at, &to, ItemKind::File).await {
                     Ok(()) => {

@@ -78,6 +78,10 @@ struct Inner {
     /// old one still in flight (say, retrying its connection through an outage) must land before the new
     /// one starts, never after it.
     busy_paths: std::collections::HashSet<String>,
+    /// Lowercase paths the mount is changing on the server right now, outside the uploads: a move of a
+    /// file onto one, or the delete of what a cancelled upload left there. The other waits, so the delete
+    /// can never take the moved file for the leftover (`claim_name`).
+    claimed_names: std::collections::HashSet<String>,
     /// Sum of `entry.size` over `pending`, kept up to date (the free-space check asks on every write).
     pending_bytes: u64,
     /// Lowercase paths of the pending folder records (how many records each), kept up to date.
@@ -438,6 +442,21 @@ impl UploadQueue {
     pub fn unreserve_ino(&self, ino: u64) {
         self.lock().busy_inos.remove(&ino);
         self.wake.notify_one();
+    }
+
+    /// Claim `path` for a change on the server (a move onto it, or a delete of a leftover there); false
+    /// while another such change holds it. Taken and checked under `journal_lock`, released after the
+    /// server answered and the table shows the outcome.
+    pub fn claim_name(&self, path: &str) -> bool {
+        self.lock().claimed_names.insert(path.to_lowercase())
+    }
+
+    pub fn release_name(&self, path: &str) {
+        self.lock().claimed_names.remove(&path.to_lowercase());
+    }
+
+    pub fn is_name_claimed(&self, path: &str) -> bool {
+        self.lock().claimed_names.contains(&path.to_lowercase())
     }
 
     /// The records of `ino` with an upload in flight (an earlier version still on its way while the file

@@ -219,3 +219,50 @@ fn a_time_set_while_a_recovered_upload_runs_reaches_the_service() {
         assert_eq!(c.server_bytes("b"), Some(pattern(2455, 83)));
     }
 }
+
+/// `mv uploaded target` while the target's own upload is in flight: that upload is cancelled, and when
+/// it ends its leftover on the server is cleaned up. The server move may be applied by then with its
+/// answer still on the way; the cleanup must not take the moved file for the leftover and delete it.
+#[test]
+fn a_file_moved_over_one_being_uploaded_survives_that_upload_ending() {
+    use jottafuse::emulator::{FaultConfig, Hang};
+    let held = |kinds: &[&str]| Some(Hang { kinds: kinds.iter().map(|k| k.to_string()).collect(), max_ms: 60_000 });
+    let c = Core::new();
+    c.mkdir("d").unwrap();
+    c.write_new("d/b", &pattern(2545, 1)).unwrap();
+    assert_eq!(c.drain(), 0);
+    c.hang("upload");
+    c.write_new("d/a", &pattern(2174, 2)).unwrap();
+    crate::common::wait_until("the upload of d/a to reach the service", || c.requests("upload") == 1);
+    // The move is applied at once, its answer held; the upload stays held until then.
+    c.service.set_faults(FaultConfig {
+        hang: held(&["upload"]),
+        hold_answers: held(&["move"]),
+        ..FaultConfig::default()
+    });
+    std::thread::scope(|s| {
+        let mv = s.spawn(|| c.rename("d/b", "d/a"));
+        crate::common::wait_until("the move to be applied", || c.server_bytes("d/a") == Some(pattern(2545, 1)));
+        // The cancelled upload ends while the move's answer is on its way. Nothing outside shows when
+        // the core has taken that end in (it waits for the move now); a core without that wait deleted
+        // the moved file within milliseconds.
+        c.service.set_faults(FaultConfig { hold_answers: held(&["move"]), ..FaultConfig::default() });
+        std::thread::sleep(Duration::from_millis(300));
+        c.service.set_faults(FaultConfig::default());
+        mv.join().unwrap().unwrap();
+    });
+    let moved = pattern(2545, 1);
+    assert_eq!(c.names("d").unwrap(), ["a"]);
+    let got = c.read_all("d/a").unwrap();
+    eprintln!(
+        "TMP got {} is2 {} deletes {} server {:?}",
+        got.len(),
+        got == pattern(2174, 2),
+        c.requests("delete"),
+        c.server_bytes("d/a").map(|b| b.len())
+    );
+    assert!(got == moved, "d/a reads as the moved file");
+    assert_eq!(c.drain(), 0);
+    assert!(c.server_bytes("d/a") == Some(moved), "the moved file is the current version on the service");
+    assert_eq!(c.server_bytes("d/b"), None);
+}
