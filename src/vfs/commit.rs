@@ -112,7 +112,7 @@ impl<R: Remote> JottaFs<R> {
         if writer {
             local.writers = 1;
         }
-        node.local = Some(local);
+        node.local = Some(Box::new(local));
         Ok(())
     }
 
@@ -218,7 +218,7 @@ impl<R: Remote> JottaFs<R> {
         if local.is_orphaned() {
             copy.orphan();
         }
-        *local = copy;
+        **local = copy;
         Ok(())
     }
 

@@ -361,9 +361,8 @@ impl<R: Remote> JottaFs<R> {
             attr.symlink = true;
             attr.perm = 0o777;
         }
-        if let (true, Some(children)) = (n.kind.is_dir(), &n.children) {
-            let subfolders = children.iter().filter(|c| table.get(**c).is_some_and(|c| c.kind.is_dir())).count();
-            attr.nlink = 2 + u32::try_from(subfolders).unwrap_or(u32::MAX - 2);
+        if n.kind.is_dir() && n.children.is_some() {
+            attr.nlink = 2u32.saturating_add(n.subfolders);
         }
         attr
     }

@@ -119,7 +119,7 @@ impl<R: Remote> JottaFs<R> {
             let mut table = lock(&self.table);
             let ino = table.upsert(parent, name, InodeKind::File, local.mtime, Some(meta));
             if let Some(n) = table.get_mut(ino) {
-                n.local = Some(local);
+                n.local = Some(Box::new(local));
                 n.changed_at = Some(now());
                 n.handles += 1;
             }

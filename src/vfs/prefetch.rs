@@ -276,7 +276,9 @@ impl<R: Remote> JottaFs<R> {
     /// The subfolders of a listed folder whose listings are missing or stale, in listing order.
     pub(super) fn folders_to_list(&self, ino: u64) -> Vec<u64> {
         let table = lock(&self.table);
-        let Some(children) = table.get(ino).and_then(|n| n.children.as_ref()) else { return Vec::new() };
+        let Some(children) = table.get(ino).filter(|n| n.subfolders > 0).and_then(|n| n.children.as_ref()) else {
+            return Vec::new();
+        };
         children.iter().copied().filter(|c| self.wants_listing(&table, *c)).collect()
     }
 

@@ -169,7 +169,7 @@ impl<R: Remote> JottaFs<R> {
             let meta = table_meta(table, folder, &name);
             let ino = table.upsert(folder, &name, InodeKind::File, entry.mtime, meta);
             if let Some(n) = table.get_mut(ino) {
-                n.local = Some(local);
+                n.local = Some(Box::new(local));
                 n.generation += 1;
             }
             table.add_child(folder, ino);
