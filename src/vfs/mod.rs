@@ -352,8 +352,8 @@ impl<R: Remote> JottaFs<R> {
     }
 
     /// `attr_of` with a folder's link count as on a local disk: 2 + its subfolders once its listing is
-    /// known; 1 before, the convention for "not counted" that tools such as `find` understand. (Costs a
-    /// look at each child of a listed folder.)
+    /// known (kept with its children, `Inode::subfolders`); 1 before, the convention for "not counted"
+    /// that tools such as `find` understand.
     fn attr_in(&self, table: &InodeTable, ino: u64, n: &node::Inode) -> Attr {
         let mut attr = self.attr_of(ino, n);
         if self.shows_as_link(table, n) {

@@ -410,8 +410,9 @@ impl InodeTable {
             if let Some(children) = p.children.as_mut() {
                 let before = children.len();
                 children.retain(|c| *c != ino);
-                if is_dir && children.len() < before {
-                    p.subfolders = p.subfolders.saturating_sub(1);
+                if is_dir {
+                    let removed = u32::try_from(before - children.len()).unwrap_or(u32::MAX);
+                    p.subfolders = p.subfolders.saturating_sub(removed);
                 }
                 p.generation += 1;
             }
