@@ -1,5 +1,5 @@
 //! Fault injection: latency, per-connection bandwidth, random 500/429 answers and cut connections, the
-//! deterministic one-shot `fail_next`/`drop_next` rules tests rely on, and `hang` (a service that holds
+//! deterministic one-shot `fail_next`/`fail_after_next`/`drop_next` rules tests rely on, and `hang` (a service that holds
 //! requests without answering). Test-hook requests are never faulted. Random rates draw from a seeded RNG
 //! so a soak run can be replayed.
 
@@ -62,6 +62,9 @@ pub struct FaultConfig {
     /// RNG seed for the random rates; 0 = seed from entropy.
     pub seed: u64,
     pub fail_next: Vec<FailNext>,
+    /// Like `fail_next`, but the request is served first: the change is made and the client hears of a
+    /// failure, as when an answer is lost on its way or a gateway gives up waiting for it.
+    pub fail_after_next: Vec<FailNext>,
     pub drop_next: Vec<DropNext>,
     pub hang: Option<Hang>,
     /// Answers of these kinds are made when the request arrives and held back like `hang` holds
@@ -109,6 +112,18 @@ impl Faults {
 
     fn covers(rule: &Hang, kind: &str) -> Option<Duration> {
         (rule.kinds.is_empty() || rule.kinds.iter().any(|k| k == kind)).then(|| Duration::from_millis(rule.max_ms))
+    }
+
+    /// A status to answer after serving this request, if a `fail_after_next` rule fires.
+    pub fn failure_after(&mut self, kind: &str) -> Option<u16> {
+        let pos = self.config.fail_after_next.iter().position(|f| f.kind == kind && f.count > 0)?;
+        let rule = &mut self.config.fail_after_next[pos];
+        rule.count -= 1;
+        let status = rule.status;
+        if rule.count == 0 {
+            self.config.fail_after_next.remove(pos);
+        }
+        Some(status)
     }
 
     /// A status to answer instead of serving this request, if any rule fires.

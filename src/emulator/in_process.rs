@@ -4,8 +4,8 @@
 //! client's interpretation of them (`remote::http::*_reply`); writes call the same store verbs the routes
 //! call (`store/by_path.rs`, `store/uploads.rs`); failures become the JFS error document and go through
 //! the client's one error mapping. Request kinds are counted and faulted like the server's, so the
-//! emulator's `fail_next`/`hang` rules and counters work here too; a `hold_answers` rule holds back the
-//! answer to an upload, move, delete or cphash after the store applied it (a reply slow on its way).
+//! emulator's `fail_next`/`hang` rules and counters work here too; `hold_answers` and `fail_after_next`
+//! rules hold back or fail the answer to an upload, move, delete or cphash after the store applied it.
 //! There is no second model of the server.
 //!
 //! What this transport does not have: HTTP (no retries inside a call, no tokens, no bandwidth pacing or
@@ -143,6 +143,24 @@ impl InProcessRemote {
             return Err(failed(&shared, &Failure::new(status, "java.lang.RuntimeException", "Injected fault"), what));
         }
         Ok(shared)
+    }
+
+    /// The answer to a write the store applied: held while a `hold_answers` rule says so, and failed
+    /// if a `fail_after_next` rule fires (the change stays made), as the HTTP routes answer.
+    async fn answered(shared: &Shared, kind: &str, what: &str) -> RemoteResult<()> {
+        shared.hold_answer(kind).await;
+        let lost = shared.faults().failure_after(kind);
+        match lost {
+            Some(status) => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::GATEWAY_TIMEOUT);
+                Err(failed(
+                    shared,
+                    &Failure::new(status, "java.lang.RuntimeException", "Injected fault after serving"),
+                    what,
+                ))
+            }
+            None => Ok(()),
+        }
     }
 
     /// A read's XML document.
@@ -355,7 +373,7 @@ impl Remote for InProcessRemote {
         };
         let shared = self.begin("upload", &what).await?;
         let (done, sent) = Self::send_bytes(&shared, &what, req, &pending.id, pending.received)?;
-        shared.hold_answer("upload").await;
+        Self::answered(&shared, "upload", &what).await?;
         if !done {
             return Err(RemoteError::Corrupt(format!(
                 "{path}: the server's md5 of the received bytes differs from {md5}"
@@ -379,7 +397,7 @@ impl Remote for InProcessRemote {
         let what = format!("delete {path}");
         let shared = self.begin("delete", &what).await?;
         let trashed = shared.store().trash_path(path.segments());
-        shared.hold_answer("delete").await;
+        Self::answered(&shared, "delete", &what).await?;
         match trashed.map_err(|f| failed(&shared, &f, &what)) {
             Ok(_) | Err(RemoteError::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
@@ -400,7 +418,7 @@ impl Remote for InProcessRemote {
         let what = format!("rename {from} to {to}");
         let shared = self.begin("move", &what).await?;
         let moved = shared.store().move_path(from.segments(), to.segments());
-        shared.hold_answer("move").await;
+        Self::answered(&shared, "move", &what).await?;
         moved.map(|_| ()).map_err(|f| failed(&shared, &f, &what))
     }
 
@@ -427,7 +445,7 @@ impl Remote for InProcessRemote {
         let md5 = md5.to_ascii_lowercase();
         let shared = self.begin("cphash", &what).await?;
         let made = shared.store().cphash(path.segments(), size, &md5, created, modified);
-        shared.hold_answer("cphash").await;
+        Self::answered(&shared, "cphash", &what).await?;
         match made.map_err(|f| failed(&shared, &f, &what)) {
             Ok(id) => Self::file_answer(&shared, id),
             Err(RemoteError::NotFound(_)) => Err(RemoteError::NotFound(format!(

@@ -9,8 +9,8 @@ use super::node::{FileMeta, InodeKind};
 use super::staging::LocalFile;
 use super::Refresh;
 use super::{lock, now, Attr, JottaFs};
-use crate::remote::ItemKind;
 use crate::remote::{path::validate_name, Remote, RemotePath};
+use crate::remote::{ItemKind, RemoteError};
 
 impl<R: Remote> JottaFs<R> {
     /// Folders below a mount point (and mount points themselves) take new entries; the account root,
@@ -79,6 +79,11 @@ impl<R: Remote> JottaFs<R> {
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
+    }
+
+    /// Whether the service no longer has `path` (asked after a move whose answer did not arrive).
+    fn gone_on_server(&self, path: &RemotePath) -> bool {
+        matches!(self.rt.block_on(self.remote.stat(path)), Err(RemoteError::NotFound(_)))
     }
 
     /// `journal_lock`, once no other change on the server holds `path` (`UploadQueue::claim_name`): the
@@ -391,7 +396,14 @@ impl<R: Remote> JottaFs<R> {
             // the server holds this file there and the table does not say so yet.
             let claimed = self.queue.claim_name(&to.to_string());
             drop(_journal_guard);
-            let result = self.rt.block_on(self.remote.rename(&from, &to, ItemKind::File));
+            let mut result = self.rt.block_on(self.remote.rename(&from, &to, ItemKind::File));
+            if matches!(result, Err(RemoteError::Transient(_) | RemoteError::Protocol(_))) && self.gone_on_server(&from)
+            {
+                // The answer was lost, not the move (a move is never retried): the table must show the
+                // file where the server has it, or the name's cleanup below could take it for a leftover.
+                log::warn!("{from}: the answer to its move to {to} was lost, but the move was made; going on");
+                result = Ok(());
+            }
             {
                 let _journal_guard = lock(&self.journal_lock);
                 if result.is_ok() {

@@ -258,3 +258,31 @@ fn a_file_moved_over_one_being_uploaded_survives_that_upload_ending() {
     assert!(c.server_bytes("d/a") == Some(moved), "the moved file is the current version on the service");
     assert_eq!(c.server_bytes("d/b"), None);
 }
+
+/// The same move, its answer lost (a gateway timing out after the service made it; a move is never
+/// retried): the mount looks, finds the file moved, and shows it there, so the cancelled upload's
+/// cleanup does not take it for a leftover.
+#[test]
+fn a_move_whose_answer_is_lost_is_found_made() {
+    use jottafuse::emulator::{FailNext, FaultConfig, Hang};
+    let c = Core::new();
+    c.mkdir("d").unwrap();
+    c.write_new("d/b", &pattern(2545, 1)).unwrap();
+    assert_eq!(c.drain(), 0);
+    c.hang("upload");
+    c.write_new("d/a", &pattern(2174, 2)).unwrap();
+    crate::common::wait_until("the upload of d/a to reach the service", || c.requests("upload") == 1);
+    c.service.set_faults(FaultConfig {
+        hang: Some(Hang { kinds: vec!["upload".into()], max_ms: 60_000 }),
+        fail_after_next: vec![FailNext { kind: "move".into(), status: 504, count: 1 }],
+        ..FaultConfig::default()
+    });
+    c.rename("d/b", "d/a").expect("the move was made");
+    c.service.set_faults(FaultConfig::default());
+    let moved = pattern(2545, 1);
+    assert_eq!(c.names("d").unwrap(), ["a"]);
+    assert!(c.read_all("d/a").unwrap() == moved, "d/a reads as the moved file");
+    assert_eq!(c.drain(), 0);
+    assert!(c.server_bytes("d/a") == Some(moved), "the moved file is the current version on the service");
+    assert_eq!(c.server_bytes("d/b"), None);
+}

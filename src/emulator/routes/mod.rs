@@ -148,7 +148,14 @@ pub async fn handle(shared: Arc<Shared>, ctx: ConnCtx, req: Request<Incoming>) -
     };
     let answer = result.unwrap_or_else(|f| area.error(&shared, &f));
     shared.hold_answer(kind).await;
-    answer
+    let lost = shared.faults().failure_after(kind);
+    match lost {
+        Some(status) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::GATEWAY_TIMEOUT);
+            area.error(&shared, &Failure::new(status, "java.lang.RuntimeException", "Injected fault after serving"))
+        }
+        None => answer,
+    }
 }
 
 /// `GET /opin/io/downloadPublic/<user>/<publicURI>`: a shared file's bytes, no credentials needed.
