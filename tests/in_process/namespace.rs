@@ -220,13 +220,9 @@ fn a_time_set_while_a_recovered_upload_runs_reaches_the_service() {
     }
 }
 
-/// `mv uploaded target` while the target's own upload is in flight: that upload is cancelled, and when
-/// it ends its leftover on the server is cleaned up. The server move may be applied by then with its
-/// answer still on the way; the cleanup must not take the moved file for the leftover and delete it.
-#[test]
-fn a_file_moved_over_one_being_uploaded_survives_that_upload_ending() {
-    use jottafuse::emulator::{FaultConfig, Hang};
-    let held = |kinds: &[&str]| Some(Hang { kinds: kinds.iter().map(|k| k.to_string()).collect(), max_ms: 60_000 });
+/// `d/b` on the service, and `d/a` just written with its upload held on the service's side: the state in
+/// which `mv d/b d/a` cancels an upload in flight and moves a file on the server.
+fn uploaded_b_and_a_uploading() -> Core {
     let c = Core::new();
     c.mkdir("d").unwrap();
     c.write_new("d/b", &pattern(2545, 1)).unwrap();
@@ -234,6 +230,30 @@ fn a_file_moved_over_one_being_uploaded_survives_that_upload_ending() {
     c.hang("upload");
     c.write_new("d/a", &pattern(2174, 2)).unwrap();
     crate::common::wait_until("the upload of d/a to reach the service", || c.requests("upload") == 1);
+    c
+}
+
+/// After `mv d/b d/a`: the moved file alone, here and on the service.
+fn only_the_moved_file_stands(c: &Core) {
+    let moved = pattern(2545, 1);
+    assert_eq!(c.names("d").unwrap(), ["a"]);
+    assert!(c.read_all("d/a").unwrap() == moved, "d/a reads as the moved file");
+    assert_eq!(c.drain(), 0);
+    assert!(c.server_bytes("d/a") == Some(moved), "the moved file is the current version on the service");
+    assert_eq!(c.server_bytes("d/b"), None);
+}
+
+fn held(kinds: &[&str]) -> Option<jottafuse::emulator::Hang> {
+    Some(jottafuse::emulator::Hang { kinds: kinds.iter().map(|k| k.to_string()).collect(), max_ms: 60_000 })
+}
+
+/// `mv uploaded target` while the target's own upload is in flight: that upload is cancelled, and when
+/// it ends its leftover on the server is cleaned up. The server move may be applied by then with its
+/// answer still on the way; the cleanup must not take the moved file for the leftover and delete it.
+#[test]
+fn a_file_moved_over_one_being_uploaded_survives_that_upload_ending() {
+    use jottafuse::emulator::FaultConfig;
+    let c = uploaded_b_and_a_uploading();
     // The move is applied at once, its answer held; the upload stays held until then.
     c.service.set_faults(FaultConfig {
         hang: held(&["upload"]),
@@ -251,12 +271,7 @@ fn a_file_moved_over_one_being_uploaded_survives_that_upload_ending() {
         c.service.set_faults(FaultConfig::default());
         mv.join().unwrap().unwrap();
     });
-    let moved = pattern(2545, 1);
-    assert_eq!(c.names("d").unwrap(), ["a"]);
-    assert!(c.read_all("d/a").unwrap() == moved, "d/a reads as the moved file");
-    assert_eq!(c.drain(), 0);
-    assert!(c.server_bytes("d/a") == Some(moved), "the moved file is the current version on the service");
-    assert_eq!(c.server_bytes("d/b"), None);
+    only_the_moved_file_stands(&c);
 }
 
 /// The same move, its answer lost (a gateway timing out after the service made it; a move is never
@@ -264,25 +279,14 @@ fn a_file_moved_over_one_being_uploaded_survives_that_upload_ending() {
 /// cleanup does not take it for a leftover.
 #[test]
 fn a_move_whose_answer_is_lost_is_found_made() {
-    use jottafuse::emulator::{FailNext, FaultConfig, Hang};
-    let c = Core::new();
-    c.mkdir("d").unwrap();
-    c.write_new("d/b", &pattern(2545, 1)).unwrap();
-    assert_eq!(c.drain(), 0);
-    c.hang("upload");
-    c.write_new("d/a", &pattern(2174, 2)).unwrap();
-    crate::common::wait_until("the upload of d/a to reach the service", || c.requests("upload") == 1);
+    use jottafuse::emulator::{FailNext, FaultConfig};
+    let c = uploaded_b_and_a_uploading();
     c.service.set_faults(FaultConfig {
-        hang: Some(Hang { kinds: vec!["upload".into()], max_ms: 60_000 }),
+        hang: held(&["upload"]),
         fail_after_next: vec![FailNext { kind: "move".into(), status: 504, count: 1 }],
         ..FaultConfig::default()
     });
     c.rename("d/b", "d/a").expect("the move was made");
     c.service.set_faults(FaultConfig::default());
-    let moved = pattern(2545, 1);
-    assert_eq!(c.names("d").unwrap(), ["a"]);
-    assert!(c.read_all("d/a").unwrap() == moved, "d/a reads as the moved file");
-    assert_eq!(c.drain(), 0);
-    assert!(c.server_bytes("d/a") == Some(moved), "the moved file is the current version on the service");
-    assert_eq!(c.server_bytes("d/b"), None);
+    only_the_moved_file_stands(&c);
 }
